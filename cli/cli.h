@@ -1,0 +1,43 @@
+/**
+ * cli.h: the subcommand table and the few helpers every cmd_<name>.c shares.
+ *
+ * Adding a command: write cli/cmd_<name>.c with `int cmd_<name>(int argc, char **argv)`
+ * (parse options, call lwm_<stage>_*, print, return an exit status), declare it
+ * below, and add one row to the table in cli/lwm.c. Pipeline logic belongs in
+ * the stage libraries, never here.
+ */
+#ifndef LWM_CLI_H
+#define LWM_CLI_H
+
+#include <stdio.h>
+
+#include "common/common.h"
+
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/** Prints "lwm <cmd>: message" to stderr and returns exit status 1. */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** Prints "lwm <cmd>: <err->msg>" (or the code's name when no message was set); returns 1. */
+int cli_fail_err(const char *cmd, const lwm_error *err, int code);
+
+/** A logger that writes "lwm: level: msg" lines to stderr; verbose adds debug lines. */
+void cli_logger(lwm_logger *log, int verbose);
+
+/**
+ * A progress sink: a self-rewriting status line when stderr is a terminal,
+ * plain log lines every 10 s (and at the end) otherwise. quiet disables it.
+ */
+void cli_progress(lwm_progress *p, int quiet);
+
+/** Parses a non-negative integer / positive finite double option; 0 or -1 (with message). */
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long long min,
+                  long long *out);
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double *out);
+
+/** Writes a cJSON value to stdout followed by a newline (and frees it when own is set). */
+struct cJSON;
+int cli_print_json(struct cJSON *value, int own);
+
+#endif /* LWM_CLI_H */

@@ -1,0 +1,55 @@
+// lwm: the subcommand table. Every command lives in cli/cmd_<name>.c.
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"help", cmd_help, "list the commands, or show one command's usage"},
+    {"version", cmd_version, "print the version and the libraries in use"},
+};
+
+static const command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0) return &commands[i];
+    return NULL;
+}
+
+int cmd_help(int argc, char **argv)
+{
+    if (argc >= 2) {
+        const command *c = find_command(argv[1]);
+        if (!c) return cli_fail("help", "unknown command '%s' (see 'lwm help')", argv[1]);
+        char *sub[] = {argv[1], "--help", NULL};
+        return c->run(2, sub);
+    }
+    printf("usage: lwm <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+    printf("\n'lwm <command> --help' shows a command's options.\n");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cmd_help(1, argv);
+        return 2;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
+    if (strcmp(name, "--version") == 0) name = "version";
+    const command *c = find_command(name);
+    if (!c) {
+        fprintf(stderr, "lwm: unknown command '%s' (see 'lwm help')\n", name);
+        return 2;
+    }
+    return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,158 @@
+// Clocks, whole-file I/O, paths, resource usage and content hashes.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "common.h"
+
+double lwm_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size,
+                  lwm_error *err)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    int rc = 0;
+    char *buf = NULL;
+    if (fseeko(f, 0, SEEK_END) != 0) goto io_error;
+    off_t n = ftello(f);
+    if (n < 0 || fseeko(f, 0, SEEK_SET) != 0) goto io_error;
+    buf = lwm_malloc(mem, (size_t)n + 1);
+    if (!buf) {
+        rc = lwm_error_set(err, -ENOMEM, "%s: out of memory reading %lld bytes", path,
+                           (long long)n);
+        goto done;
+    }
+    if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) goto io_error;
+    buf[n] = '\0';
+    *data = buf;
+    *size = (size_t)n;
+    buf = NULL;
+    goto done;
+io_error:
+    rc = lwm_error_set(err, errno ? -errno : -EIO, "%s: read failed: %s", path,
+                       strerror(errno ? errno : EIO));
+done:
+    lwm_free(mem, buf);
+    fclose(f);
+    return rc;
+}
+
+int lwm_write_file_atomic(const char *path, const void *data, size_t size, lwm_error *err)
+{
+    char tmp[4096];
+    if (lwm_format(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+        return lwm_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return lwm_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = size;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) goto fail;
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0) goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return lwm_error_set(err, -e, "%s: rename failed: %s", path, strerror(e));
+    }
+    return 0;
+fail:;
+    int e = errno;
+    if (fd >= 0) close(fd);
+    unlink(tmp);
+    return lwm_error_set(err, -e, "%s: write failed: %s", path, strerror(e));
+}
+
+int lwm_mkdirs(const char *path, lwm_error *err)
+{
+    char buf[4096];
+    if (lwm_format(buf, sizeof buf, "%s", path) < 0)
+        return lwm_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != '\0') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return lwm_error_set(err, -errno, "%s: cannot create directory: %s", buf,
+                                 strerror(errno));
+        *p = c;
+        if (c == '\0') break;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return lwm_error_set(err, -ENOTDIR, "%s: not a directory", path);
+    return 0;
+}
+
+int lwm_format(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    return (n < 0 || (size_t)n >= cap) ? -ENAMETOOLONG : 0;
+}
+
+int lwm_path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+    size_t n = strlen(dir);
+    const char *sep = (n > 0 && dir[n - 1] == '/') ? "" : "/";
+    return lwm_format(out, cap, "%s%s%s", dir, sep, name);
+}
+
+int64_t lwm_peak_rss(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+    return (int64_t)ru.ru_maxrss * 1024; // Linux reports KiB
+}
+
+uint64_t lwm_hash64(const void *data, size_t size)
+{
+    return XXH3_64bits(data, size);
+}
+
+int lwm_hasher_init(lwm_hasher *h)
+{
+    XXH3_state_t *s = XXH3_createState();
+    if (!s) return -ENOMEM;
+    XXH3_128bits_reset(s);
+    h->state = s;
+    return 0;
+}
+
+void lwm_hasher_update(lwm_hasher *h, const void *data, size_t size)
+{
+    XXH3_128bits_update(h->state, data, size);
+}
+
+void lwm_hasher_final(lwm_hasher *h, char hex[33])
+{
+    XXH128_hash_t d = XXH3_128bits_digest(h->state);
+    snprintf(hex, 33, "%016llx%016llx", (unsigned long long)d.high64,
+             (unsigned long long)d.low64);
+    XXH3_freeState(h->state);
+    h->state = NULL;
+}

@@ -1,0 +1,40 @@
+# tests/lib.sh: helpers for shell tests. Source it; each check prints
+# "ok <suite>/<name>" or "not ok <suite>/<name>: reason" for tests/run.sh to count.
+#   SUITE=ingest/cli; . tests/lib.sh
+#   expect_ok name cmd...          command exits 0
+#   expect_fail name pattern cmd... command exits non-zero and stderr matches pattern
+#   check name "reason" test-expr-as-command...
+LWM=${LWM:-build/lwm}
+TMP=${LWM_TMP:-$(mktemp -d)}
+SHARED_DATA=${LWM_SHARED_DATA:-}
+
+ok() { echo "ok $SUITE/$1"; }
+not_ok() { echo "not ok $SUITE/$1: $2"; }
+
+check() {
+    local name=$1 reason=$2
+    shift 2
+    if "$@"; then ok "$name"; else not_ok "$name" "$reason"; fi
+}
+
+expect_ok() {
+    local name=$1
+    shift
+    if "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"; then ok "$name"
+    else not_ok "$name" "exit $?: $(head -c 300 "$TMP/$name.err" | tr '\n' ' ')"; fi
+}
+
+expect_fail() {
+    local name=$1 pattern=$2
+    shift 2
+    "$@" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    local rc=$?
+    if [ $rc -eq 0 ]; then not_ok "$name" "expected failure, exited 0"
+    elif [ $rc -ge 128 ]; then not_ok "$name" "crashed with signal $((rc - 128))"
+    elif ! grep -Eq -- "$pattern" "$TMP/$name.err"; then
+        not_ok "$name" "stderr lacks /$pattern/: $(head -c 300 "$TMP/$name.err" | tr '\n' ' ')"
+    else ok "$name"; fi
+}
+
+# Runs a Python snippet with Debian's interpreter (python3-torch/numpy live there).
+PY=/usr/bin/python3
