@@ -13,6 +13,7 @@ DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
 	libsentencepiece-dev sentencepiece \
 	python3 python3-numpy python3-torch python3-lmdb python3-zstandard \
+	python3-pil python3-sentencepiece python3-matplotlib \
 	valgrind
 
 PKGS := libavformat libavcodec libswscale libavutil lmdb libzstd libxxhash libcjson \
