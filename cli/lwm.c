@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"help", cmd_help, "list the commands, or show one command's usage"},
     {"version", cmd_version, "print the version and the libraries in use"},
+    {"pack", cmd_pack, "packed training rows of a dataset (LWM layout or best-fit)"},
 };
 
 static const command *find_command(const char *name)

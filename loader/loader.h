@@ -238,6 +238,12 @@ typedef struct lwm_loader_info {
 
 void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info);
 
+/**
+ * Detokenizes text ids (no vision ids) into out (capacity cap, NUL-terminated,
+ * truncated when short) with the loader's tokenizer: for inspection output.
+ */
+int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap);
+
 /** Writes state into buf[LWM_LOADER_STATE_BYTES] (little-endian, magic, version, checksum). */
 void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader_state *state);
 

@@ -1,0 +1,398 @@
+// The loader context: create (datasets, tokenizer, lengths, curriculum),
+// next (global rows → this rank's batch), free.
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+// ---- Tokenizer and datasets ----------------------------------------------
+
+static int encode_delimiter(lwm_loader *ld, const char *text, int32_t *out, int *n)
+{
+    int32_t *ids = NULL;
+    size_t len = 0, cap = 0;
+    int rc = loader_spm_encode(ld->spm, &ld->mem, text, strlen(text), &ids, &len, &cap);
+    if (rc >= 0 && (len == 0 || len > 8)) rc = LWM_EINVAL;
+    if (rc >= 0) memcpy(out, ids, len * sizeof *ids), *n = (int)len;
+    lwm_free(&ld->mem, ids);
+    LWM_CHECK(&ld->err, rc >= 0, rc, "tokenizer cannot encode '%s'", text);
+    return 0;
+}
+
+static int open_tokenizer(lwm_loader *ld, const char *path)
+{
+    LWM_CHECK(&ld->err, path, LWM_EINVAL,
+              "a tokenizer is needed to tokenize text (give a SentencePiece .model)");
+    LWM_TRY(loader_spm_load(&ld->spm, path, &ld->err));
+    loader_build_opts *b = &ld->build;
+    b->spm = ld->spm;
+    b->bos = loader_spm_bos_id(ld->spm) >= 0 ? loader_spm_bos_id(ld->spm) : LWM_TEXT_BOS;
+    b->eos = loader_spm_eos_id(ld->spm) >= 0 ? loader_spm_eos_id(ld->spm) : LWM_TEXT_EOS;
+    // <vision> and </vision> are plain text to the tokenizer (lwm-format.md §1.3).
+    LWM_TRY(encode_delimiter(ld, "<vision>", b->vision_open, &b->n_open));
+    LWM_TRY(encode_delimiter(ld, "</vision>", b->vision_close, &b->n_close));
+    return 0;
+}
+
+static int open_datasets(lwm_loader *ld)
+{
+    for (int d = 0; d < ld->opt.n_datasets; d++) {
+        const char *path = ld->dataset_path[d];
+        LWM_TRY(loader_source_jsonl_open(&ld->src[d], path, &ld->build, &ld->mem, &ld->err));
+        ld->n_src++;
+    }
+    return 0;
+}
+
+// ---- Lengths -------------------------------------------------------------
+
+static int add_runs(loader_lengths *len, const loader_doc *doc, const lwm_mem *mem)
+{
+    size_t need = 2 * (len->n_runs + doc->n_runs);
+    if (need > len->cap_runs)
+        LWM_TRY(lwm_grow(mem, (void **)&len->runs, &len->cap_runs, need, sizeof *len->runs));
+    for (size_t r = 0; r < 2 * doc->n_runs; r++)
+        len->runs[2 * len->n_runs + r] = (uint32_t)doc->runs[r];
+    len->n_runs += doc->n_runs;
+    return 0;
+}
+
+// Builds every document once to learn its length and vision runs.
+static int compute_lengths(lwm_loader *ld)
+{
+    loader_lengths *len = &ld->len;
+    int64_t total = 0;
+    for (int d = 0; d < ld->n_src; d++) total += ld->src[d].count;
+    len->n_docs = total;
+    len->n_tokens = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->n_tokens);
+    len->run_off = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->run_off);
+    LWM_CHECK(&ld->err, len->n_tokens && len->run_off, -ENOMEM, "out of memory");
+    lwm_progress_start(&ld->opt.progress, "lengths", "documents", total);
+    int64_t doc = 0;
+    for (int d = 0; d < ld->n_src; d++) {
+        for (int64_t i = 0; i < ld->src[d].count; i++, doc++) {
+            loader_record rec;
+            int rc = ld->src[d].read(ld->src[d].impl, i, &rec, &ld->err);
+            if (rc >= 0) rc = loader_doc_build(&ld->doc, &rec, &ld->build, &ld->mem, &ld->err);
+            if (rc >= 0 && ld->doc.n > UINT32_MAX) rc = lwm_error_set(&ld->err, LWM_EINVAL, "too long");
+            if (rc < 0 && (ld->opt.on_bad_record != LWM_LOADER_SKIP || rc == -ENOMEM))
+                return lwm_error_prefix(&ld->err, "%s", ld->src[d].path);
+            if (rc < 0) {
+                lwm_log(&ld->opt.log, LWM_LOG_WARN, "%s: skipped: %s", ld->src[d].path, ld->err.msg);
+                ld->info.skipped++;
+            } else {
+                len->n_tokens[doc] = (uint32_t)ld->doc.n;
+                ld->info.tokens += (int64_t)ld->doc.n;
+                if (add_runs(len, &ld->doc, &ld->mem) < 0)
+                    return lwm_error_set(&ld->err, -ENOMEM, "out of memory");
+            }
+            len->run_off[doc + 1] = (uint32_t)len->n_runs;
+            lwm_progress_update(&ld->opt.progress, doc + 1, NULL);
+        }
+    }
+    lwm_progress_finish(&ld->opt.progress, doc, NULL);
+    ld->doc_id = -1;
+    ld->info.documents = total;
+    ld->info.cache_built = 1;
+    return 0;
+}
+
+// ---- Curriculum and buffers ---------------------------------------------
+
+static int check_stages(lwm_loader *ld)
+{
+    const lwm_loader_options *o = &ld->opt;
+    int P = o->sp_size, D = o->dp_size;
+    for (int s = 0; s < ld->n_stages; s++) {
+        const lwm_loader_stage *st = &ld->stages[s];
+        LWM_CHECK(&ld->err, st->seq_len >= 2 && st->seq_len <= INT32_MAX, LWM_EINVAL,
+                  "stage %d: seq_len %lld out of range", s, (long long)st->seq_len);
+        LWM_CHECK(&ld->err, st->tokens_per_batch > 0 && st->tokens_per_batch % st->seq_len == 0,
+                  LWM_EINVAL, "stage %d: tokens_per_batch %lld is not a multiple of seq_len %lld",
+                  s, (long long)st->tokens_per_batch, (long long)st->seq_len);
+        int64_t rows = st->tokens_per_batch / st->seq_len;
+        LWM_CHECK(&ld->err, rows % D == 0, LWM_EINVAL,
+                  "stage %d: %lld rows per batch do not split over %d data-parallel ranks", s,
+                  (long long)rows, D);
+        int64_t unit = o->ring_layout == LWM_RING_ZIGZAG ? 2 * P : P;
+        LWM_CHECK(&ld->err, st->seq_len % unit == 0, LWM_EINVAL,
+                  "stage %d: seq_len %lld is not a multiple of %lld (%s layout over %d ranks)", s,
+                  (long long)st->seq_len, (long long)unit,
+                  o->ring_layout == LWM_RING_ZIGZAG ? "zigzag" : "contiguous", P);
+        if (st->seq_len + 1 > ld->row_cap) ld->row_cap = st->seq_len + 1;
+        if (rows / D * (st->seq_len / P) > ld->batch_cap) ld->batch_cap = rows / D * (st->seq_len / P);
+    }
+    return 0;
+}
+
+static int alloc_buffers(lwm_loader *ld)
+{
+    const lwm_mem *m = &ld->mem;
+    size_t n = (size_t)ld->row_cap, b = (size_t)ld->batch_cap, rows = 0;
+    for (int s = 0; s < ld->n_stages; s++) {
+        size_t r = (size_t)(ld->stages[s].tokens_per_batch / ld->stages[s].seq_len / ld->opt.dp_size);
+        if (r * (size_t)ld->stages[s].seq_len > rows) rows = r * (size_t)ld->stages[s].seq_len;
+    }
+    loader_row *r = &ld->row;
+    r->input = lwm_malloc(m, n * 4), r->target = lwm_malloc(m, n * 4);
+    r->segment = lwm_malloc(m, n * 4), r->position = lwm_malloc(m, n * 4);
+    r->loss = lwm_malloc(m, n * 4), r->input_vision = lwm_malloc(m, n);
+    r->target_vision = lwm_malloc(m, n);
+    ld->stream_tokens = lwm_malloc(m, n * 4), ld->stream_vision = lwm_malloc(m, n);
+    ld->stream_loss = lwm_malloc(m, n);
+    lwm_loader_batch *bt = &ld->batch;
+    bt->input_tokens = lwm_malloc(m, b * 4), bt->target_tokens = lwm_malloc(m, b * 4);
+    bt->loss_masks = lwm_malloc(m, b * 4), bt->input_vision_masks = lwm_malloc(m, b);
+    bt->target_vision_masks = lwm_malloc(m, b), bt->segment_ids = lwm_malloc(m, b * 4);
+    bt->positions = lwm_malloc(m, b * 4), bt->global_index = lwm_malloc(m, n * 4);
+    bt->row_segment_ids = lwm_malloc(m, rows * 4);
+    int ok = r->input && r->target && r->segment && r->position && r->loss && r->input_vision &&
+             r->target_vision && ld->stream_tokens && ld->stream_vision && ld->stream_loss &&
+             bt->input_tokens && bt->target_tokens && bt->loss_masks && bt->input_vision_masks &&
+             bt->target_vision_masks && bt->segment_ids && bt->positions && bt->global_index &&
+             bt->row_segment_ids;
+    LWM_CHECK(&ld->err, ok, -ENOMEM, "out of memory for row buffers (%zu positions)", n);
+    return 0;
+}
+
+static uint64_t config_hash(const lwm_loader *ld)
+{
+    const lwm_loader_options *o = &ld->opt;
+    int64_t v[64];
+    int k = 0;
+    v[k++] = o->layout, v[k++] = !o->no_shuffle, v[k++] = o->max_n_frames;
+    v[k++] = o->force_fields_index ? o->fields_index : -1, v[k++] = ld->window_docs;
+    v[k++] = ld->align, v[k++] = ld->n_src, v[k++] = ld->info.tokens;
+    for (int d = 0; d < ld->n_src && k < 40; d++) v[k++] = ld->src[d].count;
+    for (int s = 0; s < ld->n_stages && k + 3 <= 64; s++) {
+        v[k++] = ld->stages[s].seq_len;
+        v[k++] = ld->stages[s].tokens_per_batch;
+        v[k++] = ld->stages[s].total_tokens;
+    }
+    return lwm_hash64(v, (size_t)k * sizeof v[0]);
+}
+
+// ---- Create / free -------------------------------------------------------
+
+static int copy_options(lwm_loader *ld, const lwm_loader_options *opt)
+{
+    ld->opt = *opt;
+    lwm_loader_options *o = &ld->opt;
+    LWM_CHECK(&ld->err, o->n_datasets >= 1 && o->n_datasets <= LOADER_MAX_DATASETS && o->datasets,
+              LWM_EINVAL, "between 1 and %d datasets, got %d", LOADER_MAX_DATASETS, o->n_datasets);
+    LWM_CHECK(&ld->err, o->layout >= LWM_LAYOUT_PACKED && o->layout <= LWM_LAYOUT_PAD, LWM_EINVAL,
+              "unknown layout %d", (int)o->layout);
+    if (o->dp_size <= 0) o->dp_size = 1;
+    if (o->sp_size <= 0) o->sp_size = 1;
+    LWM_CHECK(&ld->err, o->dp_rank >= 0 && o->dp_rank < o->dp_size, LWM_EINVAL,
+              "data-parallel rank %d outside 0..%d", o->dp_rank, o->dp_size - 1);
+    LWM_CHECK(&ld->err, o->sp_rank >= 0 && o->sp_rank < o->sp_size, LWM_EINVAL,
+              "sequence-parallel rank %d outside 0..%d", o->sp_rank, o->sp_size - 1);
+    for (int d = 0; d < o->n_datasets; d++) {
+        ld->dataset_path[d] = lwm_strdup(&ld->mem, o->datasets[d]);
+        LWM_CHECK(&ld->err, ld->dataset_path[d], -ENOMEM, "out of memory");
+        ld->weights[d] = o->weights ? o->weights[d] : 1.0;
+    }
+    ld->default_spec = o->fields_spec ? lwm_strdup(&ld->mem, o->fields_spec) : NULL;
+    ld->separator = lwm_strdup(&ld->mem, o->subfield_separator ? o->subfield_separator : " ");
+    LWM_CHECK(&ld->err, ld->separator && (ld->default_spec || !o->fields_spec), -ENOMEM,
+              "out of memory");
+    o->datasets = NULL, o->weights = NULL, o->fields_spec = NULL, o->subfield_separator = NULL;
+    o->tokenizer = NULL, o->stages = NULL, o->cache_dir = NULL;
+    ld->build = (loader_build_opts){.force_fields_index = o->force_fields_index,
+                                    .fields_index = o->fields_index,
+                                    .default_spec = ld->default_spec,
+                                    .separator = ld->separator,
+                                    .max_n_frames = o->max_n_frames};
+    ld->window_docs = o->pack_window > 0 ? o->pack_window : 4096;
+    ld->align = o->ring_layout == LWM_RING_ZIGZAG && o->layout == LWM_LAYOUT_PACKED ? 2 * o->sp_size : 1;
+    return 0;
+}
+
+static int copy_stages(lwm_loader *ld, const lwm_loader_options *opt)
+{
+    lwm_loader_stage one = {opt->seq_len, 0, opt->seq_len * (opt->rows > 0 ? opt->rows : 1), 0};
+    const lwm_loader_stage *from = opt->stages ? opt->stages : &one;
+    ld->n_stages = opt->stages ? opt->n_stages : 1;
+    LWM_CHECK(&ld->err, ld->n_stages >= 1, LWM_EINVAL, "no curriculum stage");
+    ld->stages = lwm_calloc(&ld->mem, (size_t)ld->n_stages, sizeof *ld->stages);
+    LWM_CHECK(&ld->err, ld->stages, -ENOMEM, "out of memory");
+    memcpy(ld->stages, from, (size_t)ld->n_stages * sizeof *from);
+    return check_stages(ld);
+}
+
+static int resume(lwm_loader *ld, const lwm_loader_state *state)
+{
+    uint64_t hash = config_hash(ld);
+    if (!state) {
+        ld->st = (lwm_loader_state){.seed = ld->opt.seed, .config_hash = hash};
+        return 0;
+    }
+    LWM_CHECK(&ld->err, state->seed == ld->opt.seed, LWM_EINVAL,
+              "resume state has seed %llu, the loader was given %llu",
+              (unsigned long long)state->seed, (unsigned long long)ld->opt.seed);
+    LWM_CHECK(&ld->err, state->config_hash == hash, LWM_EINVAL,
+              "resume state was made with other data or options (layout, datasets, stages, "
+              "max_n_frames, window or ring alignment differ)");
+    LWM_CHECK(&ld->err, state->stage >= 0 && state->stage <= ld->n_stages, LWM_EINVAL,
+              "resume state names stage %d of %d", state->stage, ld->n_stages);
+    ld->st = *state;
+    return 0;
+}
+
+static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loader_state *state)
+{
+    double t0 = lwm_now();
+    LWM_TRY(copy_options(ld, opt));
+    LWM_TRY(copy_stages(ld, opt));
+    LWM_TRY(open_tokenizer(ld, opt->tokenizer));
+    LWM_TRY(open_datasets(ld));
+    LWM_TRY(compute_lengths(ld));
+    int64_t sizes[LOADER_MAX_DATASETS];
+    for (int d = 0; d < ld->n_src; d++) sizes[d] = ld->src[d].count;
+    LWM_TRY(loader_order_init(&ld->order, sizes, ld->weights, ld->n_src, &ld->mem, &ld->err));
+    ld->order.seed = ld->opt.seed;
+    ld->order.shuffle = !ld->opt.no_shuffle;
+    LWM_TRY(alloc_buffers(ld));
+    LWM_TRY(resume(ld, state));
+    ld->plan.epoch = ld->plan.window = -1;
+    ld->info.n_stages = ld->n_stages;
+    ld->info.startup_seconds = lwm_now() - t0;
+    return 0;
+}
+
+int lwm_loader_create(lwm_loader **out, const lwm_loader_options *opt,
+                      const lwm_loader_state *state, lwm_error *err)
+{
+    *out = NULL;
+    lwm_loader *ld = lwm_calloc(&opt->mem, 1, sizeof *ld);
+    if (!ld) return lwm_error_set(err, -ENOMEM, "out of memory");
+    ld->mem = opt->mem;
+    ld->doc_id = -1;
+    int rc = create(ld, opt, state);
+    if (rc < 0) {
+        if (err) *err = ld->err;
+        if (err && !err->msg[0]) lwm_error_set(err, rc, "%s", lwm_strerror(rc));
+        lwm_loader_free(ld);
+        return rc;
+    }
+    *out = ld;
+    return 0;
+}
+
+void lwm_loader_free(lwm_loader *ld)
+{
+    if (!ld) return;
+    lwm_mem mem = ld->mem;
+    for (int d = 0; d < ld->n_src; d++) ld->src[d].close(ld->src[d].impl);
+    loader_spm_free(ld->spm);
+    loader_plan_release(&ld->plan, &mem);
+    loader_order_release(&ld->order, &mem);
+    loader_doc_release(&ld->doc, &mem);
+    lwm_free(&mem, ld->len.n_tokens), lwm_free(&mem, ld->len.run_off), lwm_free(&mem, ld->len.runs);
+    loader_row *r = &ld->row;
+    lwm_free(&mem, r->input), lwm_free(&mem, r->target), lwm_free(&mem, r->segment);
+    lwm_free(&mem, r->position), lwm_free(&mem, r->loss), lwm_free(&mem, r->input_vision);
+    lwm_free(&mem, r->target_vision);
+    lwm_free(&mem, ld->stream_tokens), lwm_free(&mem, ld->stream_vision);
+    lwm_free(&mem, ld->stream_loss);
+    lwm_loader_batch *b = &ld->batch;
+    lwm_free(&mem, b->input_tokens), lwm_free(&mem, b->target_tokens), lwm_free(&mem, b->loss_masks);
+    lwm_free(&mem, b->input_vision_masks), lwm_free(&mem, b->target_vision_masks);
+    lwm_free(&mem, b->segment_ids), lwm_free(&mem, b->positions), lwm_free(&mem, b->global_index);
+    lwm_free(&mem, b->row_segment_ids);
+    for (int d = 0; d < LOADER_MAX_DATASETS; d++) lwm_free(&mem, ld->dataset_path[d]);
+    lwm_free(&mem, ld->default_spec), lwm_free(&mem, ld->separator), lwm_free(&mem, ld->stages);
+    lwm_free(&mem, ld);
+}
+
+// ---- Next ----------------------------------------------------------------
+
+// Which whole-row index each of this rank's local positions holds.
+static void ring_index(int32_t *out, int64_t L, int P, int r, int zigzag)
+{
+    int64_t c = L / P, h = c / 2;
+    for (int64_t i = 0; i < c; i++) {
+        if (!zigzag) out[i] = (int32_t)(r * c + i);
+        else out[i] = (int32_t)(i < h ? r * h + i : (2 * P - 1 - r) * h + (i - h));
+    }
+}
+
+static void slice_row(lwm_loader *ld, int64_t k)
+{
+    lwm_loader_batch *b = &ld->batch;
+    const loader_row *r = &ld->row;
+    int64_t base = k * b->len;
+    for (int64_t i = 0; i < b->len; i++) {
+        int64_t g = b->global_index[i];
+        b->input_tokens[base + i] = r->input[g];
+        b->target_tokens[base + i] = r->target[g];
+        b->loss_masks[base + i] = r->loss[g];
+        b->input_vision_masks[base + i] = r->input_vision[g];
+        b->target_vision_masks[base + i] = r->target_vision[g];
+        b->segment_ids[base + i] = r->segment[g];
+        b->positions[base + i] = r->position[g];
+    }
+    memcpy(b->row_segment_ids + k * b->seq_len, r->segment, (size_t)b->seq_len * sizeof(int32_t));
+    b->documents += r->documents;
+    b->documents_split += r->split;
+    b->padding_fraction += (double)r->padding;
+}
+
+static int64_t stage_steps(const lwm_loader_stage *s)
+{
+    if (s->total_tokens <= 0) return INT64_MAX;
+    return (s->total_tokens + s->tokens_per_batch - 1) / s->tokens_per_batch;
+}
+
+int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
+{
+    lwm_loader_state *st = &ld->st;
+    while (st->stage < ld->n_stages && st->step >= stage_steps(&ld->stages[st->stage])) {
+        *st = (lwm_loader_state){.seed = st->seed, .stage = st->stage + 1,
+                                 .config_hash = st->config_hash};
+        ld->plan.epoch = -1;
+        if (st->stage < ld->n_stages)
+            lwm_log(&ld->opt.log, LWM_LOG_INFO, "curriculum: stage %d (seq_len %lld)", st->stage,
+                    (long long)ld->stages[st->stage].seq_len);
+    }
+    if (st->stage >= ld->n_stages) return LWM_EOF;
+    const lwm_loader_stage *stage = &ld->stages[st->stage];
+    const lwm_loader_options *o = &ld->opt;
+    lwm_loader_batch *b = &ld->batch;
+    int64_t rows = stage->tokens_per_batch / stage->seq_len, mine = rows / o->dp_size;
+    b->seq_len = stage->seq_len;
+    b->rows = mine;
+    b->len = stage->seq_len / o->sp_size;
+    b->stage = st->stage;
+    b->rope_theta = stage->rope_theta;
+    b->epoch = st->epoch;
+    b->step = st->step;
+    b->documents = b->documents_split = 0;
+    b->padding_fraction = 0;
+    ring_index(b->global_index, stage->seq_len, o->sp_size, o->sp_rank,
+               o->ring_layout == LWM_RING_ZIGZAG);
+    for (int64_t g = 0; g < rows; g++) {
+        int own = g / mine == o->dp_rank;
+        LWM_TRY(loader_next_row(ld, own));
+        if (own) slice_row(ld, g - o->dp_rank * mine);
+    }
+    b->padding_fraction /= (double)(mine * stage->seq_len);
+    st->step++;
+    st->tokens += stage->tokens_per_batch;
+    b->stage_done = st->step >= stage_steps(stage);
+    b->state = *st;
+    *out = *b;
+    return 0;
+}
+
+lwm_loader_state lwm_loader_get_state(const lwm_loader *ld) { return ld->st; }
+
+const char *lwm_loader_errmsg(const lwm_loader *ld) { return ld->err.msg; }
+
+void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info) { *info = ld->info; }
+
+int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap)
+{
+    return loader_spm_decode(ld->spm, ids, n, out, cap);
+}

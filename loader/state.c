@@ -1,0 +1,132 @@
+// The resume state's bytes, state files, and curriculum configs.
+//
+// Layout (80 bytes, little-endian): "LWMLDST\0", u32 version, i32 stage,
+// u64 seed, i64 epoch, window, row, step, tokens, u64 config_hash,
+// u64 XXH3 of the 72 bytes before it.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+enum { STATE_VERSION = 1 };
+static const char state_magic[8] = "LWMLDST";
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader_state *s)
+{
+    memcpy(buf, state_magic, 8);
+    put32(buf + 8, STATE_VERSION);
+    put32(buf + 12, (uint32_t)s->stage);
+    put64(buf + 16, s->seed);
+    put64(buf + 24, (uint64_t)s->epoch);
+    put64(buf + 32, (uint64_t)s->window);
+    put64(buf + 40, (uint64_t)s->row);
+    put64(buf + 48, (uint64_t)s->step);
+    put64(buf + 56, (uint64_t)s->tokens);
+    put64(buf + 64, s->config_hash);
+    put64(buf + 72, lwm_hash64(buf, 72));
+}
+
+int lwm_loader_state_load(lwm_loader_state *s, const uint8_t buf[LWM_LOADER_STATE_BYTES],
+                          lwm_error *err)
+{
+    LWM_CHECK(err, memcmp(buf, state_magic, 8) == 0, LWM_EFORMAT, "not a loader state (bad magic)");
+    uint32_t version = get32(buf + 8);
+    LWM_CHECK(err, version == STATE_VERSION, LWM_EVERSION,
+              "loader state version %u, this build reads version %d", version, STATE_VERSION);
+    LWM_CHECK(err, get64(buf + 72) == lwm_hash64(buf, 72), LWM_ECHECKSUM,
+              "loader state checksum does not match (corrupted)");
+    s->stage = (int32_t)get32(buf + 12);
+    s->seed = get64(buf + 16);
+    s->epoch = (int64_t)get64(buf + 24);
+    s->window = (int64_t)get64(buf + 32);
+    s->row = (int64_t)get64(buf + 40);
+    s->step = (int64_t)get64(buf + 48);
+    s->tokens = (int64_t)get64(buf + 56);
+    s->config_hash = get64(buf + 64);
+    return 0;
+}
+
+int lwm_loader_state_write(const char *path, const lwm_loader_state *state, lwm_error *err)
+{
+    uint8_t buf[LWM_LOADER_STATE_BYTES];
+    lwm_loader_state_save(buf, state);
+    return lwm_write_file_atomic(path, buf, sizeof buf, err);
+}
+
+int lwm_loader_state_read(const char *path, lwm_loader_state *state, lwm_error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    int rc = size == LWM_LOADER_STATE_BYTES
+                 ? lwm_loader_state_load(state, (const uint8_t *)data, err)
+                 : lwm_error_set(err, LWM_EFORMAT, "%zu bytes, a loader state has %d", size,
+                                 LWM_LOADER_STATE_BYTES);
+    lwm_free(NULL, data);
+    if (rc < 0) lwm_error_prefix(err, "%s", path);
+    return rc;
+}
+
+int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_stage **stages,
+                               int *n, lwm_error *err)
+{
+    *stages = NULL;
+    *n = 0;
+    cJSON *root = NULL;
+    LWM_TRY(lwm_json_load_file(path, &root, err));
+    int rc = 0;
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "stages");
+    int count = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
+    if (count == 0) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: no \"stages\" list", path);
+        goto end;
+    }
+    lwm_loader_stage *s = lwm_calloc(mem, (size_t)count, sizeof *s);
+    if (!s) {
+        rc = lwm_error_set(err, -ENOMEM, "out of memory");
+        goto end;
+    }
+    for (int i = 0; i < count && rc >= 0; i++) {
+        const cJSON *o = cJSON_GetArrayItem(list, i);
+        char what[64];
+        snprintf(what, sizeof what, "stage %d", i);
+        rc = lwm_json_get_int(o, "seq_len", 1, &s[i].seq_len, what, err);
+        if (rc >= 0) rc = lwm_json_get_double(o, "rope_theta", 1, &s[i].rope_theta, what, err);
+        if (rc >= 0) rc = lwm_json_get_int(o, "tokens_per_batch", 1, &s[i].tokens_per_batch, what, err);
+        if (rc >= 0) rc = lwm_json_get_int(o, "total_tokens", 1, &s[i].total_tokens, what, err);
+    }
+    if (rc < 0) {
+        lwm_free(mem, s);
+        lwm_error_prefix(err, "%s", path);
+        goto end;
+    }
+    *stages = s;
+    *n = count;
+end:
+    cJSON_Delete(root);
+    return rc;
+}
