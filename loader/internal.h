@@ -105,7 +105,7 @@ typedef struct loader_build_opts {
     const char *separator;
     int64_t max_n_frames;
     const loader_spm *spm;
-    int32_t vision_open[8], vision_close[8]; /**< tokenizer ids of "<vision>", "</vision>" */
+    int32_t vision_open[32], vision_close[32]; /**< tokenizer ids of "<vision>", "</vision>" */
     int n_open, n_close;
     int32_t bos, eos;
 } loader_build_opts;

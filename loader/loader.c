@@ -12,7 +12,7 @@ static int encode_delimiter(lwm_loader *ld, const char *text, int32_t *out, int 
     int32_t *ids = NULL;
     size_t len = 0, cap = 0;
     int rc = loader_spm_encode(ld->spm, &ld->mem, text, strlen(text), &ids, &len, &cap);
-    if (rc >= 0 && (len == 0 || len > 8)) rc = LWM_EINVAL;
+    if (rc >= 0 && (len == 0 || len > 32)) rc = LWM_EINVAL;
     if (rc >= 0) memcpy(out, ids, len * sizeof *ids), *n = (int)len;
     lwm_free(&ld->mem, ids);
     LWM_CHECK(&ld->err, rc >= 0, rc, "tokenizer cannot encode '%s'", text);
@@ -375,6 +375,7 @@ int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
     for (int64_t g = 0; g < rows; g++) {
         int own = g / mine == o->dp_rank;
         LWM_TRY(loader_next_row(ld, own));
+        if (g == 0) b->epoch = st->epoch; // after the row: a window change may start an epoch
         if (own) slice_row(ld, g - o->dp_rank * mine);
     }
     b->padding_fraction /= (double)(mine * stage->seq_len);

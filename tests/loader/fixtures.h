@@ -1,0 +1,73 @@
+/**
+ * fixtures.h: self-checking datasets for loader tests. Every document is a
+ * vision field whose frames encode (document, frame): code 0 of a frame is the
+ * document id, code 1 the frame index, the rest a function of both, so any row
+ * can be checked with arithmetic. A tiny SentencePiece model is trained with
+ * Debian's spm_train for the `<vision>` delimiters.
+ */
+#ifndef LWM_TESTS_LOADER_FIXTURES_H
+#define LWM_TESTS_LOADER_FIXTURES_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "harness.h"
+
+/** Frames of document d in the fixtures: 1..5, varying. */
+static inline int fixture_frames(int d) { return 1 + (d * 7) % 5; }
+
+static inline int fixture_code(int d, int f, int p)
+{
+    if (p == 0) return d;
+    if (p == 1) return f;
+    return (d * 31 + f * 17 + p) % 8192;
+}
+
+/** Writes n documents to dir/name (spec "[caption],vision" or "vision"); returns the path. */
+static inline const char *fixture_jsonl(const char *name, int n, int first_id, int with_caption)
+{
+    static char path[4][512];
+    static int k;
+    char *out = path[k++ % 4];
+    snprintf(out, 512, "%s/%s", test_tmpdir(), name);
+    FILE *f = fopen(out, "w");
+    if (!f) return NULL;
+    for (int d = first_id; d < first_id + n; d++) {
+        fprintf(f, "{\"id\":\"doc%d\",\"fields\":\"%s\",", d,
+                with_caption ? "[caption],vision" : "vision");
+        if (with_caption) fprintf(f, "\"caption\":\"a dog runs %d\",", d % 3);
+        fprintf(f, "\"vision\":[");
+        for (int fr = 0; fr < fixture_frames(d); fr++)
+            for (int p = 0; p < 256; p++)
+                fprintf(f, "%s%d", fr || p ? "," : "", fixture_code(d, fr, p));
+        fprintf(f, "]}\n");
+    }
+    fclose(f);
+    return out;
+}
+
+/** Trains (once per process) a tiny SentencePiece model; returns its path or NULL. */
+static inline const char *fixture_tokenizer(void)
+{
+    static char model[512];
+    if (model[0]) return model;
+    char corpus[512], cmd[2048];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", test_tmpdir());
+    FILE *f = fopen(corpus, "w");
+    if (!f) return NULL;
+    const char *words[] = {"a", "dog", "runs", "<vision>", "</vision>", "cat", "the", "0", "1", "2"};
+    for (int i = 0; i < 300; i++) {
+        for (int w = 0; w < 10; w++) fprintf(f, "%s ", words[(i * 7 + w * 3) % 10]);
+        fprintf(f, "\n");
+    }
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "spm_train --input=%s --model_prefix=%s/tiny --vocab_size=60 --hard_vocab_limit=false "
+             "--character_coverage=1.0 --minloglevel=2 >/dev/null 2>&1",
+             corpus, test_tmpdir());
+    if (system(cmd) != 0) return NULL;
+    snprintf(model, sizeof model, "%s/tiny.model", test_tmpdir());
+    return model;
+}
+
+#endif
