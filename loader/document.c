@@ -132,6 +132,14 @@ int loader_doc_build(loader_doc *doc, const loader_record *rec, const loader_bui
     loader_spec spec;
     int rc = loader_spec_parse(&spec, rec->spec, rec->spec_len, err);
     if (rc < 0) return lwm_error_prefix(err, "sample %s", rec->id);
+    // Validate the whole spec before building anything: every name must exist.
+    for (int i = 0; i < spec.n_items; i++)
+        for (int p = 0; p < spec.item[i].n_parts; p++)
+            if (!find_field(rec, spec.item[i].part[p], spec.item[i].part_len[p]))
+                return lwm_error_set(err, LWM_ENOTFOUND,
+                                     "sample %s: field '%.*s' named in spec '%.*s' is not in the record",
+                                     rec->id, (int)spec.item[i].part_len[p], spec.item[i].part[p],
+                                     (int)rec->spec_len, rec->spec);
     int32_t bos = b->bos, eos = b->eos;
     if ((rc = push(doc, mem, &bos, 1, 0, 0)) < 0) goto fail;
     for (int i = 0; i < spec.n_items; i++) {

@@ -294,7 +294,9 @@ TEST(state_files_reject_damage)
     uint8_t bytes[LWM_LOADER_STATE_BYTES];
     lwm_loader_state_save(bytes, &st);
     lwm_error err = {0};
-    CHECK(lwm_loader_state_load(&back, bytes, &err) == 0 && !memcmp(&st, &back, sizeof st),
+    CHECK(lwm_loader_state_load(&back, bytes, &err) == 0 && back.seed == 7 && back.stage == 1 &&
+              back.epoch == 2 && back.window == 3 && back.row == 4 && back.step == 5 &&
+              back.tokens == 6 && back.config_hash == 99,
           "round trip: %s", err.msg);
     bytes[30] ^= 1;
     CHECK(lwm_loader_state_load(&back, bytes, &err) == LWM_ECHECKSUM, "flipped byte accepted");
