@@ -96,6 +96,8 @@ typedef struct loader_source {
     /** Reads record index into *rec, choosing among list specs (choice). 0 or < 0 with err. */
     int (*read)(void *impl, int64_t index, loader_record *rec, lwm_error *err);
     void (*close)(void *impl);
+    uint64_t identity;       /**< changes whenever the stored data may have changed */
+    int cacheable;           /**< 1 = lengths may be cached beside the data */
 } loader_source;
 
 /** How list specs are resolved and documents built; shared by sources and documents. */
@@ -118,6 +120,13 @@ int loader_spec_choose(const struct cJSON *value, int64_t index, const loader_bu
 /** Opens an LWM JSONL file: every line parsed and its text tokenized up front (in memory). */
 int loader_source_jsonl_open(loader_source *src, const char *path, const loader_build_opts *b,
                              const lwm_mem *mem, lwm_error *err);
+
+/**
+ * Opens a store directory (shard/). tokenizer_hash (XXH3-128 hex of the
+ * tokenizer file) must match the dataset's when it stores token ids.
+ */
+int loader_source_shard_open(loader_source *src, const char *dir, const loader_build_opts *b,
+                             const char *tokenizer_hash, const lwm_mem *mem, lwm_error *err);
 
 /* ---- Documents (document.c) ---- */
 
@@ -253,9 +262,10 @@ struct lwm_loader {
     lwm_error err;
     lwm_loader_options opt;            /**< copy; strings below are owned copies */
     char *dataset_path[LOADER_MAX_DATASETS];
-    char *default_spec, *separator;
+    char *default_spec, *separator, *cache_dir;
     double weights[LOADER_MAX_DATASETS];
     loader_spm *spm;
+    char tokenizer_hash[33];           /**< XXH3-128 hex of the tokenizer file */
     loader_build_opts build;
     loader_source src[LOADER_MAX_DATASETS];
     int n_src;
@@ -277,6 +287,13 @@ struct lwm_loader {
     int64_t epoch_rows;                /**< packed: rows seen in the current epoch (detects empty data) */
     lwm_loader_info info;
 };
+
+/**
+ * Fills ld->len for every dataset: from each dataset's length cache when it
+ * is current, else by building every document once (progress reported) and
+ * writing the cache (beside the data, or in opt.cache_dir).
+ */
+int loader_lengths_compute(lwm_loader *ld);
 
 /** Produces the next global row of the current stage; fills ld->row when materialize. */
 int loader_next_row(lwm_loader *ld, int materialize);

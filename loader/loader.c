@@ -2,6 +2,7 @@
 // next (global rows → this rank's batch), free.
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -19,11 +20,29 @@ static int encode_delimiter(lwm_loader *ld, const char *text, int32_t *out, int 
     return 0;
 }
 
+// XXH3-128 of the tokenizer file: what the store records as the tokenizer identity.
+static int hash_tokenizer(lwm_loader *ld, const char *path)
+{
+    char *data = NULL;
+    size_t size = 0;
+    LWM_TRY(lwm_read_file(&ld->mem, path, &data, &size, &ld->err));
+    lwm_hasher h;
+    int rc = lwm_hasher_init(&h);
+    if (rc >= 0) {
+        lwm_hasher_update(&h, data, size);
+        lwm_hasher_final(&h, ld->tokenizer_hash);
+    }
+    lwm_free(&ld->mem, data);
+    LWM_CHECK(&ld->err, rc >= 0, rc, "out of memory");
+    return 0;
+}
+
 static int open_tokenizer(lwm_loader *ld, const char *path)
 {
     LWM_CHECK(&ld->err, path, LWM_EINVAL,
               "a tokenizer is needed to tokenize text (give a SentencePiece .model)");
     LWM_TRY(loader_spm_load(&ld->spm, path, &ld->err));
+    LWM_TRY(hash_tokenizer(ld, path));
     loader_build_opts *b = &ld->build;
     b->spm = ld->spm;
     b->bos = loader_spm_bos_id(ld->spm) >= 0 ? loader_spm_bos_id(ld->spm) : LWM_TEXT_BOS;
@@ -34,68 +53,22 @@ static int open_tokenizer(lwm_loader *ld, const char *path)
     return 0;
 }
 
+// A directory is a store (shard/); a file is LWM's JSONL.
 static int open_datasets(lwm_loader *ld)
 {
     for (int d = 0; d < ld->opt.n_datasets; d++) {
         const char *path = ld->dataset_path[d];
-        LWM_TRY(loader_source_jsonl_open(&ld->src[d], path, &ld->build, &ld->mem, &ld->err));
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            LWM_TRY(loader_source_shard_open(&ld->src[d], path, &ld->build, ld->tokenizer_hash,
+                                             &ld->mem, &ld->err));
+        else
+            LWM_TRY(loader_source_jsonl_open(&ld->src[d], path, &ld->build, &ld->mem, &ld->err));
         ld->n_src++;
     }
     return 0;
 }
 
-// ---- Lengths -------------------------------------------------------------
-
-static int add_runs(loader_lengths *len, const loader_doc *doc, const lwm_mem *mem)
-{
-    size_t need = 2 * (len->n_runs + doc->n_runs);
-    if (need > len->cap_runs)
-        LWM_TRY(lwm_grow(mem, (void **)&len->runs, &len->cap_runs, need, sizeof *len->runs));
-    for (size_t r = 0; r < 2 * doc->n_runs; r++)
-        len->runs[2 * len->n_runs + r] = (uint32_t)doc->runs[r];
-    len->n_runs += doc->n_runs;
-    return 0;
-}
-
-// Builds every document once to learn its length and vision runs.
-static int compute_lengths(lwm_loader *ld)
-{
-    loader_lengths *len = &ld->len;
-    int64_t total = 0;
-    for (int d = 0; d < ld->n_src; d++) total += ld->src[d].count;
-    len->n_docs = total;
-    len->n_tokens = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->n_tokens);
-    len->run_off = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->run_off);
-    LWM_CHECK(&ld->err, len->n_tokens && len->run_off, -ENOMEM, "out of memory");
-    lwm_progress_start(&ld->opt.progress, "lengths", "documents", total);
-    int64_t doc = 0;
-    for (int d = 0; d < ld->n_src; d++) {
-        for (int64_t i = 0; i < ld->src[d].count; i++, doc++) {
-            loader_record rec;
-            int rc = ld->src[d].read(ld->src[d].impl, i, &rec, &ld->err);
-            if (rc >= 0) rc = loader_doc_build(&ld->doc, &rec, &ld->build, &ld->mem, &ld->err);
-            if (rc >= 0 && ld->doc.n > UINT32_MAX) rc = lwm_error_set(&ld->err, LWM_EINVAL, "too long");
-            if (rc < 0 && (ld->opt.on_bad_record != LWM_LOADER_SKIP || rc == -ENOMEM))
-                return lwm_error_prefix(&ld->err, "%s", ld->src[d].path);
-            if (rc < 0) {
-                lwm_log(&ld->opt.log, LWM_LOG_WARN, "%s: skipped: %s", ld->src[d].path, ld->err.msg);
-                ld->info.skipped++;
-            } else {
-                len->n_tokens[doc] = (uint32_t)ld->doc.n;
-                ld->info.tokens += (int64_t)ld->doc.n;
-                if (add_runs(len, &ld->doc, &ld->mem) < 0)
-                    return lwm_error_set(&ld->err, -ENOMEM, "out of memory");
-            }
-            len->run_off[doc + 1] = (uint32_t)len->n_runs;
-            lwm_progress_update(&ld->opt.progress, doc + 1, NULL);
-        }
-    }
-    lwm_progress_finish(&ld->opt.progress, doc, NULL);
-    ld->doc_id = -1;
-    ld->info.documents = total;
-    ld->info.cache_built = 1;
-    return 0;
-}
 
 // ---- Curriculum and buffers ---------------------------------------------
 
@@ -163,6 +136,7 @@ static uint64_t config_hash(const lwm_loader *ld)
     v[k++] = o->layout, v[k++] = !o->no_shuffle, v[k++] = o->max_n_frames;
     v[k++] = o->force_fields_index ? o->fields_index : -1, v[k++] = ld->window_docs;
     v[k++] = ld->align, v[k++] = ld->n_src, v[k++] = ld->info.tokens;
+    v[k++] = (int64_t)ld->len.n_runs;
     for (int d = 0; d < ld->n_src && k < 40; d++) v[k++] = ld->src[d].count;
     for (int s = 0; s < ld->n_stages && k + 3 <= 64; s++) {
         v[k++] = ld->stages[s].seq_len;
@@ -198,6 +172,8 @@ static int copy_options(lwm_loader *ld, const lwm_loader_options *opt)
     LWM_CHECK(&ld->err, ld->separator && (ld->default_spec || !o->fields_spec), -ENOMEM,
               "out of memory");
     o->datasets = NULL, o->weights = NULL, o->fields_spec = NULL, o->subfield_separator = NULL;
+    ld->cache_dir = o->cache_dir ? lwm_strdup(&ld->mem, o->cache_dir) : NULL;
+    LWM_CHECK(&ld->err, ld->cache_dir || !o->cache_dir, -ENOMEM, "out of memory");
     o->tokenizer = NULL, o->stages = NULL, o->cache_dir = NULL;
     ld->build = (loader_build_opts){.force_fields_index = o->force_fields_index,
                                     .fields_index = o->fields_index,
@@ -247,7 +223,7 @@ static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loade
     LWM_TRY(copy_stages(ld, opt));
     LWM_TRY(open_tokenizer(ld, opt->tokenizer));
     LWM_TRY(open_datasets(ld));
-    LWM_TRY(compute_lengths(ld));
+    LWM_TRY(loader_lengths_compute(ld));
     int64_t sizes[LOADER_MAX_DATASETS];
     for (int d = 0; d < ld->n_src; d++) sizes[d] = ld->src[d].count;
     LWM_TRY(loader_order_init(&ld->order, sizes, ld->weights, ld->n_src, &ld->mem, &ld->err));
@@ -303,6 +279,7 @@ void lwm_loader_free(lwm_loader *ld)
     lwm_free(&mem, b->row_segment_ids);
     for (int d = 0; d < LOADER_MAX_DATASETS; d++) lwm_free(&mem, ld->dataset_path[d]);
     lwm_free(&mem, ld->default_spec), lwm_free(&mem, ld->separator), lwm_free(&mem, ld->stages);
+    lwm_free(&mem, ld->cache_dir);
     lwm_free(&mem, ld);
 }
 

@@ -185,6 +185,6 @@ int loader_source_jsonl_open(loader_source *src, const char *path, const loader_
         jsonl_close(s);
         return lwm_error_prefix(err, "%s:%lld", path, (long long)line_no);
     }
-    *src = (loader_source){s, path, s->n, jsonl_read, jsonl_close};
+    *src = (loader_source){s, path, s->n, jsonl_read, jsonl_close, 0, 0};
     return 0;
 }

@@ -1,0 +1,161 @@
+// The loader over the store (shard/): the same documents give the same rows
+// as from LWM's JSONL; stored token ids are used when the tokenizer matches
+// and refused when it does not; the length cache makes the second start cheap.
+#include <string.h>
+
+#include "fixtures.h"
+#include "loader/loader.h"
+#include "shard/shard.h"
+
+#define N_DOCS 40
+
+static int tokenizer_hash(const char *path, char hex[33])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    lwm_hasher h;
+    if (lwm_hasher_init(&h) < 0) return fclose(f), -1;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) lwm_hasher_update(&h, buf, n);
+    fclose(f);
+    lwm_hasher_final(&h, hex);
+    return 0;
+}
+
+// The fixture documents of fixtures.h, written through the shard API. With
+// tokens, the caption carries the given ids instead of text tokenization.
+static const char *write_store(const char *name, int first, int n, const int32_t *tokens,
+                               int n_tokens, const char *tok_hash)
+{
+    static char dir[4][512];
+    static int k;
+    char *out = dir[k++ % 4];
+    snprintf(out, 512, "%s/%s", test_tmpdir(), name);
+    lwm_shard_writer *w = lwm_shard_writer_create(NULL);
+    if (!w || lwm_shard_writer_open(w, out) < 0) return lwm_shard_writer_free(w), NULL;
+    lwm_shard_info info = {.tokenizer_hash = tok_hash ? tok_hash : "", .tokenizer_name = "tiny"};
+    lwm_shard_writer_set_info(w, &info);
+    for (int d = first; d < first + n; d++) {
+        char id[32], caption[32];
+        snprintf(id, sizeof id, "doc%d", d);
+        snprintf(caption, sizeof caption, "a dog runs %d", d % 3);
+        uint16_t *codes = malloc(sizeof *codes * 256 * (size_t)fixture_frames(d));
+        for (int f = 0; f < fixture_frames(d); f++)
+            for (int p = 0; p < 256; p++) codes[f * 256 + p] = (uint16_t)fixture_code(d, f, p);
+        lwm_shard_text text = {"caption", caption, tokens, tokens ? n_tokens : 0};
+        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_VIDEO, .fields = "\"[caption],vision\"",
+                              .texts = &text, .n_texts = 1, .vision_name = "vision",
+                              .frames = fixture_frames(d), .codes = codes};
+        int64_t rc = lwm_shard_writer_put(w, &s);
+        free(codes);
+        if (rc < 0) return lwm_shard_writer_free(w), NULL;
+    }
+    int ok = lwm_shard_writer_close(w) == 0;
+    lwm_shard_writer_free(w);
+    return ok ? out : NULL;
+}
+
+static lwm_loader *open_loader(const char *path, lwm_loader_layout layout, lwm_error *err)
+{
+    lwm_loader_options o;
+    memset(&o, 0, sizeof o);
+    o.datasets = &path;
+    o.n_datasets = 1;
+    o.tokenizer = fixture_tokenizer();
+    o.seq_len = 700;
+    o.rows = 2;
+    o.layout = layout;
+    o.seed = 5;
+    lwm_loader *ld = NULL;
+    lwm_loader_create(&ld, &o, NULL, err);
+    return ld;
+}
+
+static int same_rows(lwm_loader *a, lwm_loader *b, int batches, char *why, size_t cap)
+{
+    for (int i = 0; i < batches; i++) {
+        lwm_loader_batch x, y;
+        if (lwm_loader_next(a, &x) < 0 || lwm_loader_next(b, &y) < 0)
+            return snprintf(why, cap, "next failed: %s %s", lwm_loader_errmsg(a), lwm_loader_errmsg(b)), 0;
+        size_t n = (size_t)(x.rows * x.len);
+        if (memcmp(x.input_tokens, y.input_tokens, n * 4) || memcmp(x.loss_masks, y.loss_masks, n * 4) ||
+            memcmp(x.target_vision_masks, y.target_vision_masks, n) ||
+            memcmp(x.segment_ids, y.segment_ids, n * 4))
+            return snprintf(why, cap, "batch %d differs", i), 0;
+    }
+    return 1;
+}
+
+TEST(store_rows_equal_jsonl_rows)
+{
+    REQUIRE(fixture_tokenizer(), "no tokenizer");
+    const char *jsonl = fixture_jsonl("docs.jsonl", N_DOCS, 0, 1);
+    const char *store = write_store("store", 0, N_DOCS, NULL, 0, NULL);
+    REQUIRE(jsonl && store, "fixtures");
+    for (int layout = 0; layout < 3; layout++) {
+        lwm_error e1 = {0}, e2 = {0};
+        lwm_loader *a = open_loader(jsonl, (lwm_loader_layout)layout, &e1);
+        lwm_loader *b = open_loader(store, (lwm_loader_layout)layout, &e2);
+        REQUIRE(a && b, "create: %.200s / %.200s", e1.msg, e2.msg);
+        char why[256];
+        CHECK(same_rows(a, b, 30, why, sizeof why), "layout %d: %s", layout, why);
+        lwm_loader_free(a), lwm_loader_free(b);
+    }
+}
+
+TEST(length_cache_makes_restart_cheap_and_follows_the_data)
+{
+    const char *store = write_store("store_cache", 0, N_DOCS, NULL, 0, NULL);
+    REQUIRE(store, "fixtures");
+    lwm_error err = {0};
+    lwm_loader *first = open_loader(store, LWM_LAYOUT_PACKED, &err);
+    REQUIRE(first, "create: %s", err.msg);
+    lwm_loader *second = open_loader(store, LWM_LAYOUT_PACKED, &err);
+    REQUIRE(second, "create: %s", err.msg);
+    lwm_loader_info i1, i2;
+    lwm_loader_get_info(first, &i1), lwm_loader_get_info(second, &i2);
+    CHECK(i1.cache_built == 1 && i2.cache_built == 0, "cache built %d then %d", i1.cache_built,
+          i2.cache_built);
+    CHECK(i1.tokens == i2.tokens && i2.documents == N_DOCS, "cached lengths differ");
+    char why[256];
+    CHECK(same_rows(first, second, 20, why, sizeof why), "cached start: %s", why);
+    lwm_loader_free(first), lwm_loader_free(second);
+    // More data: the cache is stale and rebuilt.
+    REQUIRE(write_store("store_cache", N_DOCS, 5, NULL, 0, NULL), "append");
+    lwm_loader *third = open_loader(store, LWM_LAYOUT_PACKED, &err);
+    REQUIRE(third, "create: %s", err.msg);
+    lwm_loader_info i3;
+    lwm_loader_get_info(third, &i3);
+    CHECK(i3.cache_built == 1 && i3.documents == N_DOCS + 5, "appended data: built %d, %lld docs",
+          i3.cache_built, (long long)i3.documents);
+    lwm_loader_free(third);
+}
+
+TEST(stored_tokens_used_only_with_their_tokenizer)
+{
+    char hex[33];
+    REQUIRE(fixture_tokenizer() && tokenizer_hash(fixture_tokenizer(), hex) == 0, "hash");
+    const int32_t marker[3] = {50, 51, 52};
+    const char *store = write_store("store_tok", 0, 4, marker, 3, hex);
+    REQUIRE(store, "fixtures");
+    lwm_error err = {0};
+    lwm_loader *ld = open_loader(store, LWM_LAYOUT_LWM, &err);
+    REQUIRE(ld, "create: %s", err.msg);
+    lwm_loader_batch b;
+    REQUIRE(lwm_loader_next(ld, &b) == 0, "next");
+    CHECK(b.input_tokens[0] == 1 && b.input_tokens[1] == 50 && b.input_tokens[2] == 51 &&
+              b.input_tokens[3] == 52,
+          "stored caption tokens not used: %d %d %d %d", b.input_tokens[0], b.input_tokens[1],
+          b.input_tokens[2], b.input_tokens[3]);
+    lwm_loader_free(ld);
+    const char *other = write_store("store_other", 0, 4, marker, 3, "0123456789abcdef0123456789abcdef");
+    REQUIRE(other, "fixtures");
+    ld = open_loader(other, LWM_LAYOUT_LWM, &err);
+    CHECK(!ld && strstr(err.msg, "tokenized with"), "other tokenizer accepted: %s", err.msg);
+    lwm_loader_free(ld);
+}
+
+TEST_MAIN("loader/store_source", T(store_rows_equal_jsonl_rows),
+          T(length_cache_makes_restart_cheap_and_follows_the_data),
+          T(stored_tokens_used_only_with_their_tokenizer))
