@@ -28,9 +28,11 @@ int shard_mdb_error(lwm_error *err, int rc, const char *what)
     case MDB_PANIC: code = LWM_EFORMAT; break;
     default: code = rc > 0 ? -rc : LWM_EINTERNAL; break;
     }
-    const char *hint = rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID
-                           ? " (the shard file is damaged)"
-                           : "";
+    const char *hint = "";
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID)
+        hint = " (the shard file is damaged)";
+    else if (rc == EIO || rc == ENOSPC || rc == EFBIG || rc == EDQUOT)
+        hint = " (disk full, file size limit reached, or an I/O error)";
     return lwm_error_set(err, code, "%s: %s%s", what, mdb_strerror(rc), hint);
 }
 
@@ -190,34 +192,25 @@ int shard_put_value(MDB_txn *txn, const shard_env *e, int64_t index, const uint8
     return 0;
 }
 
+// Each part is looked up from the root (no cursor stepping): on a damaged
+// page LMDB then returns MDB_CORRUPTED / MDB_PAGE_NOTFOUND, where stepping a
+// cursor onto it would trip an assertion and abort the process.
 int shard_get_value(MDB_txn *txn, const shard_env *e, int64_t index, const lwm_mem *mem,
                     shard_buf *out)
 {
-    MDB_cursor *cur = NULL;
-    int rc = mdb_cursor_open(txn, e->records, &cur);
-    if (rc) return rc;
     uint8_t key[SHARD_KEY_BYTES];
-    shard_key(key, index, 0);
     MDB_val k = {SHARD_KEY_BYTES, key}, d;
     out->size = 0;
-    rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
-    for (unsigned part = 0; rc == 0; part++) {
-        if (k.mv_size != SHARD_KEY_BYTES || memcmp(k.mv_data, key, 8) != 0) break;
-        if (((const uint8_t *)k.mv_data)[8] != part) {
-            rc = MDB_CORRUPTED;
-            break;
-        }
-        if (shard_buf_reserve(mem, out, out->size + d.mv_size) < 0) {
-            rc = ENOMEM;
-            break;
-        }
+    for (unsigned part = 0; part < 256; part++) {
+        shard_key(key, index, part);
+        int rc = mdb_get(txn, e->records, &k, &d);
+        if (rc == MDB_NOTFOUND) return part > 0 ? 0 : MDB_NOTFOUND;
+        if (rc) return rc;
+        if (shard_buf_reserve(mem, out, out->size + d.mv_size) < 0) return ENOMEM;
         memcpy(out->data + out->size, d.mv_data, d.mv_size);
         out->size += d.mv_size;
-        rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
     }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND && out->size) rc = 0; // ran off the end after the last part
-    return rc;
+    return MDB_CORRUPTED;
 }
 
 /* ---- files ---- */

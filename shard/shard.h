@@ -68,7 +68,11 @@
  *   every sealed shard an XXH3-128 of its file. A bad record is reported as
  *   LWM_ECHECKSUM / LWM_EFORMAT naming the record and shard; a missing or
  *   truncated shard fails lwm_shard_reader_open; a dataset or record written
- *   by a newer schema fails with LWM_EVERSION naming the versions.
+ *   by a newer schema fails with LWM_EVERSION naming the versions. Records are
+ *   fetched by root-to-leaf lookups, never by stepping cursors, so a damaged
+ *   B-tree page gives an error (LMDB's MDB_CORRUPTED) rather than one of LMDB's
+ *   assertion aborts; a damaged page in the id or failure tables can still
+ *   trip one, which is why lwm_shard_verify checks file checksums first.
  */
 #ifndef LWM_SHARD_H
 #define LWM_SHARD_H
