@@ -12,7 +12,7 @@ DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	liblmdb-dev lmdb-utils libzstd-dev libxxhash-dev libcjson-dev \
 	libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
 	libsentencepiece-dev sentencepiece \
-	python3 python3-numpy python3-torch python3-lmdb python3-zstandard \
+	python3 python3-numpy python3-torch python3-lmdb python3-zstandard python3-xxhash \
 	python3-pil python3-sentencepiece python3-matplotlib \
 	valgrind
 

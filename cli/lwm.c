@@ -14,6 +14,10 @@ static const command commands[] = {
     {"help", cmd_help, "list the commands, or show one command's usage"},
     {"version", cmd_version, "print the version and the libraries in use"},
     {"pack", cmd_pack, "packed training rows of a dataset (LWM layout or best-fit)"},
+    {"inspect", cmd_inspect, "summarise a dataset: samples, frames, tokens, codebook, compression"},
+    {"show", cmd_show, "print one sample of a dataset: fields, text, timestamps, codes"},
+    {"verify", cmd_verify, "check every record and shard of a dataset; non-zero if any is bad"},
+    {"ls", cmd_ls, "list the sample ids of a dataset, optionally by modality"},
 };
 
 static const command *find_command(const char *name)

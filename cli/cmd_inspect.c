@@ -1,0 +1,189 @@
+// lwm inspect DIR [--json]: what a dataset holds. The library fills the
+// statistics (lwm_shard_inspect); this file renders them for people or as JSON.
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shard_cli.h"
+
+static const char *usage =
+    "usage: lwm inspect DIR [--json] [--quiet]\n\n"
+    "Summarises a dataset: samples by modality, frames and tokens (total and a\n"
+    "per-sample histogram), codebook usage and entropy, compression, shard sizes\n"
+    "and LMDB page waste, failed samples, tokenizer and VQGAN identity. Reads\n"
+    "every record. --json prints one object (samples, frames, vision_tokens,\n"
+    "failed, ...).\n";
+
+typedef struct inspect_report {
+    const char *dir;
+    lwm_shard_stats stats;
+    const lwm_shard_info *info;
+    const lwm_shard_file *files;
+    int n_files;
+    const lwm_shard_failure *failures;
+    int64_t n_failures;
+} inspect_report;
+
+static void hist_range(int bin, int64_t *lo, int64_t *hi)
+{
+    *lo = bin == 0 ? 0 : (int64_t)1 << (bin - 1);
+    *hi = bin == 0 ? 0 : bin == LWM_SHARD_HIST_BINS - 1 ? -1 : ((int64_t)1 << bin) - 1;
+}
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+static void print_human(const inspect_report *rep)
+{
+    const lwm_shard_stats *s = &rep->stats;
+    printf("dataset %s\n", rep->dir);
+    printf("  samples        %lld (text %lld, image %lld, video %lld), failed %lld\n",
+           (long long)s->samples, (long long)s->by_modality[0], (long long)s->by_modality[1],
+           (long long)s->by_modality[2], (long long)s->failed);
+    printf("  frames         %lld (per sample %lld..%lld)\n", (long long)s->frames,
+           (long long)s->min_frames, (long long)s->max_frames);
+    printf("  vision tokens  %lld; text tokens %lld; text bytes %lld\n", (long long)s->vision_tokens,
+           (long long)s->text_tokens, (long long)s->text_bytes);
+    printf("  frames per sample:\n");
+    for (int b = 0; b < LWM_SHARD_HIST_BINS; b++) {
+        if (!s->frame_hist[b]) continue;
+        int64_t lo, hi;
+        hist_range(b, &lo, &hi);
+        char range[48];
+        if (hi < 0) snprintf(range, sizeof range, ">= %lld", (long long)lo);
+        else if (lo == hi) snprintf(range, sizeof range, "%lld", (long long)lo);
+        else snprintf(range, sizeof range, "%lld-%lld", (long long)lo, (long long)hi);
+        printf("    %-12s %lld\n", range, (long long)s->frame_hist[b]);
+    }
+    printf("  codebook       %lld of %d codes used, order-0 entropy %.3f bits/code\n",
+           (long long)s->codes_used, LWM_SHARD_CODEBOOK_SIZE, s->code_entropy_bits);
+    printf("  compression    %lld raw bytes (codes at 13 bits) -> %lld stored (ratio %.3f); "
+           "%.3f of uint16 codes\n",
+           (long long)s->raw_bytes, (long long)s->stored_bytes, ratio((double)s->raw_bytes, (double)s->stored_bytes),
+           ratio((double)s->unpacked_code_bytes, (double)s->stored_bytes));
+    printf("                 stored %.3f bits per vision token (all record bytes) vs entropy %.3f\n",
+           ratio(8.0 * (double)s->stored_bytes, (double)s->vision_tokens), s->code_entropy_bits);
+    printf("  LMDB pages     %lld bytes for %lld stored; page waste %.1f%%\n", (long long)s->page_bytes,
+           (long long)s->stored_bytes, 100.0 * s->page_waste);
+    printf("  shards         %d, %lld bytes\n", rep->n_files, (long long)s->file_bytes);
+    for (int i = 0; i < rep->n_files; i++)
+        printf("    %-22s %s %8lld records %12lld bytes\n", rep->files[i].name,
+               rep->files[i].sealed ? "sealed" : "open  ", (long long)rep->files[i].records,
+               (long long)rep->files[i].file_bytes);
+    const lwm_shard_info *in = rep->info;
+    printf("  vqgan          %s%s%s%s\n", in->vqgan_preset[0] ? in->vqgan_preset : "(none)",
+           in->vqgan_hash[0] ? " weights " : "", in->vqgan_hash, in->vqgan_untrained ? " (UNTRAINED: random weights)" : "");
+    printf("  tokenizer      %s %s\n", in->tokenizer_name[0] ? in->tokenizer_name : "(none)", in->tokenizer_hash);
+    if (in->settings_json[0]) printf("  settings       %s\n", in->settings_json);
+    if (s->bad_records)
+        printf("  UNREADABLE     %lld records (run lwm verify %s)\n", (long long)s->bad_records, rep->dir);
+    for (int64_t i = 0; i < rep->n_failures; i++)
+        printf("  failed         %s (line %lld): %s\n", rep->failures[i].id,
+               (long long)rep->failures[i].manifest_line, rep->failures[i].reason);
+}
+
+static cJSON *hist_json(const lwm_shard_stats *s)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int b = 0; b < LWM_SHARD_HIST_BINS; b++) {
+        if (!s->frame_hist[b]) continue;
+        int64_t lo, hi;
+        hist_range(b, &lo, &hi);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "min_frames", (double)lo);
+        if (hi >= 0) cJSON_AddNumberToObject(o, "max_frames", (double)hi);
+        cJSON_AddNumberToObject(o, "samples", (double)s->frame_hist[b]);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static cJSON *report_json(const inspect_report *rep)
+{
+    const lwm_shard_stats *s = &rep->stats;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "dataset", rep->dir);
+    cJSON_AddNumberToObject(o, "samples", (double)s->samples);
+    cJSON *mod = cJSON_AddObjectToObject(o, "by_modality");
+    for (int m = 0; m < 3; m++) cJSON_AddNumberToObject(mod, lwm_shard_modality_name(m), (double)s->by_modality[m]);
+    cJSON_AddNumberToObject(o, "frames", (double)s->frames);
+    cJSON_AddNumberToObject(o, "vision_tokens", (double)s->vision_tokens);
+    cJSON_AddNumberToObject(o, "text_tokens", (double)s->text_tokens);
+    cJSON_AddNumberToObject(o, "text_bytes", (double)s->text_bytes);
+    cJSON_AddNumberToObject(o, "failed", (double)s->failed);
+    cJSON_AddNumberToObject(o, "unreadable", (double)s->bad_records);
+    cJSON *fps = cJSON_AddObjectToObject(o, "frames_per_sample");
+    cJSON_AddNumberToObject(fps, "min", (double)s->min_frames);
+    cJSON_AddNumberToObject(fps, "max", (double)s->max_frames);
+    cJSON_AddItemToObject(fps, "histogram", hist_json(s));
+    cJSON *cb = cJSON_AddObjectToObject(o, "codebook");
+    cJSON_AddNumberToObject(cb, "size", LWM_SHARD_CODEBOOK_SIZE);
+    cJSON_AddNumberToObject(cb, "used", (double)s->codes_used);
+    cJSON_AddNumberToObject(cb, "entropy_bits", s->code_entropy_bits);
+    cJSON *c = cJSON_AddObjectToObject(o, "compression");
+    cJSON_AddNumberToObject(c, "raw_bytes", (double)s->raw_bytes);
+    cJSON_AddNumberToObject(c, "stored_bytes", (double)s->stored_bytes);
+    cJSON_AddNumberToObject(c, "ratio", ratio((double)s->raw_bytes, (double)s->stored_bytes));
+    cJSON_AddNumberToObject(c, "ratio_vs_uint16_codes", ratio((double)s->unpacked_code_bytes, (double)s->stored_bytes));
+    cJSON_AddNumberToObject(c, "stored_bits_per_vision_token", ratio(8.0 * (double)s->stored_bytes, (double)s->vision_tokens));
+    cJSON_AddNumberToObject(c, "code_entropy_bits", s->code_entropy_bits);
+    cJSON *pages = cJSON_AddObjectToObject(o, "lmdb_pages");
+    cJSON_AddNumberToObject(pages, "bytes", (double)s->page_bytes);
+    cJSON_AddNumberToObject(pages, "waste", s->page_waste);
+    cJSON *shards = cJSON_AddArrayToObject(o, "shards");
+    for (int i = 0; i < rep->n_files; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "file", rep->files[i].name);
+        cJSON_AddBoolToObject(f, "sealed", rep->files[i].sealed);
+        cJSON_AddNumberToObject(f, "records", (double)rep->files[i].records);
+        cJSON_AddNumberToObject(f, "bytes", (double)rep->files[i].file_bytes);
+        cJSON_AddItemToArray(shards, f);
+    }
+    cJSON_AddNumberToObject(o, "shard_bytes", (double)s->file_bytes);
+    cJSON *vq = cJSON_AddObjectToObject(o, "vqgan");
+    cJSON_AddStringToObject(vq, "preset", rep->info->vqgan_preset);
+    cJSON_AddStringToObject(vq, "weights_hash", rep->info->vqgan_hash);
+    cJSON_AddBoolToObject(vq, "untrained", rep->info->vqgan_untrained);
+    cJSON *tok = cJSON_AddObjectToObject(o, "tokenizer");
+    cJSON_AddStringToObject(tok, "name", rep->info->tokenizer_name);
+    cJSON_AddStringToObject(tok, "hash", rep->info->tokenizer_hash);
+    cJSON *settings = rep->info->settings_json[0] ? cJSON_Parse(rep->info->settings_json) : NULL;
+    cJSON_AddItemToObject(o, "settings", settings ? settings : cJSON_CreateObject());
+    cJSON *fails = cJSON_AddArrayToObject(o, "failures");
+    for (int64_t i = 0; i < rep->n_failures; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "id", rep->failures[i].id);
+        cJSON_AddNumberToObject(f, "manifest_line", (double)rep->failures[i].manifest_line);
+        cJSON_AddStringToObject(f, "reason", rep->failures[i].reason);
+        cJSON_AddItemToArray(fails, f);
+    }
+    return o;
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    const char *dir = NULL;
+    int json = 0, quiet = 0;
+    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
+        else if (argv[i][0] == '-') return cli_fail("inspect", "unknown option %s (see --help)", argv[i]);
+        else if (!dir) dir = argv[i];
+        else return cli_fail("inspect", "unexpected argument %s", argv[i]);
+    }
+    if (!dir) return cli_fail("inspect", "missing DIR (see --help)");
+    lwm_shard_reader *r = shard_cli_open("inspect", dir);
+    if (!r) return 1;
+    inspect_report rep = {.dir = dir, .info = lwm_shard_reader_info(r)};
+    rep.files = lwm_shard_reader_files(r, &rep.n_files);
+    rep.failures = lwm_shard_reader_failures(r, &rep.n_failures);
+    lwm_progress progress;
+    cli_progress(&progress, quiet);
+    int rc = lwm_shard_inspect(r, &progress, &rep.stats);
+    int status = 0;
+    if (rc < 0) status = cli_fail("inspect", "%s: %s", dir, lwm_strerror(rc));
+    else if (json) cli_print_json(report_json(&rep), 1);
+    else print_human(&rep);
+    lwm_shard_reader_free(r);
+    return status;
+}

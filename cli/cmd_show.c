@@ -1,0 +1,76 @@
+// lwm show DIR ID [--json] [--index]: one sample, its fields, text, frame
+// timestamps and codes.
+#include <cjson/cJSON.h>
+#include <string.h>
+
+#include "cli.h"
+#include "shard_cli.h"
+
+static const char *usage =
+    "usage: lwm show DIR ID [--json] [--index]\n\n"
+    "Prints one sample: id, dense index, modality, source and its metadata, the\n"
+    "LWM fields spec, every text field (and token ids), frame timestamps and the\n"
+    "codes of every frame. --index reads ID as the dense index instead of an id.\n"
+    "--json prints one object (codes as one array of 256 per frame).\n";
+
+static void print_codes(const lwm_shard_sample *s)
+{
+    for (int64_t f = 0; f < s->frames; f++) {
+        printf("  frame %lld at %.3f s:", (long long)f, s->timestamps[f]);
+        for (int p = 0; p < LWM_SHARD_CODES_PER_FRAME; p++) {
+            if (p % 16 == 0) printf("\n   ");
+            printf(" %4u", s->codes[f * LWM_SHARD_CODES_PER_FRAME + p]);
+        }
+        printf("\n");
+    }
+}
+
+static void print_human(const lwm_shard_sample *s)
+{
+    printf("id          %s\n", s->id);
+    printf("index       %lld\n", (long long)s->index);
+    printf("modality    %s\n", lwm_shard_modality_name(s->modality));
+    printf("source      %s (manifest line %lld)\n", s->source[0] ? s->source : "-", (long long)s->manifest_line);
+    printf("media       %s, %dx%d, %.3f fps, %.3f s\n", s->codec[0] ? s->codec : "-", s->width, s->height,
+           s->fps, s->duration);
+    printf("fields      %s\n", s->fields[0] ? s->fields : "-");
+    for (int t = 0; t < s->n_texts; t++) {
+        printf("text %-6s %s\n", s->texts[t].name, s->texts[t].text);
+        if (s->texts[t].tokens) {
+            printf("  tokens (%lld):", (long long)s->texts[t].n_tokens);
+            for (int64_t i = 0; i < s->texts[t].n_tokens; i++) printf(" %d", s->texts[t].tokens[i]);
+            printf("\n");
+        }
+    }
+    printf("vision      %s: %lld frames, %lld tokens\n", s->vision_name[0] ? s->vision_name : "-",
+           (long long)s->frames, (long long)(s->frames * LWM_SHARD_CODES_PER_FRAME));
+    print_codes(s);
+}
+
+int cmd_show(int argc, char **argv)
+{
+    const char *dir = NULL, *id = NULL;
+    int json = 0, by_index = 0;
+    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) json = 1;
+        else if (strcmp(argv[i], "--index") == 0) by_index = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_fail("show", "unknown option %s (see --help)", argv[i]);
+        else if (!dir) dir = argv[i];
+        else if (!id) id = argv[i];
+        else return cli_fail("show", "unexpected argument %s", argv[i]);
+    }
+    if (!dir || !id) return cli_fail("show", "expected DIR and ID (see --help)");
+    long long index = 0;
+    if (by_index && cli_parse_int("show", "--index", id, 0, &index) < 0) return 1;
+    lwm_shard_reader *r = shard_cli_open("show", dir);
+    if (!r) return 1;
+    const lwm_shard_sample *s;
+    int rc = by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, id, &s);
+    int status = 0;
+    if (rc < 0) status = cli_fail("show", "%s", lwm_shard_reader_errmsg(r));
+    else if (json) cli_print_json(shard_cli_sample_json(s, 1), 1);
+    else print_human(s);
+    lwm_shard_reader_free(r);
+    return status;
+}

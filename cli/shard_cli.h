@@ -1,0 +1,18 @@
+// Helpers shared by the store's commands (inspect, show, verify, ls, render).
+#ifndef LWM_CLI_SHARD_CLI_H
+#define LWM_CLI_SHARD_CLI_H
+
+#include "shard/shard.h"
+
+struct cJSON;
+
+/** Opens DIR for reading; on failure prints "lwm <cmd>: <reason>" and returns NULL. */
+lwm_shard_reader *shard_cli_open(const char *cmd, const char *dir);
+
+/** One sample as a JSON object (codes as one array per frame when with_codes). */
+struct cJSON *shard_cli_sample_json(const lwm_shard_sample *s, int with_codes);
+
+/** Returns 1 when argv[i] is "--help"/"-h". */
+int shard_cli_wants_help(int argc, char **argv);
+
+#endif
