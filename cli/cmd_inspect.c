@@ -164,14 +164,7 @@ int cmd_inspect(int argc, char **argv)
     const char *dir = NULL;
     int json = 0, quiet = 0;
     if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--quiet") == 0) quiet = 1;
-        else if (argv[i][0] == '-') return cli_fail("inspect", "unknown option %s (see --help)", argv[i]);
-        else if (!dir) dir = argv[i];
-        else return cli_fail("inspect", "unexpected argument %s", argv[i]);
-    }
-    if (!dir) return cli_fail("inspect", "missing DIR (see --help)");
+    if (shard_cli_dir_args("inspect", argc, argv, &dir, &json, &quiet) < 0) return 1;
     lwm_shard_reader *r = shard_cli_open("inspect", dir);
     if (!r) return 1;
     inspect_report rep = {.dir = dir, .info = lwm_shard_reader_info(r)};

@@ -27,6 +27,19 @@ int shard_cli_wants_help(int argc, char **argv)
     return 0;
 }
 
+int shard_cli_dir_args(const char *cmd, int argc, char **argv, const char **dir, int *json, int *quiet)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) *json = 1;
+        else if (strcmp(argv[i], "--quiet") == 0) *quiet = 1;
+        else if (argv[i][0] == '-') return cli_fail(cmd, "unknown option %s (see --help)", argv[i]), -1;
+        else if (!*dir) *dir = argv[i];
+        else return cli_fail(cmd, "unexpected argument %s", argv[i]), -1;
+    }
+    if (!*dir) return cli_fail(cmd, "missing DIR (see --help)"), -1;
+    return 0;
+}
+
 static cJSON *text_json(const lwm_shard_text *t)
 {
     cJSON *o = cJSON_CreateObject();

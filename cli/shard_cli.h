@@ -12,6 +12,12 @@ lwm_shard_reader *shard_cli_open(const char *cmd, const char *dir);
 /** One sample as a JSON object (codes as one array per frame when with_codes). */
 struct cJSON *shard_cli_sample_json(const lwm_shard_sample *s, int with_codes);
 
+/**
+ * Parses "DIR [--json] [--quiet]" (argv[0] is the command name). Returns 0, or
+ * -1 after printing why.
+ */
+int shard_cli_dir_args(const char *cmd, int argc, char **argv, const char **dir, int *json, int *quiet);
+
 /** Returns 1 when argv[i] is "--help"/"-h". */
 int shard_cli_wants_help(int argc, char **argv);
 
