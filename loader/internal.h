@@ -282,8 +282,10 @@ struct lwm_loader {
     int64_t row_cap;
     int32_t *stream_tokens;            /**< LWM layout: the L + 1 stream tokens of a row */
     uint8_t *stream_vision, *stream_loss;
-    lwm_loader_batch batch;            /**< this rank's arrays, sized for the largest stage */
-    int64_t batch_cap;
+    lwm_loader_batch batch;            /**< this rank's arrays, sized for the largest stage (no prefetch) */
+    int64_t batch_cap, rows_cap;       /**< positions per rank batch; whole-row positions per rank batch */
+    lwm_loader_state consumed;         /**< state after the last batch handed to the caller */
+    struct loader_prefetch *prefetch;  /**< background producer, or NULL */
     int64_t epoch_rows;                /**< packed: rows seen in the current epoch (detects empty data) */
     lwm_loader_info info;
 };
@@ -294,6 +296,18 @@ struct lwm_loader {
  * writing the cache (beside the data, or in opt.cache_dir).
  */
 int loader_lengths_compute(lwm_loader *ld);
+
+/** Computes the next batch of this rank into b (whose arrays are allocated). */
+int loader_generate(lwm_loader *ld, lwm_loader_batch *b);
+int loader_batch_alloc(const lwm_loader *ld, lwm_loader_batch *b);
+void loader_batch_release(const lwm_loader *ld, lwm_loader_batch *b);
+/** Bytes of one batch's arrays. */
+size_t loader_batch_bytes(const lwm_loader *ld);
+
+/* Background prefetch (prefetch.c): a producer thread fills a ring of batches. */
+int loader_prefetch_start(lwm_loader *ld);
+int loader_prefetch_next(lwm_loader *ld, lwm_loader_batch *out);
+void loader_prefetch_stop(lwm_loader *ld);
 
 /** Produces the next global row of the current stage; fills ld->row when materialize. */
 int loader_next_row(lwm_loader *ld, int materialize);

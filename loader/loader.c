@@ -98,13 +98,42 @@ static int check_stages(lwm_loader *ld)
     return 0;
 }
 
+int loader_batch_alloc(const lwm_loader *ld, lwm_loader_batch *bt)
+{
+    const lwm_mem *m = &ld->mem;
+    size_t n = (size_t)ld->row_cap, b = (size_t)ld->batch_cap, rows = (size_t)ld->rows_cap;
+    bt->input_tokens = lwm_malloc(m, b * 4), bt->target_tokens = lwm_malloc(m, b * 4);
+    bt->loss_masks = lwm_malloc(m, b * 4), bt->input_vision_masks = lwm_malloc(m, b);
+    bt->target_vision_masks = lwm_malloc(m, b), bt->segment_ids = lwm_malloc(m, b * 4);
+    bt->positions = lwm_malloc(m, b * 4), bt->global_index = lwm_malloc(m, n * 4);
+    bt->row_segment_ids = lwm_malloc(m, rows * 4);
+    int ok = bt->input_tokens && bt->target_tokens && bt->loss_masks && bt->input_vision_masks &&
+             bt->target_vision_masks && bt->segment_ids && bt->positions && bt->global_index &&
+             bt->row_segment_ids;
+    return ok ? 0 : -ENOMEM;
+}
+
+size_t loader_batch_bytes(const lwm_loader *ld)
+{
+    return (size_t)ld->batch_cap * 22 + (size_t)ld->row_cap * 4 + (size_t)ld->rows_cap * 4;
+}
+
+void loader_batch_release(const lwm_loader *ld, lwm_loader_batch *b)
+{
+    const lwm_mem *m = &ld->mem;
+    lwm_free(m, b->input_tokens), lwm_free(m, b->target_tokens), lwm_free(m, b->loss_masks);
+    lwm_free(m, b->input_vision_masks), lwm_free(m, b->target_vision_masks);
+    lwm_free(m, b->segment_ids), lwm_free(m, b->positions), lwm_free(m, b->global_index);
+    lwm_free(m, b->row_segment_ids);
+}
+
 static int alloc_buffers(lwm_loader *ld)
 {
     const lwm_mem *m = &ld->mem;
-    size_t n = (size_t)ld->row_cap, b = (size_t)ld->batch_cap, rows = 0;
+    size_t n = (size_t)ld->row_cap;
     for (int s = 0; s < ld->n_stages; s++) {
-        size_t r = (size_t)(ld->stages[s].tokens_per_batch / ld->stages[s].seq_len / ld->opt.dp_size);
-        if (r * (size_t)ld->stages[s].seq_len > rows) rows = r * (size_t)ld->stages[s].seq_len;
+        int64_t r = ld->stages[s].tokens_per_batch / ld->stages[s].seq_len / ld->opt.dp_size;
+        if (r * ld->stages[s].seq_len > ld->rows_cap) ld->rows_cap = r * ld->stages[s].seq_len;
     }
     loader_row *r = &ld->row;
     r->input = lwm_malloc(m, n * 4), r->target = lwm_malloc(m, n * 4);
@@ -113,17 +142,9 @@ static int alloc_buffers(lwm_loader *ld)
     r->target_vision = lwm_malloc(m, n);
     ld->stream_tokens = lwm_malloc(m, n * 4), ld->stream_vision = lwm_malloc(m, n);
     ld->stream_loss = lwm_malloc(m, n);
-    lwm_loader_batch *bt = &ld->batch;
-    bt->input_tokens = lwm_malloc(m, b * 4), bt->target_tokens = lwm_malloc(m, b * 4);
-    bt->loss_masks = lwm_malloc(m, b * 4), bt->input_vision_masks = lwm_malloc(m, b);
-    bt->target_vision_masks = lwm_malloc(m, b), bt->segment_ids = lwm_malloc(m, b * 4);
-    bt->positions = lwm_malloc(m, b * 4), bt->global_index = lwm_malloc(m, n * 4);
-    bt->row_segment_ids = lwm_malloc(m, rows * 4);
     int ok = r->input && r->target && r->segment && r->position && r->loss && r->input_vision &&
-             r->target_vision && ld->stream_tokens && ld->stream_vision && ld->stream_loss &&
-             bt->input_tokens && bt->target_tokens && bt->loss_masks && bt->input_vision_masks &&
-             bt->target_vision_masks && bt->segment_ids && bt->positions && bt->global_index &&
-             bt->row_segment_ids;
+             r->target_vision && ld->stream_tokens && ld->stream_vision && ld->stream_loss;
+    if (ok && !ld->opt.prefetch_bytes) ok = loader_batch_alloc(ld, &ld->batch) == 0;
     LWM_CHECK(&ld->err, ok, -ENOMEM, "out of memory for row buffers (%zu positions)", n);
     return 0;
 }
@@ -232,6 +253,8 @@ static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loade
     LWM_TRY(alloc_buffers(ld));
     LWM_TRY(resume(ld, state));
     ld->plan.epoch = ld->plan.window = -1;
+    ld->consumed = ld->st;
+    if (ld->opt.prefetch_bytes) LWM_TRY(loader_prefetch_start(ld));
     ld->info.n_stages = ld->n_stages;
     ld->info.startup_seconds = lwm_now() - t0;
     return 0;
@@ -259,6 +282,7 @@ int lwm_loader_create(lwm_loader **out, const lwm_loader_options *opt,
 void lwm_loader_free(lwm_loader *ld)
 {
     if (!ld) return;
+    loader_prefetch_stop(ld);
     lwm_mem mem = ld->mem;
     for (int d = 0; d < ld->n_src; d++) ld->src[d].close(ld->src[d].impl);
     loader_spm_free(ld->spm);
@@ -272,11 +296,7 @@ void lwm_loader_free(lwm_loader *ld)
     lwm_free(&mem, r->target_vision);
     lwm_free(&mem, ld->stream_tokens), lwm_free(&mem, ld->stream_vision);
     lwm_free(&mem, ld->stream_loss);
-    lwm_loader_batch *b = &ld->batch;
-    lwm_free(&mem, b->input_tokens), lwm_free(&mem, b->target_tokens), lwm_free(&mem, b->loss_masks);
-    lwm_free(&mem, b->input_vision_masks), lwm_free(&mem, b->target_vision_masks);
-    lwm_free(&mem, b->segment_ids), lwm_free(&mem, b->positions), lwm_free(&mem, b->global_index);
-    lwm_free(&mem, b->row_segment_ids);
+    loader_batch_release(ld, &ld->batch);
     for (int d = 0; d < LOADER_MAX_DATASETS; d++) lwm_free(&mem, ld->dataset_path[d]);
     lwm_free(&mem, ld->default_spec), lwm_free(&mem, ld->separator), lwm_free(&mem, ld->stages);
     lwm_free(&mem, ld->cache_dir);
@@ -295,9 +315,8 @@ static void ring_index(int32_t *out, int64_t L, int P, int r, int zigzag)
     }
 }
 
-static void slice_row(lwm_loader *ld, int64_t k)
+static void slice_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
 {
-    lwm_loader_batch *b = &ld->batch;
     const loader_row *r = &ld->row;
     int64_t base = k * b->len;
     for (int64_t i = 0; i < b->len; i++) {
@@ -322,7 +341,7 @@ static int64_t stage_steps(const lwm_loader_stage *s)
     return (s->total_tokens + s->tokens_per_batch - 1) / s->tokens_per_batch;
 }
 
-int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
+int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
 {
     lwm_loader_state *st = &ld->st;
     while (st->stage < ld->n_stages && st->step >= stage_steps(&ld->stages[st->stage])) {
@@ -336,7 +355,6 @@ int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
     if (st->stage >= ld->n_stages) return LWM_EOF;
     const lwm_loader_stage *stage = &ld->stages[st->stage];
     const lwm_loader_options *o = &ld->opt;
-    lwm_loader_batch *b = &ld->batch;
     int64_t rows = stage->tokens_per_batch / stage->seq_len, mine = rows / o->dp_size;
     b->seq_len = stage->seq_len;
     b->rows = mine;
@@ -353,18 +371,26 @@ int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
         int own = g / mine == o->dp_rank;
         LWM_TRY(loader_next_row(ld, own));
         if (g == 0) b->epoch = st->epoch; // after the row: a window change may start an epoch
-        if (own) slice_row(ld, g - o->dp_rank * mine);
+        if (own) slice_row(ld, b, g - o->dp_rank * mine);
     }
     b->padding_fraction /= (double)(mine * stage->seq_len);
     st->step++;
     st->tokens += stage->tokens_per_batch;
     b->stage_done = st->step >= stage_steps(stage);
     b->state = *st;
-    *out = *b;
     return 0;
 }
 
-lwm_loader_state lwm_loader_get_state(const lwm_loader *ld) { return ld->st; }
+int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
+{
+    int rc = ld->prefetch ? loader_prefetch_next(ld, out) : loader_generate(ld, &ld->batch);
+    if (rc < 0) return rc;
+    if (!ld->prefetch) *out = ld->batch;
+    ld->consumed = out->state;
+    return 0;
+}
+
+lwm_loader_state lwm_loader_get_state(const lwm_loader *ld) { return ld->consumed; }
 
 const char *lwm_loader_errmsg(const lwm_loader *ld) { return ld->err.msg; }
 
@@ -373,4 +399,15 @@ void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info) { *info = 
 int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap)
 {
     return loader_spm_decode(ld->spm, ids, n, out, cap);
+}
+
+size_t lwm_loader_struct_size(int which)
+{
+    switch (which) {
+    case 0: return sizeof(lwm_loader_options);
+    case 1: return sizeof(lwm_loader_batch);
+    case 2: return sizeof(lwm_loader_state);
+    case 3: return sizeof(lwm_loader_info);
+    default: return 0;
+    }
 }

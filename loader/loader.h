@@ -244,6 +244,12 @@ void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info);
  */
 int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap);
 
+/**
+ * sizeof of the public structs, for bindings that mirror them (python/):
+ * which = 0 options, 1 batch, 2 state, 3 info. 0 for other values.
+ */
+size_t lwm_loader_struct_size(int which);
+
 /** Writes state into buf[LWM_LOADER_STATE_BYTES] (little-endian, magic, version, checksum). */
 void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader_state *state);
 

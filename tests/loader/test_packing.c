@@ -348,7 +348,33 @@ TEST(bad_records_fail_or_are_skipped)
     lwm_loader_free(ld);
 }
 
-TEST_MAIN("loader/packing", T(packed_each_frame_once_per_epoch),
+TEST(prefetch_changes_nothing)
+{
+    const char *path = fixture_jsonl("docs.jsonl", N_DOCS, 0, 1);
+    lwm_loader_options o = base_options(&path, 1, 1024);
+    o.rows = 2;
+    lwm_loader *sync = open_or_fail(&o, NULL);
+    o.prefetch_bytes = 1 << 20;
+    lwm_loader *ahead = open_or_fail(&o, NULL);
+    REQUIRE(sync && ahead, "no loader");
+    lwm_loader_info info;
+    lwm_loader_get_info(ahead, &info);
+    CHECK(info.prefetch_cap > 0 && info.prefetch_cap <= (1 << 20), "cap %zu", info.prefetch_cap);
+    for (int i = 0; i < 50; i++) {
+        lwm_loader_batch a, b;
+        REQUIRE(lwm_loader_next(sync, &a) == 0 && lwm_loader_next(ahead, &b) == 0, "next");
+        CHECK(!memcmp(a.input_tokens, b.input_tokens, (size_t)(a.rows * a.len) * 4) &&
+                  !memcmp(a.segment_ids, b.segment_ids, (size_t)(a.rows * a.len) * 4),
+              "batch %d differs with prefetch", i);
+        lwm_loader_state s1 = lwm_loader_get_state(sync), s2 = lwm_loader_get_state(ahead);
+        CHECK(s1.epoch == s2.epoch && s1.window == s2.window && s1.row == s2.row && s1.step == s2.step,
+              "batch %d: prefetch state runs ahead of the consumed batch", i);
+    }
+    lwm_loader_free(sync);
+    lwm_loader_free(ahead);
+}
+
+TEST_MAIN("loader/packing", T(prefetch_changes_nothing), T(packed_each_frame_once_per_epoch),
           T(shuffle_is_seeded_and_off_means_file_order), T(resume_is_identical_to_uninterrupted),
           T(data_parallel_ranks_split_rows_without_overlap), T(ring_slices_reassemble_rows),
           T(curriculum_moves_through_stages), T(mixing_follows_weights), T(state_files_reject_damage),
