@@ -108,11 +108,14 @@ def decode_record(value, where="record"):
         raise DatasetError(f"{where}: record layout version {version} is newer than "
                            f"this reader ({RECORD_VERSION})")
     payload = value[24:]
-    if len(payload) != stored_n:
+    if len(payload) != stored_n or stored_n < 8:
         raise DatasetError(f"{where}: payload is {len(payload)} bytes, header says {stored_n}")
-    try:
-        raw = (zstandard.ZstdDecompressor().decompress(payload, max_output_size=raw_n)
-               if flags & 1 else payload)
+    head_n, head_z = struct.unpack_from("<II", payload, 0)
+    head, codes = payload[8:8 + head_z], payload[8 + head_z:]
+    try:  # the head (text, metadata) is zstd when flags bit 0; the codes when bit 1
+        dz = zstandard.ZstdDecompressor()
+        raw = ((dz.decompress(head, max_output_size=head_n) if flags & 1 else head) +
+               (dz.decompress(codes, max_output_size=raw_n - head_n) if flags & 2 else codes))
     except zstandard.ZstdError as e:
         raise DatasetError(f"{where}: does not decompress: {e}") from None
     if len(raw) != raw_n or (xxhash and xxhash.xxh3_64_intdigest(raw) != checksum):

@@ -3,8 +3,11 @@
 // On-disk pieces (all integers little-endian):
 //
 //   record value  = header (24 bytes) + payload
-//     u32 magic "LWMr" | u16 layout version | u16 flags (bit 0: payload is zstd)
-//     u32 raw size | u32 payload size | u64 XXH3-64 of the raw (uncompressed) record
+//     u32 magic "LWMr" | u16 layout version | u16 flags | u32 raw size
+//     u32 payload size | u64 XXH3-64 of the raw (uncompressed) record
+//   payload       = u32 head raw size | u32 head stored size | head | codes
+//     head: the raw record up to the packed codes (zstd when flags bit 0)
+//     codes: the packed codes (zstd when flags bit 1: only if that saves enough)
 //   raw record    = fixed part, then strings (u32 length, bytes, NUL), token ids
 //                   (4-byte aligned), timestamps (8-byte aligned), packed codes
 //   LMDB key      = be64(dense index) + u8 part: a value is split into one head
@@ -24,7 +27,8 @@
 #define SHARD_RECORD_MAGIC 0x724d574cu /* bytes "LWMr" */
 #define SHARD_RECORD_VERSION 1
 #define SHARD_RECORD_HEADER 24
-#define SHARD_FLAG_ZSTD 1u
+#define SHARD_FLAG_ZSTD 1u       /* head is zstd */
+#define SHARD_FLAG_CODES_ZSTD 2u /* codes are zstd */
 #define SHARD_META_MAGIC 0x534d574cu /* bytes "LWMS" */
 #define SHARD_META_VERSION 1
 #define SHARD_META_BYTES 128
@@ -50,9 +54,14 @@ void shard_buf_release(const lwm_mem *mem, shard_buf *b);
 
 /* ---- records (record.c) ---- */
 
-/** Validates s and encodes it into out (header + zstd payload). raw is scratch. */
-int shard_record_encode(ZSTD_CCtx *cctx, int level, const lwm_mem *mem, shard_buf *raw,
-                        shard_buf *out, const lwm_shard_sample *s, lwm_error *err);
+typedef struct shard_encode_options {
+    int level;               /* zstd level */
+    double codes_min_saving; /* compress codes only when that saves this fraction */
+} shard_encode_options;
+
+/** Validates s and encodes it into out (header + payload). raw is scratch. */
+int shard_record_encode(ZSTD_CCtx *cctx, const shard_encode_options *opt, const lwm_mem *mem,
+                        shard_buf *raw, shard_buf *out, const lwm_shard_sample *s, lwm_error *err);
 
 /** Decoded record buffers; the sample's pointers point into them. */
 typedef struct shard_decoder {

@@ -179,8 +179,19 @@ static void write_raw(uint8_t *base, const lwm_shard_sample *s)
     if (s->frames) lwm_shard_pack13(p, s->codes, (size_t)s->frames * LWM_SHARD_CODES_PER_FRAME);
 }
 
-int shard_record_encode(ZSTD_CCtx *cctx, int level, const lwm_mem *mem, shard_buf *raw,
-                        shard_buf *out, const lwm_shard_sample *s, lwm_error *err)
+// zstd into out at *pos; returns the stored size, or 0 when zstd would not
+// save at least min_saving of n (then the caller stores the bytes as they are).
+static size_t try_zstd(ZSTD_CCtx *cctx, int level, uint8_t *out, size_t cap, const uint8_t *in,
+                       size_t n, double min_saving)
+{
+    if (n == 0) return 0;
+    size_t z = ZSTD_compressCCtx(cctx, out, cap, in, n, level);
+    if (ZSTD_isError(z) || (double)z > (1.0 - min_saving) * (double)n) return 0;
+    return z;
+}
+
+int shard_record_encode(ZSTD_CCtx *cctx, const shard_encode_options *opt, const lwm_mem *mem,
+                        shard_buf *raw, shard_buf *out, const lwm_shard_sample *s, lwm_error *err)
 {
     LWM_TRY(validate(s, err));
     size_t n = raw_size_of(s);
@@ -188,27 +199,33 @@ int shard_record_encode(ZSTD_CCtx *cctx, int level, const lwm_mem *mem, shard_bu
     if (shard_buf_reserve(mem, raw, n) < 0) return lwm_error_set(err, -ENOMEM, "out of memory");
     write_raw(raw->data, s);
     raw->size = n;
-    size_t bound = ZSTD_compressBound(n);
-    if (shard_buf_reserve(mem, out, SHARD_RECORD_HEADER + bound) < 0)
-        return lwm_error_set(err, -ENOMEM, "out of memory");
-    size_t z = ZSTD_compressCCtx(cctx, out->data + SHARD_RECORD_HEADER, bound, raw->data, n, level);
-    if (ZSTD_isError(z))
-        return lwm_error_set(err, LWM_EINTERNAL, "%s: zstd: %s", s->id, ZSTD_getErrorName(z));
-    uint16_t flags = SHARD_FLAG_ZSTD;
-    if (z >= n) { // incompressible: store raw, which also reads faster
-        memcpy(out->data + SHARD_RECORD_HEADER, raw->data, n);
-        z = n;
-        flags = 0;
-    }
+    size_t codes_n = (size_t)s->frames * SHARD_PACKED_FRAME, head_n = n - codes_n;
+    size_t cap = SHARD_RECORD_HEADER + 8 + ZSTD_compressBound(head_n) + ZSTD_compressBound(codes_n);
+    if (shard_buf_reserve(mem, out, cap) < 0) return lwm_error_set(err, -ENOMEM, "out of memory");
+    uint8_t *p = out->data + SHARD_RECORD_HEADER + 8, *end = out->data + cap;
+    uint16_t flags = 0;
+    // Text and metadata compress well; 13-bit codes rarely do, and zstd's
+    // entropy decoder would then dominate read time (see bench/RESULTS.md).
+    size_t head_z = try_zstd(cctx, opt->level, p, (size_t)(end - p), raw->data, head_n, 0.0);
+    if (head_z) flags |= SHARD_FLAG_ZSTD;
+    else memcpy(p, raw->data, head_z = head_n);
+    p += head_z;
+    size_t codes_z = try_zstd(cctx, opt->level, p, (size_t)(end - p), raw->data + head_n, codes_n,
+                              opt->codes_min_saving);
+    if (codes_z) flags |= SHARD_FLAG_CODES_ZSTD;
+    else memcpy(p, raw->data + head_n, codes_z = codes_n);
+    p += codes_z;
     uint8_t *h = out->data;
     le_put32(h, SHARD_RECORD_MAGIC);
     uint16_t version = SHARD_RECORD_VERSION;
     memcpy(h + 4, &version, 2);
     memcpy(h + 6, &flags, 2);
     le_put32(h + 8, (uint32_t)n);
-    le_put32(h + 12, (uint32_t)z);
+    le_put32(h + 12, (uint32_t)(p - h - SHARD_RECORD_HEADER));
     le_put64(h + 16, lwm_hash64(raw->data, n));
-    out->size = SHARD_RECORD_HEADER + z;
+    le_put32(h + 24, (uint32_t)head_n);
+    le_put32(h + 28, (uint32_t)head_z);
+    out->size = (size_t)(p - h);
     return 0;
 }
 
@@ -303,10 +320,27 @@ static int parse_raw(shard_decoder *d, const lwm_mem *mem, size_t n, lwm_error *
     return 0;
 }
 
+// Restores n bytes at dst from a block stored compressed (zstd) or as is.
+static int restore(shard_decoder *d, uint8_t *dst, size_t n, const uint8_t *src, size_t stored,
+                   int zstd, const char *what, lwm_error *err)
+{
+    if (!zstd) {
+        LWM_CHECK(err, stored == n, LWM_EFORMAT, "%s: stored size %zu, expected %zu", what, stored, n);
+        memcpy(dst, src, n);
+        return 0;
+    }
+    if (!d->dctx && !(d->dctx = ZSTD_createDCtx())) return lwm_error_set(err, -ENOMEM, "out of memory");
+    size_t got = ZSTD_decompressDCtx(d->dctx, dst, n, src, stored);
+    LWM_CHECK(err, !ZSTD_isError(got), LWM_ECHECKSUM, "%s do not decompress: %s", what,
+              ZSTD_getErrorName(got));
+    LWM_CHECK(err, got == n, LWM_ECHECKSUM, "%s decompress to %zu bytes, not %zu", what, got, n);
+    return 0;
+}
+
 int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *value, size_t size,
                         lwm_error *err)
 {
-    LWM_CHECK(err, size >= SHARD_RECORD_HEADER && le_get32(value) == SHARD_RECORD_MAGIC,
+    LWM_CHECK(err, size >= SHARD_RECORD_HEADER + 8 && le_get32(value) == SHARD_RECORD_MAGIC,
               LWM_EFORMAT, "not a record (bad magic or %zu bytes)", size);
     uint16_t version, flags;
     memcpy(&version, value + 4, 2);
@@ -315,25 +349,17 @@ int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *val
               "record layout version %u is newer than this build reads (%d)", version,
               SHARD_RECORD_VERSION);
     size_t raw_n = le_get32(value + 8), stored_n = le_get32(value + 12);
-    LWM_CHECK(err, stored_n == size - SHARD_RECORD_HEADER, LWM_EFORMAT,
-              "record payload is %zu bytes, header says %zu", size - SHARD_RECORD_HEADER,
-              stored_n);
+    size_t head_n = le_get32(value + 24), head_z = le_get32(value + 28);
+    LWM_CHECK(err, stored_n == size - SHARD_RECORD_HEADER && head_n <= raw_n && head_z + 8 <= stored_n,
+              LWM_EFORMAT, "record sizes are inconsistent (payload %zu bytes, header says %zu)",
+              size - SHARD_RECORD_HEADER, stored_n);
     // The padding lets the unpack loop read 8 bytes past the last packed code.
     if (shard_buf_reserve(mem, &d->raw, raw_n + SHARD_UNPACK_PAD) < 0)
         return lwm_error_set(err, -ENOMEM, "out of memory");
-    const uint8_t *payload = value + SHARD_RECORD_HEADER;
-    if (flags & SHARD_FLAG_ZSTD) {
-        if (!d->dctx && !(d->dctx = ZSTD_createDCtx()))
-            return lwm_error_set(err, -ENOMEM, "out of memory");
-        size_t got = ZSTD_decompressDCtx(d->dctx, d->raw.data, raw_n, payload, stored_n);
-        LWM_CHECK(err, !ZSTD_isError(got), LWM_ECHECKSUM, "record does not decompress: %s",
-                  ZSTD_getErrorName(got));
-        LWM_CHECK(err, got == raw_n, LWM_ECHECKSUM, "record decompresses to %zu bytes, not %zu",
-                  got, raw_n);
-    } else {
-        LWM_CHECK(err, raw_n == stored_n, LWM_EFORMAT, "uncompressed record has inconsistent sizes");
-        memcpy(d->raw.data, payload, raw_n);
-    }
+    const uint8_t *head = value + SHARD_RECORD_HEADER + 8, *codes = head + head_z;
+    LWM_TRY(restore(d, d->raw.data, head_n, head, head_z, flags & SHARD_FLAG_ZSTD, "text and metadata", err));
+    LWM_TRY(restore(d, d->raw.data + head_n, raw_n - head_n, codes, stored_n - 8 - head_z,
+                    flags & SHARD_FLAG_CODES_ZSTD, "codes", err));
     memset(d->raw.data + raw_n, 0, SHARD_UNPACK_PAD);
     d->raw.size = raw_n;
     uint64_t want = le_get64(value + 16), got = lwm_hash64(d->raw.data, raw_n);

@@ -182,6 +182,14 @@ typedef struct lwm_shard_writer_options {
     int64_t shard_bytes; /**< set by caller: roll over to a new shard past this size; 0 = 256 MiB */
     int64_t map_bytes;   /**< set by caller: LMDB map per shard; 0 = max(4 × shard_bytes, 1 GiB) */
     int zstd_level;      /**< set by caller: zstd level for records; 0 = 3 */
+    /**
+     * set by caller: the packed codes of a record are zstd-compressed only when
+     * that saves at least this fraction (text and metadata always are); 0 =
+     * 0.2, > 1 = never. Codes of a well-used codebook (~13 bits of entropy)
+     * hardly compress, and zstd's entropy decoding of them costs ~4x the read
+     * time of raw codes; see bench/RESULTS.md.
+     */
+    double codes_min_saving;
     lwm_logger log;      /**< set by caller: where notes go (seals, recoveries) */
     lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
 } lwm_shard_writer_options;

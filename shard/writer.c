@@ -25,6 +25,7 @@ lwm_shard_writer *lwm_shard_writer_create(const lwm_shard_writer_options *opt)
         w->opt.map_bytes = m > ((int64_t)1 << 30) ? m : (int64_t)1 << 30;
     }
     if (w->opt.zstd_level == 0) w->opt.zstd_level = 3;
+    if (w->opt.codes_min_saving == 0) w->opt.codes_min_saving = 0.2;
     w->mem = &w->opt.mem;
     w->lock_fd = -1;
     w->cctx = ZSTD_createCCtx();
@@ -240,7 +241,8 @@ static void free_item(lwm_shard_writer *w, batch_item *it)
 int64_t lwm_shard_writer_put(lwm_shard_writer *w, const lwm_shard_sample *s)
 {
     LWM_CHECK(&w->err, w->man_loaded, LWM_EINVAL, "writer is not open");
-    int rc = shard_record_encode(w->cctx, w->opt.zstd_level, w->mem, &w->raw, &w->enc, s, &w->err);
+    shard_encode_options eo = {w->opt.zstd_level, w->opt.codes_min_saving};
+    int rc = shard_record_encode(w->cctx, &eo, w->mem, &w->raw, &w->enc, s, &w->err);
     if (rc < 0) return rc;
     rc = lwm_shard_writer_has(w, s->id);
     if (rc < 0) return rc;

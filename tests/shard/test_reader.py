@@ -84,7 +84,7 @@ with lwm_shard.Dataset(d) as ds:
 path = os.path.join(d, "shard-00000.mdb")
 data = bytearray(open(path, "rb").read())
 at = data.find(value[:64])
-data[at + len(value) // 2] ^= 0x20
+data[at + 100] ^= 0x20  # inside part 0 (parts are not contiguous in the file)
 open(path, "wb").write(bytes(data))
 with lwm_shard.Dataset(d) as ds:
     try:

@@ -265,7 +265,33 @@ TEST(sigkill_mid_write_leaves_whole_batches)
     lwm_shard_reader_free(r);
 }
 
-TEST_MAIN("shard/store", T(pack13_matches_bitwise_reference), T(roundtrip_by_index_and_id),
+// Codes that compress (a barely used codebook) take the zstd path and still read back.
+TEST(compressible_codes_are_compressed_and_read_back)
+{
+    char dir[4096];
+    fx_dir(dir, sizeof dir, "compressible");
+    lwm_shard_writer *w = open_writer(dir, 0);
+    REQUIRE(w, "writer open");
+    static uint16_t codes[64 * 256];
+    for (int i = 0; i < 64 * 256; i++) codes[i] = (uint16_t)(i / 256 % 3);
+    lwm_shard_sample s = {.id = "flat", .modality = LWM_SHARD_VIDEO, .frames = 64, .codes = codes};
+    CHECK(lwm_shard_writer_put(w, &s) == 0, "put: %s", lwm_shard_writer_errmsg(w));
+    CHECK(lwm_shard_writer_close(w) == 0, "close");
+    lwm_shard_writer_free(w);
+    lwm_shard_reader *r = open_reader(dir);
+    REQUIRE(r, "reader");
+    lwm_shard_stats st;
+    CHECK(lwm_shard_inspect(r, NULL, &st) == 0 && st.stored_bytes * 20 < st.raw_bytes,
+          "64 frames of 3 codes should compress > 20x: %lld -> %lld", (long long)st.raw_bytes,
+          (long long)st.stored_bytes);
+    CHECK(st.codes_used == 3 && fabs(st.code_entropy_bits - log2(3.0)) < 0.01, "usage %lld, entropy %f",
+          (long long)st.codes_used, st.code_entropy_bits);
+    const lwm_shard_sample *got;
+    CHECK(lwm_shard_get(r, 0, &got) == 0 && memcmp(got->codes, codes, sizeof codes) == 0, "codes differ");
+    lwm_shard_reader_free(r);
+}
+
+TEST_MAIN("shard/store", T(compressible_codes_are_compressed_and_read_back), T(pack13_matches_bitwise_reference), T(roundtrip_by_index_and_id),
           T(rollover_spreads_records_over_sealed_shards),
           T(resume_after_unclean_stop_keeps_each_sample_once), T(failures_are_recorded_and_skipped),
           T(bad_samples_are_refused_by_name), T(reader_in_child_sees_committed_batches),
