@@ -132,6 +132,20 @@ static void id_of(lwm_shard_reader *r, int file, int64_t index, char *out, size_
     mdb_txn_abort(txn);
 }
 
+// 1 when the shard's id table maps id to index (what find-by-id relies on).
+static int id_maps_to(lwm_shard_reader *r, int file, const char *id, int64_t index)
+{
+    shard_env *e;
+    MDB_txn *txn = NULL;
+    if (shard_reader_env(r, file, &e) < 0 || mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)) return 0;
+    MDB_val k = {strlen(id), (void *)id}, d;
+    uint8_t want[SHARD_KEY_BYTES];
+    shard_key(want, index, 0);
+    int ok = mdb_get(txn, e->ids, &k, &d) == 0 && d.mv_size == 8 && memcmp(d.mv_data, want, 8) == 0;
+    mdb_txn_abort(txn);
+    return ok;
+}
+
 typedef struct verify_sink {
     void (*fn)(void *opaque, const lwm_shard_problem *p);
     void *opaque;
@@ -187,6 +201,10 @@ int64_t lwm_shard_verify(lwm_shard_reader *r, lwm_progress *progress,
             snprintf(msg, sizeof msg, "record %lld (id \"%s\", %s): %s", (long long)i,
                      id[0] ? id : "?", files[file].name, lwm_shard_view_errmsg(v));
             report(&sink, rc, files[file].name, i, msg);
+        } else if (!id_maps_to(r, file, s->id, i)) {
+            snprintf(msg, sizeof msg, "record %lld (id \"%.400s\", %s): the id table does not map "
+                     "this id to this record", (long long)i, s->id, files[file].name);
+            report(&sink, LWM_EFORMAT, files[file].name, i, msg);
         }
         if (progress) lwm_progress_update(progress, i + 1, NULL);
     }
