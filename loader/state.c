@@ -128,5 +128,5 @@ int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_
     *n = count;
 end:
     cJSON_Delete(root);
-    return rc;
+    return rc < 0 ? rc : 0;
 }

@@ -374,7 +374,28 @@ TEST(prefetch_changes_nothing)
     lwm_loader_free(ahead);
 }
 
-TEST_MAIN("loader/packing", T(prefetch_changes_nothing), T(packed_each_frame_once_per_epoch),
+TEST(curriculum_presets_load)
+{
+    const char *root = getenv("LWM_ROOT") ? getenv("LWM_ROOT") : ".";
+    const char *names[] = {"curriculum-lwm-text.json", "curriculum-tiny.json"};
+    for (int i = 0; i < 2; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/configs/%s", root, names[i]);
+        lwm_loader_stage *st = NULL;
+        int n = 0;
+        lwm_error err = {0};
+        REQUIRE(lwm_loader_curriculum_load(path, NULL, &st, &n, &err) == 0, "%s", err.msg);
+        for (int s = 0; s < n; s++)
+            CHECK(st[s].tokens_per_batch % st[s].seq_len == 0 && st[s].total_tokens > 0 &&
+                      (s == 0 || (st[s].seq_len > st[s - 1].seq_len && st[s].rope_theta >= st[s - 1].rope_theta)),
+                  "%s: stage %d inconsistent", names[i], s);
+        if (i == 0) CHECK(n == 5 && st[0].seq_len == 32768 && st[4].seq_len == 1048576 &&
+                              st[4].rope_theta == 5e7, "lwm-text preset is not 32K..1M");
+        free(st);
+    }
+}
+
+TEST_MAIN("loader/packing", T(curriculum_presets_load), T(prefetch_changes_nothing), T(packed_each_frame_once_per_epoch),
           T(shuffle_is_seeded_and_off_means_file_order), T(resume_is_identical_to_uninterrupted),
           T(data_parallel_ranks_split_rows_without_overlap), T(ring_slices_reassemble_rows),
           T(curriculum_moves_through_stages), T(mixing_follows_weights), T(state_files_reject_damage),
