@@ -5,9 +5,8 @@
 
 #include "internal.h"
 
-static int reserve(loader_doc *doc, const lwm_mem *mem, size_t more)
+int loader_doc_reserve(loader_doc *doc, const lwm_mem *mem, size_t need)
 {
-    size_t need = doc->n + more;
     if (need <= doc->cap) return 0;
     size_t cap = doc->cap ? doc->cap : 256;
     while (cap < need) cap *= 2;
@@ -25,6 +24,11 @@ static int reserve(loader_doc *doc, const lwm_mem *mem, size_t more)
     lwm_free(mem, doc->tokens), lwm_free(mem, doc->vision), lwm_free(mem, doc->loss);
     doc->tokens = t, doc->vision = v, doc->loss = l, doc->cap = cap;
     return 0;
+}
+
+static int reserve(loader_doc *doc, const lwm_mem *mem, size_t more)
+{
+    return loader_doc_reserve(doc, mem, doc->n + more);
 }
 
 static int push(loader_doc *doc, const lwm_mem *mem, const int32_t *ids, size_t n, int vision,
@@ -56,6 +60,19 @@ static const loader_field *find_field(const loader_record *rec, const char *name
     return NULL;
 }
 
+// Copies one frame's codes to int32 and returns their bitwise OR: a value
+// >= 8192 means some code is out of range (found by the slow path).
+__attribute__((optimize("tree-vectorize"))) static unsigned widen_codes(int32_t *dst,
+                                                                        const uint16_t *c)
+{
+    unsigned any = 0;
+    for (int i = 0; i < LWM_FRAME_CODES; i++) {
+        dst[i] = c[i];
+        any |= c[i];
+    }
+    return any;
+}
+
 static int push_vision(loader_doc *doc, const loader_field *f, int loss,
                        const loader_build_opts *b, const lwm_mem *mem, lwm_error *err)
 {
@@ -75,12 +92,11 @@ static int push_vision(loader_doc *doc, const loader_field *f, int loss,
         int64_t src = keep == n ? k : loader_frame_index(n, keep, k);
         const uint16_t *c = f->codes + src * LWM_FRAME_CODES;
         int32_t *dst = doc->tokens + doc->n;
-        for (int i = 0; i < LWM_FRAME_CODES; i++) {
-            LWM_CHECK(err, c[i] < LWM_VISION_CODES, LWM_EFORMAT,
-                      "vision field '%.*s': code %u at frame %lld is not below 8192",
-                      (int)f->name_len, f->name, c[i], (long long)src);
-            dst[i] = c[i];
-        }
+        if (widen_codes(dst, c) >= LWM_VISION_CODES)
+            for (int i = 0; i < LWM_FRAME_CODES; i++)
+                LWM_CHECK(err, c[i] < LWM_VISION_CODES, LWM_EFORMAT,
+                          "vision field '%.*s': code %u at frame %lld is not below 8192",
+                          (int)f->name_len, f->name, c[i], (long long)src);
         dst[LWM_FRAME_CODES] = k == keep - 1 ? LWM_VISION_EOV : LWM_VISION_EOF;
         memset(doc->vision + doc->n, 1, LWM_FRAME_CODES + 1);
         memset(doc->loss + doc->n, loss, LWM_FRAME_CODES + 1);

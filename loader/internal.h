@@ -33,6 +33,9 @@ int loader_spm_vocab_size(const loader_spm *spm);
 int loader_spm_bos_id(const loader_spm *spm);
 int loader_spm_eos_id(const loader_spm *spm);
 
+/** XXH3-128 hex of a file (the tokenizer's identity). */
+int loader_file_hash(const char *path, char hex[33], lwm_error *err);
+
 /* ---- Python's random.Random(n).choice(seq) index (pyrandom.c) ---- */
 
 /** The index random.Random(seed).choice(seq) picks from a sequence of length n (n >= 1). */
@@ -116,6 +119,13 @@ typedef struct loader_build_opts {
 struct cJSON;
 int loader_spec_choose(const struct cJSON *value, int64_t index, const loader_build_opts *b,
                        const char **spec, size_t *len, lwm_error *err);
+/**
+ * As loader_spec_choose with a memo of the choice per record (memo[index],
+ * -1 = not yet known): Python's generator is slow to seed, and records are
+ * read many times (lengths, rows, pieces).
+ */
+int loader_spec_choose_memo(const struct cJSON *value, int64_t index, const loader_build_opts *b,
+                            int8_t *memo, const char **spec, size_t *len, lwm_error *err);
 
 /** Opens an LWM JSONL file: every line parsed and its text tokenized up front (in memory). */
 int loader_source_jsonl_open(loader_source *src, const char *path, const loader_build_opts *b,
@@ -147,6 +157,10 @@ typedef struct loader_doc {
 int loader_doc_build(loader_doc *doc, const loader_record *rec, const loader_build_opts *b,
                      const lwm_mem *mem, lwm_error *err);
 void loader_doc_release(loader_doc *doc, const lwm_mem *mem);
+/** Grows doc's buffers to hold need tokens (keeping its content). 0 or -ENOMEM. */
+int loader_doc_reserve(loader_doc *doc, const lwm_mem *mem, size_t need);
+/** Asks for transparent huge pages over the aligned interior of [p, p + n). */
+void loader_advise_huge(void *p, size_t n);
 
 /** Frames kept out of n by max_n_frames, as np.linspace(0, n-1, m).astype(int): idx[k]. */
 int64_t loader_frame_index(int64_t n, int64_t m, int64_t k);
@@ -278,7 +292,8 @@ struct lwm_loader {
     loader_plan plan;
     loader_doc doc;
     int64_t doc_id;                    /**< global id of the document in doc; -1 = none */
-    loader_row row;                    /**< one whole row (capacity max seq_len + 1) */
+    loader_row row;                    /**< the row being built: row_own, or a row of the batch */
+    loader_row row_own;                /**< whole-row buffers (capacity max seq_len + 1) */
     int64_t row_cap;
     int32_t *stream_tokens;            /**< LWM layout: the L + 1 stream tokens of a row */
     uint8_t *stream_vision, *stream_loss;

@@ -2,6 +2,7 @@
 // next (global rows → this rank's batch), free.
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -20,29 +21,13 @@ static int encode_delimiter(lwm_loader *ld, const char *text, int32_t *out, int 
     return 0;
 }
 
-// XXH3-128 of the tokenizer file: what the store records as the tokenizer identity.
-static int hash_tokenizer(lwm_loader *ld, const char *path)
-{
-    char *data = NULL;
-    size_t size = 0;
-    LWM_TRY(lwm_read_file(&ld->mem, path, &data, &size, &ld->err));
-    lwm_hasher h;
-    int rc = lwm_hasher_init(&h);
-    if (rc >= 0) {
-        lwm_hasher_update(&h, data, size);
-        lwm_hasher_final(&h, ld->tokenizer_hash);
-    }
-    lwm_free(&ld->mem, data);
-    LWM_CHECK(&ld->err, rc >= 0, rc, "out of memory");
-    return 0;
-}
 
 static int open_tokenizer(lwm_loader *ld, const char *path)
 {
     LWM_CHECK(&ld->err, path, LWM_EINVAL,
               "a tokenizer is needed to tokenize text (give a SentencePiece .model)");
     LWM_TRY(loader_spm_load(&ld->spm, path, &ld->err));
-    LWM_TRY(hash_tokenizer(ld, path));
+    LWM_TRY(loader_file_hash(path, ld->tokenizer_hash, &ld->err));
     loader_build_opts *b = &ld->build;
     b->spm = ld->spm;
     b->bos = loader_spm_bos_id(ld->spm) >= 0 ? loader_spm_bos_id(ld->spm) : LWM_TEXT_BOS;
@@ -98,6 +83,16 @@ static int check_stages(lwm_loader *ld)
     return 0;
 }
 
+// Large buffers ask for transparent huge pages: first-touching a 1M-token
+// batch in 4 KiB pages costs thousands of page faults (most of the time to
+// the first batch on a virtual machine). Advice only; failure is harmless.
+void loader_advise_huge(void *p, size_t n)
+{
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), b = ((uintptr_t)p + n) & ~(huge - 1);
+    if (p && b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
+}
+
 int loader_batch_alloc(const lwm_loader *ld, lwm_loader_batch *bt)
 {
     const lwm_mem *m = &ld->mem;
@@ -110,7 +105,12 @@ int loader_batch_alloc(const lwm_loader *ld, lwm_loader_batch *bt)
     int ok = bt->input_tokens && bt->target_tokens && bt->loss_masks && bt->input_vision_masks &&
              bt->target_vision_masks && bt->segment_ids && bt->positions && bt->global_index &&
              bt->row_segment_ids;
-    return ok ? 0 : -ENOMEM;
+    if (!ok) return -ENOMEM;
+    void *big[] = {bt->input_tokens, bt->target_tokens, bt->loss_masks, bt->segment_ids,
+                   bt->positions, bt->row_segment_ids};
+    for (int i = 0; i < 6; i++) loader_advise_huge(big[i], (i == 5 ? rows : b) * 4);
+    loader_advise_huge(bt->input_vision_masks, b), loader_advise_huge(bt->target_vision_masks, b);
+    return 0;
 }
 
 size_t loader_batch_bytes(const lwm_loader *ld)
@@ -135,7 +135,7 @@ static int alloc_buffers(lwm_loader *ld)
         int64_t r = ld->stages[s].tokens_per_batch / ld->stages[s].seq_len / ld->opt.dp_size;
         if (r * ld->stages[s].seq_len > ld->rows_cap) ld->rows_cap = r * ld->stages[s].seq_len;
     }
-    loader_row *r = &ld->row;
+    loader_row *r = &ld->row_own;
     r->input = lwm_malloc(m, n * 4), r->target = lwm_malloc(m, n * 4);
     r->segment = lwm_malloc(m, n * 4), r->position = lwm_malloc(m, n * 4);
     r->loss = lwm_malloc(m, n * 4), r->input_vision = lwm_malloc(m, n);
@@ -146,6 +146,20 @@ static int alloc_buffers(lwm_loader *ld)
              r->target_vision && ld->stream_tokens && ld->stream_vision && ld->stream_loss;
     if (ok && !ld->opt.prefetch_bytes) ok = loader_batch_alloc(ld, &ld->batch) == 0;
     LWM_CHECK(&ld->err, ok, -ENOMEM, "out of memory for row buffers (%zu positions)", n);
+    ld->row = ld->row_own;
+    return 0;
+}
+
+// One document buffer sized for the longest document: no regrowth (and no
+// copying of a growing 1M-token video) while streaming.
+static int reserve_doc(lwm_loader *ld)
+{
+    uint32_t longest = 0;
+    for (int64_t i = 0; i < ld->len.n_docs; i++)
+        if (ld->len.n_tokens[i] > longest) longest = ld->len.n_tokens[i];
+    LWM_CHECK(&ld->err, loader_doc_reserve(&ld->doc, &ld->mem, longest) == 0, -ENOMEM,
+              "out of memory for a document of %u tokens", longest);
+    loader_advise_huge(ld->doc.tokens, (size_t)longest * 4);
     return 0;
 }
 
@@ -251,6 +265,7 @@ static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loade
     ld->order.seed = ld->opt.seed;
     ld->order.shuffle = !ld->opt.no_shuffle;
     LWM_TRY(alloc_buffers(ld));
+    LWM_TRY(reserve_doc(ld));
     LWM_TRY(resume(ld, state));
     ld->plan.epoch = ld->plan.window = -1;
     ld->consumed = ld->st;
@@ -290,7 +305,7 @@ void lwm_loader_free(lwm_loader *ld)
     loader_order_release(&ld->order, &mem);
     loader_doc_release(&ld->doc, &mem);
     lwm_free(&mem, ld->len.n_tokens), lwm_free(&mem, ld->len.run_off), lwm_free(&mem, ld->len.runs);
-    loader_row *r = &ld->row;
+    loader_row *r = &ld->row_own;
     lwm_free(&mem, r->input), lwm_free(&mem, r->target), lwm_free(&mem, r->segment);
     lwm_free(&mem, r->position), lwm_free(&mem, r->loss), lwm_free(&mem, r->input_vision);
     lwm_free(&mem, r->target_vision);
@@ -315,24 +330,48 @@ static void ring_index(int32_t *out, int64_t L, int P, int r, int zigzag)
     }
 }
 
+// Copies positions [from, from + n) of the whole row to local positions at.
+static void copy_range(lwm_loader_batch *b, const loader_row *r, int64_t at, int64_t from, int64_t n)
+{
+    size_t w = (size_t)n * 4;
+    memcpy(b->input_tokens + at, r->input + from, w);
+    memcpy(b->target_tokens + at, r->target + from, w);
+    memcpy(b->loss_masks + at, r->loss + from, w);
+    memcpy(b->input_vision_masks + at, r->input_vision + from, (size_t)n);
+    memcpy(b->target_vision_masks + at, r->target_vision + from, (size_t)n);
+    memcpy(b->segment_ids + at, r->segment + from, w);
+    memcpy(b->positions + at, r->position + from, w);
+}
+
+// This rank's positions of the whole row: one range (contiguous) or two (zigzag).
 static void slice_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
 {
     const loader_row *r = &ld->row;
     int64_t base = k * b->len;
-    for (int64_t i = 0; i < b->len; i++) {
-        int64_t g = b->global_index[i];
-        b->input_tokens[base + i] = r->input[g];
-        b->target_tokens[base + i] = r->target[g];
-        b->loss_masks[base + i] = r->loss[g];
-        b->input_vision_masks[base + i] = r->input_vision[g];
-        b->target_vision_masks[base + i] = r->target_vision[g];
-        b->segment_ids[base + i] = r->segment[g];
-        b->positions[base + i] = r->position[g];
+    if (r->input != b->input_tokens + base) { // else the row was built in place
+        int64_t half = ld->opt.ring_layout == LWM_RING_ZIGZAG ? b->len / 2 : b->len;
+        for (int64_t i = 0; i < b->len; i += half)
+            copy_range(b, r, base + i, b->global_index[i], half);
     }
     memcpy(b->row_segment_ids + k * b->seq_len, r->segment, (size_t)b->seq_len * sizeof(int32_t));
     b->documents += r->documents;
     b->documents_split += r->split;
     b->padding_fraction += (double)r->padding;
+}
+
+// Without sequence parallelism a row is built straight into the batch.
+static void point_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
+{
+    loader_row *r = &ld->row;
+    if (ld->opt.sp_size != 1) {
+        *r = ld->row_own;
+        return;
+    }
+    int64_t at = k * b->len;
+    r->input = b->input_tokens + at, r->target = b->target_tokens + at;
+    r->loss = b->loss_masks + at, r->input_vision = b->input_vision_masks + at;
+    r->target_vision = b->target_vision_masks + at, r->segment = b->segment_ids + at;
+    r->position = b->positions + at;
 }
 
 static int64_t stage_steps(const lwm_loader_stage *s)
@@ -369,6 +408,7 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
                o->ring_layout == LWM_RING_ZIGZAG);
     for (int64_t g = 0; g < rows; g++) {
         int own = g / mine == o->dp_rank;
+        if (own) point_row(ld, b, g - o->dp_rank * mine);
         LWM_TRY(loader_next_row(ld, own));
         if (g == 0) b->epoch = st->epoch; // after the row: a window change may start an epoch
         if (own) slice_row(ld, b, g - o->dp_rank * mine);

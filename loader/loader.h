@@ -244,6 +244,27 @@ void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info);
  */
 int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap);
 
+/* ---- The text tokenizer on its own (for tools that store token ids) ---- */
+
+typedef struct lwm_loader_tokenizer lwm_loader_tokenizer;
+
+/** Loads a SentencePiece .model. Returns 0 and *out, or a negative code with err naming the file. */
+int lwm_loader_tokenizer_open(lwm_loader_tokenizer **out, const char *path, lwm_error *err);
+
+/**
+ * Encodes text without BOS/EOS (LWM's training-time rule) into ids
+ * (capacity cap). Returns the token count (which may exceed cap: then only
+ * cap ids were written), or a negative code.
+ */
+int64_t lwm_loader_tokenizer_encode(const lwm_loader_tokenizer *t, const char *text, int32_t *ids,
+                                    size_t cap);
+
+/** XXH3-128 hex of the model file: the identity the store records (lwm_shard_info.tokenizer_hash). */
+const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t);
+
+/** Frees the tokenizer (NULL is fine). */
+void lwm_loader_tokenizer_free(lwm_loader_tokenizer *t);
+
 /**
  * sizeof of the public structs, for bindings that mirror them (python/):
  * which = 0 options, 1 batch, 2 state, 3 info. 0 for other values.

@@ -68,6 +68,21 @@ static uint32_t mt_next(mt19937 *mt)
     return y;
 }
 
+// Output k < MT_N - MT_M of a freshly seeded generator, without the full
+// twist: word k of the next block depends only on words k, k + 1, k + M of the
+// seeded state, none of which the twist has overwritten yet.
+static uint32_t mt_output(const mt19937 *mt, int k)
+{
+    const uint32_t *s = mt->state;
+    uint32_t y = (s[k] & 0x80000000u) | (s[k + 1] & 0x7fffffffu);
+    y = s[k + MT_M] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    y ^= y >> 18;
+    return y;
+}
+
 int64_t loader_py_choice(uint64_t seed, int64_t n)
 {
     if (n <= 1) return 0;
@@ -77,8 +92,10 @@ int64_t loader_py_choice(uint64_t seed, int64_t n)
     int bits = 0;
     while (bits < 63 && ((uint64_t)1 << bits) <= (uint64_t)n) bits++; // bit_length(n)
     // Specs list at most a handful of entries: n < 2^32, one 32-bit draw per try.
-    for (;;) {
-        uint32_t r = mt_next(&mt) >> (32 - bits);
+    for (int k = 0;; k++) {
+        if (k == MT_N - MT_M) // past the shortcut: twist for real, skip what was drawn
+            for (int j = 0; j < k; j++) mt_next(&mt);
+        uint32_t r = (k < MT_N - MT_M ? mt_output(&mt, k) : mt_next(&mt)) >> (32 - bits);
         if ((int64_t)r < n) return r;
     }
 }

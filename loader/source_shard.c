@@ -15,6 +15,10 @@ typedef struct shard_source {
     int use_tokens;          /**< stored token ids come from our tokenizer */
     char *spec;              /**< the chosen spec of the last read */
     size_t spec_cap;
+    char *fields_text;       /**< the stored spec text last parsed, and its parse: */
+    size_t fields_cap;       /**< records of one dataset mostly share a spec */
+    cJSON *fields;
+    int8_t *memo;            /**< [count] chosen list entry per record; -1 = unknown */
 } shard_source;
 
 static void shard_close(void *impl)
@@ -23,6 +27,9 @@ static void shard_close(void *impl)
     if (!s) return;
     lwm_shard_reader_free(s->reader);
     lwm_mem mem = s->mem;
+    cJSON_Delete(s->fields);
+    lwm_free(&mem, s->fields_text);
+    lwm_free(&mem, s->memo);
     lwm_free(&mem, s->spec);
     lwm_free(&mem, s);
 }
@@ -46,12 +53,18 @@ static int choose_spec(shard_source *s, const lwm_shard_sample *smp, lwm_error *
         LWM_TRY(loader_spec_choose(NULL, smp->index, s->build, &spec, &len, err));
         return keep_spec(s, spec, len, err);
     }
-    cJSON *value = cJSON_Parse(smp->fields);
-    LWM_CHECK(err, value, LWM_EFORMAT, "fields spec is not JSON: %.80s", smp->fields);
-    int rc = loader_spec_choose(value, smp->index, s->build, &spec, &len, err);
-    if (rc >= 0) rc = keep_spec(s, spec, len, err);
-    cJSON_Delete(value);
-    return rc;
+    if (!s->fields || strcmp(s->fields_text, smp->fields) != 0) {
+        cJSON_Delete(s->fields);
+        s->fields = NULL;
+        size_t n = strlen(smp->fields) + 1;
+        LWM_CHECK(err, lwm_grow(&s->mem, (void **)&s->fields_text, &s->fields_cap, n, 1) == 0,
+                  -ENOMEM, "out of memory");
+        memcpy(s->fields_text, smp->fields, n);
+        s->fields = cJSON_Parse(smp->fields);
+        LWM_CHECK(err, s->fields, LWM_EFORMAT, "fields spec is not JSON: %.80s", smp->fields);
+    }
+    LWM_TRY(loader_spec_choose_memo(s->fields, smp->index, s->build, s->memo, &spec, &len, err));
+    return keep_spec(s, spec, len, err);
 }
 
 static int shard_read(void *impl, int64_t index, loader_record *rec, lwm_error *err)
@@ -122,6 +135,13 @@ int loader_source_shard_open(loader_source *src, const char *dir, const loader_b
         return rc;
     }
     s->use_tokens = stored[0] != '\0';
+    int64_t count = lwm_shard_reader_count(s->reader);
+    s->memo = lwm_malloc(&s->mem, (size_t)(count > 0 ? count : 1));
+    if (!s->memo) {
+        shard_close(s);
+        return lwm_error_set(err, -ENOMEM, "out of memory");
+    }
+    memset(s->memo, 0xff, (size_t)(count > 0 ? count : 1));
     *src = (loader_source){s, dir, lwm_shard_reader_count(s->reader), shard_read, shard_close, 0, 1};
     src->identity = data_identity(s->reader);
     return 0;

@@ -56,6 +56,12 @@ int loader_spec_parse(loader_spec *spec, const char *text, size_t len, lwm_error
 int loader_spec_choose(const cJSON *value, int64_t index, const loader_build_opts *b,
                        const char **spec, size_t *len, lwm_error *err)
 {
+    return loader_spec_choose_memo(value, index, b, NULL, spec, len, err);
+}
+
+int loader_spec_choose_memo(const cJSON *value, int64_t index, const loader_build_opts *b,
+                            int8_t *memo, const char **spec, size_t *len, lwm_error *err)
+{
     if (!value) {
         LWM_CHECK(err, b->default_spec, LWM_EINVAL, "no fields spec (and no default given)");
         *spec = b->default_spec;
@@ -70,7 +76,11 @@ int loader_spec_choose(const cJSON *value, int64_t index, const loader_build_opt
     LWM_CHECK(err, cJSON_IsArray(value), LWM_EINVAL, "fields spec is neither a string nor a list");
     int n = cJSON_GetArraySize(value);
     LWM_CHECK(err, n > 0, LWM_EINVAL, "fields spec is an empty list");
-    int64_t pick = b->force_fields_index ? b->fields_index : loader_py_choice((uint64_t)index, n);
+    int64_t pick;
+    if (b->force_fields_index) pick = b->fields_index;
+    else if (memo && memo[index] >= 0 && memo[index] < n) pick = memo[index];
+    else pick = loader_py_choice((uint64_t)index, n);
+    if (memo && pick < 127) memo[index] = (int8_t)pick;
     LWM_CHECK(err, pick >= 0 && pick < n, LWM_EINVAL, "fields_index %lld out of the list's %d",
               (long long)pick, n);
     const cJSON *entry = cJSON_GetArrayItem(value, (int)pick);
