@@ -200,7 +200,8 @@ lwm_shard_writer *lwm_shard_writer_create(const lwm_shard_writer_options *opt);
 /**
  * Opens DIR for appending, creating it (and its manifest) when absent, and
  * recovering from an interrupted run: an unfinished seal is completed or
- * undone, and the shard being appended keeps every committed batch.
+ * undone, and the shard being appended keeps every committed batch. A new
+ * dataset needs a new or empty directory (else LWM_EINVAL).
  * Returns 0, or: LWM_EEXISTS (another writer holds DIR), LWM_EVERSION (newer
  * schema), LWM_EFORMAT (not a dataset / damaged manifest), LWM_ENOTFOUND (a
  * sealed shard is missing), a negative errno.

@@ -142,6 +142,26 @@ static int open_existing_shard(lwm_shard_writer *w)
     return 0;
 }
 
+// A new dataset goes only into an empty (or new) directory, so a mistyped
+// --out never mixes shards into unrelated files.
+static int check_empty(lwm_shard_writer *w)
+{
+    DIR *d = opendir(w->dir);
+    if (!d) return lwm_error_set(&w->err, -errno, "%s: %s", w->dir, strerror(errno));
+    struct dirent *e;
+    const char *other = NULL;
+    while (!other && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "writer.lock"))
+            other = e->d_name;
+    int rc = other ? lwm_error_set(&w->err, LWM_EINVAL,
+                                   "%s: not a dataset (no manifest.json) and not empty (holds %s); "
+                                   "choose a new or empty directory",
+                                   w->dir, other)
+                   : 0;
+    closedir(d);
+    return rc;
+}
+
 int lwm_shard_writer_open(lwm_shard_writer *w, const char *dir)
 {
     LWM_CHECK(&w->err, !w->dir[0], LWM_EINVAL, "writer is already open");
@@ -151,6 +171,7 @@ int lwm_shard_writer_open(lwm_shard_writer *w, const char *dir)
     LWM_TRY(take_lock(w));
     int rc = shard_manifest_load(&w->man, w->mem, dir, &w->err);
     if (rc == -ENOENT) {
+        LWM_TRY(check_empty(w));
         LWM_TRY(shard_manifest_init(&w->man, w->mem) < 0 ? lwm_error_set(&w->err, -ENOMEM, "oom") : 0);
         w->man_loaded = 1;
         LWM_TRY(new_dataset_id(w->man.dataset_id, &w->err));

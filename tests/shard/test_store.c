@@ -197,6 +197,14 @@ TEST(bad_samples_are_refused_by_name)
     lwm_shard_writer *w2 = lwm_shard_writer_create(NULL);
     CHECK(lwm_shard_writer_open(w2, dir) == LWM_EEXISTS, "a second writer is refused");
     lwm_shard_writer_free(w2);
+    char plain[4200], note[4300];
+    snprintf(plain, sizeof plain, "%s/not-empty", dir);
+    snprintf(note, sizeof note, "%s/notes.txt", plain);
+    w2 = lwm_shard_writer_create(NULL);
+    CHECK(lwm_mkdirs(plain, NULL) == 0 && lwm_write_file_atomic(note, "x", 1, NULL) == 0, "setup");
+    CHECK(lwm_shard_writer_open(w2, plain) == LWM_EINVAL && strstr(lwm_shard_writer_errmsg(w2), "notes.txt"),
+          "a non-empty directory without manifest is refused: %s", lwm_shard_writer_errmsg(w2));
+    lwm_shard_writer_free(w2);
     CHECK(fx_write(w, 0, 2, 2) == 0, "write");
     lwm_shard_info other = {.vqgan_hash = "ffff"};
     lwm_shard_info first = {.vqgan_hash = "aaaa"};
