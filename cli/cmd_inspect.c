@@ -24,10 +24,25 @@ typedef struct inspect_report {
     int64_t n_failures;
 } inspect_report;
 
-static void hist_range(int bin, int64_t *lo, int64_t *hi)
+static void hist_range(int bin, int bins, int64_t *lo, int64_t *hi)
 {
     *lo = bin == 0 ? 0 : (int64_t)1 << (bin - 1);
-    *hi = bin == 0 ? 0 : bin == LWM_SHARD_HIST_BINS - 1 ? -1 : ((int64_t)1 << bin) - 1;
+    *hi = bin == 0 ? 0 : bin == bins - 1 ? -1 : ((int64_t)1 << bin) - 1;
+}
+
+static void print_hist(const char *title, const int64_t *hist, int bins)
+{
+    printf("  %s:\n", title);
+    for (int b = 0; b < bins; b++) {
+        if (!hist[b]) continue;
+        int64_t lo, hi;
+        hist_range(b, bins, &lo, &hi);
+        char range[48];
+        if (hi < 0) snprintf(range, sizeof range, ">= %lld", (long long)lo);
+        else if (lo == hi) snprintf(range, sizeof range, "%lld", (long long)lo);
+        else snprintf(range, sizeof range, "%lld-%lld", (long long)lo, (long long)hi);
+        printf("    %-16s %lld\n", range, (long long)hist[b]);
+    }
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
@@ -43,17 +58,8 @@ static void print_human(const inspect_report *rep)
            (long long)s->min_frames, (long long)s->max_frames);
     printf("  vision tokens  %lld; text tokens %lld; text bytes %lld\n", (long long)s->vision_tokens,
            (long long)s->text_tokens, (long long)s->text_bytes);
-    printf("  frames per sample:\n");
-    for (int b = 0; b < LWM_SHARD_HIST_BINS; b++) {
-        if (!s->frame_hist[b]) continue;
-        int64_t lo, hi;
-        hist_range(b, &lo, &hi);
-        char range[48];
-        if (hi < 0) snprintf(range, sizeof range, ">= %lld", (long long)lo);
-        else if (lo == hi) snprintf(range, sizeof range, "%lld", (long long)lo);
-        else snprintf(range, sizeof range, "%lld-%lld", (long long)lo, (long long)hi);
-        printf("    %-12s %lld\n", range, (long long)s->frame_hist[b]);
-    }
+    print_hist("frames per sample", s->frame_hist, LWM_SHARD_HIST_BINS);
+    print_hist("tokens per sample (vision + text)", s->token_hist, LWM_SHARD_TOKEN_HIST_BINS);
     printf("  codebook       %lld of %d codes used, order-0 entropy %.3f bits/code\n",
            (long long)s->codes_used, LWM_SHARD_CODEBOOK_SIZE, s->code_entropy_bits);
     printf("  compression    %lld raw bytes (codes at 13 bits) -> %lld stored (ratio %.3f); "
@@ -81,17 +87,17 @@ static void print_human(const inspect_report *rep)
                (long long)rep->failures[i].manifest_line, rep->failures[i].reason);
 }
 
-static cJSON *hist_json(const lwm_shard_stats *s)
+static cJSON *hist_json(const int64_t *hist, int bins)
 {
     cJSON *a = cJSON_CreateArray();
-    for (int b = 0; b < LWM_SHARD_HIST_BINS; b++) {
-        if (!s->frame_hist[b]) continue;
+    for (int b = 0; b < bins; b++) {
+        if (!hist[b]) continue;
         int64_t lo, hi;
-        hist_range(b, &lo, &hi);
+        hist_range(b, bins, &lo, &hi);
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "min_frames", (double)lo);
-        if (hi >= 0) cJSON_AddNumberToObject(o, "max_frames", (double)hi);
-        cJSON_AddNumberToObject(o, "samples", (double)s->frame_hist[b]);
+        cJSON_AddNumberToObject(o, "min", (double)lo);
+        if (hi >= 0) cJSON_AddNumberToObject(o, "max", (double)hi);
+        cJSON_AddNumberToObject(o, "samples", (double)hist[b]);
         cJSON_AddItemToArray(a, o);
     }
     return a;
@@ -114,7 +120,10 @@ static cJSON *report_json(const inspect_report *rep)
     cJSON *fps = cJSON_AddObjectToObject(o, "frames_per_sample");
     cJSON_AddNumberToObject(fps, "min", (double)s->min_frames);
     cJSON_AddNumberToObject(fps, "max", (double)s->max_frames);
-    cJSON_AddItemToObject(fps, "histogram", hist_json(s));
+    cJSON_AddItemToObject(fps, "histogram", hist_json(s->frame_hist, LWM_SHARD_HIST_BINS));
+    cJSON *tps = cJSON_AddObjectToObject(o, "tokens_per_sample");
+    cJSON_AddNumberToObject(tps, "max", (double)s->max_tokens);
+    cJSON_AddItemToObject(tps, "histogram", hist_json(s->token_hist, LWM_SHARD_TOKEN_HIST_BINS));
     cJSON *cb = cJSON_AddObjectToObject(o, "codebook");
     cJSON_AddNumberToObject(cb, "size", LWM_SHARD_CODEBOOK_SIZE);
     cJSON_AddNumberToObject(cb, "used", (double)s->codes_used);

@@ -5,11 +5,11 @@
 
 #include "internal.h"
 
-static int hist_bin(int64_t frames)
+static int hist_bin(int64_t count, int bins)
 {
-    if (frames <= 0) return 0;
+    if (count <= 0) return 0;
     int b = 1;
-    while (b < LWM_SHARD_HIST_BINS - 1 && frames >= ((int64_t)1 << b)) b++;
+    while (b < bins - 1 && count >= ((int64_t)1 << b)) b++;
     return b;
 }
 
@@ -17,15 +17,19 @@ static void add_sample(lwm_shard_stats *st, uint64_t *counts, const lwm_shard_sa
 {
     st->by_modality[s->modality]++;
     st->frames += s->frames;
-    st->frame_hist[hist_bin(s->frames)]++;
+    st->frame_hist[hist_bin(s->frames, LWM_SHARD_HIST_BINS)]++;
     if (st->samples == 0 || s->frames < st->min_frames) st->min_frames = s->frames;
     if (s->frames > st->max_frames) st->max_frames = s->frames;
     size_t n = (size_t)s->frames * LWM_SHARD_CODES_PER_FRAME;
     for (size_t i = 0; i < n; i++) counts[s->codes[i]]++;
+    int64_t tokens = (int64_t)n;
     for (int t = 0; t < s->n_texts; t++) {
         st->text_tokens += s->texts[t].n_tokens;
         st->text_bytes += (int64_t)strlen(s->texts[t].text);
+        tokens += s->texts[t].n_tokens;
     }
+    st->token_hist[hist_bin(tokens, LWM_SHARD_TOKEN_HIST_BINS)]++;
+    if (tokens > st->max_tokens) st->max_tokens = tokens;
 }
 
 static void code_usage(lwm_shard_stats *st, const uint64_t *counts)

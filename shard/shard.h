@@ -347,8 +347,13 @@ void lwm_shard_view_free(lwm_shard_view *v);
 /* Inspection and verification (what `lwm inspect` / `lwm verify` report)   */
 /* ------------------------------------------------------------------------ */
 
-/** Bins of the per-sample frame histogram: [0], [1], [2,3], [4,7], ... [2^14, inf). */
+/**
+ * Bins of the per-sample histograms, by powers of two: bin 0 = [0], bin b =
+ * [2^(b-1), 2^b - 1], the last bin open-ended. Frames use LWM_SHARD_HIST_BINS
+ * bins (last: >= 2^14), tokens LWM_SHARD_TOKEN_HIST_BINS (last: >= 2^30).
+ */
 #define LWM_SHARD_HIST_BINS 16
+#define LWM_SHARD_TOKEN_HIST_BINS 32
 
 /** Whole-dataset statistics, from a full scan. Filled by lwm_shard_inspect. */
 typedef struct lwm_shard_stats {
@@ -361,6 +366,8 @@ typedef struct lwm_shard_stats {
     int64_t failed;                 /**< failed samples */
     int64_t frame_hist[LWM_SHARD_HIST_BINS]; /**< samples per frame-count bin (see above) */
     int64_t min_frames, max_frames; /**< per-sample frame count range (0 when no records) */
+    int64_t token_hist[LWM_SHARD_TOKEN_HIST_BINS]; /**< samples per token-count bin (vision + text) */
+    int64_t max_tokens;             /**< most tokens (vision + text) in one sample */
     int64_t codes_used;             /**< distinct codes that occur */
     double code_entropy_bits;       /**< order-0 entropy of the codes, bits per code */
     int64_t raw_bytes;              /**< uncompressed record bytes (codes packed at 13 bits) */

@@ -9,12 +9,13 @@ rm -rf "$D"
 "$TOOL" --write "$D" 50 20000 || { not_ok setup "fixture tool failed"; exit 1; }
 
 # What the fixture holds: frames(n) = 0 if n%5==0 else n%7+1; codes (n*977+f*131+p*7)%8192.
-read -r WANT_FRAMES WANT_IMAGES WANT_ENTROPY <<<"$($PY - <<'PY'
+read -r WANT_FRAMES WANT_IMAGES WANT_ENTROPY WANT_MAX_TOKENS <<<"$($PY - <<'PY'
 import numpy as np
 fr = [0 if n % 5 == 0 else n % 7 + 1 for n in range(50)]
+max_tokens = max(fr[n] * 256 + (16 if n % 2 else 0) for n in range(50))
 codes = np.concatenate([((n*977 + f*131 + p*7) % 8192) for n in range(50) for f in range(fr[n]) for p in [np.arange(256)]])
 c = np.bincount(codes, minlength=8192); p = c[c > 0] / c.sum()
-print(sum(fr), sum(1 for f in fr if f == 1), float(-(p * np.log2(p)).sum()))
+print(sum(fr), sum(1 for f in fr if f == 1), float(-(p * np.log2(p)).sum()), max_tokens)
 PY
 )"
 
@@ -26,7 +27,9 @@ j = json.load(open('$TMP/inspect_json.out'))
 ok = (j['samples'] == 50 and j['frames'] == $WANT_FRAMES and j['vision_tokens'] == 256 * $WANT_FRAMES
       and j['failed'] == 2 and j['by_modality']['image'] == $WANT_IMAGES
       and abs(j['codebook']['entropy_bits'] - $WANT_ENTROPY) < 1e-9 and len(j['shards']) > 2
-      and j['vqgan']['untrained'] is True and j['failures'][0]['id'] == 'broken.mp4')
+      and j['vqgan']['untrained'] is True and j['failures'][0]['id'] == 'broken.mp4'
+      and j['tokens_per_sample']['max'] == $WANT_MAX_TOKENS
+      and sum(b['samples'] for b in j['tokens_per_sample']['histogram']) == 50)
 sys.exit(0 if ok else 1)"
 expect_ok inspect_human $LWM inspect "$D" --quiet
 check inspect_human_names_failures "no failure line" grep -q 'broken.mp4 (line 51)' "$TMP/inspect_human.out"
