@@ -29,6 +29,7 @@ static const char usage[] =
     "  --skip-bad           skip and count bad records instead of failing\n"
     "  --weights W1,W2,...  mixing weights of the datasets\n"
     "  --curriculum F       stages from a config (configs/curriculum-*.json)\n"
+    "  --stage K            start at curriculum stage K\n"
     "  --rows R             global rows per batch (default 1)\n"
     "  --dp RANK/SIZE       data-parallel rank and size (rows of this rank only)\n"
     "  --sp RANK/SIZE       sequence-parallel rank and size (positions of this rank)\n"
@@ -86,7 +87,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         {"seed", 1, 0, 's'}, {"max-n-frames", 1, 0, 'f'}, {"fields-index", 1, 0, 'i'},
         {"fields", 1, 0, 'F'}, {"no-segment-ids", 0, 0, 'g'}, {"no-position-reset", 0, 0, 'p'},
         {"skip-bad", 0, 0, 'k'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
-        {"rows", 1, 0, 'r'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'q'}, {"zigzag", 0, 0, 'z'},
+        {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'q'}, {"zigzag", 0, 0, 'z'},
         {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     lwm_loader_options *o = &a->opt;
     a->count = 4;
@@ -110,6 +111,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'k': o->on_bad_record = LWM_LOADER_SKIP; break;
         case 'w': if (parse_weights(a, optarg)) return -1; break;
         case 'c': a->curriculum = optarg; break;
+        case 'K': if (cli_parse_int("pack", "--stage", optarg, 0, &v)) return -1; o->start_stage = (int)v; break;
         case 'r': if (cli_parse_int("pack", "--rows", optarg, 1, &v)) return -1; o->rows = v; break;
         case 'd': if (parse_pair("--dp", optarg, &o->dp_rank, &o->dp_size)) return -1; break;
         case 'q': if (parse_pair("--sp", optarg, &o->sp_rank, &o->sp_size)) return -1; break;
@@ -152,9 +154,11 @@ static cJSON *row_json(const lwm_loader_batch *b, int64_t k, long long index)
     cJSON_AddItemToObject(o, "target_vision_masks", cJSON_CreateIntArray(tv, (int)n));
     cJSON_AddItemToObject(o, "segment_ids", cJSON_CreateIntArray(b->segment_ids + at, (int)n));
     cJSON_AddItemToObject(o, "positions", cJSON_CreateIntArray(b->positions + at, (int)n));
-    cJSON_AddNumberToObject(o, "padding_fraction", b->padding_fraction);
-    cJSON_AddNumberToObject(o, "documents", (double)b->documents);
-    cJSON_AddNumberToObject(o, "documents_split", (double)b->documents_split);
+    cJSON_AddNumberToObject(o, "rope_theta", b->rope_theta);
+    cJSON_AddNumberToObject(o, "batch_rows", (double)b->rows);
+    cJSON_AddNumberToObject(o, "batch_padding_fraction", b->padding_fraction);
+    cJSON_AddNumberToObject(o, "batch_documents", (double)b->documents);
+    cJSON_AddNumberToObject(o, "batch_documents_split", (double)b->documents_split);
     free(in), free(tv), free(loss);
     return o;
 }
@@ -164,9 +168,10 @@ static void print_row(const lwm_loader *ld, const lwm_loader_batch *b, int64_t k
                       lwm_loader_layout layout)
 {
     int64_t n = b->len, at = k * n;
-    printf("row %lld (stage %d, epoch %lld, seq_len %lld): %lld documents, %lld split, "
-           "padding %.1f%%\n  ", index, b->stage, (long long)b->epoch, (long long)b->seq_len,
-           (long long)b->documents, (long long)b->documents_split, 100 * b->padding_fraction);
+    printf("row %lld (stage %d, epoch %lld, seq_len %lld; its batch of %lld rows: %lld documents, "
+           "%lld split, padding %.1f%%)\n  ", index, b->stage, (long long)b->epoch,
+           (long long)b->seq_len, (long long)b->rows, (long long)b->documents,
+           (long long)b->documents_split, 100 * b->padding_fraction);
     static char text[1 << 16];
     for (int64_t i = 0; i < n;) {
         int64_t j = i;

@@ -236,7 +236,11 @@ static int resume(lwm_loader *ld, const lwm_loader_state *state)
 {
     uint64_t hash = config_hash(ld);
     if (!state) {
-        ld->st = (lwm_loader_state){.seed = ld->opt.seed, .config_hash = hash};
+        LWM_CHECK(&ld->err, ld->opt.start_stage >= 0 && ld->opt.start_stage < ld->n_stages,
+                  LWM_EINVAL, "start stage %d: the curriculum has %d stages", ld->opt.start_stage,
+                  ld->n_stages);
+        ld->st = (lwm_loader_state){.seed = ld->opt.seed, .stage = ld->opt.start_stage,
+                                    .config_hash = hash};
         return 0;
     }
     LWM_CHECK(&ld->err, state->seed == ld->opt.seed, LWM_EINVAL,

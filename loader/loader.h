@@ -135,6 +135,7 @@ typedef struct lwm_loader_options {
     int no_segment_ids;          /**< set by caller: 1 = every real position gets segment 1 (cross-document attention) */
     int no_position_reset;       /**< set by caller: 1 = positions run 0..seq_len-1 along the row */
     int pack_window;             /**< set by caller: documents per packing window; 0 = 4096 */
+    int start_stage;             /**< set by caller: begin at this curriculum stage (not when resuming) */
 
     int dp_rank, dp_size;        /**< set by caller: data-parallel rank and size; size 0 = 1 */
     int sp_rank, sp_size;        /**< set by caller: sequence-parallel (ring) rank and size; size 0 = 1 */

@@ -50,7 +50,7 @@ class _Options(C.Structure):
                 ("force_fields_index", C.c_int), ("fields_index", C.c_int),
                 ("fields_spec", C.c_char_p), ("subfield_separator", C.c_char_p),
                 ("no_segment_ids", C.c_int), ("no_position_reset", C.c_int),
-                ("pack_window", C.c_int), ("dp_rank", C.c_int), ("dp_size", C.c_int),
+                ("pack_window", C.c_int), ("start_stage", C.c_int), ("dp_rank", C.c_int), ("dp_size", C.c_int),
                 ("sp_rank", C.c_int), ("sp_size", C.c_int), ("ring_layout", C.c_int),
                 ("on_bad_record", C.c_int), ("prefetch_bytes", C.c_size_t),
                 ("cache_dir", C.c_char_p), ("log", _Logger), ("progress", _Progress),
@@ -114,7 +114,7 @@ class Loader:
     def __init__(self, datasets, tokenizer, seq_len=0, rows=1, layout="packed", shuffle=True,
                  seed=0, max_n_frames=0, weights=None, curriculum=None, dp=(0, 1), sp=(0, 1),
                  zigzag=False, segment_ids=True, position_reset=True, skip_bad=False,
-                 prefetch_bytes=0, state=None):
+                 prefetch_bytes=0, start_stage=0, state=None):
         self._lib = _library()
         self._keep = []
         o = _Options()
@@ -134,6 +134,7 @@ class Loader:
         o.ring_layout = int(zigzag)
         o.no_segment_ids, o.no_position_reset = int(not segment_ids), int(not position_reset)
         o.on_bad_record, o.prefetch_bytes = int(skip_bad), prefetch_bytes
+        o.start_stage = start_stage
         err = _Error()
         stages = None
         if curriculum is not None:
