@@ -74,3 +74,13 @@ expect_fail inspect_not_a_dataset 'not a dataset' $LWM inspect "$TMP"
 expect_fail inspect_no_dir 'missing DIR' $LWM inspect
 sed -i 's/"schema":\t1/"schema":\t3/' "$TMP/cli_bad/manifest.json"
 expect_fail verify_newer_schema 'schema version 3 is newer' $LWM verify "$TMP/cli_bad"
+
+# A dataset whose writer stopped without closing (crash or live writer): the open shard is read too.
+rm -rf "$TMP/cli_open"
+"$TOOL" --write "$TMP/cli_open" 30 1000000000 --open
+expect_ok inspect_open $LWM inspect "$TMP/cli_open" --json --quiet
+check inspect_open_counts "open shard not counted" $PY -c "
+import json, sys
+j = json.load(open('$TMP/inspect_open.out'))
+sys.exit(0 if j['samples'] == 30 and j['failed'] == 2 and j['shards'][-1]['sealed'] is False else 1)"
+expect_ok verify_open $LWM verify "$TMP/cli_open" --quiet
