@@ -18,6 +18,7 @@ static const command commands[] = {
     {"show", cmd_show, "print one sample of a dataset: fields, text, timestamps, codes"},
     {"verify", cmd_verify, "check every record and shard of a dataset; non-zero if any is bad"},
     {"ls", cmd_ls, "list the sample ids of a dataset, optionally by modality"},
+    {"train", cmd_train, "train the model with ring attention across MPI ranks"},
 };
 
 static const command *find_command(const char *name)

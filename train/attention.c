@@ -1,0 +1,277 @@
+// Blockwise causal attention inside one rank (ring-attention.md §1-3): online softmax over key
+// tiles with a saved logsumexp, on OpenBLAS GEMM tiles under OpenMP, plus a naive reference
+// with the same contract. Notation: c query rows, n keys of the visiting block, H heads of
+// width hd, d = H*hd; Q [c, d], K/V [n, d]; tau = 1/sqrt(hd) scales the logits in both passes.
+//
+// Masks come from global positions and segment ids only (pitfall 7): key j is visible to
+// query i iff pos[j] <= pos[i] and seg[j] == seg[i]. Masked entries get exactly zero
+// probability without ever forming exp(-inf - -inf) (pitfall 2).
+//
+// BLAS inside the OpenMP regions: the OpenMP build of OpenBLAS runs single-threaded when
+// called from inside a parallel region (pitfall 16), so the tile GEMMs never oversubscribe.
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "internal.h"
+
+size_t attn_scratch_floats(int tile, int hd)
+{
+    (void)hd;
+    return 2 * (size_t)tile * (size_t)tile + 2 * (size_t)tile;
+}
+
+void attn_state_init(float *acc, float *m, float *l, int64_t c, int H, int hd)
+{
+    memset(acc, 0, sizeof(float) * (size_t)c * H * hd);
+    for (int64_t i = 0; i < (int64_t)H * c; i++) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+}
+
+// Tile classification from min/max positions (pitfall 11: never a strict-offset shortcut).
+enum { TILE_SKIP, TILE_DENSE, TILE_MASKED };
+
+static int classify(const int32_t *qpos, const int32_t *qseg, int64_t nq, const int32_t *kpos,
+                    const int32_t *kseg, int64_t nk)
+{
+    int32_t qmin = qpos[0], qmax = qpos[0], kmin = kpos[0], kmax = kpos[0];
+    int32_t sq0 = qseg[0], sk0 = kseg[0];
+    int one_seg = 1;
+    for (int64_t i = 1; i < nq; i++) {
+        qmin = qpos[i] < qmin ? qpos[i] : qmin;
+        qmax = qpos[i] > qmax ? qpos[i] : qmax;
+        one_seg &= qseg[i] == sq0;
+    }
+    for (int64_t j = 1; j < nk; j++) {
+        kmin = kpos[j] < kmin ? kpos[j] : kmin;
+        kmax = kpos[j] > kmax ? kpos[j] : kmax;
+        one_seg &= kseg[j] == sk0;
+    }
+    if (kmin > qmax) return TILE_SKIP;
+    if (one_seg && sq0 != sk0) return TILE_SKIP;
+    if (kmax <= qmin && one_seg) return TILE_DENSE;
+    return TILE_MASKED;
+}
+
+static inline int visible(int32_t qp, int32_t qs, int32_t kp, int32_t ks)
+{
+    return kp <= qp && ks == qs;
+}
+
+// ------------------------------------------------------------------ forward
+
+// Folds scores S [nq, nk] (already tau-scaled) into rows of the state, leaving P in S.
+// Returns nothing; rows with no visible key in this tile keep their state and get P = 0.
+static void softmax_update(float *S, int64_t nq, int64_t nk, int dense, const int32_t *qpos,
+                           const int32_t *qseg, const int32_t *kpos, const int32_t *kseg,
+                           float *m, float *l, float *alpha)
+{
+    for (int64_t i = 0; i < nq; i++) {
+        float *s = S + i * nk;
+        float mx = -INFINITY;
+        if (dense) {
+            for (int64_t j = 0; j < nk; j++) mx = s[j] > mx ? s[j] : mx;
+        } else {
+            for (int64_t j = 0; j < nk; j++) {
+                if (!visible(qpos[i], qseg[i], kpos[j], kseg[j])) s[j] = -INFINITY;
+                else if (s[j] > mx) mx = s[j];
+            }
+        }
+        if (mx == -INFINITY) { // nothing visible in this tile for this row
+            memset(s, 0, sizeof(float) * (size_t)nk);
+            alpha[i] = 1.0f;
+            continue;
+        }
+        float mnew = m[i] > mx ? m[i] : mx;
+        float a = m[i] == -INFINITY ? 0.0f : expf(m[i] - mnew);
+        double sum = 0;
+        for (int64_t j = 0; j < nk; j++) {
+            float p = s[j] == -INFINITY ? 0.0f : expf(s[j] - mnew);
+            s[j] = p;
+            sum += p;
+        }
+        l[i] = a * l[i] + (float)sum;
+        m[i] = mnew;
+        alpha[i] = a;
+    }
+}
+
+// One (head, query tile) task over every key tile of the visiting block.
+static void forward_task(const attn_kernel *k, float *acc, float *m, float *l,
+                         const attn_queries *q, const attn_keys *kv, int h, int64_t i0,
+                         int64_t nq, float *scratch)
+{
+    const int hd = k->hd, d = k->H * hd, T = k->tile;
+    const float tau = 1.0f / sqrtf((float)hd);
+    float *S = scratch, *alpha = scratch + 2 * (size_t)T * T;
+    float *mh = m + (size_t)h * q->c + i0, *lh = l + (size_t)h * q->c + i0;
+    const float *Q = q->q + i0 * d + h * hd;
+    float *A = acc + i0 * d + h * hd;
+    for (int64_t j0 = 0; j0 < kv->n; j0 += T) {
+        int64_t nk = kv->n - j0 < T ? kv->n - j0 : T;
+        int cls = classify(q->pos + i0, q->seg + i0, nq, kv->pos + j0, kv->seg + j0, nk);
+        if (cls == TILE_SKIP) continue;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, hd, tau, Q, d,
+                    kv->k + j0 * d + h * hd, d, 0.0f, S, (int)nk);
+        softmax_update(S, nq, nk, cls == TILE_DENSE, q->pos + i0, q->seg + i0, kv->pos + j0,
+                       kv->seg + j0, mh, lh, alpha);
+        for (int64_t i = 0; i < nq; i++)
+            if (alpha[i] != 1.0f)
+                for (int j = 0; j < hd; j++) A[i * d + j] *= alpha[i];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, hd, (int)nk, 1.0f, S,
+                    (int)nk, kv->v + j0 * d + h * hd, d, 1.0f, A, d);
+        if (k->poke && omp_get_thread_num() == 0) k->poke(k->poke_opaque);
+    }
+}
+
+void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l,
+                        const attn_queries *q, const attn_keys *kv)
+{
+    const int64_t T = k->tile, ntiles = (q->c + T - 1) / T;
+    const int64_t tasks = ntiles * k->H;
+    const size_t per = attn_scratch_floats(k->tile, k->hd);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(k->threads)
+    for (int64_t task = 0; task < tasks; task++) {
+        int h = (int)(task % k->H);
+        int64_t i0 = (task / k->H) * T;
+        int64_t nq = q->c - i0 < T ? q->c - i0 : T;
+        forward_task(k, acc, m, l, q, kv, h, i0, nq, k->scratch + per * omp_get_thread_num());
+    }
+}
+
+void attn_forward_finish(float *o, float *lse, const float *acc, const float *m, const float *l,
+                         int64_t c, int H, int hd)
+{
+    const int d = H * hd;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < c; i++)
+        for (int h = 0; h < H; h++) {
+            float li = l[(size_t)h * c + i];
+            float inv = li > 0 ? 1.0f / li : 0.0f;
+            for (int j = 0; j < hd; j++) o[i * d + h * hd + j] = acc[i * d + h * hd + j] * inv;
+            lse[(size_t)h * c + i] = li > 0 ? m[(size_t)h * c + i] + logf(li) : 0.0f;
+        }
+}
+
+void attn_backward_prep(float *D, const float *dout, const float *o, int64_t c, int H, int hd)
+{
+    const int d = H * hd;
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < c; i++)
+        for (int h = 0; h < H; h++) {
+            double s = 0;
+            for (int j = 0; j < hd; j++)
+                s += (double)dout[i * d + h * hd + j] * o[i * d + h * hd + j];
+            D[(size_t)h * c + i] = (float)s;
+        }
+}
+
+// ------------------------------------------------------------------ backward
+
+// One head: every (query tile, key tile) pair; dK/dV of this head are written by this task only.
+static void backward_head(const attn_kernel *k, float *dq, float *dk, float *dv,
+                          const attn_queries *q, const attn_keys *kv, const float *dout,
+                          const float *lse, const float *D, int h, float *scratch)
+{
+    const int hd = k->hd, d = k->H * hd, T = k->tile;
+    const float tau = 1.0f / sqrtf((float)hd);
+    float *P = scratch, *dP = scratch + (size_t)T * T;
+    for (int64_t i0 = 0; i0 < q->c; i0 += T) {
+        int64_t nq = q->c - i0 < T ? q->c - i0 : T;
+        const float *Q = q->q + i0 * d + h * hd, *dO = dout + i0 * d + h * hd;
+        const float *L = lse + (size_t)h * q->c + i0, *Dh = D + (size_t)h * q->c + i0;
+        for (int64_t j0 = 0; j0 < kv->n; j0 += T) {
+            int64_t nk = kv->n - j0 < T ? kv->n - j0 : T;
+            const int32_t *qp = q->pos + i0, *qs = q->seg + i0, *kp = kv->pos + j0,
+                          *ks = kv->seg + j0;
+            int cls = classify(qp, qs, nq, kp, ks, nk);
+            if (cls == TILE_SKIP) continue;
+            const float *K = kv->k + j0 * d + h * hd, *V = kv->v + j0 * d + h * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, hd, tau, Q,
+                        d, K, d, 0.0f, P, (int)nk);
+            for (int64_t i = 0; i < nq; i++)
+                for (int64_t j = 0; j < nk; j++) {
+                    float *p = P + i * nk + j;
+                    int vis = cls == TILE_DENSE || visible(qp[i], qs[i], kp[j], ks[j]);
+                    *p = vis ? expf(*p - L[i]) : 0.0f;
+                }
+            // dV += Pᵀ dO ; dP = dO Vᵀ ; dS = P (dP - D) ; dQ += tau dS K ; dK += tau dSᵀ Q
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, hd, (int)nq, 1.0f, P,
+                        (int)nk, dO, d, 1.0f, dv + j0 * d + h * hd, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, hd, 1.0f, dO,
+                        d, V, d, 0.0f, dP, (int)nk);
+            for (int64_t i = 0; i < nq; i++)
+                for (int64_t j = 0; j < nk; j++)
+                    dP[i * nk + j] = P[i * nk + j] * (dP[i * nk + j] - Dh[i]);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, hd, (int)nk, tau,
+                        dP, (int)nk, K, d, 1.0f, dq + i0 * d + h * hd, d);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, hd, (int)nq, tau, dP,
+                        (int)nk, Q, d, 1.0f, dk + j0 * d + h * hd, d);
+            if (k->poke && omp_get_thread_num() == 0) k->poke(k->poke_opaque);
+        }
+    }
+}
+
+void attn_backward_block(const attn_kernel *k, float *dq, float *dk, float *dv,
+                         const attn_queries *q, const attn_keys *kv, const float *dout,
+                         const float *lse, const float *D)
+{
+    const size_t per = attn_scratch_floats(k->tile, k->hd);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(k->threads)
+    for (int h = 0; h < k->H; h++)
+        backward_head(k, dq, dk, dv, q, kv, dout, lse, D, h, k->scratch + per * omp_get_thread_num());
+}
+
+// ------------------------------------------------------------------ naive reference
+// Same contract, one query row at a time, no GEMM and no tile shortcuts.
+
+void attn_forward_block_naive(const attn_kernel *k, float *acc, float *m, float *l,
+                              const attn_queries *q, const attn_keys *kv)
+{
+    const int H = k->H, hd = k->hd, d = H * hd;
+    const float tau = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < H; h++)
+        for (int64_t i = 0; i < q->c; i++) {
+            float *mi = m + (size_t)h * q->c + i, *li = l + (size_t)h * q->c + i;
+            float *A = acc + i * d + h * hd;
+            for (int64_t j = 0; j < kv->n; j++) {
+                if (!visible(q->pos[i], q->seg[i], kv->pos[j], kv->seg[j])) continue;
+                float s = 0;
+                for (int e = 0; e < hd; e++) s += q->q[i * d + h * hd + e] * kv->k[j * d + h * hd + e];
+                s *= tau;
+                float mnew = *mi > s ? *mi : s;
+                float a = *mi == -INFINITY ? 0.0f : expf(*mi - mnew), p = expf(s - mnew);
+                *li = a * *li + p;
+                for (int e = 0; e < hd; e++) A[e] = a * A[e] + p * kv->v[j * d + h * hd + e];
+                *mi = mnew;
+            }
+        }
+}
+
+void attn_backward_block_naive(const attn_kernel *k, float *dq, float *dk, float *dv,
+                               const attn_queries *q, const attn_keys *kv, const float *dout,
+                               const float *lse, const float *D)
+{
+    const int H = k->H, hd = k->hd, d = H * hd;
+    const float tau = 1.0f / sqrtf((float)hd);
+    for (int h = 0; h < H; h++)
+        for (int64_t i = 0; i < q->c; i++)
+            for (int64_t j = 0; j < kv->n; j++) {
+                if (!visible(q->pos[i], q->seg[i], kv->pos[j], kv->seg[j])) continue;
+                const float *qi = q->q + i * d + h * hd, *kj = kv->k + j * d + h * hd;
+                const float *vj = kv->v + j * d + h * hd, *go = dout + i * d + h * hd;
+                float s = 0, dp = 0;
+                for (int e = 0; e < hd; e++) s += qi[e] * kj[e];
+                float p = expf(s * tau - lse[(size_t)h * q->c + i]);
+                for (int e = 0; e < hd; e++) dp += go[e] * vj[e];
+                float ds = p * (dp - D[(size_t)h * q->c + i]);
+                for (int e = 0; e < hd; e++) {
+                    dv[j * d + h * hd + e] += p * go[e];
+                    dq[i * d + h * hd + e] += tau * ds * kj[e];
+                    dk[j * d + h * hd + e] += tau * ds * qi[e];
+                }
+            }
+}

@@ -1,0 +1,237 @@
+// Weights as safetensors (names in README.md) and the resumable training state: one file
+// with a magic, a version, the model shape, step/stage counters, the three slabs (params,
+// Adam m, Adam v), the data source's state and an XXH3 checksum, written atomically.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+// ------------------------------------------------------------------ streaming atomic file
+
+typedef struct out_file {
+    FILE *f;
+    char tmp[4096];
+    const char *path;
+    lwm_hasher h;
+    int hashing;
+} out_file;
+
+static int out_open(out_file *o, const char *path, lwm_error *err)
+{
+    memset(o, 0, sizeof *o);
+    o->path = path;
+    LWM_TRY(lwm_format(o->tmp, sizeof o->tmp, "%s.tmp.%d", path, (int)getpid()));
+    o->f = fopen(o->tmp, "wb");
+    LWM_CHECK(err, o->f, -errno, "%s: cannot create: %s", o->tmp, strerror(errno));
+    return 0;
+}
+
+static int out_write(out_file *o, const void *p, size_t n, lwm_error *err)
+{
+    if (o->hashing) lwm_hasher_update(&o->h, p, n);
+    LWM_CHECK(err, fwrite(p, 1, n, o->f) == n, -EIO, "%s: write failed: %s", o->tmp, strerror(errno));
+    return 0;
+}
+
+static int out_commit(out_file *o, lwm_error *err)
+{
+    int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
+    ok &= fclose(o->f) == 0;
+    o->f = NULL;
+    if (ok && rename(o->tmp, o->path) == 0) return 0;
+    int e = errno;
+    unlink(o->tmp);
+    return lwm_error_set(err, -e, "%s: cannot write: %s", o->path, strerror(e));
+}
+
+static void out_abort(out_file *o)
+{
+    if (o->f) fclose(o->f);
+    o->f = NULL;
+    unlink(o->tmp);
+}
+
+// ------------------------------------------------------------------ safetensors
+
+int safetensors_write(const char *path, const train_layout *lay, const float *params,
+                      lwm_error *err)
+{
+    cJSON *hdr = cJSON_CreateObject();
+    LWM_CHECK(err, hdr, -ENOMEM, "out of memory");
+    cJSON *meta = cJSON_AddObjectToObject(hdr, "__metadata__");
+    cJSON_AddStringToObject(meta, "format", "lwm-train");
+    cJSON_AddStringToObject(meta, "layout", "kernels are [in, out]: y = x W");
+    size_t off = 0;
+    for (int i = 0; i < lay->ntensors; i++) {
+        const train_tensor *t = &lay->t[i];
+        cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+        for (int r = 0; r < t->rank; r++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[r]));
+        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        off += t->size * sizeof(float);
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+    }
+    char *text = cJSON_PrintUnformatted(hdr);
+    cJSON_Delete(hdr);
+    LWM_CHECK(err, text, -ENOMEM, "out of memory");
+    size_t n = strlen(text), padded = (n + 7) & ~(size_t)7;
+    uint64_t hlen = padded; // little-endian on every machine this builds for (x86-64, arm64)
+    out_file o;
+    int rc = out_open(&o, path, err);
+    if (rc == 0) rc = out_write(&o, &hlen, 8, err);
+    if (rc == 0) rc = out_write(&o, text, n, err);
+    if (rc == 0) rc = out_write(&o, "        ", padded - n, err);
+    for (int i = 0; rc == 0 && i < lay->ntensors; i++)
+        rc = out_write(&o, params + lay->t[i].offset, lay->t[i].size * sizeof(float), err);
+    free(text);
+    if (rc == 0) return out_commit(&o, err);
+    out_abort(&o);
+    return rc;
+}
+
+int safetensors_read(const char *path, const train_layout *lay, float *params, lwm_error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    cJSON *hdr = NULL;
+    int rc = 0;
+    uint64_t hlen = 0;
+    if (size >= 8) memcpy(&hlen, data, 8);
+    if (size < 8 || hlen > size - 8) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: not a safetensors file", path);
+        goto done;
+    }
+    hdr = cJSON_ParseWithLength(data + 8, (size_t)hlen);
+    if (!hdr) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: unreadable safetensors header", path);
+        goto done;
+    }
+    for (int i = 0; i < lay->ntensors; i++) {
+        const train_tensor *t = &lay->t[i];
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(hdr, t->name);
+        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+        if (!e || !cJSON_IsString(dt) || strcmp(dt->valuestring, "F32") != 0 ||
+            cJSON_GetArraySize(shape) != t->rank || cJSON_GetArraySize(offs) != 2) {
+            rc = lwm_error_set(err, LWM_ENOTFOUND, "%s: tensor %s missing or not F32 of rank %d",
+                               path, t->name, t->rank);
+            goto done;
+        }
+        for (int r = 0; r < t->rank; r++)
+            if ((int64_t)cJSON_GetArrayItem(shape, r)->valuedouble != t->shape[r]) {
+                rc = lwm_error_set(err, LWM_EINVAL, "%s: tensor %s has dimension %d = %lld, model needs %lld",
+                                   path, t->name, r, (long long)cJSON_GetArrayItem(shape, r)->valuedouble,
+                                   (long long)t->shape[r]);
+                goto done;
+            }
+        size_t b = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble;
+        size_t e2 = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
+        if (e2 - b != t->size * sizeof(float) || 8 + hlen + e2 > size) {
+            rc = lwm_error_set(err, LWM_EFORMAT, "%s: tensor %s data out of range", path, t->name);
+            goto done;
+        }
+        memcpy(params + t->offset, data + 8 + hlen + b, t->size * sizeof(float));
+    }
+done:
+    cJSON_Delete(hdr);
+    lwm_free(NULL, data);
+    return rc;
+}
+
+// ------------------------------------------------------------------ training state
+
+static const char CKPT_MAGIC[8] = {'L', 'W', 'M', 'T', 'R', 'N', 'S', 'T'};
+enum { CKPT_VERSION = 1 };
+
+static void shape_text(char *out, size_t cap, const int32_t s[6])
+{
+    snprintf(out, cap, "dim %d, layers %d, heads %d, ffn_dim %d, text_vocab %d, vision_vocab %d",
+             s[0], s[1], s[2], s[3], s[4], s[5]);
+}
+
+int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
+               const train_layout *lay, const float *params, const float *m, const float *v,
+               lwm_error *err)
+{
+    out_file o;
+    LWM_TRY(out_open(&o, path, err));
+    uint32_t version = CKPT_VERSION;
+    int rc = out_write(&o, CKPT_MAGIC, 8, err);
+    if (rc == 0) rc = out_write(&o, &version, 4, err);
+    o.hashing = lwm_hasher_init(&o.h) == 0;
+    if (rc == 0) rc = out_write(&o, st, sizeof *st, err);
+    if (rc == 0) rc = out_write(&o, source_state, st->source_state_size, err);
+    const float *slabs[3] = {params, m, v};
+    for (int i = 0; rc == 0 && i < 3; i++) rc = out_write(&o, slabs[i], lay->total * sizeof(float), err);
+    char hex[33] = {0};
+    if (o.hashing) lwm_hasher_final(&o.h, hex);
+    o.hashing = 0;
+    if (rc == 0) rc = out_write(&o, hex, 32, err);
+    if (rc == 0) return out_commit(&o, err);
+    out_abort(&o);
+    return rc;
+}
+
+int ckpt_read(const char *path, ckpt_state *st, void *source_state, size_t source_cap,
+              const train_layout *lay, float *params, float *m, float *v, lwm_error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    int rc = 0;
+    const size_t head = 12 + sizeof *st;
+    uint32_t version = 0;
+    if (size < head + 32 || memcmp(data, CKPT_MAGIC, 8) != 0) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: not an lwm training checkpoint", path);
+        goto done;
+    }
+    memcpy(&version, data + 8, 4);
+    if (version != CKPT_VERSION) {
+        rc = lwm_error_set(err, LWM_EVERSION, "%s: checkpoint version %u, expected %d", path,
+                           version, CKPT_VERSION);
+        goto done;
+    }
+    ckpt_state want = *st;
+    memcpy(st, data + 12, sizeof *st);
+    if (memcmp(st->shape, want.shape, sizeof want.shape) != 0) {
+        char a[200], b[200];
+        shape_text(a, sizeof a, st->shape);
+        shape_text(b, sizeof b, want.shape);
+        rc = lwm_error_set(err, LWM_EINVAL, "%s: checkpoint of another model shape (%s; config has %s)",
+                           path, a, b);
+        goto done;
+    }
+    size_t need = head + st->source_state_size + 3 * lay->total * sizeof(float) + 32;
+    if (size != need || st->source_state_size > source_cap) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: truncated or wrong size (%zu bytes, expected %zu)",
+                           path, size, need);
+        goto done;
+    }
+    lwm_hasher h;
+    char hex[33];
+    rc = lwm_hasher_init(&h);
+    if (rc < 0) goto done;
+    lwm_hasher_update(&h, data + 12, need - 12 - 32);
+    lwm_hasher_final(&h, hex);
+    if (memcmp(hex, data + need - 32, 32) != 0) {
+        rc = lwm_error_set(err, LWM_ECHECKSUM, "%s: checksum mismatch (file damaged)", path);
+        goto done;
+    }
+    const char *p = data + head;
+    memcpy(source_state, p, st->source_state_size);
+    p += st->source_state_size;
+    float *slabs[3] = {params, m, v};
+    for (int i = 0; i < 3; i++, p += lay->total * sizeof(float))
+        memcpy(slabs[i], p, lay->total * sizeof(float));
+done:
+    lwm_free(NULL, data);
+    return rc;
+}

@@ -1,0 +1,167 @@
+// The ring exchange (ring-attention.md §4, §7, §8): K/V blocks travel one hop per step from
+// rank r to r+1 with Irecv/Isend posted before the current block is computed; MPI_Test pokes
+// from the compute loop keep the transfer progressing (pitfall 14). Backward uses the two-ring
+// scheme: K/V rotate as in forward while a dK/dV accumulator follows one step behind and
+// arrives home after N hops. Every rank posts the same operations on every step, masked or not
+// (pitfall 13). P = ring size, c = local tokens, d = model width.
+#include <string.h>
+
+#include "internal.h"
+
+enum { TAG_FWD_KV = 100, TAG_BWD_KV = 10000, TAG_BWD_DKV = 20000 };
+
+int train_mpi_check(int mpi_rc, const char *what, lwm_error *err)
+{
+    if (mpi_rc == MPI_SUCCESS) return 0;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(mpi_rc, msg, &len);
+    return lwm_error_set(err, LWM_EMPI, "%s failed: %s", what, msg);
+}
+
+typedef struct poke_state {
+    MPI_Request *reqs;
+    int n;
+} poke_state;
+
+static void poke(void *opaque)
+{
+    poke_state *p = opaque;
+    int flag;
+    for (int i = 0; i < p->n; i++)
+        if (p->reqs[i] != MPI_REQUEST_NULL) MPI_Test(&p->reqs[i], &flag, MPI_STATUS_IGNORE);
+}
+
+static int src_rank(const train_ring *ring, int s)
+{
+    return ((ring->rank - s) % ring->size + ring->size) % ring->size;
+}
+
+static attn_keys keys_of(const ring_row *row, int src, const float *kv, int64_t c, int d)
+{
+    attn_keys k = {kv, kv + (size_t)c * d, row->pos + (size_t)src * c, row->seg + (size_t)src * c, c};
+    return k;
+}
+
+static int check_count(size_t floats, lwm_error *err)
+{
+    // Pitfall 15: MPI counts are int.
+    LWM_CHECK(err, floats <= 2147483647u, LWM_EUNSUPPORTED,
+              "ring block of %zu floats exceeds MPI's int count; use more ring ranks", floats);
+    return 0;
+}
+
+int ring_attention_forward(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
+                           float *o, float *lse, const float *q, const float *k, const float *v,
+                           const ring_row *row, int d, lwm_error *err)
+{
+    const int64_t c = row->c;
+    const size_t blk = 2 * (size_t)c * d;
+    const int P = ring->size, H = kern->H;
+    LWM_TRY(check_count(blk, err));
+    // o doubles as the accumulator; lse holds m and l_buf holds l until the finish.
+    float *m = lse, *l = b->dkv_local;
+    attn_state_init(o, m, l, c, H, kern->hd);
+    memcpy(b->kv_cur, k, sizeof(float) * (size_t)c * d);
+    memcpy(b->kv_cur + (size_t)c * d, v, sizeof(float) * (size_t)c * d);
+    attn_queries qs = {q, row->pos + (size_t)ring->rank * c, row->seg + (size_t)ring->rank * c, c};
+    int next = (ring->rank + 1) % P, prev = (ring->rank + P - 1) % P;
+    for (int s = 0; s < P; s++) {
+        MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+        if (s < P - 1) {
+            LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev,
+                                              TAG_FWD_KV + s, ring->ring, &req[0]),
+                                    "ring forward MPI_Irecv", err));
+            LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next,
+                                              TAG_FWD_KV + s, ring->ring, &req[1]),
+                                    "ring forward MPI_Isend", err));
+        }
+        poke_state ps = {req, 2};
+        attn_kernel kk = *kern;
+        kk.poke = s < P - 1 ? poke : NULL;
+        kk.poke_opaque = &ps;
+        attn_keys ks = keys_of(row, src_rank(ring, s), b->kv_cur, c, d);
+        attn_forward_block(&kk, o, m, l, &qs, &ks);
+        if (s < P - 1) {
+            LWM_TRY(train_mpi_check(MPI_Waitall(2, req, MPI_STATUSES_IGNORE),
+                                    "ring forward MPI_Waitall", err));
+            float *t = b->kv_cur;
+            b->kv_cur = b->kv_next;
+            b->kv_next = t;
+        }
+    }
+    attn_forward_finish(o, lse, o, m, l, c, H, kern->hd);
+    return 0;
+}
+
+static void add_into(float *dst, const float *src, size_t n)
+{
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) dst[i] += src[i];
+}
+
+int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
+                            float *dq, float *dk, float *dv, const float *q, const float *k,
+                            const float *v, const float *dout, const float *lse, const float *D,
+                            const ring_row *row, int d, lwm_error *err)
+{
+    const int64_t c = row->c;
+    const size_t one = (size_t)c * d, blk = 2 * one;
+    const int P = ring->size;
+    LWM_TRY(check_count(blk, err));
+    memcpy(b->kv_cur, k, sizeof(float) * one);
+    memcpy(b->kv_cur + one, v, sizeof(float) * one);
+    attn_queries qs = {q, row->pos + (size_t)ring->rank * c, row->seg + (size_t)ring->rank * c, c};
+    int next = (ring->rank + 1) % P, prev = (ring->rank + P - 1) % P;
+    MPI_Request send_dkv = MPI_REQUEST_NULL;
+    for (int s = 0; s < P; s++) {
+        MPI_Request req[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, send_dkv};
+        if (s < P - 1) {
+            LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev,
+                                              TAG_BWD_KV + s, ring->ring, &req[0]),
+                                    "ring backward MPI_Irecv", err));
+            LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next,
+                                              TAG_BWD_KV + s, ring->ring, &req[1]),
+                                    "ring backward MPI_Isend", err));
+        }
+        if (s >= 1) // the accumulator of block r-s, sent by prev after its step s-1
+            LWM_TRY(train_mpi_check(MPI_Irecv(b->dkv_in, (int)blk, MPI_FLOAT, prev,
+                                              TAG_BWD_DKV + s - 1, ring->ring, &req[2]),
+                                    "ring backward MPI_Irecv", err));
+        memset(b->dkv_local, 0, sizeof(float) * blk);
+        poke_state ps = {req, 4};
+        attn_kernel kk = *kern;
+        kk.poke = P > 1 ? poke : NULL;
+        kk.poke_opaque = &ps;
+        attn_keys ks = keys_of(row, src_rank(ring, s), b->kv_cur, c, d);
+        attn_backward_block(&kk, dq, b->dkv_local, b->dkv_local + one, &qs, &ks, dout, lse, D);
+        if (P == 1) break;
+        LWM_TRY(train_mpi_check(MPI_Waitall(4, req, MPI_STATUSES_IGNORE),
+                                "ring backward MPI_Waitall", err));
+        if (s >= 1) add_into(b->dkv_local, b->dkv_in, blk);
+        float *t = b->dkv_out; // the previous send has completed: its buffer is free
+        b->dkv_out = b->dkv_local;
+        b->dkv_local = t;
+        LWM_TRY(train_mpi_check(MPI_Isend(b->dkv_out, (int)blk, MPI_FLOAT, next, TAG_BWD_DKV + s,
+                                          ring->ring, &send_dkv),
+                                "ring backward MPI_Isend", err));
+        if (s < P - 1) {
+            t = b->kv_cur;
+            b->kv_cur = b->kv_next;
+            b->kv_next = t;
+        }
+    }
+    const float *home = b->dkv_local;
+    if (P > 1) { // after N hops the own block's accumulator comes home from prev
+        MPI_Request req[2] = {MPI_REQUEST_NULL, send_dkv};
+        LWM_TRY(train_mpi_check(MPI_Irecv(b->dkv_in, (int)blk, MPI_FLOAT, prev,
+                                          TAG_BWD_DKV + P - 1, ring->ring, &req[0]),
+                                "ring backward MPI_Irecv", err));
+        LWM_TRY(train_mpi_check(MPI_Waitall(2, req, MPI_STATUSES_IGNORE),
+                                "ring backward MPI_Waitall", err));
+        home = b->dkv_in;
+    }
+    memcpy(dk, home, sizeof(float) * one);
+    memcpy(dv, home + one, sizeof(float) * one);
+    return 0;
+}

@@ -1,0 +1,105 @@
+/**
+ * train.h: the ring-attention trainer (the one public header of train/).
+ *
+ * Trains LWM's vision-language LLaMA (scaled by a JSON config, configs/tiny.json and
+ * configs/small.json) with exact blockwise ring attention across the ranks of an MPI
+ * communicator: P ranks = data-parallel replicas x ring (sequence-parallel) size. Each ring
+ * rank holds seq_len / ring tokens of every row in the zigzag layout; K/V blocks travel
+ * around the ring while the current block is computed; gradients are summed over all ranks
+ * with one normalisation. The run walks the config's curriculum stages (sequence length,
+ * RoPE theta, tokens per batch, token budget) carrying weights and optimizer state.
+ *
+ *   lwm_train_options o = {.config_path = "configs/tiny.json", .data_dir = "corpus",
+ *                          .out_dir = "run"};
+ *   lwm_train *t; lwm_error err;
+ *   if (lwm_train_create(&t, &o, MPI_COMM_WORLD, &err) == 0) rc = lwm_train_run(t, &err);
+ *   lwm_train_free(t);
+ *
+ * Outputs in out_dir: log.jsonl (one JSON object per optimizer step, rank 0 only),
+ * checkpoint.bin (resumable state: magic "LWMTRNST", version, model shape, step, stage,
+ * parameters, both Adam moments, data-source state, XXH3-128 checksum), weights.safetensors
+ * (parameters with the names documented in README.md; kernels stored [in, out]).
+ *
+ * Caveats
+ * - Every rank of comm must call lwm_train_create/run with the same options. A failure on
+ *   one rank is returned there while the others may be waiting in a collective: the caller
+ *   (the CLI) must then bring the job down (MPI_Abort). The library never aborts.
+ * - MPI must be initialised with at least MPI_THREAD_FUNNELED: OpenMP thread 0 calls
+ *   MPI_Test from inside the attention kernels to progress the ring transfers.
+ * - OpenMP threads per rank come from omp_get_max_threads(); keep ranks x threads <= cores.
+ * - Results are deterministic for a given rank layout and thread count; a resumed run
+ *   repeats an uninterrupted one bit for bit. Different ring sizes agree within float32
+ *   rounding (the sums run in a different order).
+ */
+#ifndef LWM_TRAIN_H
+#define LWM_TRAIN_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+typedef struct lwm_train lwm_train;
+
+/** One optimizer step's record (also one line of log.jsonl). Filled by the library. */
+typedef struct lwm_train_step {
+    int64_t step;          /**< 1-based optimizer step count of the whole run */
+    int stage;             /**< curriculum stage index (0-based) */
+    int64_t seq_len;       /**< tokens per row in this stage */
+    double loss;           /**< 0.5 * (text_loss + vision_loss), LWM's definition */
+    double text_loss, vision_loss; /**< per-row means averaged over the step's rows */
+    double grad_norm;      /**< global L2 norm before clipping */
+    double lr;             /**< learning rate applied at this step */
+    double tokens_per_s;   /**< all ranks' tokens / wall time of the step */
+    int64_t peak_memory;   /**< max over ranks of peak resident bytes */
+    int64_t tokens;        /**< tokens trained on so far (all ranks) */
+    int skipped;           /**< 1 when the loss or gradient was not finite: no update */
+} lwm_train_step;
+
+typedef struct lwm_train_options {
+    const char *config_path; /**< set by caller: JSON config (model, optimizer, stages) */
+    const char *data_dir;    /**< set by caller: corpus directory for the loader */
+    const char *out_dir;     /**< set by caller: run directory (created); NULL = "run" */
+    int64_t max_steps;       /**< set by caller: stop once this many steps are done in all
+                                  (counting resumed ones); 0 = the whole curriculum */
+    int resume;              /**< set by caller: continue from out_dir/checkpoint.bin */
+    const char *export_init; /**< set by caller: write the initial weights here (safetensors)
+                                  before the first step; NULL = none */
+    lwm_logger log;          /**< set by caller: log lines (rank 0 logs; others errors only) */
+    lwm_progress *progress;  /**< set by caller: progress sink for rank 0, may be NULL */
+    /** set by caller: called on rank 0 after every step, may be NULL. */
+    void (*on_step)(void *opaque, const lwm_train_step *step);
+    void *on_step_opaque;    /**< set by caller: passed to on_step */
+} lwm_train_options;
+
+/**
+ * Reads the config, splits comm into rings, checks the layout (seq_len divisible by 2 x
+ * ring for every stage, rank count matching the config's "ring", rows per step divisible
+ * by data-parallel size x rows per load), allocates the model and opens the data source.
+ * With resume set it restores the checkpoint (an error names a shape mismatch).
+ * Returns 0 or a negative code with err filled; *out is NULL on failure. Collective over comm.
+ */
+int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm,
+                     lwm_error *err);
+
+/**
+ * Trains until max_steps or the end of the curriculum, checkpointing every
+ * train.checkpoint_every steps and at the end. A non-finite loss skips the update and is
+ * logged; max_nan_skips consecutive skips return LWM_ENUMERIC. Collective over comm.
+ */
+int lwm_train_run(lwm_train *t, lwm_error *err);
+
+/** Frees everything (NULL is fine). Not collective. */
+void lwm_train_free(lwm_train *t);
+
+/** The step record as a new cJSON object (caller deletes); NULL when out of memory. */
+struct cJSON *lwm_train_step_json(const lwm_train_step *s);
+
+/**
+ * Predicted bytes per rank of one training step (the sizing function behind every buffer)
+ * for the config at seq_len tokens per row on ring ranks, with threads OpenMP threads.
+ */
+int lwm_train_predict_bytes(int64_t *bytes, const char *config_path, int64_t seq_len, int ring,
+                            int threads, lwm_error *err);
+
+#endif /* LWM_TRAIN_H */

@@ -1,0 +1,352 @@
+// The training run: rank layout, curriculum walk, one optimizer step (gradient accumulation,
+// one all-reduce, clipping, AdamW), NaN skips, checkpoints and the step log.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+
+struct lwm_train {
+    lwm_train_options opts;
+    char out_dir[2048], log_path[2100], ckpt_path[2100], weights_path[2100];
+    train_config cfg;
+    train_ring ring;
+    train_model *model;
+    train_source src;
+    ckpt_state st;
+    int64_t total_steps;      // steps of the whole curriculum (learning-rate schedule)
+    int prepared_stage;       // stage whose buffers are sized; -1 = none
+    int restore_pending;      // source state read from the checkpoint, not yet applied
+    void *src_state;
+    size_t src_state_cap;
+    FILE *log;
+};
+
+// ------------------------------------------------------------------ layout of ranks
+
+static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, lwm_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->world = r->ring = r->dp = MPI_COMM_NULL;
+    r->world_size = r->size = r->dp_size = 1;
+    if (comm == MPI_COMM_NULL) {
+        LWM_CHECK(err, cfg->ring <= 1, LWM_EINVAL, "config asks for a ring of %d ranks but runs without MPI",
+                  cfg->ring);
+        return 0;
+    }
+    r->use_mpi = 1;
+    r->world = comm;
+    MPI_Comm_rank(comm, &r->world_rank);
+    MPI_Comm_size(comm, &r->world_size);
+    int R = cfg->ring > 0 ? cfg->ring : r->world_size;
+    LWM_CHECK(err, r->world_size % R == 0, LWM_EINVAL,
+              "config asks for rings of %d ranks but mpirun started %d ranks (need a multiple of %d)",
+              R, r->world_size, R);
+    LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank / R, r->world_rank % R, &r->ring),
+                            "MPI_Comm_split (ring)", err));
+    LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank % R, r->world_rank / R, &r->dp),
+                            "MPI_Comm_split (data parallel)", err));
+    MPI_Comm_rank(r->ring, &r->rank);
+    MPI_Comm_size(r->ring, &r->size);
+    MPI_Comm_rank(r->dp, &r->dp_rank);
+    MPI_Comm_size(r->dp, &r->dp_size);
+    return 0;
+}
+
+static int64_t stage_steps(const train_stage *s)
+{
+    int64_t n = s->total_tokens / s->tokens_per_batch;
+    return n > 0 ? n : 1;
+}
+
+static int check_stages(const train_config *cfg, const train_ring *r, lwm_error *err)
+{
+    for (int i = 0; i < cfg->nstages; i++) {
+        const train_stage *s = &cfg->stages[i];
+        int64_t rows = s->tokens_per_batch / s->seq_len, per = (int64_t)r->dp_size * cfg->rows_per_load;
+        LWM_CHECK(err, r->size == 1 || s->seq_len % (2 * r->size) == 0, LWM_EINVAL,
+                  "stage %d: seq_len %lld is not divisible by 2 x %d ring ranks (zigzag layout)", i,
+                  (long long)s->seq_len, r->size);
+        LWM_CHECK(err, rows % per == 0, LWM_EINVAL,
+                  "stage %d: %lld rows per step do not split over %d data-parallel ranks x %lld rows per load",
+                  i, (long long)rows, r->dp_size, (long long)cfg->rows_per_load);
+    }
+    return 0;
+}
+
+// ------------------------------------------------------------------ create / free
+
+static int open_outputs(lwm_train *t, lwm_error *err)
+{
+    const char *dir = t->opts.out_dir ? t->opts.out_dir : "run";
+    LWM_TRY(lwm_format(t->out_dir, sizeof t->out_dir, "%s", dir));
+    LWM_TRY(lwm_path_join(t->log_path, sizeof t->log_path, dir, "log.jsonl"));
+    LWM_TRY(lwm_path_join(t->ckpt_path, sizeof t->ckpt_path, dir, "checkpoint.bin"));
+    LWM_TRY(lwm_path_join(t->weights_path, sizeof t->weights_path, dir, "weights.safetensors"));
+    if (t->ring.world_rank != 0) return 0;
+    LWM_TRY(lwm_mkdirs(dir, err));
+    t->log = fopen(t->log_path, t->opts.resume ? "a" : "w");
+    LWM_CHECK(err, t->log, -errno, "%s: cannot open: %s", t->log_path, strerror(errno));
+    return 0;
+}
+
+static int restore(lwm_train *t, lwm_error *err)
+{
+    train_model *m = t->model;
+    const train_model_shape *s = &t->cfg.model;
+    int32_t shape[6] = {s->dim, s->layers, s->heads, s->ffn_dim, s->text_vocab, s->vision_vocab};
+    memcpy(t->st.shape, shape, sizeof shape);
+    t->src_state_cap = 1 << 20;
+    t->src_state = lwm_malloc(NULL, t->src_state_cap);
+    LWM_CHECK(err, t->src_state, -ENOMEM, "out of memory");
+    LWM_TRY(ckpt_read(t->ckpt_path, &t->st, t->src_state, t->src_state_cap, &m->lay, m->params,
+                      m->adam_m, m->adam_v, err));
+    LWM_CHECK(err, t->st.stage >= 0 && t->st.stage <= t->cfg.nstages, LWM_EINVAL,
+              "%s: stage %d outside the config's %d stages", t->ckpt_path, t->st.stage, t->cfg.nstages);
+    t->restore_pending = 1;
+    lwm_log(&t->opts.log, LWM_LOG_INFO, "resumed %s at step %lld, stage %d", t->ckpt_path,
+            (long long)t->st.step, t->st.stage);
+    return 0;
+}
+
+static int create_source(lwm_train *t, lwm_error *err)
+{
+    if (strcmp(t->cfg.data_kind, "loader") != 0) return source_synthetic_create(&t->src, &t->cfg, &t->ring, err);
+    return source_loader_create(&t->src, &t->cfg, t->opts.config_path, t->opts.data_dir, &t->ring, err);
+}
+
+int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm, lwm_error *err)
+{
+    *out = NULL;
+    LWM_CHECK(err, opts->config_path && opts->data_dir, LWM_EINVAL, "a config and a data directory are required");
+    lwm_train *t = lwm_calloc(NULL, 1, sizeof *t);
+    LWM_CHECK(err, t, -ENOMEM, "out of memory");
+    t->opts = *opts;
+    t->prepared_stage = -1;
+    int rc;
+    LWM_TRY_GOTO(rc, train_config_parse(&t->cfg, opts->config_path, err), fail);
+    LWM_TRY_GOTO(rc, ring_init(&t->ring, &t->cfg, comm, err), fail);
+    LWM_TRY_GOTO(rc, check_stages(&t->cfg, &t->ring, err), fail);
+    for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += stage_steps(&t->cfg.stages[i]);
+    LWM_TRY_GOTO(rc, open_outputs(t, err), fail);
+    int64_t c0 = t->cfg.stages[0].seq_len / t->ring.size;
+    LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), err), fail);
+    model_init_params(t->model, t->cfg.seed);
+    LWM_TRY_GOTO(rc, create_source(t, err), fail);
+    if (opts->resume) {
+        LWM_TRY_GOTO(rc, restore(t, err), fail);
+    } else if (opts->export_init && t->ring.world_rank == 0) {
+        LWM_TRY_GOTO(rc, safetensors_write(opts->export_init, &t->model->lay, t->model->params, err), fail);
+    }
+    *out = t;
+    return 0;
+fail:
+    lwm_train_free(t);
+    return rc;
+}
+
+void lwm_train_free(lwm_train *t)
+{
+    if (!t) return;
+    if (t->src.free) t->src.free(t->src.ctx);
+    model_free(t->model);
+    if (t->log) fclose(t->log);
+    lwm_free(NULL, t->src_state);
+    if (t->ring.ring != MPI_COMM_NULL) MPI_Comm_free(&t->ring.ring);
+    if (t->ring.dp != MPI_COMM_NULL) MPI_Comm_free(&t->ring.dp);
+    lwm_free(NULL, t);
+}
+
+// ------------------------------------------------------------------ checkpoints and log
+
+static int save_checkpoint(lwm_train *t, lwm_error *err)
+{
+    if (t->ring.world_rank != 0) return 0;
+    // The data source's state is the same on every rank (it counts rows of the whole run).
+    size_t n = t->src.state_size(t->src.ctx);
+    char buf[4096];
+    LWM_CHECK(err, n <= sizeof buf, LWM_EINTERNAL, "data source state of %zu bytes", n);
+    LWM_TRY(t->src.save(t->src.ctx, buf, sizeof buf, err));
+    t->st.source_state_size = n;
+    train_model *m = t->model;
+    LWM_TRY(ckpt_write(t->ckpt_path, &t->st, buf, &m->lay, m->params, m->adam_m, m->adam_v, err));
+    return safetensors_write(t->weights_path, &m->lay, m->params, err);
+}
+
+cJSON *lwm_train_step_json(const lwm_train_step *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "step", (double)s->step);
+    cJSON_AddNumberToObject(o, "stage", s->stage);
+    cJSON_AddNumberToObject(o, "seq_len", (double)s->seq_len);
+    cJSON_AddNumberToObject(o, "loss", s->loss);
+    cJSON_AddNumberToObject(o, "text_loss", s->text_loss);
+    cJSON_AddNumberToObject(o, "vision_loss", s->vision_loss);
+    cJSON_AddNumberToObject(o, "grad_norm", s->grad_norm);
+    cJSON_AddNumberToObject(o, "lr", s->lr);
+    cJSON_AddNumberToObject(o, "tokens_per_s", s->tokens_per_s);
+    cJSON_AddNumberToObject(o, "peak_memory", (double)s->peak_memory);
+    cJSON_AddNumberToObject(o, "tokens", (double)s->tokens);
+    cJSON_AddBoolToObject(o, "skipped", s->skipped);
+    return o;
+}
+
+static void log_step(lwm_train *t, const lwm_train_step *s)
+{
+    if (t->ring.world_rank != 0) return;
+    cJSON *o = lwm_train_step_json(s);
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+    if (text && t->log) {
+        fputs(text, t->log);
+        fputc('\n', t->log);
+        fflush(t->log);
+    }
+    cJSON_free(text);
+    cJSON_Delete(o);
+    if (s->skipped)
+        lwm_log(&t->opts.log, LWM_LOG_WARN, "step %lld: loss %g / grad norm %g not finite: update skipped",
+                (long long)s->step, s->loss, s->grad_norm);
+    if (t->opts.on_step) t->opts.on_step(t->opts.on_step_opaque, s);
+    if (t->opts.progress) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "stage %d, seq %lld, loss %.4f", s->stage, (long long)s->seq_len, s->loss);
+        lwm_progress_update(t->opts.progress, s->step, detail);
+    }
+}
+
+// ------------------------------------------------------------------ one step
+
+static int allreduce_sum(const train_ring *r, void *buf, int n, MPI_Datatype type, const char *what,
+                         lwm_error *err)
+{
+    if (!r->use_mpi || r->world_size == 1) return 0;
+    return train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, r->world), what, err);
+}
+
+static int accumulate(lwm_train *t, double sums[2], const train_stage *s, lwm_error *err)
+{
+    train_model *m = t->model;
+    const int64_t rows = s->tokens_per_batch / s->seq_len;
+    const int64_t loads = rows / ((int64_t)t->ring.dp_size * t->cfg.rows_per_load);
+    for (int64_t a = 0; a < loads; a++) {
+        train_batch bt;
+        int rc = t->src.next(t->src.ctx, &bt, err);
+        if (rc == LWM_EOF)
+            return lwm_error_set(err, LWM_EINVAL, "%s: the dataset ran out before one batch of %lld rows x %lld tokens",
+                                 t->opts.data_dir, (long long)rows, (long long)s->seq_len);
+        LWM_TRY(rc);
+        LWM_CHECK(err, bt.len == m->c && bt.rows == t->cfg.rows_per_load, LWM_EINTERNAL,
+                  "data source gave %d x %lld tokens, expected %lld x %lld", bt.rows, (long long)bt.len,
+                  (long long)t->cfg.rows_per_load, (long long)m->c);
+        for (int b = 0; b < bt.rows; b++) {
+            row_loss rl;
+            LWM_TRY(model_row_step(m, &rl, &bt, b, s->rope_theta, 1.0 / (double)rows, err));
+            sums[0] += rl.text;
+            sums[1] += rl.vision;
+        }
+    }
+    return 0;
+}
+
+static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
+{
+    train_model *m = t->model;
+    double t0 = lwm_now(), sums[2] = {0, 0};
+    memset(m->grads, 0, m->lay.total * sizeof(float));
+    LWM_TRY(accumulate(t, sums, s, err));
+    LWM_CHECK(err, m->lay.total <= 2147483647u, LWM_EUNSUPPORTED, "too many parameters for one MPI all-reduce");
+    LWM_TRY(allreduce_sum(&t->ring, m->grads, (int)m->lay.total, MPI_FLOAT, "gradient all-reduce", err));
+    LWM_TRY(allreduce_sum(&t->ring, sums, 2, MPI_DOUBLE, "loss all-reduce", err));
+    lwm_train_step rec = {0};
+    rec.text_loss = sums[0];
+    rec.vision_loss = sums[1];
+    rec.loss = 0.5 * (sums[0] + sums[1]);
+    rec.grad_norm = grad_global_norm(m->grads, m->lay.total);
+    rec.lr = lr_at(&t->cfg, t->st.step, t->total_steps);
+    rec.skipped = !isfinite(rec.loss) || !isfinite(rec.grad_norm);
+    if (rec.skipped) {
+        t->st.nan_skips++;
+    } else {
+        t->st.nan_skips = 0;
+        if (t->cfg.grad_clip > 0 && rec.grad_norm > t->cfg.grad_clip)
+            grad_scale(m->grads, m->lay.total, (float)(t->cfg.grad_clip / rec.grad_norm));
+        adamw_params ap = {rec.lr, t->cfg.beta1, t->cfg.beta2, t->cfg.adam_eps, t->cfg.weight_decay,
+                           t->st.step + 1};
+        adamw_update(m->params, m->grads, m->adam_m, m->adam_v, &m->lay, &ap);
+    }
+    t->st.step++;
+    t->st.stage_step++;
+    t->st.tokens += s->tokens_per_batch;
+    int64_t peak = lwm_peak_rss();
+    if (t->ring.use_mpi && t->ring.world_size > 1)
+        LWM_TRY(train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, t->ring.world),
+                                "MPI_Allreduce peak memory", err));
+    rec.step = t->st.step;
+    rec.stage = t->st.stage;
+    rec.seq_len = s->seq_len;
+    rec.tokens = t->st.tokens;
+    rec.peak_memory = peak;
+    rec.tokens_per_s = (double)s->tokens_per_batch / (lwm_now() - t0);
+    log_step(t, &rec);
+    LWM_CHECK(err, t->st.nan_skips < t->cfg.max_nan_skips, LWM_ENUMERIC,
+              "loss or gradient not finite for %d consecutive steps (last at step %lld): stopping",
+              t->st.nan_skips, (long long)t->st.step);
+    return 0;
+}
+
+// ------------------------------------------------------------------ the run
+
+static int prepare_stage(lwm_train *t, lwm_error *err)
+{
+    if (t->prepared_stage == t->st.stage) return 0;
+    const train_stage *s = &t->cfg.stages[t->st.stage];
+    int64_t c = s->seq_len / t->ring.size;
+    if (c != t->model->c) LWM_TRY(model_set_len(t->model, c, err));
+    LWM_TRY(t->src.set_stage(t->src.ctx, t->st.stage, s, c, err));
+    if (t->restore_pending) {
+        LWM_TRY(t->src.restore(t->src.ctx, t->src_state, t->st.source_state_size, err));
+        t->restore_pending = 0;
+    }
+    t->prepared_stage = t->st.stage;
+    lwm_log(&t->opts.log, LWM_LOG_INFO, "stage %d: seq_len %lld, rope theta %g, %lld tokens per batch, %lld steps",
+            t->st.stage, (long long)s->seq_len, s->rope_theta, (long long)s->tokens_per_batch,
+            (long long)stage_steps(s));
+    return 0;
+}
+
+int lwm_train_run(lwm_train *t, lwm_error *err)
+{
+    int64_t limit = t->opts.max_steps > 0 && t->opts.max_steps < t->total_steps ? t->opts.max_steps : t->total_steps;
+    if (t->opts.progress && t->ring.world_rank == 0) lwm_progress_start(t->opts.progress, "train", "steps", limit);
+    while (t->st.stage < t->cfg.nstages && t->st.step < limit) {
+        const train_stage *s = &t->cfg.stages[t->st.stage];
+        if (t->st.stage_step >= stage_steps(s)) {
+            t->st.stage++;
+            t->st.stage_step = 0;
+            continue;
+        }
+        LWM_TRY(prepare_stage(t, err));
+        LWM_TRY(one_step(t, s, err));
+        if (t->cfg.checkpoint_every > 0 && t->st.step % t->cfg.checkpoint_every == 0)
+            LWM_TRY(save_checkpoint(t, err));
+    }
+    LWM_TRY(save_checkpoint(t, err));
+    if (t->opts.progress && t->ring.world_rank == 0) lwm_progress_finish(t->opts.progress, t->st.step, NULL);
+    return 0;
+}
+
+int lwm_train_predict_bytes(int64_t *bytes, const char *config_path, int64_t seq_len, int ring,
+                            int threads, lwm_error *err)
+{
+    train_config cfg;
+    LWM_TRY(train_config_parse(&cfg, config_path, err));
+    train_sizes s;
+    train_sizes_compute(&s, &cfg.model, seq_len / (ring > 0 ? ring : 1), ring, cfg.attn_tile, cfg.chunk,
+                        threads);
+    *bytes = (int64_t)s.total_bytes;
+    return 0;
+}
