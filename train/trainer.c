@@ -96,9 +96,6 @@ static int open_outputs(lwm_train *t, lwm_error *err)
 static int restore(lwm_train *t, lwm_error *err)
 {
     train_model *m = t->model;
-    const train_model_shape *s = &t->cfg.model;
-    int32_t shape[6] = {s->dim, s->layers, s->heads, s->ffn_dim, s->text_vocab, s->vision_vocab};
-    memcpy(t->st.shape, shape, sizeof shape);
     t->src_state_cap = 1 << 20;
     t->src_state = lwm_malloc(NULL, t->src_state_cap);
     LWM_CHECK(err, t->src_state, -ENOMEM, "out of memory");
@@ -135,6 +132,9 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     int64_t c0 = t->cfg.stages[0].seq_len / t->ring.size;
     LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), err), fail);
     model_init_params(t->model, t->cfg.seed);
+    const train_model_shape *ms = &t->cfg.model;
+    int32_t shape[6] = {ms->dim, ms->layers, ms->heads, ms->ffn_dim, ms->text_vocab, ms->vision_vocab};
+    memcpy(t->st.shape, shape, sizeof shape);
     LWM_TRY_GOTO(rc, create_source(t, err), fail);
     if (opts->resume) {
         LWM_TRY_GOTO(rc, restore(t, err), fail);
