@@ -58,9 +58,10 @@ static int classify(const int32_t *qpos, const int32_t *qseg, int64_t nq, const 
 
 // exp for the softmax tiles: Cephes-style range reduction and polynomial (about 2 ulp),
 // branch-free so `omp simd` vectorises it without -ffast-math (glibc's vector expf needs it).
-static inline float exp_tile(float x)
+static inline float exp_tile(float in)
 {
-    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float x = in > -87.0f ? in : -87.0f; // NaN goes to -87 here and is passed through below
+    x = x < 88.0f ? x : 88.0f;
     float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -70,8 +71,8 @@ static inline float exp_tile(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    union { int32_t i; float f; } scale = {((int32_t)n + 127) << 23};
-    return p * scale.f;
+    union { uint32_t i; float f; } scale = {(uint32_t)((int32_t)n + 127) << 23};
+    return in == in ? p * scale.f : in;
 }
 
 static inline int visible(int32_t qp, int32_t qs, int32_t kp, int32_t ks)
