@@ -217,7 +217,7 @@ TEST(bad_samples_are_refused_by_name)
     lwm_shard_writer_free(w);
 }
 
-// A reader in another process sees what was committed while the writer goes on.
+// Readers in other processes see what was committed while the writer goes on.
 TEST(reader_in_child_sees_committed_batches)
 {
     char dir[4096];
@@ -229,15 +229,20 @@ TEST(reader_in_child_sees_committed_batches)
     fx_make(&f, 150);
     lwm_shard_writer_put(w, &f.s); // pending, not committed
     fx_release(&f);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char why[256];
-        lwm_shard_reader *r = open_reader(dir);
-        _exit(r && check_all(r, 150, why, sizeof why) == 0 ? 0 : (fprintf(stderr, "%s\n", why), 1));
+    pid_t pids[3];
+    for (int c = 0; c < 3; c++) { // several reader processes at once
+        pids[c] = fork();
+        if (pids[c] == 0) {
+            char why[256];
+            lwm_shard_reader *r = open_reader(dir);
+            _exit(r && check_all(r, 150, why, sizeof why) == 0 ? 0 : (fprintf(stderr, "%s\n", why), 1));
+        }
     }
-    int status = 0;
-    waitpid(pid, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child reader saw a different dataset");
+    for (int c = 0; c < 3; c++) {
+        int status = 0;
+        waitpid(pids[c], &status, 0);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child reader %d saw a different dataset", c);
+    }
     CHECK(lwm_shard_writer_close(w) == 0, "close");
     lwm_shard_writer_free(w);
 }
