@@ -19,6 +19,7 @@ static const command commands[] = {
     {"verify", cmd_verify, "check every record and shard of a dataset; non-zero if any is bad"},
     {"ls", cmd_ls, "list the sample ids of a dataset, optionally by modality"},
     {"train", cmd_train, "train the model with ring attention across MPI ranks"},
+    {"frames", cmd_frames, "write a video's sampled 256x256 frames as PNGs"},
 };
 
 static const command *find_command(const char *name)

@@ -16,8 +16,26 @@
  * lwm_ingest_free. A context may open one source after another; it keeps its
  * decoder scratch between them.
  *
+ * Sampling. With neither fps nor max_frames, every decoded frame is yielded.
+ * Otherwise open() first lists the stream's packets without decoding (cheap),
+ * orders them by presentation time, and picks: with fps F, for each tick k/F
+ * seconds after the first frame (while the video lasts), the frame starting
+ * nearest to the tick, each frame once; with max_frames N, LWM's
+ * trunc(linspace(0, n-1, N)) over the n frames (or over the fps picks when
+ * both are set). n <= N keeps all. Unpicked frames are not decoded when no
+ * other frame needs them, and long gaps are crossed by seeking to a keyframe.
+ *
+ * Damaged media. Packets that fail to decode are counted and skipped; the
+ * frames that did decode are yielded; at the end a warning through the logger
+ * says how many failed and how many picks are missing. A source from which no
+ * frame decodes fails at the end with LWM_EDECODE.
+ *
  * Caveats
  * - One context per thread; contexts share nothing.
+ * - Untagged video is taken as BT.709 when HD (width >= 1280 or height > 576),
+ *   else BT.601, as players do; tagged colour matrix and range are honoured.
+ * - Relative times: pts 0.0 is the first frame shown, whatever the container's
+ *   start time.
  * - After a failed open or read, lwm_ingest_errmsg() names the file and, where
  *   known, the frame.
  */
@@ -52,6 +70,13 @@ typedef struct lwm_source_info {
     int is_image;        /**< 1 for a still image */
     char codec[32];      /**< decoder name, e.g. "h264" */
     char pix_fmt[32];    /**< source pixel format, e.g. "yuv420p10le" */
+    /* Added fields (below): counts that sampling and damage reporting need. */
+    int64_t frames_total;    /**< set by open when sampling: frames found by a demux-only
+                                  packet scan (not the container's claim); -1 when not scanned */
+    int64_t frames_selected; /**< set by open when sampling: frames the rules pick; -1 if not */
+    int64_t decode_errors;   /**< set by read, growing: packets or frames that failed to decode */
+    int64_t frames_concealed;/**< set by read, growing: yielded frames the decoder had to patch */
+    int64_t frames_missing;  /**< set by read at the end: selected frames that never decoded */
 } lwm_source_info;
 
 /** One sampled frame: 256×256 HWC RGB24 plus its time. Filled by lwm_ingest_read. */
@@ -87,5 +112,37 @@ const char *lwm_ingest_errmsg(const lwm_ingest *ctx);
 
 /** Scales n bytes of RGB24 to float in [-1, 1] (x / 127.5 − 1), as LWM does. */
 void lwm_ingest_to_float(float *out, const uint8_t *rgb, size_t n);
+
+/* ------------------------------------------------------------------------ */
+/* Media output: what `lwm frames`, `lwm vqgan decode` and `lwm render` write */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Writes a width×height RGB24 image (rows packed, stride width*3) to path as
+ * PNG with FFmpeg's PNG encoder, atomically (temporary file, then rename).
+ * Returns 0 or a negative code with err naming the file.
+ */
+int lwm_ingest_write_png(const char *path, const uint8_t *rgb, int width, int height,
+                         lwm_error *err);
+
+/** An MP4 (H.264) writer of RGB24 frames. Opaque; one per file; one thread. */
+typedef struct lwm_ingest_mp4 lwm_ingest_mp4;
+
+/**
+ * Creates path as an MP4 of width×height frames (both even) at fps frames per
+ * second, H.264 (libx264 when present, else FFmpeg's default H.264 encoder).
+ * Returns 0 and *out, or a negative code with err filled (*out NULL).
+ */
+int lwm_ingest_mp4_open(lwm_ingest_mp4 **out, const char *path, int width, int height,
+                          double fps, lwm_error *err);
+
+/** Appends one RGB24 frame (packed rows). 0 or a negative code with err filled. */
+int lwm_ingest_mp4_write(lwm_ingest_mp4 *w, const uint8_t *rgb, lwm_error *err);
+
+/**
+ * Flushes the encoder, finishes the file and frees w (NULL is fine). Returns 0
+ * or a negative code (err filled) when the file could not be completed.
+ */
+int lwm_ingest_mp4_close(lwm_ingest_mp4 *w, lwm_error *err);
 
 #endif /* LWM_INGEST_H */

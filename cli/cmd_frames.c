@@ -1,0 +1,154 @@
+// lwm frames: write the sampled, preprocessed frames of one video as PNGs, so a
+// person sees exactly what the tokenizer will see.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <libavutil/log.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ingest/ingest.h"
+
+static const char *usage =
+    "usage: lwm frames VIDEO [--fps F] [--max-frames N] --out DIR [--json]\n"
+    "\n"
+    "Decodes VIDEO (or an image), samples frames by presentation time, resizes the\n"
+    "short side to 256 (bicubic), centre-crops 256x256, and writes DIR/000000.png,\n"
+    "DIR/000001.png, ... in presentation order.\n"
+    "\n"
+    "  --fps F          one frame per 1/F seconds of video time\n"
+    "  --max-frames N   at most N frames, spread as LWM does (linspace over the frames)\n"
+    "  --out DIR        output directory (created)\n"
+    "  --threads N      decoder threads (default: automatic)\n"
+    "  --json           print {\"frames\": [...], \"source\": {...}} on stdout\n"
+    "  -v, --verbose    also show FFmpeg's and debug messages\n";
+
+typedef struct frames_result {
+    lwm_source_info source;
+    int64_t count;
+    double *pts;  // per written frame
+    char **files; // per written frame
+    size_t cap;
+} frames_result;
+
+static void result_release(frames_result *r)
+{
+    for (int64_t i = 0; i < r->count; i++) lwm_free(NULL, r->files[i]);
+    lwm_free(NULL, r->files);
+    lwm_free(NULL, r->pts);
+}
+
+static int result_add(frames_result *r, double pts, const char *file)
+{
+    size_t cap = r->cap;
+    if (lwm_grow(NULL, (void **)&r->pts, &cap, (size_t)r->count + 1, sizeof *r->pts)) return -ENOMEM;
+    if (lwm_grow(NULL, (void **)&r->files, &r->cap, (size_t)r->count + 1, sizeof *r->files))
+        return -ENOMEM;
+    r->files[r->count] = lwm_strdup(NULL, file);
+    if (!r->files[r->count]) return -ENOMEM;
+    r->pts[r->count++] = pts;
+    return 0;
+}
+
+static int print_json(const frames_result *r)
+{
+    cJSON *root = cJSON_CreateObject(), *frames = cJSON_AddArrayToObject(root, "frames");
+    for (int64_t i = 0; i < r->count; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddNumberToObject(f, "index", (double)i);
+        cJSON_AddNumberToObject(f, "pts", r->pts[i]);
+        cJSON_AddStringToObject(f, "file", r->files[i]);
+        cJSON_AddItemToArray(frames, f);
+    }
+    const lwm_source_info *s = &r->source;
+    cJSON *src = cJSON_AddObjectToObject(root, "source");
+    cJSON_AddNumberToObject(src, "width", s->width);
+    cJSON_AddNumberToObject(src, "height", s->height);
+    cJSON_AddNumberToObject(src, "rotation", s->rotation);
+    cJSON_AddNumberToObject(src, "fps", s->fps);
+    cJSON_AddNumberToObject(src, "duration", s->duration);
+    cJSON_AddStringToObject(src, "codec", s->codec);
+    cJSON_AddStringToObject(src, "pix_fmt", s->pix_fmt);
+    cJSON_AddNumberToObject(src, "decode_errors", (double)s->decode_errors);
+    return cli_print_json(root, 1);
+}
+
+static void print_human(const frames_result *r, const char *video)
+{
+    const lwm_source_info *s = &r->source;
+    printf("%s: %s %s %dx%d, rotation %d, %.3f fps, %.3f s\n", video, s->codec, s->pix_fmt,
+           s->width, s->height, s->rotation, s->fps, s->duration);
+    for (int64_t i = 0; i < r->count; i++) printf("  %s  pts %.3f s\n", r->files[i], r->pts[i]);
+    printf("%lld frames written\n", (long long)r->count);
+}
+
+// Decodes every sampled frame of video into out_dir; fills r.
+static int extract(lwm_ingest *ing, const char *video, const char *out_dir, frames_result *r,
+                   lwm_error *err)
+{
+    if (lwm_ingest_open(ing, video) < 0)
+        return lwm_error_set(err, LWM_EDECODE, "%s", lwm_ingest_errmsg(ing));
+    lwm_frame *frame = lwm_malloc(NULL, sizeof *frame);
+    if (!frame) return lwm_error_set(err, -ENOMEM, "out of memory");
+    int rc;
+    char file[4096], name[32];
+    while ((rc = lwm_ingest_read(ing, frame)) == 0) {
+        snprintf(name, sizeof name, "%06lld.png", (long long)frame->index);
+        if ((rc = lwm_path_join(file, sizeof file, out_dir, name)) < 0) {
+            lwm_error_set(err, rc, "%s: path too long", out_dir);
+            break;
+        }
+        if ((rc = lwm_ingest_write_png(file, frame->rgb, LWM_FRAME_SIDE, LWM_FRAME_SIDE, err)) < 0)
+            break;
+        if ((rc = result_add(r, frame->pts, file)) < 0) {
+            lwm_error_set(err, rc, "out of memory");
+            break;
+        }
+    }
+    r->source = *lwm_ingest_info(ing);
+    if (rc == LWM_EOF) rc = 0;
+    else if (rc < 0 && !err->msg[0]) lwm_error_set(err, rc, "%s", lwm_ingest_errmsg(ing));
+    lwm_free(NULL, frame);
+    return rc;
+}
+
+int cmd_frames(int argc, char **argv)
+{
+    const char *video = NULL, *out_dir = NULL;
+    int json = 0, verbose = 0;
+    lwm_ingest_options opt = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage, stdout), 0;
+        else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
+        else if (!strcmp(a, "--fps") && next) {
+            if (cli_parse_double("frames", a, argv[++i], &opt.fps)) return 2;
+        } else if (!strcmp(a, "--max-frames") && next) {
+            if (cli_parse_int("frames", a, argv[++i], 1, &n)) return 2;
+            opt.max_frames = n;
+        } else if (!strcmp(a, "--threads") && next) {
+            if (cli_parse_int("frames", a, argv[++i], 0, &n)) return 2;
+            opt.threads = (int)n;
+        } else if (!strcmp(a, "--out") && next) out_dir = argv[++i];
+        else if (a[0] == '-' && a[1]) return cli_fail("frames", "unknown option '%s'\n%s", a, usage), 2;
+        else if (!video) video = a;
+        else return cli_fail("frames", "unexpected argument '%s'", a), 2;
+    }
+    if (!video || !out_dir) return cli_fail("frames", "VIDEO and --out DIR are required\n%s", usage), 2;
+    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
+    cli_logger(&opt.log, verbose);
+    lwm_error err = {0};
+    if (lwm_mkdirs(out_dir, &err) < 0) return cli_fail_err("frames", &err, err.code);
+    lwm_ingest *ing = lwm_ingest_create(&opt);
+    if (!ing) return cli_fail("frames", "out of memory");
+    frames_result r = {0};
+    int rc = extract(ing, video, out_dir, &r, &err);
+    lwm_ingest_free(ing);
+    if (rc == 0) {
+        if (json) rc = print_json(&r);
+        else print_human(&r, video);
+    }
+    result_release(&r);
+    return rc < 0 ? cli_fail_err("frames", &err, rc) : 0;
+}
