@@ -1,12 +1,146 @@
-// The data source over loader/loader.h (real corpora). Until the loader stage lands this
-// reports that the build has no loader; the synthetic sources serve tests and the demo.
+// The data source over loader/loader.h: a corpus (store directory or LWM JSONL file) packed
+// into rows, zigzag-sliced for this ring rank, with the curriculum of the same config. The
+// loader and the trainer count stage steps the same way (ceil(total_tokens /
+// tokens_per_batch)); a batch from another stage than the trainer's is an error.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "internal.h"
+#include "loader/loader.h"
+
+typedef struct lsrc {
+    lwm_loader_options opt;
+    lwm_loader_stage stages[TRAIN_MAX_STAGES];
+    const char *datasets[1];
+    char data_dir[2048], tokenizer[2048], fields_spec[1024];
+    lwm_loader *ld;
+    lwm_loader_state state;   // after the last batch handed out (or the restored one)
+    int have_state;
+    int stage;                // the trainer's current stage
+} lsrc;
+
+// Optional "data" fields of the config: tokenizer, fields_spec, layout.
+static int read_data_options(lsrc *s, const char *config_path, lwm_error *err)
+{
+    cJSON *root = NULL;
+    LWM_TRY(lwm_json_load_file(config_path, &root, err));
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    const char *tok = NULL, *spec = NULL, *layout = "packed";
+    int rc = 0;
+    if (data) {
+        char what[2100];
+        snprintf(what, sizeof what, "config %s: data", config_path);
+        if ((rc = lwm_json_get_string(data, "tokenizer", 0, &tok, what, err)) < 0 ||
+            (rc = lwm_json_get_string(data, "fields_spec", 0, &spec, what, err)) < 0 ||
+            (rc = lwm_json_get_string(data, "layout", 0, &layout, what, err)) < 0)
+            goto done;
+    }
+    if (tok && (rc = lwm_format(s->tokenizer, sizeof s->tokenizer, "%s", tok)) < 0) goto done;
+    if (spec && (rc = lwm_format(s->fields_spec, sizeof s->fields_spec, "%s", spec)) < 0) goto done;
+    s->opt.tokenizer = tok ? s->tokenizer : NULL;
+    s->opt.fields_spec = spec ? s->fields_spec : NULL;
+    if (strcmp(layout, "packed") == 0) s->opt.layout = LWM_LAYOUT_PACKED;
+    else if (strcmp(layout, "lwm") == 0) s->opt.layout = LWM_LAYOUT_LWM;
+    else if (strcmp(layout, "pad") == 0) s->opt.layout = LWM_LAYOUT_PAD;
+    else rc = lwm_error_set(err, LWM_EINVAL, "config %s: data.layout \"%s\" is not packed, lwm or pad",
+                            config_path, layout);
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int open_loader(lsrc *s, lwm_error *err)
+{
+    int rc = lwm_loader_create(&s->ld, &s->opt, s->have_state ? &s->state : NULL, err);
+    if (rc < 0) return lwm_error_prefix(err, "%s", s->data_dir);
+    lwm_loader_info info;
+    lwm_loader_get_info(s->ld, &info);
+    const lwm_loader_stage *st = &s->stages[0];
+    LWM_CHECK(err, info.tokens >= st->tokens_per_batch, LWM_EINVAL,
+              "%s: the dataset holds %lld tokens, fewer than one batch (%lld tokens)", s->data_dir,
+              (long long)info.tokens, (long long)st->tokens_per_batch);
+    if (!s->have_state) s->state = lwm_loader_get_state(s->ld);
+    return 0;
+}
+
+static int src_set_stage(void *ctx, int stage, const train_stage *st, int64_t c, lwm_error *err)
+{
+    lsrc *s = ctx;
+    (void)st, (void)c;
+    s->stage = stage;
+    return s->ld ? 0 : open_loader(s, err);
+}
+
+static int src_next(void *ctx, train_batch *out, lwm_error *err)
+{
+    lsrc *s = ctx;
+    lwm_loader_batch b;
+    int rc = lwm_loader_next(s->ld, &b);
+    if (rc == LWM_EOF) return rc;
+    if (rc < 0) return lwm_error_set(err, rc, "%s", lwm_loader_errmsg(s->ld));
+    LWM_CHECK(err, b.stage == s->stage, LWM_EINTERNAL, "%s: the loader is at stage %d, the trainer at stage %d",
+              s->data_dir, b.stage, s->stage);
+    s->state = b.state;
+    *out = (train_batch){(int)b.rows, b.len, b.input_tokens, b.target_tokens, b.segment_ids,
+                         b.positions, b.loss_masks, b.input_vision_masks, b.target_vision_masks};
+    return 0;
+}
+
+static size_t src_state_size(void *ctx) { (void)ctx; return LWM_LOADER_STATE_BYTES; }
+
+static int src_save(void *ctx, void *buf, size_t cap, lwm_error *err)
+{
+    lsrc *s = ctx;
+    LWM_CHECK(err, cap >= LWM_LOADER_STATE_BYTES, LWM_EINTERNAL, "state buffer too small");
+    lwm_loader_state_save(buf, &s->state);
+    return 0;
+}
+
+static int src_restore(void *ctx, const void *buf, size_t size, lwm_error *err)
+{
+    lsrc *s = ctx;
+    LWM_CHECK(err, size == LWM_LOADER_STATE_BYTES, LWM_EFORMAT,
+              "checkpoint holds %zu bytes of loader state, expected %d (not a corpus run?)", size,
+              LWM_LOADER_STATE_BYTES);
+    LWM_CHECK(err, !s->ld, LWM_EINTERNAL, "loader state restored after the loader opened");
+    LWM_TRY(lwm_loader_state_load(&s->state, buf, err));
+    s->have_state = 1;
+    return 0;
+}
+
+static void src_free(void *ctx)
+{
+    lsrc *s = ctx;
+    if (!s) return;
+    lwm_loader_free(s->ld);
+    lwm_free(NULL, s);
+}
 
 int source_loader_create(train_source *src, const train_config *cfg, const char *config_path,
                          const char *data_dir, const train_ring *ring, lwm_error *err)
 {
-    (void)src, (void)cfg, (void)config_path, (void)ring;
-    return lwm_error_set(err, LWM_EUNSUPPORTED,
-                         "%s: reading corpora needs the loader stage, not in this build yet "
-                         "(set data.kind to \"needle\" or \"mixed\" for synthetic data)", data_dir);
+    lsrc *s = lwm_calloc(NULL, 1, sizeof *s);
+    LWM_CHECK(err, s, -ENOMEM, "out of memory");
+    int rc = lwm_format(s->data_dir, sizeof s->data_dir, "%s", data_dir);
+    if (rc == 0) rc = read_data_options(s, config_path, err);
+    if (rc < 0) {
+        lwm_free(NULL, s);
+        return rc < 0 && !err->msg[0] ? lwm_error_set(err, rc, "%s: path too long", data_dir) : rc;
+    }
+    for (int i = 0; i < cfg->nstages; i++)
+        s->stages[i] = (lwm_loader_stage){cfg->stages[i].seq_len, cfg->stages[i].rope_theta,
+                                          cfg->stages[i].tokens_per_batch, cfg->stages[i].total_tokens};
+    s->datasets[0] = s->data_dir;
+    s->opt.datasets = s->datasets;
+    s->opt.n_datasets = 1;
+    s->opt.stages = s->stages;
+    s->opt.n_stages = cfg->nstages;
+    s->opt.seed = cfg->seed;
+    s->opt.dp_rank = ring->dp_rank, s->opt.dp_size = ring->dp_size;
+    s->opt.sp_rank = ring->rank, s->opt.sp_size = ring->size;
+    s->opt.ring_layout = LWM_RING_ZIGZAG;
+    *src = (train_source){s, src_set_stage, src_next, src_state_size, src_save, src_restore, src_free};
+    return 0;
 }

@@ -56,17 +56,18 @@ static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, lwm_
     return 0;
 }
 
+// ceil, as the loader counts a stage's batches
 static int64_t stage_steps(const train_stage *s)
 {
-    int64_t n = s->total_tokens / s->tokens_per_batch;
-    return n > 0 ? n : 1;
+    return (s->total_tokens + s->tokens_per_batch - 1) / s->tokens_per_batch;
 }
 
 static int check_stages(const train_config *cfg, const train_ring *r, lwm_error *err)
 {
     for (int i = 0; i < cfg->nstages; i++) {
         const train_stage *s = &cfg->stages[i];
-        int64_t rows = s->tokens_per_batch / s->seq_len, per = (int64_t)r->dp_size * cfg->rows_per_load;
+        int64_t rows = s->tokens_per_batch / s->seq_len, per = (int64_t)r->dp_size;
+        if (strcmp(cfg->data_kind, "loader") != 0) per *= cfg->rows_per_load; // synthetic loads
         LWM_CHECK(err, r->size == 1 || s->seq_len % (2 * r->size) == 0, LWM_EINVAL,
                   "stage %d: seq_len %lld is not divisible by 2 x %d ring ranks (zigzag layout)", i,
                   (long long)s->seq_len, r->size);
@@ -230,18 +231,18 @@ static int allreduce_sum(const train_ring *r, void *buf, int n, MPI_Datatype typ
 static int accumulate(lwm_train *t, double sums[2], const train_stage *s, lwm_error *err)
 {
     train_model *m = t->model;
-    const int64_t rows = s->tokens_per_batch / s->seq_len;
-    const int64_t loads = rows / ((int64_t)t->ring.dp_size * t->cfg.rows_per_load);
-    for (int64_t a = 0; a < loads; a++) {
+    const int64_t rows = s->tokens_per_batch / s->seq_len, mine = rows / t->ring.dp_size;
+    for (int64_t done = 0; done < mine;) {
         train_batch bt;
         int rc = t->src.next(t->src.ctx, &bt, err);
         if (rc == LWM_EOF)
             return lwm_error_set(err, LWM_EINVAL, "%s: the dataset ran out before one batch of %lld rows x %lld tokens",
                                  t->opts.data_dir, (long long)rows, (long long)s->seq_len);
         LWM_TRY(rc);
-        LWM_CHECK(err, bt.len == m->c && bt.rows == t->cfg.rows_per_load, LWM_EINTERNAL,
-                  "data source gave %d x %lld tokens, expected %lld x %lld", bt.rows, (long long)bt.len,
-                  (long long)t->cfg.rows_per_load, (long long)m->c);
+        LWM_CHECK(err, bt.len == m->c && bt.rows > 0 && done + bt.rows <= mine, LWM_EINTERNAL,
+                  "data source gave %d x %lld tokens, expected up to %lld x %lld", bt.rows,
+                  (long long)bt.len, (long long)(mine - done), (long long)m->c);
+        done += bt.rows;
         for (int b = 0; b < bt.rows; b++) {
             row_loss rl;
             LWM_TRY(model_row_step(m, &rl, &bt, b, s->rope_theta, 1.0 / (double)rows, err));
@@ -306,11 +307,11 @@ static int prepare_stage(lwm_train *t, lwm_error *err)
     const train_stage *s = &t->cfg.stages[t->st.stage];
     int64_t c = s->seq_len / t->ring.size;
     if (c != t->model->c) LWM_TRY(model_set_len(t->model, c, err));
-    LWM_TRY(t->src.set_stage(t->src.ctx, t->st.stage, s, c, err));
-    if (t->restore_pending) {
+    if (t->restore_pending) { // before set_stage: the loader opens at the restored state
         LWM_TRY(t->src.restore(t->src.ctx, t->src_state, t->st.source_state_size, err));
         t->restore_pending = 0;
     }
+    LWM_TRY(t->src.set_stage(t->src.ctx, t->st.stage, s, c, err));
     t->prepared_stage = t->st.stage;
     lwm_log(&t->opts.log, LWM_LOG_INFO, "stage %d: seq_len %lld, rope theta %g, %lld tokens per batch, %lld steps",
             t->st.stage, (long long)s->seq_len, s->rope_theta, (long long)s->tokens_per_batch,
