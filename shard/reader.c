@@ -229,7 +229,7 @@ static int open_snapshot(lwm_shard_reader *r)
     r->envs = lwm_calloc(r->mem, (size_t)n + 1, sizeof *r->envs);
     r->files = lwm_calloc(r->mem, (size_t)n + 1, sizeof *r->files);
     if (!r->envs || !r->files) return lwm_error_set(&r->err, -ENOMEM, "out of memory");
-    memcpy(r->files, r->man.shards, (size_t)n * sizeof *r->files);
+    if (n) memcpy(r->files, r->man.shards, (size_t)n * sizeof *r->files);
     for (int i = 0; i < n; i++) LWM_TRY(open_one(r, i, 1));
     lwm_shard_file *open = &r->files[n];
     shard_file_name(open->name, sizeof open->name, n, 1);
