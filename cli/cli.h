@@ -22,6 +22,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
 
 /** Prints "lwm <cmd>: message" to stderr and returns exit status 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

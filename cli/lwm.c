@@ -20,6 +20,7 @@ static const command commands[] = {
     {"ls", cmd_ls, "list the sample ids of a dataset, optionally by modality"},
     {"train", cmd_train, "train the model with ring attention across MPI ranks"},
     {"frames", cmd_frames, "write a video's sampled 256x256 frames as PNGs"},
+    {"ingest", cmd_ingest, "decode every sample of a JSONL manifest, reporting each failure"},
 };
 
 static const command *find_command(const char *name)

@@ -114,6 +114,102 @@ const char *lwm_ingest_errmsg(const lwm_ingest *ctx);
 void lwm_ingest_to_float(float *out, const uint8_t *rgb, size_t n);
 
 /* ------------------------------------------------------------------------ */
+/* Manifest samples (one JSONL line each)                                   */
+/* ------------------------------------------------------------------------ */
+
+/** What a manifest line asks for. */
+typedef enum lwm_ingest_kind {
+    LWM_INGEST_TEXT = 0,  /**< text fields only */
+    LWM_INGEST_IMAGE = 1, /**< "image": a still to decode */
+    LWM_INGEST_VIDEO = 2, /**< "video": a video to decode */
+    LWM_INGEST_CODES = 3, /**< LWM's own format: vision codes inline, nothing to decode */
+} lwm_ingest_kind;
+
+/** One text field of a sample: a string-valued key of the line. */
+typedef struct lwm_ingest_text {
+    const char *name; /**< the key, e.g. "caption" */
+    const char *text; /**< its UTF-8 value */
+} lwm_ingest_text;
+
+/**
+ * One manifest line, parsed and checked. Filled by lwm_ingest_sample_parse;
+ * every pointer is owned by the sample and lives until
+ * lwm_ingest_sample_release.
+ *
+ * A line is a JSON object with a string (or integer) "id"; at most one of
+ * "video" / "image" (a path; relative paths are taken from the manifest's
+ * directory); LWM's optional "fields" spec (a string or a list of strings,
+ * lwm-format.md §3.1); a key whose name contains "vision" holding a list of
+ * codes (0..8191, a multiple of 256: LWM's pre-tokenized format, which needs
+ * no decoding); and text fields: every other key with a string value.
+ */
+typedef struct lwm_ingest_sample {
+    int64_t line;              /**< 1-based line in the manifest */
+    const char *id;            /**< sample id, 1..400 bytes */
+    int kind;                  /**< lwm_ingest_kind */
+    const char *media;         /**< resolved path of the video or image; NULL otherwise */
+    const char *fields;        /**< the fields spec as compact JSON text; NULL when absent */
+    const lwm_ingest_text *texts; /**< n_texts text fields, in line order */
+    int n_texts;
+    const char *vision_name;   /**< key of the inline codes ("vision"); NULL when none */
+    const uint16_t *codes;     /**< LWM_INGEST_CODES: n_codes codes, frame-major */
+    int64_t n_codes;
+    void *internal_;           /**< owned storage; not for callers */
+} lwm_ingest_sample;
+
+/**
+ * Parses one manifest line (len bytes, need not be NUL-terminated) into s.
+ * line is its 1-based number, manifest_dir the directory relative media paths
+ * start from ("" or NULL = as given). Returns 0, or LWM_EFORMAT (not a JSON
+ * object) / LWM_EINVAL / LWM_ENOTFOUND (a bad or missing field) with err
+ * naming the line, the id when known and the field; s is then released.
+ */
+int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
+                            const char *manifest_dir, const lwm_mem *mem, lwm_error *err);
+
+/** Frees what a parsed sample owns and zeroes it (safe on a zeroed sample). */
+void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem);
+
+/* ------------------------------------------------------------------------ */
+/* The manifest run: every sample decoded (and, with a dataset, stored)     */
+/* ------------------------------------------------------------------------ */
+
+/** What lwm_ingest_run does. Zeroed fields take the defaults given. */
+typedef struct lwm_ingest_run_options {
+    const char *manifest;     /**< set by caller: the JSONL manifest path (required) */
+    lwm_ingest_options decode;/**< set by caller: sampling and decoder threads per sample */
+    int workers;              /**< set by caller: samples decoded at once; 0 = 2 */
+    int strict;               /**< set by caller: stop at the first failed sample */
+    lwm_progress *progress;   /**< set by caller: progress sink (samples, with frames/s); may be NULL */
+    lwm_logger log;           /**< set by caller: failures (ERROR), damage (WARN), notes (INFO) */
+} lwm_ingest_run_options;
+
+/** Counts of a run. Filled by lwm_ingest_run. */
+typedef struct lwm_ingest_run_result {
+    int64_t samples;  /**< non-blank manifest lines seen */
+    int64_t ok;       /**< samples that decoded (and were stored) */
+    int64_t failed;   /**< samples that failed: each reported through the logger */
+    int64_t skipped;  /**< samples not processed: already stored, or after a --strict stop */
+    int64_t frames;   /**< frames decoded in ok samples */
+    double seconds;   /**< wall time of the run */
+} lwm_ingest_run_result;
+
+/**
+ * Runs a manifest: every line parsed and checked, every video or image
+ * decoded into its sampled frames, `workers` samples at a time, results
+ * handled in manifest order. A failed sample (malformed line, no id,
+ * duplicate id, missing / empty / corrupt / non-media / audio-only file,
+ * absurd size, ...) is logged at LWM_LOG_ERROR as
+ * `sample "ID" (manifest line N): reason` and the run goes on (with strict,
+ * it stops there and the rest count as skipped). Returns 0 when the run went
+ * through (res says how many failed), or a negative code with err filled when
+ * it could not run at all (manifest unreadable, out of memory).
+ * Threads: creates its own workers; the caller's logger and progress sink are
+ * only called from the calling thread.
+ */
+int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, lwm_error *err);
+
+/* ------------------------------------------------------------------------ */
 /* Media output: what `lwm frames`, `lwm vqgan decode` and `lwm render` write */
 /* ------------------------------------------------------------------------ */
 

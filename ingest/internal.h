@@ -124,6 +124,69 @@ size_t ingest_fps_pick(int64_t *out, const double *times, size_t n, double fps);
  */
 size_t ingest_select(int64_t *out, const double *times, size_t n, double fps, int64_t max_frames);
 
+/* ---- run.c / store.c: the manifest run ------------------------------------------------ */
+
+#include <pthread.h>
+#include <stdio.h>
+
+/** One manifest sample on its way through the run. */
+typedef struct job {
+    int64_t seq;               // position among non-blank lines
+    int64_t line;              // 1-based manifest line
+    lwm_ingest_sample sample;  // parsed line (zeroed when the line did not parse)
+    int rc;                    // 0, or why it failed (err has the message)
+    lwm_error err;
+    int skipped;               // already in the dataset
+    int done;                  // set under run_state.mu when the result is ready
+    int64_t frames;            // frames decoded
+    uint8_t *rgb;              // frames × LWM_FRAME_BYTES when the run keeps frames
+    double *pts;               // frames presentation times when kept
+    size_t frames_cap;
+    lwm_source_info info;
+    struct job *next;          // decode queue link
+} job;
+
+typedef struct run_state {
+    const lwm_ingest_run_options *opt;
+    lwm_ingest_run_result *res;
+    lwm_error *err;
+    double t0;
+    FILE *manifest;
+    char manifest_dir[4096];
+    char *line;                // getline buffer (libc)
+    size_t line_cap;
+    int64_t line_no, total_lines;
+    int64_t issued, finished;  // jobs made / handled
+    int eof, stop, halted;     // stop: workers quit (under mu); halted: --strict stop
+    size_t window;             // jobs in flight at most
+    job **slots;               // window ring, by seq
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work, cv_done;
+    job *decode_head, *decode_tail;
+    pthread_t *threads;
+    int n_threads, sync_ready;
+    int keep_frames;           // frames are kept for an encoder
+    struct seen_id *ids;       // ids seen in this manifest (open addressing)
+    size_t ids_cap, ids_n;
+} run_state;
+
+/** Sets up what the run needs beyond decoding (ids table); 0 or negative with r->err. */
+int run_setup(run_state *r);
+/** Marks a freshly parsed job failed (duplicate id) or skipped (already stored). */
+void run_check_new(run_state *r, job *j);
+/** Called by a worker under r->mu after decoding j: marks it done. */
+void run_decoded(run_state *r, job *j);
+/** Handles a finished job in manifest order: report, count, store. 0 or fatal negative. */
+int run_handle(run_state *r, job *j);
+/** Completes the run after the last job (final commit). 0 or negative. */
+int run_finish(run_state *r);
+/** Appends one frame to j (when frames are kept). 0 or -ENOMEM (j->rc set). */
+int job_add_frame(run_state *r, job *j, const lwm_frame *frame);
+/** Frees a job and what it owns. */
+void job_free(run_state *r, job *j);
+/** Frees the setup's state. */
+void run_release(run_state *r);
+
 /** Turns an FFmpeg error code into text ("Invalid data found when processing input"). */
 const char *ingest_av_err(int averr, char *buf, size_t cap);
 

@@ -64,3 +64,7 @@ assert all(os.path.basename(f["file"]) == "%06d.png" % f["index"] and os.path.ex
 s = j["source"]
 assert (s["width"], s["height"], s["rotation"], s["fps"], s["duration"]) == (320, 240, 0, 25, 2), s
 ' "$TMP/json.out"
+
+# An absurd size (a corrupt header, or a picture nobody meant to tokenize).
+ff -f lavfi -i color=s=20000x8 -frames:v 1 "$D/huge.png"
+expect_fail absurd_size 'huge\.png: absurd frame size 20000x8' "$LWM" frames "$D/huge.png" --out "$D/o"

@@ -1,0 +1,237 @@
+// One JSONL manifest line → a checked sample: id, media path, text fields,
+// LWM's `fields` spec (validated up front, lwm-format.md §3.1 and §9) and
+// inline vision codes (LWM's pre-tokenized format).
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_ID 400
+#define MAX_CODE 8191
+
+typedef struct sample_store {
+    cJSON *json;
+    char *fields;   // cJSON_PrintUnformatted of the spec
+    char *media;    // resolved path
+    char id[32];    // an integer id as text
+    lwm_ingest_text *texts;
+    uint16_t *codes;
+} sample_store;
+
+void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem)
+{
+    sample_store *st = s->internal_;
+    if (st) {
+        cJSON_Delete(st->json);
+        cJSON_free(st->fields);
+        lwm_free(mem, st->media);
+        lwm_free(mem, st->texts);
+        lwm_free(mem, st->codes);
+        lwm_free(mem, st);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+// "manifest line 12 (id "clip-3")" or "manifest line 12" before the id is known.
+static int bad(lwm_ingest_sample *s, lwm_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int bad(lwm_ingest_sample *s, lwm_error *err, int code, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (s->id) return lwm_error_set(err, code, "manifest line %lld (id \"%.200s\"): %s",
+                                    (long long)s->line, s->id, msg);
+    return lwm_error_set(err, code, "manifest line %lld: %s", (long long)s->line, msg);
+}
+
+static int parse_id(lwm_ingest_sample *s, sample_store *st, lwm_error *err)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(st->json, "id");
+    if (!id || cJSON_IsNull(id)) return bad(s, err, LWM_ENOTFOUND, "no \"id\"");
+    if (cJSON_IsNumber(id) && id->valuedouble == floor(id->valuedouble) &&
+        fabs(id->valuedouble) < 9007199254740992.0) {
+        snprintf(st->id, sizeof st->id, "%lld", (long long)id->valuedouble);
+        s->id = st->id;
+        return 0;
+    }
+    if (!cJSON_IsString(id)) return bad(s, err, LWM_EINVAL, "\"id\" must be a string or an integer");
+    size_t n = strlen(id->valuestring);
+    if (n == 0) return bad(s, err, LWM_EINVAL, "\"id\" is empty");
+    if (n > MAX_ID) return bad(s, err, LWM_EINVAL, "\"id\" is %zu bytes (limit %d)", n, MAX_ID);
+    s->id = id->valuestring;
+    return 0;
+}
+
+static int parse_media(lwm_ingest_sample *s, sample_store *st, const char *dir, const lwm_mem *mem,
+                       lwm_error *err)
+{
+    const cJSON *video = cJSON_GetObjectItemCaseSensitive(st->json, "video");
+    const cJSON *image = cJSON_GetObjectItemCaseSensitive(st->json, "image");
+    if (video && image) return bad(s, err, LWM_EINVAL, "has both \"video\" and \"image\"");
+    const cJSON *m = video ? video : image;
+    if (!m) return 0;
+    const char *key = video ? "video" : "image";
+    if (!cJSON_IsString(m) || !m->valuestring[0])
+        return bad(s, err, LWM_EINVAL, "\"%s\" must be a non-empty path", key);
+    const char *path = m->valuestring;
+    size_t cap = strlen(path) + (dir ? strlen(dir) : 0) + 2;
+    st->media = lwm_malloc(mem, cap);
+    if (!st->media) return bad(s, err, -ENOMEM, "out of memory");
+    if (path[0] == '/' || !dir || !dir[0]) lwm_format(st->media, cap, "%s", path);
+    else lwm_path_join(st->media, cap, dir, path);
+    s->media = st->media;
+    s->kind = video ? LWM_INGEST_VIDEO : LWM_INGEST_IMAGE;
+    return 0;
+}
+
+static int is_reserved(const char *key)
+{
+    return !strcmp(key, "id") || !strcmp(key, "video") || !strcmp(key, "image") ||
+           !strcmp(key, "fields");
+}
+
+// Inline codes under a key containing "vision" (LWM's own test, §3.1).
+static int parse_codes(lwm_ingest_sample *s, sample_store *st, const cJSON *arr, const lwm_mem *mem,
+                       lwm_error *err)
+{
+    if (s->codes) return bad(s, err, LWM_EINVAL, "two vision code lists (\"%s\", \"%s\")",
+                             s->vision_name, arr->string);
+    int64_t n = cJSON_GetArraySize(arr);
+    if (n == 0 || n % 256)
+        return bad(s, err, LWM_EINVAL, "\"%s\" holds %lld codes, not a positive multiple of 256",
+                   arr->string, (long long)n);
+    st->codes = lwm_malloc(mem, (size_t)n * sizeof *st->codes);
+    if (!st->codes) return bad(s, err, -ENOMEM, "out of memory for %lld codes", (long long)n);
+    int64_t i = 0;
+    for (const cJSON *c = arr->child; c; c = c->next, i++) {
+        double v = cJSON_IsNumber(c) ? c->valuedouble : -1;
+        if (v != floor(v) || v < 0 || v > MAX_CODE)
+            return bad(s, err, LWM_EINVAL, "\"%s\"[%lld] is not a code in 0..%d", arr->string,
+                       (long long)i, MAX_CODE);
+        st->codes[i] = (uint16_t)v;
+    }
+    s->codes = st->codes;
+    s->n_codes = n;
+    s->vision_name = arr->string;
+    return 0;
+}
+
+static int parse_fields_of_line(lwm_ingest_sample *s, sample_store *st, const lwm_mem *mem,
+                                lwm_error *err)
+{
+    int n = 0;
+    for (const cJSON *f = st->json->child; f; f = f->next) n++;
+    st->texts = lwm_calloc(mem, (size_t)n + 1, sizeof *st->texts);
+    if (!st->texts) return bad(s, err, -ENOMEM, "out of memory");
+    for (const cJSON *f = st->json->child; f; f = f->next) {
+        if (is_reserved(f->string)) continue;
+        if (cJSON_IsString(f)) {
+            st->texts[s->n_texts].name = f->string;
+            st->texts[s->n_texts++].text = f->valuestring;
+        } else if (cJSON_IsArray(f) && strstr(f->string, "vision")) {
+            LWM_TRY(parse_codes(s, st, f, mem, err));
+        }
+    }
+    s->texts = st->texts;
+    if (s->codes && s->media)
+        return bad(s, err, LWM_EINVAL, "has both inline vision codes and a %s",
+                   s->kind == LWM_INGEST_VIDEO ? "video" : "image");
+    if (s->codes) s->kind = LWM_INGEST_CODES;
+    return 0;
+}
+
+static const char *text_of(const lwm_ingest_sample *s, const char *name, size_t len)
+{
+    for (int i = 0; i < s->n_texts; i++)
+        if (strlen(s->texts[i].name) == len && !memcmp(s->texts[i].name, name, len))
+            return s->texts[i].text;
+    return NULL;
+}
+
+// Checks one spec string "[vision],caption" against what the line holds.
+static int check_spec(lwm_ingest_sample *s, const char *spec, lwm_error *err)
+{
+    for (const char *p = spec;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *name = p;
+        if (len >= 2 && name[0] == '[' && name[len - 1] == ']') name++, len -= 2;
+        if (len == 0) return bad(s, err, LWM_EINVAL, "fields \"%s\": an empty field", spec);
+        int special = (len == 7 && (!memcmp(name, "<|bos|>", 7) || !memcmp(name, "<|eos|>", 7)));
+        if (!special && memmem(name, len, "vision", 6)) {
+            if (s->kind == LWM_INGEST_TEXT)
+                return bad(s, err, LWM_EINVAL, "fields \"%s\": \"%.*s\" needs a video, an image "
+                           "or inline codes", spec, (int)len, name);
+            if (s->kind != LWM_INGEST_CODES && !s->vision_name) s->vision_name = "vision";
+        } else if (!special) {
+            for (const char *q = name; q < name + len;) { // a+b joins text keys
+                const char *plus = memchr(q, '+', (size_t)(name + len - q));
+                size_t klen = plus ? (size_t)(plus - q) : (size_t)(name + len - q);
+                if (!text_of(s, q, klen))
+                    return bad(s, err, LWM_EINVAL, "fields \"%s\": no text field \"%.*s\"", spec,
+                               (int)klen, q);
+                q += klen + (plus ? 1 : 0);
+            }
+        }
+        if (!end) return 0;
+        p = end + 1;
+    }
+}
+
+static int parse_spec(lwm_ingest_sample *s, sample_store *st, lwm_error *err)
+{
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(st->json, "fields");
+    if (!f || cJSON_IsNull(f)) return 0;
+    if (cJSON_IsString(f)) {
+        LWM_TRY(check_spec(s, f->valuestring, err));
+    } else if (cJSON_IsArray(f) && cJSON_GetArraySize(f) > 0) {
+        for (const cJSON *e = f->child; e; e = e->next) {
+            if (!cJSON_IsString(e)) return bad(s, err, LWM_EINVAL, "\"fields\" list entries must be strings");
+            LWM_TRY(check_spec(s, e->valuestring, err));
+        }
+    } else {
+        return bad(s, err, LWM_EINVAL, "\"fields\" must be a string or a non-empty list of strings");
+    }
+    st->fields = cJSON_PrintUnformatted(f);
+    if (!st->fields) return bad(s, err, -ENOMEM, "out of memory");
+    s->fields = st->fields;
+    return 0;
+}
+
+int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
+                            const char *manifest_dir, const lwm_mem *mem, lwm_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->line = line;
+    sample_store *st = lwm_calloc(mem, 1, sizeof *st);
+    if (!st) return bad(s, err, -ENOMEM, "out of memory");
+    s->internal_ = st;
+    const char *end = NULL;
+    st->json = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    int rc;
+    while (end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
+    if (st->json && end && end < text + len) {
+        rc = bad(s, err, LWM_EFORMAT, "malformed JSON: trailing text at byte %lld",
+                 (long long)(end - text));
+        goto fail;
+    }
+    if (!st->json || !cJSON_IsObject(st->json)) {
+        rc = st->json ? bad(s, err, LWM_EFORMAT, "not a JSON object")
+                      : bad(s, err, LWM_EFORMAT, "malformed JSON near byte %lld",
+                            (long long)(end ? end - text : 0));
+        goto fail;
+    }
+    if ((rc = parse_id(s, st, err)) < 0 || (rc = parse_media(s, st, manifest_dir, mem, err)) < 0 ||
+        (rc = parse_fields_of_line(s, st, mem, err)) < 0 || (rc = parse_spec(s, st, err)) < 0)
+        goto fail;
+    return 0;
+fail:
+    lwm_ingest_sample_release(s, mem);
+    return rc;
+}

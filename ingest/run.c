@@ -1,0 +1,258 @@
+// The manifest run. The calling thread reads and checks manifest lines,
+// hands media samples to decoding workers through a bounded window, and
+// handles every result in manifest order (report, count; with a dataset,
+// store). Workers only decode.
+//
+//   caller:  read line → parse/check → window[seq] ─┐          ┌→ handle in seq order
+//   workers:                          decode queue ─┴→ decode ─┘
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- the decode queue and workers ---------------------------------------------------- */
+
+static job *queue_pop(run_state *r)
+{
+    job *j = r->decode_head;
+    if (j) {
+        r->decode_head = j->next;
+        if (!r->decode_head) r->decode_tail = NULL;
+    }
+    return j;
+}
+
+static void queue_push(run_state *r, job *j)
+{
+    j->next = NULL;
+    if (r->decode_tail) r->decode_tail->next = j;
+    else r->decode_head = j;
+    r->decode_tail = j;
+}
+
+// Decodes every sampled frame of j's media; keeps them when the run encodes.
+static void decode_job(run_state *r, lwm_ingest *ing, lwm_frame *frame, job *j)
+{
+    if (lwm_ingest_open(ing, j->sample.media) < 0) {
+        j->rc = lwm_error_set(&j->err, LWM_EDECODE, "%s", lwm_ingest_errmsg(ing));
+        return;
+    }
+    int rc;
+    while ((rc = lwm_ingest_read(ing, frame)) == 0) {
+        if (r->keep_frames && job_add_frame(r, j, frame) < 0) return;
+        j->frames++;
+    }
+    j->info = *lwm_ingest_info(ing);
+    if (rc != LWM_EOF) j->rc = lwm_error_set(&j->err, rc, "%s", lwm_ingest_errmsg(ing));
+}
+
+static void *decode_worker(void *arg)
+{
+    run_state *r = arg;
+    lwm_ingest *ing = lwm_ingest_create(&r->opt->decode);
+    lwm_frame *frame = lwm_malloc(&r->opt->decode.mem, sizeof *frame);
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (!r->stop && !r->decode_head) pthread_cond_wait(&r->cv_work, &r->mu);
+        if (r->stop) break;
+        job *j = queue_pop(r);
+        pthread_mutex_unlock(&r->mu);
+        if (!ing || !frame) j->rc = lwm_error_set(&j->err, -ENOMEM, "out of memory for a decoder");
+        else decode_job(r, ing, frame, j);
+        pthread_mutex_lock(&r->mu);
+        run_decoded(r, j); // done (or, with an encoder, queued for it)
+        pthread_cond_broadcast(&r->cv_done);
+    }
+    pthread_mutex_unlock(&r->mu);
+    lwm_free(&r->opt->decode.mem, frame);
+    lwm_ingest_free(ing);
+    return NULL;
+}
+
+/* ---- reading the manifest ------------------------------------------------------------- */
+
+static int count_lines(const char *path, int64_t *lines, lwm_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    char buf[1 << 16];
+    size_t n;
+    int last = '\n';
+    *lines = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < n; i++) *lines += buf[i] == '\n';
+        last = buf[n - 1];
+    }
+    *lines += last != '\n';
+    fclose(f);
+    return 0;
+}
+
+static int blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return 0;
+    return 1;
+}
+
+// Reads the next non-blank line into a new job, parsed and checked. Returns 1
+// (a job, maybe already failed or skipped), 0 at the end, or negative.
+static int next_job(run_state *r, job **out)
+{
+    ssize_t n;
+    while ((n = getline(&r->line, &r->line_cap, r->manifest)) >= 0) {
+        r->line_no++;
+        if (!blank(r->line, (size_t)n)) break;
+    }
+    if (n < 0) return 0;
+    job *j = lwm_calloc(&r->opt->decode.mem, 1, sizeof *j);
+    if (!j) return lwm_error_set(r->err, -ENOMEM, "out of memory");
+    j->seq = r->issued++;
+    j->line = r->line_no;
+    j->rc = lwm_ingest_sample_parse(&j->sample, r->line, (size_t)n, r->line_no, r->manifest_dir,
+                                    &r->opt->decode.mem, &j->err);
+    if (j->rc == 0) run_check_new(r, j); // duplicate ids, already stored
+    *out = j;
+    return 1;
+}
+
+/* ---- the run -------------------------------------------------------------------------- */
+
+static void report_progress(run_state *r, int final)
+{
+    const lwm_ingest_run_result *res = r->res;
+    char detail[256];
+    double el = lwm_now() - r->t0;
+    snprintf(detail, sizeof detail, "frames %lld (%.1f frames/s), ok %lld, failed %lld, skipped %lld",
+             (long long)res->frames, el > 0 ? (double)res->frames / el : 0.0, (long long)res->ok,
+             (long long)res->failed, (long long)res->skipped);
+    int64_t done = res->ok + res->failed + res->skipped;
+    if (final) lwm_progress_finish(r->opt->progress, done, detail);
+    else lwm_progress_update(r->opt->progress, done, detail);
+}
+
+// Fills the window with new jobs; returns 0 or a negative code.
+static int issue_jobs(run_state *r)
+{
+    while (!r->eof && r->issued - r->finished < (int64_t)r->window) {
+        job *j = NULL;
+        int rc = next_job(r, &j);
+        if (rc < 0) return rc;
+        if (rc == 0) {
+            r->eof = 1;
+            break;
+        }
+        r->slots[j->seq % r->window] = j;
+        pthread_mutex_lock(&r->mu);
+        if (j->rc == 0 && !j->skipped && j->sample.media) {
+            queue_push(r, j);
+            pthread_cond_signal(&r->cv_work);
+        } else {
+            j->done = 1;
+        }
+        pthread_mutex_unlock(&r->mu);
+    }
+    return 0;
+}
+
+static int run_loop(run_state *r)
+{
+    for (;;) {
+        LWM_TRY(issue_jobs(r));
+        if (r->finished == r->issued) break;
+        job *j = r->slots[r->finished % r->window];
+        pthread_mutex_lock(&r->mu);
+        while (!j->done) pthread_cond_wait(&r->cv_done, &r->mu);
+        pthread_mutex_unlock(&r->mu);
+        int rc = run_handle(r, j); // in manifest order
+        r->slots[r->finished % r->window] = NULL;
+        r->finished++;
+        job_free(r, j);
+        if (rc < 0) return rc;
+        report_progress(r, 0);
+        if (r->opt->strict && r->res->failed > 0) {
+            r->halted = 1; // stop_workers drops what is in flight
+            break;
+        }
+    }
+    return 0;
+}
+
+static void manifest_dir_of(char *out, size_t cap, const char *path)
+{
+    lwm_format(out, cap, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash) *slash = '\0';
+    else out[0] = '\0';
+}
+
+static int start_workers(run_state *r)
+{
+    int n = r->opt->workers > 0 ? r->opt->workers : 2;
+    r->window = (size_t)n * 2 + 2;
+    r->slots = lwm_calloc(&r->opt->decode.mem, r->window, sizeof *r->slots);
+    r->threads = lwm_calloc(&r->opt->decode.mem, (size_t)n, sizeof *r->threads);
+    if (!r->slots || !r->threads) return lwm_error_set(r->err, -ENOMEM, "out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv_work, NULL);
+    pthread_cond_init(&r->cv_done, NULL);
+    r->sync_ready = 1;
+    for (; r->n_threads < n; r->n_threads++)
+        if (pthread_create(&r->threads[r->n_threads], NULL, decode_worker, r) != 0)
+            return lwm_error_set(r->err, -EAGAIN, "cannot start decoding threads");
+    return 0;
+}
+
+// Stops the workers, then frees every job still in flight (a --strict stop or an error).
+static void stop_workers(run_state *r)
+{
+    if (r->sync_ready) {
+        pthread_mutex_lock(&r->mu);
+        r->stop = 1;
+        pthread_cond_broadcast(&r->cv_work);
+        pthread_mutex_unlock(&r->mu);
+        for (int i = 0; i < r->n_threads; i++) pthread_join(r->threads[i], NULL);
+    }
+    for (; r->finished < r->issued; r->finished++) {
+        job_free(r, r->slots[r->finished % r->window]);
+        r->res->skipped++;
+    }
+    if (r->sync_ready) {
+        pthread_cond_destroy(&r->cv_done);
+        pthread_cond_destroy(&r->cv_work);
+        pthread_mutex_destroy(&r->mu);
+    }
+    lwm_free(&r->opt->decode.mem, r->threads);
+    lwm_free(&r->opt->decode.mem, r->slots);
+}
+
+int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, lwm_error *err)
+{
+    memset(res, 0, sizeof *res);
+    LWM_CHECK(err, opt && opt->manifest, LWM_EINVAL, "no manifest given");
+    run_state r = {.opt = opt, .res = res, .err = err, .t0 = lwm_now()};
+    LWM_TRY(count_lines(opt->manifest, &r.total_lines, err));
+    r.manifest = fopen(opt->manifest, "rb");
+    if (!r.manifest) return lwm_error_set(err, -errno, "%s: %s", opt->manifest, strerror(errno));
+    manifest_dir_of(r.manifest_dir, sizeof r.manifest_dir, opt->manifest);
+    lwm_progress_start(opt->progress, "ingest", "samples", r.total_lines);
+    int rc = run_setup(&r);
+    if (rc == 0) rc = start_workers(&r);
+    if (rc == 0) rc = run_loop(&r);
+    int stopped = r.halted && !r.eof;
+    stop_workers(&r);
+    if (rc == 0) rc = run_finish(&r);
+    // A --strict stop leaves lines unread: they count as skipped samples.
+    for (ssize_t n; stopped && (n = getline(&r.line, &r.line_cap, r.manifest)) >= 0;)
+        res->skipped += !blank(r.line, (size_t)n);
+    run_release(&r);
+    res->samples = res->ok + res->failed + res->skipped;
+    res->seconds = lwm_now() - r.t0;
+    report_progress(&r, 1);
+    fclose(r.manifest);
+    free(r.line); // getline's buffer comes from libc
+    return rc;
+}
