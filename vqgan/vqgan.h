@@ -165,8 +165,9 @@ const char *lwm_vqgan_errmsg(const lwm_vqgan *ctx);
 
 /**
  * Writes seeded random weights for cfg to out_path (atomically): conv kernels
- * uniform in ±1/sqrt(fan_in), biases small, GroupNorm scale 1 ± small, bias
- * small, codebook N(0, 1). Same (cfg, seed) → same bytes on every machine.
+ * uniform in ±1/sqrt(fan_in), biases uniform in ±0.05, GroupNorm scale 1 ± 0.1
+ * and bias ±0.1, codebook uniform with standard deviation 0.2 (about the
+ * latent scale such an encoder produces, so codes are diverse). Same (cfg, seed) → same bytes on every machine.
  * The file is marked untrained. Returns 0 or a negative code with err filled.
  */
 int lwm_vqgan_init_weights(const char *out_path, const lwm_vqgan_config *cfg, uint64_t seed,

@@ -1,0 +1,152 @@
+// The whole encoder and decoder against the PyTorch float64 reference
+// (ref_vqgan.py model), on seeded random weights: the small and tiny presets
+// within 1e-4 relative error, and the full lwm preset on one frame (a
+// real one from $LWM_SHARED_DATA when present, else a generated one): at least
+// 99.9% of codes equal to the float64 reference, decoded pixels within 1e-3
+// mean absolute error, and every code equal to the float64 argmin of our own
+// latents (the quantizer is exact).
+#include <omp.h>
+
+#include "harness.h"
+#include "vqgan_test.h"
+
+typedef struct result {
+    double z_err, pixel_err, pixel_mae;
+    int codes, same_codes, exact_codes;
+} result;
+
+// Grabs one real frame: the middle of a shared test video, short side 256,
+// centre crop, as ffmpeg's command line does it (independent of our ingest).
+static int real_frame(float *x, int side)
+{
+    const char *data = test_shared_data();
+    if (!data || side != 256) return 0;
+    char cmd[2048], raw[1024];
+    snprintf(raw, sizeof raw, "%s/real.rgb", test_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -v error -y -ss 5 -i %s/video/nasa_13013.mp4 -frames:v 1 -vf "
+             "scale=-2:256:flags=bicubic,crop=256:256 -f rawvideo -pix_fmt rgb24 %s",
+             data, raw);
+    if (system(cmd) != 0) return -1;
+    FILE *f = fopen(raw, "rb");
+    if (!f) return -1;
+    unsigned char *px = malloc((size_t)side * side * 3);
+    size_t got = fread(px, 1, (size_t)side * side * 3, f);
+    fclose(f);
+    for (size_t i = 0; i < got; i++) x[i] = px[i] / 127.5f - 1.0f;
+    free(px);
+    return got == (size_t)side * side * 3 ? 1 : -1;
+}
+
+// frames_wanted generated frames, plus a real one when shared data is present
+// (with real_only, the real one replaces the generated ones).
+static int run_preset(const char *preset, int frames_wanted, int real_only, result *r)
+{
+    char cfg_path[1024], w[1024], fr[1024], co[1024], ref[1024], args[4200];
+    const char *root = getenv("LWM_ROOT"), *tmp = test_tmpdir();
+    snprintf(cfg_path, sizeof cfg_path, "%s/configs/vqgan/%s.json", root ? root : ".", preset);
+    snprintf(w, sizeof w, "%s/%s.safetensors", tmp, preset);
+    snprintf(fr, sizeof fr, "%s/%s-frames.safetensors", tmp, preset);
+    snprintf(co, sizeof co, "%s/%s-c.safetensors", tmp, preset);
+    snprintf(ref, sizeof ref, "%s/%s-ref.safetensors", tmp, preset);
+    lwm_vqgan_config cfg;
+    lwm_error err = {0};
+    if (lwm_vqgan_config_load(&cfg, cfg_path, &err) < 0 || lwm_vqgan_init_weights(w, &cfg, 7, &err) < 0)
+        return fprintf(stderr, "%s\n", err.msg), -1;
+    int side = cfg.resolution, per = lwm_vqgan_config_codes_per_frame(&cfg), D = cfg.embed_dim;
+    size_t ff = (size_t)side * side * 3;
+    float *frames = malloc(ff * (size_t)(frames_wanted + 1) * sizeof(float));
+    int real = real_frame(frames, side), B = real;
+    if (real < 0) return fprintf(stderr, "could not extract a real frame\n"), -1;
+    for (int i = 0; i < frames_wanted && !(real && real_only); i++, B++)
+        synthetic_frame(frames + B * ff, side, i);
+    lwm_vqgan *ctx = lwm_vqgan_create(&(lwm_vqgan_options){.max_batch = 2});
+    float *z = malloc((size_t)B * per * D * sizeof(float)), *px = malloc(ff * B * sizeof(float));
+    uint16_t *codes = malloc((size_t)B * per * sizeof *codes);
+    float *codes_f = malloc((size_t)B * per * sizeof(float));
+    int rc = lwm_vqgan_load(ctx, w);
+    if (rc == 0) rc = vqgan_encode_latents(ctx, z, codes, frames, B);
+    if (rc == 0) rc = lwm_vqgan_decode(ctx, px, codes, B);
+    if (rc < 0) fprintf(stderr, "%s\n", lwm_vqgan_errmsg(ctx));
+    for (int i = 0; i < B * per; i++) codes_f[i] = codes[i];
+    int h = side >> (cfg.num_levels - 1);
+    test_tensor in[] = {{"frames", 4, {B, side, side, 3}, frames}};
+    test_tensor out[] = {{"z", 4, {B, h, h, D}, z}, {"codes", 2, {B, per}, codes_f}};
+    if (rc == 0) rc = write_tensors(fr, in, 1) || write_tensors(co, out, 2);
+    snprintf(args, sizeof args, "model %s %s %s %s %s", w, fr, co, ref,
+             strcmp(preset, "small") == 0 ? "torch" : "numpy");
+    if (rc == 0) rc = run_reference(args);
+    vq_file f;
+    if (rc == 0) rc = vqgan_file_open(&f, ref, NULL, &err);
+    if (rc == 0) {
+        double *zr = to_double(need(&f, "z")->data, (size_t)B * per * D);
+        double *pr = to_double(need(&f, "pixels")->data, ff * B);
+        r->z_err = max_rel_err(z, zr, (size_t)B * per * D);
+        r->pixel_err = max_rel_err(px, pr, ff * B);
+        double mae = 0;
+        for (size_t i = 0; i < ff * B; i++) mae += fabs(px[i] - pr[i]);
+        r->pixel_mae = mae / (double)(ff * B);
+        r->codes = B * per;
+        r->same_codes = r->exact_codes = 0;
+        for (int i = 0; i < B * per; i++) {
+            r->same_codes += codes[i] == (uint16_t)need(&f, "codes")->data[i];
+            r->exact_codes += codes[i] == (uint16_t)need(&f, "codes_of_c_z")->data[i];
+        }
+        int distinct = 0;
+        for (int i = 0; i < B * per; i++) {
+            int seen = 0;
+            for (int j = 0; j < i && !seen; j++) seen = codes[j] == codes[i];
+            distinct += !seen;
+        }
+        fprintf(stderr, "%s (%d frames%s): z max rel err %.3g, pixels max rel err %.3g, MAE %.3g, "
+                "codes %d/%d equal to float64, %d/%d exact argmin of our z, %d distinct\n",
+                preset, B, real ? ", one real" : "", r->z_err, r->pixel_err, r->pixel_mae,
+                r->same_codes, r->codes, r->exact_codes, r->codes, distinct);
+        free(zr), free(pr);
+        vqgan_file_close(&f);
+        if (distinct < r->codes / 16) {
+            fprintf(stderr, "codes barely vary: weak test\n");
+            rc = -1;
+        }
+    }
+    lwm_vqgan_free(ctx);
+    free(frames), free(z), free(px), free(codes), free(codes_f);
+    if (!getenv("LWM_KEEP")) remove(w);
+    return rc;
+}
+
+TEST(small_preset_matches_torch)
+{
+    result r;
+    REQUIRE(run_preset("small", 2, 0, &r) == 0, "small preset run failed");
+    CHECK(r.z_err < 1e-4, "latent max rel err %.3g >= 1e-4", r.z_err);
+    CHECK(r.pixel_err < 1e-4, "decoded pixels max rel err %.3g >= 1e-4", r.pixel_err);
+    CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
+          r.codes - r.exact_codes, r.codes);
+    CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d", r.same_codes, r.codes);
+}
+
+TEST(tiny_preset_matches_float64)
+{
+    result r;
+    REQUIRE(run_preset("tiny", 1, 0, &r) == 0, "tiny preset run failed");
+    CHECK(r.z_err < 1e-4, "latent max rel err %.3g >= 1e-4", r.z_err);
+    CHECK(r.pixel_err < 1e-4, "decoded pixels max rel err %.3g >= 1e-4", r.pixel_err);
+    CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
+          r.codes - r.exact_codes, r.codes);
+    CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d", r.same_codes, r.codes);
+}
+
+TEST(lwm_preset_codes_and_pixels)
+{
+    result r;
+    REQUIRE(run_preset("lwm", 1, 1, &r) == 0, "lwm preset run failed");
+    CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d (< 99.9%%)",
+          r.same_codes, r.codes);
+    CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
+          r.codes - r.exact_codes, r.codes);
+    CHECK(r.pixel_mae < 1e-3, "decoded pixel MAE %.3g >= 1e-3", r.pixel_mae);
+}
+
+TEST_MAIN("vqgan/model", T(small_preset_matches_torch), T(tiny_preset_matches_float64),
+          T(lwm_preset_codes_and_pixels))
