@@ -258,6 +258,11 @@ def model_ref(weights, frames_path, c_out_path, out_path, backend="torch"):
     cfg = json.loads(meta["config"])
     frames = read_safetensors(frames_path)[0]["frames"]
     c_out = read_safetensors(c_out_path)[0]
+    if backend == "quantize-only":  # only the exactness of the C quantizer (sanitizer runs)
+        D = c_out["z"].shape[-1]
+        codes_of_c_z, _ = quantize64(c_out["z"].reshape(-1, D), params["quantize/embeddings"])
+        write_safetensors(out_path, {"codes_of_c_z": codes_of_c_z.astype(np.float32)})
+        return
     # PyTorch float64 convs run at ~1 GFLOP/s here: numpy (same wiring, its conv
     # checked against PyTorch by the layer cases) for the 256x256 presets.
     big = backend == "numpy"

