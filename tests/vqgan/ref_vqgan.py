@@ -6,7 +6,7 @@ safetensors reader/writer the tests need (numpy only).
 Used by tests/vqgan/test_reference.c and bench/vqgan:
   ref_vqgan.py layers OUT                 random layer cases + float64 outputs
   ref_vqgan.py model W FRAMES C_OUT OUT [torch|numpy]   float64 encoder/decoder
-  ref_vqgan.py torch-bench W FRAMES N THREADS   float32 encoder timing (prints JSON)
+  ref_vqgan.py torch-bench W FRAMES.rgb N THREADS   float32 NCHW encoder timing (JSON)
 """
 import json
 import struct
@@ -180,6 +180,29 @@ class Model64(Model):
         return group_norm_np(x, self.p[path + "/scale"], self.p[path + "/bias"], silu)
 
 
+class ModelNCHW(Model):
+    """The same wiring the way a PyTorch user runs it: float32, NCHW end to end
+    (oneDNN convolutions). For the benchmark's PyTorch side."""
+
+    def __init__(self, params, cfg):
+        super().__init__(params, cfg, dtype=torch.float32)
+        for k in list(self.p):
+            if k.endswith("/kernel"):
+                self.p[k] = self.p[k].permute(3, 2, 0, 1).contiguous()  # HWIO -> OIHW
+
+    def conv(self, x, path, mode="same"):
+        w, b = self.p[path + "/kernel"], self.p[path + "/bias"]
+        if mode == "up":
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+        if mode == "down":
+            return F.conv2d(F.pad(x, (0, 1, 0, 1)), w, b, stride=2)
+        return F.conv2d(x, w, b, padding=w.shape[-1] // 2)
+
+    def norm(self, x, path, silu=True):
+        y = F.group_norm(x, GROUPS, self.p[path + "/scale"], self.p[path + "/bias"], eps=EPS)
+        return F.silu(y) if silu else y
+
+
 def quantize64(z, codebook):
     """argmin_k ||z - e_k||^2 in float64, ties to the lowest k. z [N, D]."""
     z = np.asarray(z, dtype=np.float64)
@@ -283,24 +306,79 @@ def model_ref(weights, frames_path, c_out_path, out_path, backend="torch"):
                                  "pixels": pixels})
 
 
+def diffusers_name(lwm):
+    """LWM (Flax) parameter name -> aMUSEd/diffusers VQModel name (spec §7.6)."""
+    segs, out = lwm.split("/"), []
+    for i, seg in enumerate(segs):
+        parent = segs[i - 1] if i else ""
+        if parent.startswith("ResnetBlock_"):
+            seg = {"GroupNorm_0": "norm1", "GroupNorm_1": "norm2", "Conv_0": "conv1",
+                   "Conv_1": "conv2", "Conv_2": "conv_shortcut"}.get(seg, seg)
+        elif parent in ("Downsample_0", "Upsample_0") and seg == "Conv_0":
+            seg = "conv"
+        elif parent in ("encoder", "decoder"):
+            seg = {"Conv_0": "conv_in", "Conv_1": "conv_out", "GroupNorm_0": "conv_norm_out",
+                   "MidBlock_0": "mid_block"}.get(seg, seg)
+        for prefix, new in (("DownsamplingBlock_", "down_blocks."), ("UpsamplingBlock_", "up_blocks."),
+                            ("ResnetBlock_", "resnets.")):
+            if seg.startswith(prefix):
+                seg = new + seg[len(prefix):]
+        out.append({"Downsample_0": "downsamplers.0", "Upsample_0": "upsamplers.0", "kernel": "weight",
+                    "scale": "weight", "embeddings": "embedding.weight"}.get(seg, seg))
+    return ".".join(out)
+
+
+def import_fixtures(like, pkl_path, diffusers_path, lwm_path):
+    """Fresh random tensors with the names and shapes of `like` (a weights
+    file), written three ways: LWM's pickle (nested dicts under 'params', HWIO),
+    a diffusers-layout safetensors (OIHW) and our own layout (the expectation)."""
+    import pickle
+    params, meta = read_safetensors(like)
+    rng = np.random.default_rng(99)
+    fresh = {}
+    for name, a in params.items():
+        scale = 1 / np.sqrt(np.prod(a.shape[:-1])) if name.endswith("kernel") else 0.1
+        fresh[name] = (rng.uniform(-1, 1, a.shape) * scale).astype(np.float32)
+        if name.endswith("scale"):
+            fresh[name] += 1
+        if name.endswith("embeddings"):
+            fresh[name] = (rng.uniform(-1, 1, a.shape) * 0.35).astype(np.float32)
+    tree = {}
+    for name, a in fresh.items():
+        node = tree
+        *dirs, leaf = name.split("/")
+        for d in dirs:
+            node = node.setdefault(d, {})
+        node[leaf] = a
+    with open(pkl_path, "wb") as f:
+        pickle.dump({"params": tree}, f)
+    diff = {}
+    for name, a in fresh.items():
+        diff[diffusers_name(name)] = a.transpose(3, 2, 0, 1) if a.ndim == 4 else a
+    write_safetensors(diffusers_path, diff)
+    write_safetensors(lwm_path, fresh, {"config": meta["config"]})
+
+
 def torch_bench(weights, frames_path, n, threads):
+    """Encodes n frames (raw 256x256 RGB24 file, cycled) one at a time; prints JSON."""
     import time
     torch.set_num_threads(int(threads))
     params, meta = read_safetensors(weights)
     cfg = json.loads(meta["config"])
-    frames = torch.from_numpy(np.array(read_safetensors(frames_path)[0]["frames"]))
-    m = Model(params, cfg, dtype=torch.float32)
+    raw = np.fromfile(frames_path, dtype=np.uint8).reshape(-1, 256, 256, 3)
+    frames = torch.from_numpy(raw.astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2).contiguous()
+    m = ModelNCHW(params, cfg)
+    e = m.p["quantize/embeddings"]
+    e_norm = (e * e).sum(1)
     with torch.no_grad():
         m.encode_latent(frames[:1])  # warm up (oneDNN primitive creation)
         t0 = time.perf_counter()
-        for _ in range(int(n)):
-            z = m.encode_latent(frames)
-            D = z.shape[-1]
-            e = m.p["quantize/embeddings"]
-            zz = z.reshape(-1, D)
-            torch.argmin((e * e).sum(1)[None, :] - 2 * zz @ e.T, dim=1)
+        for i in range(int(n)):
+            z = m.encode_latent(frames[i % len(frames)][None])
+            zz = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+            torch.argmin(e_norm[None, :] - 2 * zz @ e.T, dim=1)
         dt = time.perf_counter() - t0
-    print(json.dumps({"frames": int(n) * frames.shape[0], "seconds": dt,
+    print(json.dumps({"frames": int(n), "seconds": dt, "frames_per_s": int(n) / dt,
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
@@ -310,6 +388,8 @@ if __name__ == "__main__":
         layer_cases(sys.argv[2])
     elif cmd == "model":
         model_ref(*sys.argv[2:7])
+    elif cmd == "import-fixtures":
+        import_fixtures(*sys.argv[2:6])
     elif cmd == "torch-bench":
         torch_bench(*sys.argv[2:6])
     else:

@@ -12,7 +12,7 @@
 // Runs tests/vqgan/ref_vqgan.py with Debian's python3; 0 on success.
 static inline int run_reference(const char *args)
 {
-    char cmd[8192];
+    char cmd[12288];
     const char *root = getenv("LWM_ROOT");
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/vqgan/ref_vqgan.py %s", root ? root : ".", args);
     return system(cmd);

@@ -1,0 +1,187 @@
+// Bad input gets a clear error, never a crash or garbage: truncated, corrupt,
+// NaN-holding and mis-assembled weights files, NaN frames, out-of-range codes.
+#include <unistd.h>
+
+#include "harness.h"
+#include "vqgan_test.h"
+
+static char weights[1024];
+
+// tiny-preset weights, made once per process.
+static const char *tiny_weights(void)
+{
+    if (weights[0]) return weights;
+    char cfg_path[1024];
+    const char *root = getenv("LWM_ROOT");
+    snprintf(cfg_path, sizeof cfg_path, "%s/configs/vqgan/tiny.json", root ? root : ".");
+    snprintf(weights, sizeof weights, "%s/tiny.safetensors", test_tmpdir());
+    lwm_vqgan_config cfg;
+    lwm_error err = {0};
+    if (lwm_vqgan_config_load(&cfg, cfg_path, &err) < 0 || lwm_vqgan_init_weights(weights, &cfg, 3, &err) < 0) {
+        fprintf(stderr, "%s\n", err.msg);
+        weights[0] = '\0';
+        return NULL;
+    }
+    return weights;
+}
+
+// Loads path; returns the code and copies the message.
+static int try_load(const char *path, char *msg, size_t cap)
+{
+    lwm_vqgan *v = lwm_vqgan_create(NULL);
+    int rc = lwm_vqgan_load(v, path);
+    snprintf(msg, cap, "%s", lwm_vqgan_errmsg(v));
+    lwm_vqgan_free(v);
+    return rc;
+}
+
+static char *slurp(const char *path, size_t *size)
+{
+    char *d = NULL;
+    lwm_error err = {0};
+    return lwm_read_file(NULL, path, &d, size, &err) < 0 ? NULL : d;
+}
+
+static void spit(const char *path, const char *d, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    fwrite(d, 1, n, f);
+    fclose(f);
+}
+
+TEST(truncated_weights_file)
+{
+    REQUIRE(tiny_weights(), "could not make weights");
+    size_t n;
+    char *d = slurp(weights, &n), path[1100], msg[800];
+    snprintf(path, sizeof path, "%s/truncated.safetensors", test_tmpdir());
+    spit(path, d, n / 2);
+    int rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "truncated") && strstr(msg, "truncated.safetensors"),
+          "rc %d, message '%s'", rc, msg);
+    spit(path, d, 5);
+    rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "truncated"), "5-byte file: rc %d, '%s'", rc, msg);
+    spit(path, "this is not a weights file at all", 33);
+    rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_EFORMAT, "text file: rc %d, '%s'", rc, msg);
+    free(d);
+}
+
+TEST(nan_in_weights_names_the_tensor)
+{
+    REQUIRE(tiny_weights(), "could not make weights");
+    size_t n;
+    char *d = slurp(weights, &n), path[1100], msg[800];
+    float nan = NAN;
+    memcpy(d + n - 8, &nan, 4); // inside the last tensor: decoder/Conv_1/bias
+    snprintf(path, sizeof path, "%s/nan.safetensors", test_tmpdir());
+    spit(path, d, n);
+    int rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_ENUMERIC && strstr(msg, "decoder/Conv_1/bias") && strstr(msg, "NaN"),
+          "rc %d, message '%s'", rc, msg);
+    free(d);
+}
+
+// Rewrites the weights with one tensor dropped, renamed, or given a wrong shape.
+static int rewrite(const char *out, const char *victim, const char *how)
+{
+    vq_file f;
+    lwm_error err = {0};
+    if (vqgan_file_open(&f, weights, NULL, &err) < 0) return -1;
+    vq_writer_entry *e = calloc((size_t)f.num_tensors + 1, sizeof *e);
+    const float **data = calloc((size_t)f.num_tensors + 1, sizeof *data);
+    int n = 0;
+    for (int i = 0; i < f.num_tensors; i++) {
+        vq_tensor *t = &f.tensors[i];
+        int hit = strcmp(t->name, victim) == 0;
+        if (hit && strcmp(how, "drop") == 0) continue;
+        int extra = hit && strcmp(how, "extra") == 0;
+        if (lwm_format(e[n].name, sizeof e[n].name, "%.100s%s", t->name, extra ? "_extra" : "") < 0) break;
+        e[n].ndim = t->ndim;
+        memcpy(e[n].shape, t->shape, sizeof t->shape);
+        if (hit && strcmp(how, "reshape") == 0) // (3,3,Ci,Co) → (Co,3,Ci,3)
+            e[n].shape[0] = t->shape[t->ndim - 1], e[n].shape[t->ndim - 1] = t->shape[0];
+        data[n++] = t->data;
+        if (hit && strcmp(how, "extra") == 0) { // keep the original too
+            e[n] = e[n - 1];
+            snprintf(e[n].name, sizeof e[n].name, "%s", t->name);
+            data[n++] = t->data;
+        }
+    }
+    const char *meta[] = {"config", vqgan_file_meta(&f, "config"), NULL};
+    vq_writer *w;
+    int rc = vqgan_writer_begin(&w, out, e, n, meta, &err);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        size_t c = 1;
+        for (int d = 0; d < e[i].ndim; d++) c *= (size_t)e[i].shape[d];
+        rc = vqgan_writer_put(w, data[i], c, &err);
+    }
+    if (rc == 0) rc = vqgan_writer_commit(w, &err);
+    vqgan_file_close(&f);
+    free(e), free(data);
+    return rc;
+}
+
+TEST(missing_extra_misshaped_tensors)
+{
+    REQUIRE(tiny_weights(), "could not make weights");
+    char path[1100], msg[800];
+    snprintf(path, sizeof path, "%s/edited.safetensors", test_tmpdir());
+    const char *victim = "encoder/DownsamplingBlock_1/ResnetBlock_0/Conv_0/kernel";
+    REQUIRE(rewrite(path, victim, "drop") == 0, "rewrite failed");
+    int rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "missing tensor") && strstr(msg, victim), "drop: %d '%s'", rc, msg);
+    REQUIRE(rewrite(path, victim, "extra") == 0, "rewrite failed");
+    rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "unexpected tensor") && strstr(msg, "_extra"), "extra: %d '%s'", rc, msg);
+    REQUIRE(rewrite(path, victim, "reshape") == 0, "rewrite failed");
+    rc = try_load(path, msg, sizeof msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "has shape") && strstr(msg, victim), "reshape: %d '%s'", rc, msg);
+}
+
+TEST(nan_frame_and_bad_codes)
+{
+    REQUIRE(tiny_weights(), "could not make weights");
+    lwm_vqgan *v = lwm_vqgan_create(&(lwm_vqgan_options){.max_batch = 2});
+    REQUIRE(lwm_vqgan_load(v, weights) == 0, "load: %s", lwm_vqgan_errmsg(v));
+    CHECK(lwm_vqgan_untrained(v) == 1, "init weights not flagged untrained");
+    CHECK(strlen(lwm_vqgan_weights_hash(v)) == 32, "hash '%s'", lwm_vqgan_weights_hash(v));
+    size_t ff = 256 * 256 * 3;
+    float *frames = calloc(ff * 3, sizeof(float));
+    uint16_t codes[3 * 256];
+    frames[ff * 2 + 1000] = NAN; // frame 2, in the second batch
+    int rc = lwm_vqgan_encode(v, codes, frames, 3);
+    CHECK(rc == LWM_ENUMERIC && strstr(lwm_vqgan_errmsg(v), "frame 2"), "NaN frame: %d '%s'", rc,
+          lwm_vqgan_errmsg(v));
+    frames[ff * 2 + 1000] = 0;
+    rc = lwm_vqgan_encode(v, codes, frames, 3);
+    CHECK(rc == 0, "clean frames after a failure: %d '%s'", rc, lwm_vqgan_errmsg(v));
+    codes[256 + 17] = 512; // tiny's codebook has 512 entries
+    rc = lwm_vqgan_decode(v, frames, codes, 2);
+    CHECK(rc == LWM_EINVAL && strstr(lwm_vqgan_errmsg(v), "frame 1, position 17") &&
+              strstr(lwm_vqgan_errmsg(v), "512"),
+          "bad code: %d '%s'", rc, lwm_vqgan_errmsg(v));
+    free(frames);
+    lwm_vqgan_free(v);
+}
+
+TEST(import_rejects_unknown_layout)
+{
+    REQUIRE(tiny_weights(), "could not make weights");
+    char path[1100], out[1100];
+    snprintf(path, sizeof path, "%s/other.safetensors", test_tmpdir());
+    snprintf(out, sizeof out, "%s/out.safetensors", test_tmpdir());
+    float x[4] = {1, 2, 3, 4};
+    test_tensor t[] = {{"model.layers.0.weight", 1, {4}, x}};
+    REQUIRE(write_tensors(path, t, 1) == 0, "write failed");
+    lwm_error err = {0};
+    int layout = -1, rc = lwm_vqgan_import(out, path, &layout, &err);
+    CHECK(rc == LWM_EFORMAT && layout == LWM_VQGAN_LAYOUT_UNKNOWN && strstr(err.msg, "diffusers"),
+          "rc %d layout %d '%s'", rc, layout, err.msg);
+    CHECK(access(out, F_OK) != 0, "a failed import left its output behind");
+}
+
+TEST_MAIN("vqgan/errors", T(truncated_weights_file), T(nan_in_weights_names_the_tensor),
+          T(missing_extra_misshaped_tensors), T(nan_frame_and_bad_codes),
+          T(import_rejects_unknown_layout))
