@@ -73,6 +73,11 @@ static void init_rows(float *out, const float *bias, int rows, int cout, int acc
     }
 }
 
+// Small layers (M·K fits the whole scratch): one gather by all threads, then
+// one SGEMM that OpenBLAS spreads over its threads with the kernel matrix
+// packed once. Big layers: each thread gathers and multiplies its own tiles
+// (no barrier between gather and multiply; the kernel matrix is re-packed per
+// tile, which costs about 1/(2·rows) of the multiply).
 static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int H, int W,
                       vq_geom g, int accumulate, vq_scratch *s)
 {
@@ -80,12 +85,30 @@ static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int 
     vqgan_conv_out_size(H, W, p->k, g, &Ho, &Wo);
     int M = B * Ho * Wo, K = p->k * p->k * p->cin, N = p->cout;
     int pointwise = p->k == 1 && g.stride == 1 && g.upsample == 1 && g.pad_top == 0;
-    int rows = (int)(s->tile_floats / (size_t)K);
-    int per_thread = (M + s->threads - 1) / s->threads;
-    if (rows > per_thread) rows = per_thread;
-    if (rows < 1) rows = 1;
-    int tiles = (M + rows - 1) / rows;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(s->threads)
+    int max_rows = (int)(s->tile_floats / (size_t)K);
+    if (max_rows < 1) max_rows = 1;
+    if ((size_t)M * K <= s->tile_floats * (size_t)s->threads && M < max_rows * s->threads) {
+        const float *a = in;
+        int chunk = (M + s->threads - 1) / s->threads;
+#pragma omp parallel for schedule(static) num_threads(s->threads)
+        for (int t = 0; t < s->threads; t++) {
+            int r0 = t * chunk, r1 = r0 + chunk < M ? r0 + chunk : M;
+            if (r0 >= r1) continue;
+            if (!pointwise) im2col(s->tiles + (size_t)r0 * K, in, r0, r1, H, W, p->cin, p->k, g, Ho, Wo);
+            init_rows(out + (size_t)r0 * N, p->b, r1 - r0, N, accumulate);
+        }
+        if (!pointwise) a = s->tiles;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, p->w, N, 1.0f,
+                    out, N);
+        return;
+    }
+    // As many tiles as the scratch needs, rounded up to a multiple of the thread
+    // count and evened out, so no thread idles at the end of a layer.
+    int tiles = (M + max_rows - 1) / max_rows;
+    tiles = (tiles + s->threads - 1) / s->threads * s->threads;
+    int rows = (M + tiles - 1) / tiles;
+    tiles = (M + rows - 1) / rows;
+#pragma omp parallel for schedule(static, 1) num_threads(s->threads)
     for (int t = 0; t < tiles; t++) {
         int r0 = t * rows, r1 = r0 + rows < M ? r0 + rows : M;
         float *A = s->tiles + (size_t)omp_get_thread_num() * s->tile_floats;
