@@ -209,10 +209,10 @@ static size_t tile_floats(const lwm_vqgan *ctx)
     return t > q ? t : q;
 }
 
-size_t lwm_vqgan_scratch_bytes(const lwm_vqgan *ctx, int frames)
+size_t lwm_vqgan_scratch_bytes(const lwm_vqgan *ctx, int frames, int decode)
 {
     if (!ctx || !ctx->loaded) return 0;
-    size_t act = vqgan_max_activation(&ctx->cfg, 1);
+    size_t act = vqgan_max_activation(&ctx->cfg, decode != 0);
     return (4 * act * (size_t)frames + (size_t)ctx->threads * tile_floats(ctx)) * sizeof(float);
 }
 

@@ -131,8 +131,13 @@ const char *lwm_vqgan_weights_hash(const lwm_vqgan *ctx);
 /** 1 when the weights were made by lwm_vqgan_init_weights (random), else 0. */
 int lwm_vqgan_untrained(const lwm_vqgan *ctx);
 
-/** Bytes of scratch memory the context uses for a batch of `frames` frames. */
-size_t lwm_vqgan_scratch_bytes(const lwm_vqgan *ctx, int frames);
+/**
+ * Bytes of scratch memory (the arena: four activation buffers per frame plus
+ * one im2col tile per thread) that encoding (decode = 0) or decoding
+ * (decode = 1) a batch of `frames` frames needs; 0 before load. The mapped
+ * weights come on top (pages of the file, shared between processes).
+ */
+size_t lwm_vqgan_scratch_bytes(const lwm_vqgan *ctx, int frames, int decode);
 
 /**
  * Encodes n frames (n × res × res × 3 floats, NHWC, in [-1, 1]) into

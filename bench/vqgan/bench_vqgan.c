@@ -76,7 +76,7 @@ int main(int argc, char **argv)
            "\"peak_fraction\": %.3f, \"arena_mib_per_frame\": %.1f, \"peak_rss_mib\": %.1f, "
            "\"rss_before_encode_mib\": %.1f}\n",
            n, batch, threads, t, fps, gflops, peak, gflops / peak,
-           lwm_vqgan_scratch_bytes(v, batch) / (double)batch / 1048576.0,
+           lwm_vqgan_scratch_bytes(v, batch, 0) / (double)batch / 1048576.0,
            lwm_peak_rss() / 1048576.0, rss0 / 1048576.0);
     lwm_vqgan_free(v);
     free(codes), free(frames), free(data);
