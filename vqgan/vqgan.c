@@ -262,42 +262,41 @@ static int check_ready(lwm_vqgan *ctx, int n, const void *out, const void *in, c
     return 0;
 }
 
+// One body for both input kinds: exactly one of frames / rgb is set. RGB24 is
+// converted batch by batch into the spare buffer y, which is free until the
+// first conv has read the frames.
+static int encode_all(lwm_vqgan *ctx, float *z, uint16_t *codes, const float *frames,
+                      const uint8_t *rgb, int n)
+{
+    LWM_TRY(check_ready(ctx, n, codes, frames ? (const void *)frames : rgb, "encode"));
+    LWM_TRY(ensure_arena(ctx, 0));
+    const lwm_vqgan_config *c = &ctx->cfg;
+    size_t frame_floats = (size_t)c->resolution * c->resolution * c->in_channels;
+    int per = lwm_vqgan_config_codes_per_frame(c);
+    for (int f = 0; f < n; f += ctx->batch) {
+        int B = n - f < ctx->batch ? n - f : ctx->batch;
+        const float *in = frames ? frames + f * frame_floats : ctx->buf.y;
+        for (size_t i = 0; !frames && i < B * frame_floats; i++)
+            ctx->buf.y[i] = (float)rgb[f * frame_floats + i] / 127.5f - 1.0f;
+        float *zb = z ? z + (size_t)f * per * c->embed_dim : NULL;
+        LWM_TRY(encode_batch(ctx, codes + (size_t)f * per, zb, in, B, f));
+    }
+    return 0;
+}
+
 int lwm_vqgan_encode(lwm_vqgan *ctx, uint16_t *codes, const float *frames, int n)
 {
-    return vqgan_encode_latents(ctx, NULL, codes, frames, n);
+    return encode_all(ctx, NULL, codes, frames, NULL, n);
 }
 
 int vqgan_encode_latents(lwm_vqgan *ctx, float *z, uint16_t *codes, const float *frames, int n)
 {
-    LWM_TRY(check_ready(ctx, n, codes, frames, "encode"));
-    LWM_TRY(ensure_arena(ctx, 0));
-    const lwm_vqgan_config *c = &ctx->cfg;
-    size_t frame_floats = (size_t)c->resolution * c->resolution * c->in_channels;
-    int per = lwm_vqgan_config_codes_per_frame(c);
-    for (int f = 0; f < n; f += ctx->batch) {
-        int B = n - f < ctx->batch ? n - f : ctx->batch;
-        float *zb = z ? z + (size_t)f * per * c->embed_dim : NULL;
-        LWM_TRY(encode_batch(ctx, codes + (size_t)f * per, zb, frames + f * frame_floats, B, f));
-    }
-    return 0;
+    return encode_all(ctx, z, codes, frames, NULL, n);
 }
 
 int lwm_vqgan_encode_rgb(lwm_vqgan *ctx, uint16_t *codes, const uint8_t *rgb, int n)
 {
-    LWM_TRY(check_ready(ctx, n, codes, rgb, "encode"));
-    LWM_TRY(ensure_arena(ctx, 0));
-    const lwm_vqgan_config *c = &ctx->cfg;
-    size_t frame_floats = (size_t)c->resolution * c->resolution * c->in_channels;
-    int per = lwm_vqgan_config_codes_per_frame(c);
-    for (int f = 0; f < n; f += ctx->batch) {
-        int B = n - f < ctx->batch ? n - f : ctx->batch;
-        // The spare buffer y is free until the first conv has read the frames.
-        float *frames = ctx->buf.y;
-        for (size_t i = 0; i < B * frame_floats; i++)
-            frames[i] = (float)rgb[f * frame_floats + i] / 127.5f - 1.0f;
-        LWM_TRY(encode_batch(ctx, codes + (size_t)f * per, NULL, frames, B, f));
-    }
-    return 0;
+    return encode_all(ctx, NULL, codes, NULL, rgb, n);
 }
 
 static int decode_batch(lwm_vqgan *ctx, float *out, const uint16_t *codes, int B, int first)
@@ -315,33 +314,31 @@ static int decode_batch(lwm_vqgan *ctx, float *out, const uint16_t *codes, int B
     return 0;
 }
 
-int lwm_vqgan_decode(lwm_vqgan *ctx, float *frames, const uint16_t *codes, int n)
+// One body for both output kinds: exactly one of frames / rgb is set. For RGB24
+// the decoder writes into buffer u (free once the last conv, t → out, runs).
+static int decode_all(lwm_vqgan *ctx, float *frames, uint8_t *rgb, const uint16_t *codes, int n)
 {
-    LWM_TRY(check_ready(ctx, n, frames, codes, "decode"));
+    LWM_TRY(check_ready(ctx, n, frames ? (void *)frames : rgb, codes, "decode"));
     LWM_TRY(ensure_arena(ctx, 1));
     const lwm_vqgan_config *c = &ctx->cfg;
     size_t frame_floats = (size_t)c->resolution * c->resolution * c->in_channels;
     int per = lwm_vqgan_config_codes_per_frame(c);
     for (int f = 0; f < n; f += ctx->batch) {
         int B = n - f < ctx->batch ? n - f : ctx->batch;
-        LWM_TRY(decode_batch(ctx, frames + f * frame_floats, codes + (size_t)f * per, B, f));
+        float *out = frames ? frames + f * frame_floats : ctx->buf.u;
+        LWM_TRY(decode_batch(ctx, out, codes + (size_t)f * per, B, f));
+        for (size_t i = 0; !frames && i < B * frame_floats; i++)
+            rgb[f * frame_floats + i] = (uint8_t)((out[i] + 1.0f) * 127.5f);
     }
     return 0;
 }
 
+int lwm_vqgan_decode(lwm_vqgan *ctx, float *frames, const uint16_t *codes, int n)
+{
+    return decode_all(ctx, frames, NULL, codes, n);
+}
+
 int lwm_vqgan_decode_rgb(lwm_vqgan *ctx, uint8_t *rgb, const uint16_t *codes, int n)
 {
-    LWM_TRY(check_ready(ctx, n, rgb, codes, "decode"));
-    LWM_TRY(ensure_arena(ctx, 1));
-    const lwm_vqgan_config *c = &ctx->cfg;
-    size_t frame_floats = (size_t)c->resolution * c->resolution * c->in_channels;
-    int per = lwm_vqgan_config_codes_per_frame(c);
-    for (int f = 0; f < n; f += ctx->batch) {
-        int B = n - f < ctx->batch ? n - f : ctx->batch;
-        float *px = ctx->buf.u; // free once the last conv (t → out) runs
-        LWM_TRY(decode_batch(ctx, px, codes + (size_t)f * per, B, f));
-        for (size_t i = 0; i < B * frame_floats; i++)
-            rgb[f * frame_floats + i] = (uint8_t)((px[i] + 1.0f) * 127.5f);
-    }
-    return 0;
+    return decode_all(ctx, NULL, rgb, codes, n);
 }

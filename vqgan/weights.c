@@ -90,30 +90,52 @@ static size_t max_count(const entry_list *l)
     return m;
 }
 
-int lwm_vqgan_init_weights(const char *out_path, const lwm_vqgan_config *cfg, uint64_t seed,
-                           lwm_error *err)
+// Fills buf with tensor number index (entry e); 0 or a negative code with err set.
+typedef int (*fill_fn)(void *opaque, float *buf, const vq_writer_entry *e, int index, lwm_error *err);
+
+// The one writer of weights files: the config's tensors in walk order, each
+// filled by fill(), metadata format/version/config/untrained plus one
+// provenance pair; check() (may be NULL) runs before the file is committed.
+static int write_weights(const char *out_path, const lwm_vqgan_config *cfg, const char *untrained,
+                         const char *key, const char *value, fill_fn fill,
+                         int (*check)(void *opaque, lwm_error *err), void *opaque, lwm_error *err)
 {
-    LWM_TRY(lwm_vqgan_config_check(cfg, err));
     entry_list l;
     LWM_TRY(list_entries(&l, cfg, err));
-    char *config = vqgan_config_to_json(cfg), seed_text[32];
-    lwm_format(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    char *config = vqgan_config_to_json(cfg);
     const char *meta[] = {"format", "lwm-vqgan", "version", "1", "config", config ? config : "",
-                          "untrained", "1", "seed", seed_text, NULL};
+                          "untrained", untrained, key, value, NULL};
     float *buf = malloc(max_count(&l) * sizeof(float));
     vq_writer *w = NULL;
     int rc = !config || !buf ? lwm_error_set(err, -ENOMEM, "%s: out of memory", out_path) : 0;
     if (rc == 0) rc = vqgan_writer_begin(&w, out_path, l.e, l.n, meta, err);
     for (int i = 0; rc == 0 && i < l.n; i++) {
-        fill_random(buf, &l.e[i], seed, i);
-        rc = vqgan_writer_put(w, buf, entry_count(&l.e[i]), err);
+        rc = fill(opaque, buf, &l.e[i], i, err);
+        if (rc == 0) rc = vqgan_writer_put(w, buf, entry_count(&l.e[i]), err);
     }
+    if (rc == 0 && check) rc = check(opaque, err);
     if (rc == 0) rc = vqgan_writer_commit(w, err);
     else vqgan_writer_abort(w);
     free(buf);
     free(l.e);
     cJSON_free(config);
     return rc;
+}
+
+static int fill_seeded(void *opaque, float *buf, const vq_writer_entry *e, int index, lwm_error *err)
+{
+    (void)err;
+    fill_random(buf, e, *(const uint64_t *)opaque, index);
+    return 0;
+}
+
+int lwm_vqgan_init_weights(const char *out_path, const lwm_vqgan_config *cfg, uint64_t seed,
+                           lwm_error *err)
+{
+    LWM_TRY(lwm_vqgan_config_check(cfg, err));
+    char seed_text[32];
+    lwm_format(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    return write_weights(out_path, cfg, "1", "seed", seed_text, fill_seeded, NULL, &seed, err);
 }
 
 // ---------------------------------------------------------------- import
@@ -229,33 +251,21 @@ static int convert_tensor(float *buf, source *s, const vq_writer_entry *e, lwm_e
     return 0;
 }
 
-static int write_imported(const char *out_path, source *s, const lwm_vqgan_config *cfg,
+static int fill_converted(void *opaque, float *buf, const vq_writer_entry *e, int index,
                           lwm_error *err)
 {
-    entry_list l;
-    LWM_TRY(list_entries(&l, cfg, err));
-    char *config = vqgan_config_to_json(cfg);
-    const char *base = strrchr(s->path, '/') ? strrchr(s->path, '/') + 1 : s->path;
-    const char *meta[] = {"format", "lwm-vqgan", "version", "1", "config", config ? config : "",
-                          "untrained", "0", "source", base, NULL};
-    float *buf = malloc(max_count(&l) * sizeof(float));
-    vq_writer *w = NULL;
-    int rc = !config || !buf ? lwm_error_set(err, -ENOMEM, "%s: out of memory", out_path) : 0;
-    if (rc == 0) rc = vqgan_writer_begin(&w, out_path, l.e, l.n, meta, err);
-    for (int i = 0; rc == 0 && i < l.n; i++) {
-        rc = convert_tensor(buf, s, &l.e[i], err);
-        if (rc == 0) rc = vqgan_writer_put(w, buf, entry_count(&l.e[i]), err);
-    }
-    for (int i = 0; rc == 0 && i < s->f.num_tensors; i++)
-        if (!s->f.tensors[i].used)
-            rc = lwm_error_set(err, LWM_EFORMAT, "%s: unexpected tensor %s (not part of the "
-                               "inferred architecture)", s->path, s->f.tensors[i].name);
-    if (rc == 0) rc = vqgan_writer_commit(w, err);
-    else vqgan_writer_abort(w);
-    free(buf);
-    free(l.e);
-    cJSON_free(config);
-    return rc;
+    (void)index;
+    return convert_tensor(buf, opaque, e, err);
+}
+
+static int check_all_used(void *opaque, lwm_error *err)
+{
+    source *s = opaque;
+    for (int i = 0; i < s->f.num_tensors; i++)
+        LWM_CHECK(err, s->f.tensors[i].used, LWM_EFORMAT,
+                  "%s: unexpected tensor %s (not part of the inferred architecture)", s->path,
+                  s->f.tensors[i].name);
+    return 0;
 }
 
 int lwm_vqgan_import(const char *out_path, const char *src_path, int *layout, lwm_error *err)
@@ -270,7 +280,9 @@ int lwm_vqgan_import(const char *out_path, const char *src_path, int *layout, lw
         rc = lwm_error_set(err, LWM_EFORMAT, "%s: neither LWM (encoder/DownsamplingBlock_*) nor "
                            "diffusers (encoder.down_blocks.*) tensor names", src_path);
     if (rc == 0) rc = vqgan_infer_config(&cfg, source_lookup, &s, src_path, err);
-    if (rc == 0) rc = write_imported(out_path, &s, &cfg, err);
+    const char *base = strrchr(src_path, '/') ? strrchr(src_path, '/') + 1 : src_path;
+    if (rc == 0)
+        rc = write_weights(out_path, &cfg, "0", "source", base, fill_converted, check_all_used, &s, err);
     vqgan_file_close(&s.f);
     return rc;
 }

@@ -134,10 +134,11 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
     return rc;
 }
 
-TEST(small_preset_matches_torch)
+// The small-preset bar: activations within 1e-4 of the reference, codes exact.
+static void check_close(const char *preset, int generated)
 {
     result r;
-    REQUIRE(run_preset("small", 2, 0, &r) == 0, "small preset run failed");
+    REQUIRE(run_preset(preset, generated, 0, &r) == 0, "%s preset run failed", preset);
     CHECK(r.z_err < 1e-4, "latent max rel err %.3g >= 1e-4", r.z_err);
     CHECK(r.pixel_err < 1e-4, "decoded pixels max rel err %.3g >= 1e-4", r.pixel_err);
     CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
@@ -145,16 +146,8 @@ TEST(small_preset_matches_torch)
     CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d", r.same_codes, r.codes);
 }
 
-TEST(tiny_preset_matches_float64)
-{
-    result r;
-    REQUIRE(run_preset("tiny", 1, 0, &r) == 0, "tiny preset run failed");
-    CHECK(r.z_err < 1e-4, "latent max rel err %.3g >= 1e-4", r.z_err);
-    CHECK(r.pixel_err < 1e-4, "decoded pixels max rel err %.3g >= 1e-4", r.pixel_err);
-    CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
-          r.codes - r.exact_codes, r.codes);
-    CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d", r.same_codes, r.codes);
-}
+TEST(small_preset_matches_torch) { check_close("small", 2); }
+TEST(tiny_preset_matches_float64) { check_close("tiny", 1); }
 
 TEST(lwm_preset_codes_and_pixels)
 {
