@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"help", cmd_help, "list the commands, or show one command's usage"},
     {"version", cmd_version, "print the version and the libraries in use"},
+    {"vqgan", cmd_vqgan, "VQGAN tokenizer: init/import weights, encode frames to codes, decode"},
     {"pack", cmd_pack, "packed training rows of a dataset (LWM layout or best-fit)"},
     {"inspect", cmd_inspect, "summarise a dataset: samples, frames, tokens, codebook, compression"},
     {"show", cmd_show, "print one sample of a dataset: fields, text, timestamps, codes"},
