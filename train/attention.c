@@ -167,7 +167,7 @@ void attn_forward_finish(float *o, float *lse, const float *acc, const float *m,
                          int64_t c, int H, int hd)
 {
     const int d = H * hd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(c * H * hd) >= TRAIN_PAR_MIN)
     for (int64_t i = 0; i < c; i++)
         for (int h = 0; h < H; h++) {
             float li = l[(size_t)h * c + i];
@@ -180,7 +180,7 @@ void attn_forward_finish(float *o, float *lse, const float *acc, const float *m,
 void attn_backward_prep(float *D, const float *dout, const float *o, int64_t c, int H, int hd)
 {
     const int d = H * hd;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(c * H * hd) >= TRAIN_PAR_MIN)
     for (int64_t i = 0; i < c; i++)
         for (int h = 0; h < H; h++) {
             double s = 0;

@@ -16,6 +16,12 @@
 #include "common/common.h"
 #include "train.h"
 
+/**
+ * Elementwise loops smaller than this (elements) stay serial: an OpenMP region costs a
+ * barrier, which on a loaded machine (a descheduled thread) outweighs small work.
+ */
+#define TRAIN_PAR_MIN ((size_t)1 << 17)
+
 /* ---------------------------------------------------------------- config */
 
 typedef struct train_model_shape {

@@ -62,7 +62,7 @@ void embed_backward(float *dwte, float *dvte, const float *dx, const int32_t *to
 void rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int64_t c, int d,
                      double eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(c * d) >= TRAIN_PAR_MIN)
     for (int64_t t = 0; t < c; t++) {
         const float *xr = x + (size_t)t * d;
         float *yr = y + (size_t)t * d;
@@ -79,7 +79,7 @@ void rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, int6
 void rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g,
                       const float *rstd, int64_t c, int d)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(c * d) >= TRAIN_PAR_MIN)
     for (int64_t t = 0; t < c; t++) {
         const float *xr = x + (size_t)t * d, *dyr = dy + (size_t)t * d;
         float *dxr = dx + (size_t)t * d;
@@ -89,7 +89,7 @@ void rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, con
         float coef = (float)(dot * r * r * r / d);
         for (int j = 0; j < d; j++) dxr[j] = dyr[j] * g[j] * r - xr[j] * coef;
     }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(c * d) >= TRAIN_PAR_MIN)
     for (int j = 0; j < d; j++) {
         double s = 0;
         for (int64_t t = 0; t < c; t++) s += (double)dy[(size_t)t * d + j] * x[(size_t)t * d + j] * rstd[t];
@@ -107,7 +107,7 @@ static void rope_apply(float *x, const int32_t *pos, int64_t c, int H, int hd, d
     int half = hd / 2;
     float freq[512];
     for (int k = 0; k < half; k++) freq[k] = (float)pow(theta, -2.0 * k / hd);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(c * H * hd) >= TRAIN_PAR_MIN)
     for (int64_t t = 0; t < c; t++) {
         float *row = x + (size_t)t * H * hd;
         for (int k = 0; k < half; k++) {
@@ -138,7 +138,7 @@ void rope_backward(float *dx, const int32_t *pos, int64_t c, int H, int hd, doub
 
 void swiglu_forward(float *h, const float *a, const float *b, int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(n) >= TRAIN_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float s = 1.0f / (1.0f + expf(-a[i]));
         h[i] = a[i] * s * b[i];
@@ -149,7 +149,7 @@ void swiglu_forward(float *h, const float *a, const float *b, int64_t n)
 void swiglu_backward(float *da, float *db, const float *dh, const float *a, const float *b,
                      int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(n) >= TRAIN_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float ai = a[i], bi = b[i], g = dh[i];
         float s = 1.0f / (1.0f + expf(-ai));

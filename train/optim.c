@@ -16,7 +16,7 @@ void adamw_update(float *params, const float *grads, float *m, float *v,
         const float s1 = (float)(1 / bc1), s2 = (float)(1 / bc2), eps = (float)p->eps;
         float *w = params + t->offset, *mm_ = m + t->offset, *vv = v + t->offset;
         const float *g = grads + t->offset;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(t->size) >= TRAIN_PAR_MIN)
         for (size_t i = 0; i < t->size; i++) {
             mm_[i] = b1 * mm_[i] + (1 - b1) * g[i];
             vv[i] = b2 * vv[i] + (1 - b2) * g[i] * g[i];
@@ -43,7 +43,7 @@ double grad_global_norm(const float *grads, size_t n)
 
 void grad_scale(float *grads, size_t n, float s)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(n) >= TRAIN_PAR_MIN)
     for (size_t i = 0; i < n; i++) grads[i] *= s;
 }
 

@@ -96,7 +96,7 @@ int ring_attention_forward(const train_ring *ring, const attn_kernel *kern, ring
 
 static void add_into(float *dst, const float *src, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)(n) >= TRAIN_PAR_MIN)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 

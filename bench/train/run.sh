@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Trainer benchmarks, each beside its comparison in the same invocation:
+#  1. attention kernels' GFLOP/s against the machine's measured SGEMM peak;
+#  2. one training step at 8K tokens of the d=256, 4-layer model (configs/small.json shape):
+#     this trainer (1 rank, blockwise) against the PyTorch CPU reference with ordinary
+#     attention (bench/train/ref_torch.py), tokens/s ratio;
+#  3. peak memory of one step of the tiny preset at growing lengths beside the sizing
+#     function's prediction (BENCH_TRAIN_LENS, default "8192 16384 32768 65536").
+# Threads: 2 (one rank). The machine is shared: see uptime in the output.
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+LWM=${LWM:-$BUILD/lwm}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lwm-bench-train.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+echo "# load: $(uptime | sed 's/.*load average/load average/')"
+
+echo "### attention kernels vs SGEMM peak"
+"$BUILD/bench/train/bench_attention" 4096 4 64 128
+
+echo "### one training step at 8K tokens, d=256 x 4 layers: lwm train vs PyTorch (ordinary attention)"
+/usr/bin/python3 - configs/small.json "$TMP/b8k.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["stages"] = [{"seq_len": 8192, "rope_theta": 1000000, "tokens_per_batch": 8192, "total_tokens": 16384}]
+c["data"] = {"kind": "mixed"}
+json.dump(c, open(sys.argv[2], "w"))
+PY
+ours=$(mpirun --allow-run-as-root -np 1 -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$LWM" train \
+       --config "$TMP/b8k.json" --data "$TMP" --out "$TMP/run8k" --quiet 2>/dev/null \
+       | /usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; print(max(x["tokens_per_s"] for x in r), max(x["peak_memory"] for x in r))')
+ref=$(/usr/bin/python3 bench/train/ref_torch.py "$TMP/b8k.json" 8192 "$OMP_NUM_THREADS" \
+      | /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["tokens_per_s"], r["peak_memory"])')
+/usr/bin/python3 -c '
+import sys
+o, om, r, rm = map(float, sys.argv[1:5])
+print("lwm train: %.0f tokens/s, peak %.0f MB; PyTorch reference: %.0f tokens/s, peak %.0f MB; ratio %.2fx"
+      % (o, om / 2**20, r, rm / 2**20, o / r))' $ours $ref
+
+echo "### peak memory per rank of one step (tiny preset), prediction beside measurement"
+"$BUILD/bench/train/bench_memory" configs/tiny.json "$TMP" ${BENCH_TRAIN_LENS:-8192 16384 32768 65536}
