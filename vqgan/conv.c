@@ -47,8 +47,17 @@ static void im2col(float *A, const float *in, int r0, int r1, int H, int W, int 
         int b = r / (Ho * Wo), oy = (r / Wo) % Ho, ox = r % Wo;
         float *dst = A + (size_t)(r - r0) * K;
         const float *frame = in + (size_t)b * H * W * cin;
+        int ix0 = ox * g.stride - g.pad_left;
+        // Without upsampling, a kernel row's k taps are k neighbouring input
+        // pixels: one copy of k·cin floats when they are all inside the frame.
+        int whole_rows = g.upsample == 1 && ix0 >= 0 && ix0 + k <= W;
         for (int ky = 0; ky < k; ky++) {
             int iy = oy * g.stride + ky - g.pad_top;
+            if (whole_rows && iy >= 0 && iy < He) {
+                memcpy(dst, frame + ((size_t)iy * W + (size_t)ix0) * cin, cin_bytes * (size_t)k);
+                dst += (size_t)k * cin;
+                continue;
+            }
             for (int kx = 0; kx < k; kx++, dst += cin) {
                 int ix = ox * g.stride + kx - g.pad_left;
                 if (iy < 0 || iy >= He || ix < 0 || ix >= We) {
