@@ -22,6 +22,7 @@ int cmd_show(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_render(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 
