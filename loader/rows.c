@@ -26,6 +26,21 @@ int loader_build_doc(lwm_loader *ld, int64_t doc)
     return 0;
 }
 
+// A record that fails to read now (checksum, format) although its length was
+// known: with on_bad_record = SKIP its positions become padding (loss 0) and
+// it is counted, so the plan (and every other row) stays what it was.
+// Returns 1 when built, 0 when skipped, < 0 on error.
+static int build_or_skip(lwm_loader *ld, int64_t doc)
+{
+    int rc = loader_build_doc(ld, doc);
+    if (rc >= 0) return 1;
+    int data_error = rc == LWM_ECHECKSUM || rc == LWM_EFORMAT || rc == LWM_EVERSION;
+    if (ld->opt.on_bad_record != LWM_LOADER_SKIP || !data_error) return rc;
+    lwm_log(&ld->opt.log, LWM_LOG_WARN, "skipped: %s", ld->err.msg);
+    ld->info.skipped++;
+    return 0;
+}
+
 static void pad_positions(lwm_loader *ld, int64_t from, int64_t to)
 {
     loader_row *r = &ld->row;
@@ -92,10 +107,11 @@ static int packed_row(lwm_loader *ld, int materialize)
     int32_t segment = 0;
     for (int64_t p = ld->plan.row_first[row]; p < ld->plan.row_first[row + 1]; p++) {
         const loader_piece *piece = &ld->plan.pieces[p];
-        LWM_TRY(loader_build_doc(ld, piece->doc));
+        int built = build_or_skip(ld, piece->doc);
+        if (built < 0) return built;
         segment = ld->opt.no_segment_ids ? 1 : segment + 1;
-        copy_piece(ld, at, piece->a, piece->b, segment);
-        int64_t used = piece->b - piece->a;
+        if (built) copy_piece(ld, at, piece->a, piece->b, segment);
+        int64_t used = built ? piece->b - piece->a : 0;
         pad_positions(ld, at + used, at + piece->slots);
         at += piece->slots;
         r->documents++;
@@ -127,11 +143,16 @@ static int stream_take(lwm_loader *ld, loader_stream_cursor *c, int64_t n, int64
             continue;
         }
         int64_t take = len - c->offset < n ? len - c->offset : n;
-        if (out) {
-            LWM_TRY(loader_build_doc(ld, doc));
+        int built = out ? build_or_skip(ld, doc) : 0;
+        if (built < 0) return built;
+        if (built) {
             memcpy(ld->stream_tokens + at, ld->doc.tokens + c->offset, (size_t)take * sizeof(int32_t));
             memcpy(ld->stream_vision + at, ld->doc.vision + c->offset, (size_t)take);
             memcpy(ld->stream_loss + at, ld->doc.loss + c->offset, (size_t)take);
+        } else if (out) { // skipped: pad id, no loss, in the stream's place
+            for (int64_t i = 0; i < take; i++) ld->stream_tokens[at + i] = LWM_PAD_ID;
+            memset(ld->stream_vision + at, 0, (size_t)take);
+            memset(ld->stream_loss + at, 0, (size_t)take);
         }
         at += take, n -= take, c->offset += take;
         if (c->offset == len) cursor_next_doc(ld, c);
@@ -182,8 +203,13 @@ static int pad_row(lwm_loader *ld, int materialize)
                   "no usable document in the datasets (all skipped?)");
     }
     if (!materialize) return 0;
-    LWM_TRY(loader_build_doc(ld, doc));
     loader_row *r = &ld->row;
+    int built = build_or_skip(ld, doc);
+    if (built <= 0) {
+        r->padding = r->documents = r->split = 0;
+        if (built == 0) pad_positions(ld, 0, L);
+        return built;
+    }
     r->padding = 0;
     r->documents = 1;
     int64_t keep = len < L + 1 ? len : L + 1; // cut to L + 1 tokens, then shift once

@@ -1,6 +1,7 @@
 // The loader over the store (shard/): the same documents give the same rows
 // as from LWM's JSONL; stored token ids are used when the tokenizer matches
 // and refused when it does not; the length cache makes the second start cheap.
+#include <lmdb.h>
 #include <string.h>
 
 #include "fixtures.h"
@@ -156,6 +157,92 @@ TEST(stored_tokens_used_only_with_their_tokenizer)
     lwm_loader_free(ld);
 }
 
-TEST_MAIN("loader/store_source", T(store_rows_equal_jsonl_rows),
+// Flips one byte in the middle of record index's stored value (found through
+// LMDB, then in the file), as a disk error would.
+static int damage(const char *dir, int64_t index)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/shard-00000.mdb", dir);
+    char *file = NULL;
+    size_t n = 0;
+    if (lwm_read_file(NULL, path, &file, &n, NULL) < 0) return -1;
+    long off = -1;
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 4);
+    if (mdb_env_open(env, path, MDB_NOSUBDIR | MDB_RDONLY | MDB_NOLOCK, 0644) == 0 &&
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+        uint8_t key[9] = {0};
+        for (int i = 0; i < 8; i++) key[i] = (uint8_t)((uint64_t)index >> (56 - 8 * i));
+        MDB_val k = {9, key}, d;
+        if (mdb_dbi_open(txn, "records", 0, &dbi) == 0 && mdb_get(txn, dbi, &k, &d) == 0) {
+            const char *at = memmem(file, n, d.mv_data, d.mv_size < 64 ? d.mv_size : 64);
+            if (at) off = (long)(at - file) + (long)d.mv_size / 2;
+        }
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    int rc = -1;
+    FILE *f = off >= 0 ? fopen(path, "r+b") : NULL;
+    if (f) {
+        char byte = (char)(file[off] ^ 0x10);
+        fseek(f, off, SEEK_SET);
+        rc = fwrite(&byte, 1, 1, f) == 1 ? 0 : -1;
+        fclose(f);
+    }
+    lwm_free(NULL, file);
+    return rc;
+}
+
+TEST(damaged_record_fails_or_is_skipped)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/store_bad", test_tmpdir());
+    lwm_shard_writer *w = lwm_shard_writer_create(NULL);
+    REQUIRE(w && lwm_shard_writer_open(w, dir) == 0, "writer");
+    for (int d = 0; d < 6; d++) {
+        char id[16], caption[80];
+        snprintf(id, sizeof id, "doc%d", d);
+        snprintf(caption, sizeof caption, "a dog runs %d", d);
+        lwm_shard_text text = {"caption", caption, NULL, 0};
+        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_TEXT, .fields = "\"caption\"",
+                              .texts = &text, .n_texts = 1};
+        REQUIRE(lwm_shard_writer_put(w, &s) >= 0, "put: %s", lwm_shard_writer_errmsg(w));
+    }
+    REQUIRE(lwm_shard_writer_close(w) == 0, "close");
+    lwm_shard_writer_free(w);
+    lwm_error err = {0};
+    lwm_loader *ld = open_loader(dir, LWM_LAYOUT_PACKED, &err); // builds the length cache
+    REQUIRE(ld, "create: %s", err.msg);
+    lwm_loader_free(ld);
+    REQUIRE(damage(dir, 2) == 0, "record 2 not found in the shard");
+    // The cached lengths still name the record; reading it now fails.
+    ld = open_loader(dir, LWM_LAYOUT_PACKED, &err);
+    REQUIRE(ld, "create with cache: %s", err.msg);
+    lwm_loader_batch b;
+    int rc = lwm_loader_next(ld, &b);
+    CHECK(rc == LWM_ECHECKSUM || rc == LWM_EFORMAT, "damaged record read without error (rc %d)", rc);
+    CHECK(strstr(lwm_loader_errmsg(ld), "doc2") || strstr(lwm_loader_errmsg(ld), "index 2") ||
+              strstr(lwm_loader_errmsg(ld), "record 2"),
+          "message does not name the record: %s", lwm_loader_errmsg(ld));
+    lwm_loader_free(ld);
+    // With SKIP the record becomes padding and is counted; other rows are unchanged.
+    const char *p = dir;
+    lwm_loader_options o;
+    memset(&o, 0, sizeof o);
+    o.datasets = &p, o.n_datasets = 1, o.tokenizer = fixture_tokenizer(), o.seq_len = 700;
+    o.rows = 2, o.seed = 5, o.on_bad_record = LWM_LOADER_SKIP;
+    REQUIRE(lwm_loader_create(&ld, &o, NULL, &err) == 0, "create skip: %s", err.msg);
+    REQUIRE(lwm_loader_next(ld, &b) == 0, "next with skip: %s", lwm_loader_errmsg(ld));
+    lwm_loader_info info;
+    lwm_loader_get_info(ld, &info);
+    CHECK(info.skipped == 2, "skipped %lld (doc2 once in each of the two rows, one per epoch)",
+          (long long)info.skipped);
+    lwm_loader_free(ld);
+}
+
+TEST_MAIN("loader/store_source", T(damaged_record_fails_or_is_skipped), T(store_rows_equal_jsonl_rows),
           T(length_cache_makes_restart_cheap_and_follows_the_data),
           T(stored_tokens_used_only_with_their_tokenizer))
