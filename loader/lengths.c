@@ -105,7 +105,7 @@ static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t fi
             memcpy(&v, at, 4);
             len->run_off[first + i] = base + v;
         }
-        memcpy(len->runs + 2 * len->n_runs, at, 8 * (size_t)runs);
+        if (runs) memcpy(len->runs + 2 * len->n_runs, at, 8 * (size_t)runs);
         len->n_runs += runs;
     }
     lwm_free(&ld->mem, data);
@@ -129,7 +129,7 @@ static void save_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t f
         uint32_t v = len->run_off[first + i] - base;
         memcpy(at, &v, 4);
     }
-    memcpy(at, len->runs + 2 * (size_t)base, 8 * (size_t)runs);
+    if (runs) memcpy(at, len->runs + 2 * (size_t)base, 8 * (size_t)runs);
     put64(buf + size - 8, lwm_hash64(buf, size - 8));
     lwm_error err = {0};
     if (lwm_write_file_atomic(path, buf, size, &err) < 0)
