@@ -10,8 +10,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
+#include "loader/loader.h"
 
 /** Frames of document d in the fixtures: 1..5, varying. */
 static inline int fixture_frames(int d) { return 1 + (d * 7) % 5; }
@@ -68,6 +70,19 @@ static inline const char *fixture_tokenizer(void)
     if (system(cmd) != 0) return NULL;
     snprintf(model, sizeof model, "%s/tiny.model", test_tmpdir());
     return model;
+}
+
+/** Options over n datasets with the fixture tokenizer: seed 42, one row of seq_len. */
+static inline lwm_loader_options fixture_options(const char **paths, int n, int64_t seq_len)
+{
+    lwm_loader_options o;
+    memset(&o, 0, sizeof o);
+    o.datasets = paths;
+    o.n_datasets = n;
+    o.tokenizer = fixture_tokenizer();
+    o.seq_len = seq_len;
+    o.seed = 42;
+    return o;
 }
 
 #endif

@@ -26,12 +26,7 @@ static void free_hook(void *opaque, void *ptr)
 // Runs create + 3 batches (prefetch on or off); returns 0 on success, the error otherwise.
 static int run(const char *path, counting *c, int prefetch)
 {
-    lwm_loader_options o;
-    memset(&o, 0, sizeof o);
-    o.datasets = &path;
-    o.n_datasets = 1;
-    o.tokenizer = fixture_tokenizer();
-    o.seq_len = 600;
+    lwm_loader_options o = fixture_options(&path, 1, 600);
     o.rows = 2;
     o.prefetch_bytes = prefetch ? 1 << 20 : 0;
     o.mem = (lwm_mem){alloc_hook, free_hook, c};

@@ -10,14 +10,7 @@
 
 static lwm_loader_options base_options(const char **paths, int n, int64_t seq_len)
 {
-    lwm_loader_options o;
-    memset(&o, 0, sizeof o);
-    o.datasets = paths;
-    o.n_datasets = n;
-    o.tokenizer = fixture_tokenizer();
-    o.seq_len = seq_len;
-    o.seed = 42;
-    return o;
+    return fixture_options(paths, n, seq_len);
 }
 
 static lwm_loader *open_or_fail(const lwm_loader_options *o, const lwm_loader_state *st)

@@ -59,12 +59,7 @@ static const char *write_store(const char *name, int first, int n, const int32_t
 
 static lwm_loader *open_loader(const char *path, lwm_loader_layout layout, lwm_error *err)
 {
-    lwm_loader_options o;
-    memset(&o, 0, sizeof o);
-    o.datasets = &path;
-    o.n_datasets = 1;
-    o.tokenizer = fixture_tokenizer();
-    o.seq_len = 700;
+    lwm_loader_options o = fixture_options(&path, 1, 700);
     o.rows = 2;
     o.layout = layout;
     o.seed = 5;
@@ -230,9 +225,7 @@ TEST(damaged_record_fails_or_is_skipped)
     lwm_loader_free(ld);
     // With SKIP the record becomes padding and is counted; other rows are unchanged.
     const char *p = dir;
-    lwm_loader_options o;
-    memset(&o, 0, sizeof o);
-    o.datasets = &p, o.n_datasets = 1, o.tokenizer = fixture_tokenizer(), o.seq_len = 700;
+    lwm_loader_options o = fixture_options(&p, 1, 700);
     o.rows = 2, o.seed = 5, o.on_bad_record = LWM_LOADER_SKIP;
     REQUIRE(lwm_loader_create(&ld, &o, NULL, &err) == 0, "create skip: %s", err.msg);
     REQUIRE(lwm_loader_next(ld, &b) == 0, "next with skip: %s", lwm_loader_errmsg(ld));
