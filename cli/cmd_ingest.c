@@ -7,15 +7,25 @@
 #include "ingest/ingest.h"
 
 static const char *usage =
-    "usage: lwm ingest --manifest M.jsonl [--fps F] [--max-frames N] [--strict] [options]\n"
+    "usage: lwm ingest --manifest M.jsonl [--out DIR [--vqgan W] [--tokenizer T]]\n"
+    "                  [--fps F] [--max-frames N] [--strict] [options]\n"
     "\n"
     "Reads a JSONL manifest (one sample a line: \"id\", \"video\" or \"image\" or\n"
-    "neither, text fields such as \"caption\", an optional LWM \"fields\" spec) and\n"
-    "decodes every sample into its sampled 256x256 frames. Each failed sample is\n"
-    "reported with its id, manifest line and reason, and the run goes on; the exit\n"
-    "status is 1 when any sample failed.\n"
+    "neither, text fields such as \"caption\", an optional LWM \"fields\" spec, or\n"
+    "LWM's pre-tokenized \"vision\" code lists) and decodes every sample into its\n"
+    "sampled 256x256 frames. With --out it builds a dataset: frames are encoded by\n"
+    "the VQGAN and every sample is stored in manifest order, crash-safe; re-running\n"
+    "the same command after a crash resumes, skipping what is stored. Each failed\n"
+    "sample is reported (and recorded in the dataset) with its id, manifest line and\n"
+    "reason, and the run goes on; the exit status is 1 when any sample failed.\n"
     "\n"
     "  --manifest M     the JSONL manifest (relative media paths start from its directory)\n"
+    "  --out DIR        the dataset to build or resume (LMDB shards)\n"
+    "  --vqgan W        VQGAN weights that turn frames into codes (not needed when every\n"
+    "                   visual sample carries inline \"vision\" codes)\n"
+    "  --tokenizer T    recorded with the dataset; text is stored raw and tokenized by the\n"
+    "                   loader\n"
+    "  --commit-every N samples per store commit (default 16, and at least every 2 s)\n"
     "  --fps F          one frame per 1/F seconds of video time\n"
     "  --max-frames N   at most N frames per video, spread as LWM does\n"
     "  --strict         stop at the first failed sample\n"
@@ -57,6 +67,13 @@ int cmd_ingest(int argc, char **argv)
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--manifest") && next) opt.manifest = argv[++i];
+        else if (!strcmp(a, "--out") && next) opt.out_dir = argv[++i];
+        else if (!strcmp(a, "--vqgan") && next) opt.vqgan = argv[++i];
+        else if (!strcmp(a, "--tokenizer") && next) opt.tokenizer = argv[++i];
+        else if (!strcmp(a, "--commit-every") && next) {
+            if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
+            opt.commit_every = (int)n;
+        }
         else if (!strcmp(a, "--fps") && next) {
             if (cli_parse_double("ingest", a, argv[++i], &opt.decode.fps)) return 2;
         } else if (!strcmp(a, "--max-frames") && next) {
@@ -71,6 +88,8 @@ int cmd_ingest(int argc, char **argv)
         } else return cli_fail("ingest", "unknown option or missing value '%s'\n%s", a, usage), 2;
     }
     if (!opt.manifest) return cli_fail("ingest", "--manifest is required\n%s", usage), 2;
+    if ((opt.vqgan || opt.tokenizer) && !opt.out_dir)
+        return cli_fail("ingest", "--vqgan and --tokenizer need --out DIR"), 2;
     av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
     cli_logger(&opt.log, verbose);
     opt.decode.log = opt.log;

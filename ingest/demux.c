@@ -181,6 +181,7 @@ static int open_format(lwm_ingest *ctx)
     if (ctx->fmt->duration > 0) in->duration = (double)ctx->fmt->duration / AV_TIME_BASE;
     else if (st->duration > 0) in->duration = (double)st->duration * av_q2d(st->time_base);
     in->is_image = is_image_format(ctx->fmt);
+    if (in->is_image) in->fps = in->duration = 0; // the image demuxer's 25 fps means nothing
     lwm_format(in->codec, sizeof in->codec, "%s", codec->name);
     const char *pf = av_get_pix_fmt_name((enum AVPixelFormat)par->format);
     lwm_format(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");

@@ -177,6 +177,15 @@ void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem);
 /** What lwm_ingest_run does. Zeroed fields take the defaults given. */
 typedef struct lwm_ingest_run_options {
     const char *manifest;     /**< set by caller: the JSONL manifest path (required) */
+    const char *out_dir;      /**< set by caller: dataset directory to build (shard store);
+                                   NULL = decode and check only */
+    const char *vqgan;        /**< set by caller: VQGAN weights that encode decoded frames;
+                                   NULL = none (then only text and inline-code samples store) */
+    const char *tokenizer;    /**< set by caller: recorded in the dataset's settings only: text is
+                                   stored raw and tokenized by the loader (ingest may not
+                                   depend on the loader); NULL = none */
+    int commit_every;         /**< set by caller: samples per store commit; 0 = 16 (also at
+                                   least every 2 s) */
     lwm_ingest_options decode;/**< set by caller: sampling and decoder threads per sample */
     int workers;              /**< set by caller: samples decoded at once; 0 = 2 */
     int strict;               /**< set by caller: stop at the first failed sample */
@@ -189,7 +198,8 @@ typedef struct lwm_ingest_run_result {
     int64_t samples;  /**< non-blank manifest lines seen */
     int64_t ok;       /**< samples that decoded (and were stored) */
     int64_t failed;   /**< samples that failed: each reported through the logger */
-    int64_t skipped;  /**< samples not processed: already stored, or after a --strict stop */
+    int64_t skipped;  /**< samples not processed: already stored (or recorded as failed) in the
+                           dataset, or after a --strict stop */
     int64_t frames;   /**< frames decoded in ok samples */
     double seconds;   /**< wall time of the run */
 } lwm_ingest_run_result;
@@ -197,7 +207,19 @@ typedef struct lwm_ingest_run_result {
 /**
  * Runs a manifest: every line parsed and checked, every video or image
  * decoded into its sampled frames, `workers` samples at a time, results
- * handled in manifest order. A failed sample (malformed line, no id,
+ * handled in manifest order.
+ *
+ * With out_dir, it builds a dataset: decoding workers feed one encoder thread
+ * (the VQGAN, its own OpenMP threads inside) through a bounded window, and the
+ * calling thread writes every sample in manifest order (so the dense index
+ * follows the manifest) and commits in batches. Crash-safe and resumable: a
+ * batch is durable once committed (shard.h), and a re-run of the same command
+ * skips ids already stored or recorded as failed before decoding them, so
+ * after any crash (even SIGKILL) and a re-run every sample is there exactly
+ * once. Failed samples are recorded in the dataset (id or "line N", line,
+ * reason). A sample whose id repeats an earlier line fails as a duplicate.
+ *
+ * A failed sample (malformed line, no id,
  * duplicate id, missing / empty / corrupt / non-media / audio-only file,
  * absurd size, ...) is logged at LWM_LOG_ERROR as
  * `sample "ID" (manifest line N): reason` and the run goes on (with strict,

@@ -139,6 +139,7 @@ typedef struct job {
     int skipped;               // already in the dataset
     int done;                  // set under run_state.mu when the result is ready
     int64_t frames;            // frames decoded
+    uint16_t *codes;           // frames × 256 codes once encoded
     uint8_t *rgb;              // frames × LWM_FRAME_BYTES when the run keeps frames
     double *pts;               // frames presentation times when kept
     size_t frames_cap;
@@ -166,16 +167,31 @@ typedef struct run_state {
     pthread_t *threads;
     int n_threads, sync_ready;
     int keep_frames;           // frames are kept for an encoder
+    struct lwm_shard_writer *writer; // the dataset being built, or NULL
+    struct lwm_vqgan *vqgan;   // the encoder, or NULL
+    job *encode_head, *encode_tail;
+    pthread_t encoder;
+    int encoder_started;
+    pthread_cond_t cv_encode;
+    int64_t pending;           // samples put since the last commit
+    double last_commit;
     struct seen_id *ids;       // ids seen in this manifest (open addressing)
     size_t ids_cap, ids_n;
 } run_state;
 
 /** Sets up what the run needs beyond decoding (ids table); 0 or negative with r->err. */
 int run_setup(run_state *r);
-/** Marks a freshly parsed job failed (duplicate id) or skipped (already stored). */
+/**
+ * Marks a freshly read job failed (duplicate id) or skipped (already stored,
+ * or its failure already recorded). Called for lines that did not parse too.
+ */
 void run_check_new(run_state *r, job *j);
-/** Called by a worker under r->mu after decoding j: marks it done. */
+/** Called by a worker under r->mu after decoding j: queues it for the encoder, or marks it done. */
 void run_decoded(run_state *r, job *j);
+/** Starts the encoder thread when the run encodes; 0 or negative. Called after the mutex exists. */
+int run_start_encoder(run_state *r);
+/** Stops the encoder thread (r->stop is set); frees jobs left in its queue are not freed here. */
+void run_stop_encoder(run_state *r);
 /** Handles a finished job in manifest order: report, count, store. 0 or fatal negative. */
 int run_handle(run_state *r, job *j);
 /** Completes the run after the last job (final commit). 0 or negative. */

@@ -114,7 +114,7 @@ static int next_job(run_state *r, job **out)
     j->line = r->line_no;
     j->rc = lwm_ingest_sample_parse(&j->sample, r->line, (size_t)n, r->line_no, r->manifest_dir,
                                     &r->opt->decode.mem, &j->err);
-    if (j->rc == 0) run_check_new(r, j); // duplicate ids, already stored
+    run_check_new(r, j); // duplicate ids, already stored or recorded
     *out = j;
     return 1;
 }
@@ -200,6 +200,7 @@ static int start_workers(run_state *r)
     pthread_cond_init(&r->cv_work, NULL);
     pthread_cond_init(&r->cv_done, NULL);
     r->sync_ready = 1;
+    LWM_TRY(run_start_encoder(r));
     for (; r->n_threads < n; r->n_threads++)
         if (pthread_create(&r->threads[r->n_threads], NULL, decode_worker, r) != 0)
             return lwm_error_set(r->err, -EAGAIN, "cannot start decoding threads");
@@ -215,6 +216,7 @@ static void stop_workers(run_state *r)
         pthread_cond_broadcast(&r->cv_work);
         pthread_mutex_unlock(&r->mu);
         for (int i = 0; i < r->n_threads; i++) pthread_join(r->threads[i], NULL);
+        run_stop_encoder(r);
     }
     for (; r->finished < r->issued; r->finished++) {
         job_free(r, r->slots[r->finished % r->window]);

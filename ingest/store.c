@@ -1,19 +1,80 @@
 // What the run does with each finished sample, in manifest order: report a
-// failure, count, and remember ids so that a second line with the same id fails.
+// failure, count, remember ids so that a second line with the same id fails,
+// and, when building a dataset, store the sample (or its failure) and commit
+// in batches.
+#include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "shard/shard.h"
+#include "vqgan/vqgan.h"
+
+#define COMMIT_SECONDS 2.0
 
 typedef struct seen_id {
     char *id;      // NULL = empty slot
     int64_t line;  // where it was first seen
 } seen_id;
 
+static int open_vqgan(run_state *r)
+{
+    lwm_vqgan_options vo = {.max_batch = 4, .log = r->opt->log, .mem = r->opt->decode.mem};
+    r->vqgan = lwm_vqgan_create(&vo);
+    if (!r->vqgan) return lwm_error_set(r->err, -ENOMEM, "out of memory for the VQGAN");
+    int rc = lwm_vqgan_load(r->vqgan, r->opt->vqgan);
+    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_vqgan_errmsg(r->vqgan));
+    r->keep_frames = 1;
+    return 0;
+}
+
+// The ingest settings recorded in the dataset manifest.
+static char *settings_json(const lwm_ingest_run_options *opt)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "fps", opt->decode.fps);
+    cJSON_AddNumberToObject(o, "max_frames", (double)opt->decode.max_frames);
+    cJSON_AddStringToObject(o, "text", "raw");
+    if (opt->tokenizer) cJSON_AddStringToObject(o, "tokenizer", opt->tokenizer);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static int open_dataset(run_state *r)
+{
+    const lwm_ingest_run_options *opt = r->opt;
+    lwm_shard_writer_options wo = {.log = opt->log, .mem = opt->decode.mem};
+    r->writer = lwm_shard_writer_create(&wo);
+    if (!r->writer) return lwm_error_set(r->err, -ENOMEM, "out of memory for the store");
+    int rc = lwm_shard_writer_open(r->writer, opt->out_dir);
+    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
+    char *settings = settings_json(opt);
+    lwm_shard_info info = {
+        .vqgan_hash = r->vqgan ? lwm_vqgan_weights_hash(r->vqgan) : "",
+        .vqgan_preset = r->vqgan ? lwm_vqgan_config_of(r->vqgan)->name : "",
+        .vqgan_untrained = r->vqgan ? lwm_vqgan_untrained(r->vqgan) : 0,
+        .tokenizer_hash = "",
+        .tokenizer_name = "",
+        .settings_json = settings ? settings : "",
+    };
+    rc = lwm_shard_writer_set_info(r->writer, &info);
+    cJSON_free(settings);
+    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
+    if (opt->tokenizer)
+        lwm_log(&opt->log, LWM_LOG_INFO, "--tokenizer %s: text is stored raw and tokenized by the "
+                "loader (ingest does not depend on the loader)", opt->tokenizer);
+    r->last_commit = lwm_now();
+    return 0;
+}
+
 int run_setup(run_state *r)
 {
     r->keep_frames = 0;
+    if (r->opt->vqgan) LWM_TRY(open_vqgan(r));
+    if (r->opt->out_dir) LWM_TRY(open_dataset(r));
     return 0;
 }
 
@@ -49,45 +110,139 @@ static int64_t ids_add(run_state *r, const char *id, int64_t line)
     return 0;
 }
 
-void run_check_new(run_state *r, job *j)
+// Resuming: a line that failed without an id of its own (it did not parse, or
+// repeated an earlier id) was recorded as "line N"; it is not reported again.
+static void skip_recorded_failure(run_state *r, job *j)
 {
-    int64_t first = ids_add(r, j->sample.id, j->line);
-    if (first < 0) j->rc = lwm_error_set(&j->err, -ENOMEM, "out of memory");
-    else if (first > 0)
-        j->rc = lwm_error_set(&j->err, LWM_EEXISTS, "duplicate id (first on manifest line %lld)",
-                              (long long)first);
+    char key[32];
+    snprintf(key, sizeof key, "line %lld", (long long)j->line);
+    if (r->writer && lwm_shard_writer_has(r->writer, key) == 2) j->skipped = 1;
 }
 
-void run_decoded(run_state *r, job *j)
+void run_check_new(run_state *r, job *j)
 {
-    (void)r;
-    j->done = 1;
+    if (j->rc < 0) { // the line did not parse
+        skip_recorded_failure(r, j);
+        return;
+    }
+    int64_t first = ids_add(r, j->sample.id, j->line);
+    if (first < 0) {
+        j->rc = lwm_error_set(&j->err, -ENOMEM, "out of memory");
+        return;
+    }
+    if (first > 0) {
+        j->rc = lwm_error_set(&j->err, LWM_EEXISTS, "duplicate id (first on manifest line %lld)",
+                              (long long)first);
+        skip_recorded_failure(r, j);
+        return;
+    }
+    if (!r->writer) return;
+    // Resuming: what a previous run stored (or recorded as failed) is not decoded again.
+    int has = lwm_shard_writer_has(r->writer, j->sample.id);
+    if (has > 0) j->skipped = 1;
+    else if (has < 0) j->rc = lwm_error_set(&j->err, has, "%s", lwm_shard_writer_errmsg(r->writer));
+    else if (j->sample.media && !r->vqgan)
+        j->rc = lwm_error_set(&j->err, LWM_EINVAL, "%s: no --vqgan given to encode its frames",
+                              j->sample.media);
+}
+
+static int commit(run_state *r)
+{
+    int rc = lwm_shard_writer_commit(r->writer);
+    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
+    r->pending = 0;
+    r->last_commit = lwm_now();
+    return 0;
+}
+
+// Records j's failure in the dataset. A duplicate's id belongs to the record
+// stored from its first line, so the failure goes under "line N" instead.
+static int store_failure(run_state *r, job *j)
+{
+    const char *id = j->rc == LWM_EEXISTS ? NULL : j->sample.id;
+    int rc = lwm_shard_writer_fail(r->writer, id, j->line, j->err.msg);
+    if (rc == LWM_EEXISTS) rc = lwm_shard_writer_fail(r->writer, NULL, j->line, j->err.msg);
+    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
+    return 0;
+}
+
+static int modality_of(const job *j)
+{
+    switch (j->sample.kind) {
+    case LWM_INGEST_VIDEO: return LWM_SHARD_VIDEO;
+    case LWM_INGEST_IMAGE: return LWM_SHARD_IMAGE;
+    case LWM_INGEST_CODES: return j->sample.n_codes == 256 ? LWM_SHARD_IMAGE : LWM_SHARD_VIDEO;
+    default: return LWM_SHARD_TEXT;
+    }
+}
+
+// Puts j as a record; a put that rejects the sample's content fails the sample.
+static int store_sample(run_state *r, job *j)
+{
+    const lwm_ingest_sample *s = &j->sample;
+    lwm_shard_text texts[s->n_texts > 0 ? s->n_texts : 1];
+    for (int i = 0; i < s->n_texts; i++)
+        texts[i] = (lwm_shard_text){.name = s->texts[i].name, .text = s->texts[i].text};
+    int inline_codes = s->kind == LWM_INGEST_CODES;
+    lwm_shard_sample rec = {
+        .id = s->id, .modality = modality_of(j), .source = s->media ? s->media : "",
+        .manifest_line = j->line, .fields = s->fields ? s->fields : "", .texts = texts,
+        .n_texts = s->n_texts,
+        .vision_name = inline_codes ? s->vision_name : s->media ? (s->vision_name ? s->vision_name : "vision") : "",
+        .frames = inline_codes ? s->n_codes / 256 : j->frames,
+        .codes = inline_codes ? s->codes : j->codes,
+        .timestamps = inline_codes ? NULL : j->pts,
+        .duration = j->info.duration, .fps = j->info.fps, .width = j->info.width,
+        .height = j->info.height, .codec = j->info.codec,
+    };
+    int64_t idx = lwm_shard_writer_put(r->writer, &rec);
+    if (idx >= 0) return 1;
+    if (idx == LWM_EINVAL || idx == LWM_EEXISTS) { // the sample's fault: record it, go on
+        j->rc = lwm_error_set(&j->err, (int)idx, "%s", lwm_shard_writer_errmsg(r->writer));
+        return 0;
+    }
+    return lwm_error_set(r->err, (int)idx, "%s", lwm_shard_writer_errmsg(r->writer));
+}
+
+static void report_failure(run_state *r, job *j)
+{
+    r->res->failed++;
+    if (j->sample.id)
+        lwm_log(&r->opt->log, LWM_LOG_ERROR, "sample \"%s\" (manifest line %lld): %s",
+                j->sample.id, (long long)j->line, j->err.msg);
+    else // the line did not parse: the message names the line already
+        lwm_log(&r->opt->log, LWM_LOG_ERROR, "%s", j->err.msg);
 }
 
 int run_handle(run_state *r, job *j)
 {
     lwm_ingest_run_result *res = r->res;
-    if (j->rc < 0) {
-        res->failed++;
-        if (j->sample.id)
-            lwm_log(&r->opt->log, LWM_LOG_ERROR, "sample \"%s\" (manifest line %lld): %s",
-                    j->sample.id, (long long)j->line, j->err.msg);
-        else // the line did not parse: the message names the line already
-            lwm_log(&r->opt->log, LWM_LOG_ERROR, "%s", j->err.msg);
-        return 0;
-    }
     if (j->skipped) {
         res->skipped++;
         return 0;
     }
-    res->ok++;
-    res->frames += j->frames;
+    if (j->rc == 0 && r->writer) {
+        int rc = store_sample(r, j);
+        if (rc < 0) return rc;
+    }
+    if (j->rc < 0) {
+        report_failure(r, j);
+        if (r->writer) LWM_TRY(store_failure(r, j));
+    } else {
+        res->ok++;
+        res->frames += j->frames;
+    }
+    if (!r->writer) return 0;
+    int64_t every = r->opt->commit_every > 0 ? r->opt->commit_every : 16;
+    if (++r->pending >= every || lwm_now() - r->last_commit >= COMMIT_SECONDS) return commit(r);
     return 0;
 }
 
 int run_finish(run_state *r)
 {
-    (void)r;
+    if (!r->writer) return 0;
+    int rc = lwm_shard_writer_close(r->writer);
+    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     return 0;
 }
 
@@ -111,11 +266,14 @@ void job_free(run_state *r, job *j)
     lwm_ingest_sample_release(&j->sample, mem);
     lwm_free(mem, j->rgb);
     lwm_free(mem, j->pts);
+    lwm_free(mem, j->codes);
     lwm_free(mem, j);
 }
 
 void run_release(run_state *r)
 {
+    lwm_shard_writer_free(r->writer); // without a close: as a crash leaves it, nothing lost
+    lwm_vqgan_free(r->vqgan);
     for (size_t i = 0; i < r->ids_cap; i++) lwm_free(&r->opt->decode.mem, r->ids[i].id);
     lwm_free(&r->opt->decode.mem, r->ids);
 }

@@ -26,7 +26,8 @@ cat >"$D/good.jsonl" <<JSON
 JSON
 # Run from another directory: media paths are relative to the manifest.
 (cd / && "$LWM" ingest --manifest "$D/good.jsonl" --fps 2 --json -q) >"$TMP/good.out" 2>"$TMP/good.err"
-check good_manifest_exit_0 "exit $?: $(head -c 300 "$TMP/good.err")" test $? -eq 0
+rc=$?
+check good_manifest_exit_0 "exit $rc: $(head -c 300 "$TMP/good.err")" test $rc -eq 0
 # a: 3 s at fps 2 = 6 frames; b: 2 s = 4; c: 1; t and v decode nothing.
 check good_manifest_counts "summary: $(cat "$TMP/good.out")" $PY -c '
 import json, sys
@@ -50,7 +51,8 @@ cat >"$D/bad.jsonl" <<JSON
 {"id": "c", "image": "media/c.jpg"}
 JSON
 "$LWM" ingest --manifest "$D/bad.jsonl" --max-frames 3 -q >"$TMP/bad.out" 2>"$TMP/bad.err"
-check bad_manifest_exit_1 "exit $? (want 1)" test $? -eq 1
+rc=$?
+check bad_manifest_exit_1 "exit $rc (want 1)" test $rc -eq 1
 expect_line() { # name pattern: one stderr line names the sample and the reason
     check "$1" "stderr lacks /$2/: $(head -c 400 "$TMP/bad.err" | tr '\n' '|')" grep -Eq -- "$2" "$TMP/bad.err"
 }
@@ -68,7 +70,8 @@ expect_line reports_bad_codes 'manifest line 12 \(id "codes"\): "vision" holds 3
 check bad_manifest_summary "summary: $(cat "$TMP/bad.out")" grep -q '13 samples: 2 ok, 11 failed, 0 skipped' "$TMP/bad.out"
 
 "$LWM" ingest --manifest "$D/bad.jsonl" --strict --json -q >"$TMP/strict.out" 2>"$TMP/strict.err"
-check strict_exit_1 "exit $? (want 1)" test $? -eq 1
+rc=$?
+check strict_exit_1 "exit $rc (want 1)" test $rc -eq 1
 check strict_stops_at_first "summary: $(cat "$TMP/strict.out"); $(head -c 300 "$TMP/strict.err")" $PY -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
