@@ -226,8 +226,12 @@ typedef struct lwm_ingest_run_result {
  * it stops there and the rest count as skipped). Returns 0 when the run went
  * through (res says how many failed), or a negative code with err filled when
  * it could not run at all (manifest unreadable, out of memory).
- * Threads: creates its own workers; the caller's logger and progress sink are
- * only called from the calling thread.
+ * Threads: creates its own decoding workers (and, with a VQGAN, one encoder
+ * thread); the progress sink and the run's log lines are called from the
+ * calling thread only, decode.log (damage warnings) from the workers.
+ * Memory: at most workers*2+2 samples are in flight, and a sample's frames are
+ * held until it is encoded (196,608 bytes each): sample long videos with fps
+ * or max_frames.
  */
 int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, lwm_error *err);
 
