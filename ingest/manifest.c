@@ -165,6 +165,9 @@ static int check_spec(lwm_ingest_sample *s, const char *spec, lwm_error *err)
         if (len == 0) return bad(s, err, LWM_EINVAL, "fields \"%s\": an empty field", spec);
         int special = (len == 7 && (!memcmp(name, "<|bos|>", 7) || !memcmp(name, "<|eos|>", 7)));
         if (!special && memmem(name, len, "vision", 6)) {
+            if (memchr(name, '+', len)) // LWM would look up one vision key "vision+question"
+                return bad(s, err, LWM_EINVAL, "fields \"%s\": \"%.*s\" joins a vision field with "
+                           "text, which LWM reads as one vision key", spec, (int)len, name);
             if (s->kind == LWM_INGEST_TEXT)
                 return bad(s, err, LWM_EINVAL, "fields \"%s\": \"%.*s\" needs a video, an image "
                            "or inline codes", spec, (int)len, name);

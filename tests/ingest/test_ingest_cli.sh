@@ -49,6 +49,7 @@ cat >"$D/bad.jsonl" <<JSON
 {"id": "fields", "video": "media/a.mp4", "fields": "[vision],caption"}
 {"id": "codes", "vision": [1, 2, 3]}
 {"id": "c", "image": "media/c.jpg"}
+{"id": "vq", "image": "media/c.jpg", "question": "q", "fields": "[vision+question],answer"}
 JSON
 "$LWM" ingest --manifest "$D/bad.jsonl" --max-frames 3 -q >"$TMP/bad.out" 2>"$TMP/bad.err"
 rc=$?
@@ -67,7 +68,8 @@ expect_line reports_duplicate_id 'sample "a" \(manifest line 9\): duplicate id \
 expect_line reports_video_and_image 'manifest line 10 \(id "both"\): has both "video" and "image"'
 expect_line reports_bad_fields 'manifest line 11 \(id "fields"\): fields "\[vision\],caption": no text field "caption"'
 expect_line reports_bad_codes 'manifest line 12 \(id "codes"\): "vision" holds 3 codes'
-check bad_manifest_summary "summary: $(cat "$TMP/bad.out")" grep -q '13 samples: 2 ok, 11 failed, 0 skipped' "$TMP/bad.out"
+expect_line reports_vision_plus_text 'manifest line 14 \(id "vq"\): fields .*"vision\+question" joins a vision field with text'
+check bad_manifest_summary "summary: $(cat "$TMP/bad.out")" grep -q '14 samples: 2 ok, 12 failed, 0 skipped' "$TMP/bad.out"
 
 "$LWM" ingest --manifest "$D/bad.jsonl" --strict --json -q >"$TMP/strict.out" 2>"$TMP/strict.err"
 rc=$?
@@ -75,7 +77,7 @@ check strict_exit_1 "exit $rc (want 1)" test $rc -eq 1
 check strict_stops_at_first "summary: $(cat "$TMP/strict.out"); $(head -c 300 "$TMP/strict.err")" $PY -c '
 import json, sys
 s = json.load(open(sys.argv[1]))
-assert (s["samples"], s["ok"], s["failed"], s["skipped"]) == (13, 1, 1, 11), s
+assert (s["samples"], s["ok"], s["failed"], s["skipped"]) == (14, 1, 1, 12), s
 ' "$TMP/strict.out"
 check strict_reports_one "more than one failure reported" test "$(grep -c 'error:' "$TMP/strict.err")" -eq 1
 
