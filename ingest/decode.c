@@ -54,12 +54,18 @@ static int maybe_seek(lwm_ingest *ctx)
     while (k > 0 && !(ctx->scan[k].key && ctx->scan[k].pts <= target->pts)) k--;
     if (k <= ctx->next_decode_idx + SEEK_MIN_GAP) return 0;
     const scan_packet *key = &ctx->scan[k];
-    int64_t ts = key->dts != AV_NOPTS_VALUE ? key->dts : key->pts;
+    // Seek by the keyframe's pts: demuxers index either pts (Matroska) or dts
+    // (MP4); pts >= dts, so a backward seek lands on this keyframe or an
+    // earlier one either way, never past it.
+    int64_t ts = key->pts != AV_NOPTS_VALUE ? key->pts : key->dts;
     if (av_seek_frame(ctx->fmt, ctx->stream, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
         avcodec_flush_buffers(ctx->dec);
         if (ingest_read_packet(ctx) > 0) {
             int64_t at = locate_packet(ctx, ctx->pkt);
-            if (at >= 0 && at <= k && at >= ctx->next_decode_idx) {
+            if (at >= 0 && at <= k) {
+                // Landing at or before where we were is correct (frames are
+                // matched by pts) but gains nothing: stop seeking in this source.
+                if (at <= ctx->next_decode_idx) ctx->can_seek = 0;
                 ctx->next_decode_idx = at;
                 ctx->have_pkt = 1;
                 return 0;
