@@ -216,6 +216,29 @@ int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, rin
                             const float *v, const float *dout, const float *lse, const float *D,
                             const ring_row *row, int d, lwm_error *err);
 
+/* ------------------------------------------------------ gradient reduction */
+
+#define TRAIN_MAX_GRAD_SLICES 258 // one per layer, the heads, the embeddings
+
+/**
+ * One step's gradient all-reduce, slice by slice as the backward pass finishes each (sum over
+ * every rank, in place). Slices must be posted in the same order on every rank.
+ */
+typedef struct grad_sync {
+    MPI_Comm comm;            // all ranks; MPI_COMM_NULL: a single rank, nothing to reduce
+    MPI_Request req[TRAIN_MAX_GRAD_SLICES];
+    int posted;               // slices posted this step
+    int early;                // of them, complete before grad_sync_finish (overlapped)
+    double wait_s;            // seconds grad_sync_finish waited
+} grad_sync;
+
+void grad_sync_begin(grad_sync *g, MPI_Comm comm);
+int grad_sync_post(grad_sync *g, float *slice, size_t floats, lwm_error *err);
+/** Advances the posted reductions (an attn_poke_fn; thread 0 of the compute loops). */
+void grad_sync_poke(void *g);
+/** Waits for every posted slice. */
+int grad_sync_finish(grad_sync *g, lwm_error *err);
+
 /* ----------------------------------------------------------------- layers */
 
 /** C = A B (+ C when accumulate): A [m, k], B [k, n], all row-major with natural strides. */
@@ -269,6 +292,11 @@ void model_init_params(train_model *m, uint64_t seed);
  */
 int model_row_step(train_model *m, row_loss *loss, const train_batch *batch, int b,
                    double rope_theta, double row_scale, lwm_error *err);
+/**
+ * From now on, model_row_step posts each gradient slice to sync as soon as it is final (the
+ * caller's last row of a step) and the compute loops progress it; NULL stops that.
+ */
+void model_set_sync(train_model *m, grad_sync *sync);
 
 /* -------------------------------------------------------------- optimizer */
 

@@ -299,6 +299,23 @@ static int layer_backward(train_model *m, int l, double theta, const ring_row *r
     return 0;
 }
 
+void model_set_sync(train_model *m, grad_sync *sync)
+{
+    m->sync = sync;
+    m->kern.poke = sync ? grad_sync_poke : NULL;
+    m->kern.poke_opaque = sync;
+}
+
+// Gradients [begin, end) of the slab are final for this step: reduce them while the backward
+// pass goes on (only during a step's last row, when the trainer has set m->sync).
+static int slice_done(train_model *m, size_t begin, size_t end, lwm_error *err)
+{
+    if (!m->sync) return 0;
+    LWM_TRY(grad_sync_post(m->sync, m->grads + begin, end - begin, err));
+    grad_sync_poke(m->sync);
+    return 0;
+}
+
 int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
                    double theta, double row_scale, lwm_error *err)
 {
@@ -318,8 +335,13 @@ int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
         LWM_TRY(layer_forward(m, out, l, theta, &row, pos, err));
     }
     LWM_TRY(model_heads_loss(m, loss, m->dx, m->x_final, bt, b, counts[0], counts[1], row_scale));
-    for (int l = L - 1; l >= 0; l--) LWM_TRY(layer_backward(m, l, theta, &row, pos, err));
+    LWM_TRY(slice_done(m, m->ofs.ln_f, m->lay.total, err));
+    for (int l = L - 1; l >= 0; l--) {
+        LWM_TRY(layer_backward(m, l, theta, &row, pos, err));
+        LWM_TRY(slice_done(m, m->ofs.layer[l].attn_norm, l + 1 < L ? m->ofs.layer[l + 1].attn_norm : m->ofs.ln_f,
+                           err));
+    }
     embed_backward(m->grads + m->ofs.wte, m->grads + m->ofs.vte, m->dx, bt->input_tokens + base,
                    bt->input_vision_masks + base, m->c, d);
-    return 0;
+    return slice_done(m, m->ofs.wte, m->ofs.layer[0].attn_norm, err);
 }

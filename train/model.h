@@ -30,6 +30,7 @@ struct train_model {
     ring_buffers rb;
     model_chunk ch;
     attn_kernel kern;
+    grad_sync *sync;                         // set for a step's last row: slices reduced as final
     void *block;                             // the one allocation behind all of the above
     size_t block_bytes;
 };

@@ -22,6 +22,8 @@ int train_mpi_check(int mpi_rc, const char *what, lwm_error *err)
 typedef struct poke_state {
     MPI_Request *reqs;
     int n;
+    attn_poke_fn chain;       // the caller's own poke (gradient reductions), may be NULL
+    void *chain_opaque;
 } poke_state;
 
 static void poke(void *opaque)
@@ -30,6 +32,7 @@ static void poke(void *opaque)
     int flag;
     for (int i = 0; i < p->n; i++)
         if (p->reqs[i] != MPI_REQUEST_NULL) MPI_Test(&p->reqs[i], &flag, MPI_STATUS_IGNORE);
+    if (p->chain) p->chain(p->chain_opaque);
 }
 
 static int src_rank(const train_ring *ring, int s)
@@ -76,9 +79,9 @@ int ring_attention_forward(const train_ring *ring, const attn_kernel *kern, ring
                                               TAG_FWD_KV + s, ring->ring, &req[1]),
                                     "ring forward MPI_Isend", err));
         }
-        poke_state ps = {req, 2};
+        poke_state ps = {req, 2, kern->poke, kern->poke_opaque};
         attn_kernel kk = *kern;
-        kk.poke = s < P - 1 ? poke : NULL;
+        kk.poke = s < P - 1 || kern->poke ? poke : NULL;
         kk.poke_opaque = &ps;
         attn_keys ks = keys_of(row, src_rank(ring, s), b->kv_cur, c, d);
         attn_forward_block(&kk, o, m, l, &qs, &ks);
@@ -129,9 +132,9 @@ int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, rin
                                               TAG_BWD_DKV + s - 1, ring->ring, &req[2]),
                                     "ring backward MPI_Irecv", err));
         memset(b->dkv_local, 0, sizeof(float) * blk);
-        poke_state ps = {req, 4};
+        poke_state ps = {req, 4, kern->poke, kern->poke_opaque};
         attn_kernel kk = *kern;
-        kk.poke = P > 1 ? poke : NULL;
+        kk.poke = P > 1 || kern->poke ? poke : NULL;
         kk.poke_opaque = &ps;
         attn_keys ks = keys_of(row, src_rank(ring, s), b->kv_cur, c, d);
         attn_backward_block(&kk, dq, b->dkv_local, b->dkv_local + one, &qs, &ks, dout, lse, D);

@@ -54,6 +54,10 @@ typedef struct lwm_train_step {
     int64_t peak_memory;   /**< max over ranks of peak resident bytes */
     int64_t tokens;        /**< tokens trained on so far (all ranks) */
     int skipped;           /**< 1 when the loss or gradient was not finite: no update */
+    int grad_slices;       /**< gradient slices all-reduced this step (layers + heads +
+                                embeddings; 0 on a single rank) */
+    int grad_slices_early; /**< of them, finished while the backward pass still ran */
+    double grad_wait_s;    /**< seconds spent waiting for the reductions after the backward */
 } lwm_train_step;
 
 typedef struct lwm_train_options {

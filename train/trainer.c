@@ -193,6 +193,9 @@ cJSON *lwm_train_step_json(const lwm_train_step *s)
     cJSON_AddNumberToObject(o, "peak_memory", (double)s->peak_memory);
     cJSON_AddNumberToObject(o, "tokens", (double)s->tokens);
     cJSON_AddBoolToObject(o, "skipped", s->skipped);
+    cJSON_AddNumberToObject(o, "grad_slices", s->grad_slices);
+    cJSON_AddNumberToObject(o, "grad_slices_early", s->grad_slices_early);
+    cJSON_AddNumberToObject(o, "grad_wait_s", s->grad_wait_s);
     return o;
 }
 
@@ -228,7 +231,7 @@ static int allreduce_sum(const train_ring *r, void *buf, int n, MPI_Datatype typ
     return train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, r->world), what, err);
 }
 
-static int accumulate(lwm_train *t, double sums[2], const train_stage *s, lwm_error *err)
+static int accumulate(lwm_train *t, double sums[2], grad_sync *sync, const train_stage *s, lwm_error *err)
 {
     train_model *m = t->model;
     const int64_t rows = s->tokens_per_batch / s->seq_len, mine = rows / t->ring.dp_size;
@@ -244,6 +247,8 @@ static int accumulate(lwm_train *t, double sums[2], const train_stage *s, lwm_er
                   (long long)bt.len, (long long)(mine - done), (long long)m->c);
         done += bt.rows;
         for (int b = 0; b < bt.rows; b++) {
+            if (done == mine && b == bt.rows - 1 && sync->comm != MPI_COMM_NULL)
+                model_set_sync(m, sync); // the step's last row: reduce slices as they are final
             row_loss rl;
             LWM_TRY(model_row_step(m, &rl, &bt, b, s->rope_theta, 1.0 / (double)rows, err));
             sums[0] += rl.text;
@@ -258,11 +263,17 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
     train_model *m = t->model;
     double t0 = lwm_now(), sums[2] = {0, 0};
     memset(m->grads, 0, m->lay.total * sizeof(float));
-    LWM_TRY(accumulate(t, sums, s, err));
-    LWM_CHECK(err, m->lay.total <= 2147483647u, LWM_EUNSUPPORTED, "too many parameters for one MPI all-reduce");
-    LWM_TRY(allreduce_sum(&t->ring, m->grads, (int)m->lay.total, MPI_FLOAT, "gradient all-reduce", err));
+    grad_sync sync;
+    grad_sync_begin(&sync, t->ring.use_mpi && t->ring.world_size > 1 ? t->ring.world : MPI_COMM_NULL);
+    int rc = accumulate(t, sums, &sync, s, err);
+    model_set_sync(m, NULL);
+    LWM_TRY(rc);
+    LWM_TRY(grad_sync_finish(&sync, err));
     LWM_TRY(allreduce_sum(&t->ring, sums, 2, MPI_DOUBLE, "loss all-reduce", err));
     lwm_train_step rec = {0};
+    rec.grad_slices = sync.posted;
+    rec.grad_slices_early = sync.early;
+    rec.grad_wait_s = sync.wait_s;
     rec.text_loss = sums[0];
     rec.vision_loss = sums[1];
     rec.loss = 0.5 * (sums[0] + sums[1]);
