@@ -134,9 +134,10 @@ char *lwm_strdup(const lwm_mem *mem, const char *s);
  */
 int lwm_grow(const lwm_mem *mem, void **buf, size_t *cap, size_t need, size_t elem);
 
-/** 64-byte aligned allocation for kernels (libc only); free with lwm_aligned_free. */
-void *lwm_aligned_alloc(size_t size);
-void lwm_aligned_free(void *ptr);
+/** 64-byte aligned allocation for kernels through mem (NULL = libc); NULL on failure. */
+void *lwm_aligned_alloc(const lwm_mem *mem, size_t size);
+/** Frees a lwm_aligned_alloc block (NULL is fine) with the same mem. */
+void lwm_aligned_free(const lwm_mem *mem, void *ptr);
 
 /* ------------------------------------------------------------------------ */
 /* Logging and progress                                                     */

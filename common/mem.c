@@ -57,14 +57,25 @@ int lwm_grow(const lwm_mem *mem, void **buf, size_t *cap, size_t need, size_t el
     return 0;
 }
 
-void *lwm_aligned_alloc(size_t size)
+void *lwm_aligned_alloc(const lwm_mem *mem, size_t size)
 {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, size ? size : 64) != 0) return NULL;
-    return p;
+    if (!size) size = 64;
+    if (!(mem && mem->alloc)) {
+        void *p = NULL;
+        return posix_memalign(&p, 64, size) == 0 ? p : NULL;
+    }
+    // Through the hook: over-allocate, align, and keep the hook's pointer just below.
+    if (size > SIZE_MAX - 64 - sizeof(void *)) return NULL;
+    char *raw = mem->alloc(mem->opaque, size + 64 + sizeof(void *));
+    if (!raw) return NULL;
+    uintptr_t at = ((uintptr_t)raw + sizeof(void *) + 63) & ~(uintptr_t)63;
+    ((void **)at)[-1] = raw;
+    return (void *)at;
 }
 
-void lwm_aligned_free(void *ptr)
+void lwm_aligned_free(const lwm_mem *mem, void *ptr)
 {
-    free(ptr);
+    if (!ptr) return;
+    if (mem && mem->alloc) lwm_free(mem, ((void **)ptr)[-1]);
+    else free(ptr);
 }

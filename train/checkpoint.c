@@ -180,12 +180,13 @@ int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
     return rc;
 }
 
-int ckpt_read(const char *path, ckpt_state *st, void *source_state, size_t source_cap,
-              const train_layout *lay, float *params, float *m, float *v, lwm_error *err)
+int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source_state,
+              size_t source_cap, const train_layout *lay, float *params, float *m, float *v,
+              lwm_error *err)
 {
     char *data = NULL;
     size_t size = 0;
-    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    LWM_TRY(lwm_read_file(mem, path, &data, &size, err));
     int rc = 0;
     const size_t head = 12 + sizeof *st;
     uint32_t version = 0;
@@ -232,6 +233,6 @@ int ckpt_read(const char *path, ckpt_state *st, void *source_state, size_t sourc
     for (int i = 0; i < 3; i++, p += lay->total * sizeof(float))
         memcpy(slabs[i], p, lay->total * sizeof(float));
 done:
-    lwm_free(NULL, data);
+    lwm_free(mem, data);
     return rc;
 }

@@ -276,7 +276,7 @@ typedef struct row_loss {
 } row_loss;
 
 int model_create(train_model **out, const train_config *cfg, const train_ring *ring,
-                 int64_t local_len, int threads, lwm_error *err);
+                 int64_t local_len, int threads, const lwm_mem *mem, lwm_error *err);
 void model_free(train_model *m);
 /** Resizes the per-row buffers for local_len tokens (curriculum stage change); params kept. */
 int model_set_len(train_model *m, int64_t local_len, lwm_error *err);
@@ -333,8 +333,9 @@ int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
                const train_layout *lay, const float *params, const float *m, const float *v,
                lwm_error *err);
 /** st->shape holds the expected shape on entry; mismatch is an error naming both. */
-int ckpt_read(const char *path, ckpt_state *st, void *source_state, size_t source_cap,
-              const train_layout *lay, float *params, float *m, float *v, lwm_error *err);
+int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source_state,
+              size_t source_cap, const train_layout *lay, float *params, float *m, float *v,
+              lwm_error *err);
 
 /* ------------------------------------------------------------ data sources */
 
@@ -354,8 +355,9 @@ typedef struct train_source {
 
 /** The loader over the corpus in data_dir (loader/loader.h), configured by the same config. */
 int source_loader_create(train_source *src, const train_config *cfg, const char *config_path,
-                         const char *data_dir, const train_ring *ring, lwm_error *err);
+                         const char *data_dir, const train_ring *ring, const lwm_mem *mem,
+                         lwm_error *err);
 int source_synthetic_create(train_source *src, const train_config *cfg, const train_ring *ring,
-                            lwm_error *err);
+                            const lwm_mem *mem, lwm_error *err);
 
 #endif

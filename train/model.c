@@ -12,10 +12,12 @@
 // ------------------------------------------------------------------ create / buffers
 
 int model_create(train_model **out, const train_config *cfg, const train_ring *ring,
-                 int64_t local_len, int threads, lwm_error *err)
+                 int64_t local_len, int threads, const lwm_mem *mem, lwm_error *err)
 {
-    train_model *m = lwm_calloc(NULL, 1, sizeof *m);
+    *out = NULL;
+    train_model *m = lwm_calloc(mem, 1, sizeof *m);
     LWM_CHECK(err, m, -ENOMEM, "out of memory for the model");
+    if (mem) m->mem = *mem;
     m->cfg = *cfg;
     m->ring = *ring;
     m->threads = threads > 0 ? threads : 1;
@@ -23,7 +25,7 @@ int model_create(train_model **out, const train_config *cfg, const train_ring *r
     if (rc < 0) goto fail;
     train_layout_offsets(&m->ofs, &m->lay, cfg->model.layers);
     size_t slab = m->lay.total * sizeof(float);
-    m->params = lwm_aligned_alloc(4 * slab);
+    m->params = lwm_aligned_alloc(&m->mem, 4 * slab);
     if (!m->params) {
         rc = lwm_error_set(err, -ENOMEM, "out of memory for 4 slabs of %zu parameters", m->lay.total);
         goto fail;
@@ -44,9 +46,10 @@ fail:
 void model_free(train_model *m)
 {
     if (!m) return;
-    lwm_aligned_free(m->params);
-    lwm_aligned_free(m->block);
-    lwm_free(NULL, m);
+    lwm_mem mem = m->mem;
+    lwm_aligned_free(&mem, m->params);
+    lwm_aligned_free(&mem, m->block);
+    lwm_free(&mem, m);
 }
 
 static float *carve(char **p, size_t floats)
@@ -67,8 +70,8 @@ int model_set_len(train_model *m, int64_t c, lwm_error *err)
     size_t floats = s.saved_acts + s.saved_lse + s.work + s.ring + s.chunk + s.attn_scratch +
                     s.row_meta;
     size_t bytes = floats * sizeof(float) + 64 * 64; // alignment slack of the carve
-    lwm_aligned_free(m->block);
-    m->block = lwm_aligned_alloc(bytes);
+    lwm_aligned_free(&m->mem, m->block);
+    m->block = lwm_aligned_alloc(&m->mem, bytes);
     LWM_CHECK(err, m->block, -ENOMEM, "out of memory for %zu MB of activations at %lld tokens per rank",
               bytes >> 20, (long long)c);
     m->block_bytes = bytes;

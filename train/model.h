@@ -14,6 +14,7 @@ typedef struct model_chunk {
 } model_chunk;
 
 struct train_model {
+    lwm_mem mem;                  // allocator of everything below
     train_config cfg;
     train_ring ring;
     train_layout lay;

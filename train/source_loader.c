@@ -115,18 +115,21 @@ static void src_free(void *ctx)
     lsrc *s = ctx;
     if (!s) return;
     lwm_loader_free(s->ld);
-    lwm_free(NULL, s);
+    lwm_mem mem = s->opt.mem;
+    lwm_free(&mem, s);
 }
 
 int source_loader_create(train_source *src, const train_config *cfg, const char *config_path,
-                         const char *data_dir, const train_ring *ring, lwm_error *err)
+                         const char *data_dir, const train_ring *ring, const lwm_mem *mem,
+                         lwm_error *err)
 {
-    lsrc *s = lwm_calloc(NULL, 1, sizeof *s);
+    lsrc *s = lwm_calloc(mem, 1, sizeof *s);
     LWM_CHECK(err, s, -ENOMEM, "out of memory");
+    if (mem) s->opt.mem = *mem; // the loader allocates through the trainer's hook too
     int rc = lwm_format(s->data_dir, sizeof s->data_dir, "%s", data_dir);
     if (rc == 0) rc = read_data_options(s, config_path, err);
     if (rc < 0) {
-        lwm_free(NULL, s);
+        lwm_free(mem, s);
         return rc < 0 && !err->msg[0] ? lwm_error_set(err, rc, "%s: path too long", data_dir) : rc;
     }
     for (int i = 0; i < cfg->nstages; i++)

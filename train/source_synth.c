@@ -14,6 +14,7 @@
 enum { TOK_BOS = 1, TOK_QUERY = 3, TOK_FIRST_FILLER = 4 };
 
 typedef struct synth {
+    lwm_mem mem;
     train_config cfg;
     train_ring ring;
     int mixed;
@@ -99,8 +100,8 @@ static int synth_set_stage(void *ctx, int stage, const train_stage *st, int64_t 
                      (void **)&s->pos, (void **)&s->mask, (void **)&s->vin, (void **)&s->vtgt};
     const size_t counts[] = {L1 * 4, L1 * 4, L1, L1 * 4, n * 4, n * 4, n * 4, n * 4, n * 4, n, n};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        lwm_free(NULL, *bufs[i]);
-        *bufs[i] = lwm_malloc(NULL, counts[i]);
+        lwm_free(&s->mem, *bufs[i]);
+        *bufs[i] = lwm_malloc(&s->mem, counts[i]);
         LWM_CHECK(err, *bufs[i], -ENOMEM, "out of memory for synthetic batches");
     }
     s->seq_len = st->seq_len;
@@ -151,15 +152,17 @@ static void synth_free(void *ctx)
     if (!s) return;
     void *bufs[] = {s->full_tok, s->full_seg, s->full_vis, s->full_w, s->in, s->tgt,
                     s->seg, s->pos, s->mask, s->vin, s->vtgt};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) lwm_free(NULL, bufs[i]);
-    lwm_free(NULL, s);
+    lwm_mem mem = s->mem;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) lwm_free(&mem, bufs[i]);
+    lwm_free(&mem, s);
 }
 
 int source_synthetic_create(train_source *src, const train_config *cfg, const train_ring *ring,
-                            lwm_error *err)
+                            const lwm_mem *mem, lwm_error *err)
 {
-    synth *s = lwm_calloc(NULL, 1, sizeof *s);
+    synth *s = lwm_calloc(mem, 1, sizeof *s);
     LWM_CHECK(err, s, -ENOMEM, "out of memory");
+    if (mem) s->mem = *mem;
     s->cfg = *cfg;
     s->ring = *ring;
     s->mixed = strcmp(cfg->data_kind, "mixed") == 0;

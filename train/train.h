@@ -70,6 +70,8 @@ typedef struct lwm_train_options {
     const char *export_init; /**< set by caller: write the initial weights here (safetensors)
                                   before the first step; NULL = none */
     lwm_logger log;          /**< set by caller: log lines (rank 0 logs; others errors only) */
+    lwm_mem mem;             /**< set by caller: allocator of the trainer, its model and data
+                                  source (zeroed = libc); cJSON and libxxhash use their own */
     lwm_progress *progress;  /**< set by caller: progress sink for rank 0, may be NULL */
     /** set by caller: called on rank 0 after every step, may be NULL. */
     void (*on_step)(void *opaque, const lwm_train_step *step);

@@ -98,9 +98,9 @@ static int restore(lwm_train *t, lwm_error *err)
 {
     train_model *m = t->model;
     t->src_state_cap = 1 << 20;
-    t->src_state = lwm_malloc(NULL, t->src_state_cap);
+    t->src_state = lwm_malloc(&t->opts.mem, t->src_state_cap);
     LWM_CHECK(err, t->src_state, -ENOMEM, "out of memory");
-    LWM_TRY(ckpt_read(t->ckpt_path, &t->st, t->src_state, t->src_state_cap, &m->lay, m->params,
+    LWM_TRY(ckpt_read(t->ckpt_path, &t->opts.mem, &t->st, t->src_state, t->src_state_cap, &m->lay, m->params,
                       m->adam_m, m->adam_v, err));
     LWM_CHECK(err, t->st.stage >= 0 && t->st.stage <= t->cfg.nstages, LWM_EINVAL,
               "%s: stage %d outside the config's %d stages", t->ckpt_path, t->st.stage, t->cfg.nstages);
@@ -112,15 +112,17 @@ static int restore(lwm_train *t, lwm_error *err)
 
 static int create_source(lwm_train *t, lwm_error *err)
 {
-    if (strcmp(t->cfg.data_kind, "loader") != 0) return source_synthetic_create(&t->src, &t->cfg, &t->ring, err);
-    return source_loader_create(&t->src, &t->cfg, t->opts.config_path, t->opts.data_dir, &t->ring, err);
+    if (strcmp(t->cfg.data_kind, "loader") != 0)
+        return source_synthetic_create(&t->src, &t->cfg, &t->ring, &t->opts.mem, err);
+    return source_loader_create(&t->src, &t->cfg, t->opts.config_path, t->opts.data_dir, &t->ring,
+                                &t->opts.mem, err);
 }
 
 int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm, lwm_error *err)
 {
     *out = NULL;
     LWM_CHECK(err, opts->config_path && opts->data_dir, LWM_EINVAL, "a config and a data directory are required");
-    lwm_train *t = lwm_calloc(NULL, 1, sizeof *t);
+    lwm_train *t = lwm_calloc(&opts->mem, 1, sizeof *t);
     LWM_CHECK(err, t, -ENOMEM, "out of memory");
     t->opts = *opts;
     t->prepared_stage = -1;
@@ -131,7 +133,7 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += stage_steps(&t->cfg.stages[i]);
     LWM_TRY_GOTO(rc, open_outputs(t, err), fail);
     int64_t c0 = t->cfg.stages[0].seq_len / t->ring.size;
-    LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), err), fail);
+    LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), &t->opts.mem, err), fail);
     model_init_params(t->model, t->cfg.seed);
     const train_model_shape *ms = &t->cfg.model;
     int32_t shape[6] = {ms->dim, ms->layers, ms->heads, ms->ffn_dim, ms->text_vocab, ms->vision_vocab};
@@ -155,10 +157,11 @@ void lwm_train_free(lwm_train *t)
     if (t->src.free) t->src.free(t->src.ctx);
     model_free(t->model);
     if (t->log) fclose(t->log);
-    lwm_free(NULL, t->src_state);
+    lwm_mem mem = t->opts.mem;
+    lwm_free(&mem, t->src_state);
     if (t->ring.ring != MPI_COMM_NULL) MPI_Comm_free(&t->ring.ring);
     if (t->ring.dp != MPI_COMM_NULL) MPI_Comm_free(&t->ring.dp);
-    lwm_free(NULL, t);
+    lwm_free(&mem, t);
 }
 
 // ------------------------------------------------------------------ checkpoints and log

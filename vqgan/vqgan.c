@@ -48,7 +48,7 @@ void lwm_vqgan_free(lwm_vqgan *ctx)
     lwm_mem mem = ctx->opt.mem;
     vqgan_file_close(&ctx->file);
     lwm_free(&mem, ctx->e_norm);
-    lwm_aligned_free(ctx->arena);
+    lwm_aligned_free(&mem, ctx->arena);
     lwm_free(&mem, ctx);
 }
 
@@ -221,8 +221,8 @@ static int ensure_arena(lwm_vqgan *ctx, int decoder)
     size_t act = vqgan_max_activation(&ctx->cfg, decoder) * (size_t)ctx->batch;
     if (ctx->arena && act <= ctx->act_floats) return 0;
     size_t tiles = tile_floats(ctx), total = 4 * act + (size_t)ctx->threads * tiles;
-    lwm_aligned_free(ctx->arena);
-    ctx->arena = lwm_aligned_alloc(total * sizeof(float));
+    lwm_aligned_free(&ctx->opt.mem, ctx->arena);
+    ctx->arena = lwm_aligned_alloc(&ctx->opt.mem, total * sizeof(float));
     ctx->arena_floats = ctx->arena ? total : 0;
     ctx->act_floats = ctx->arena ? act : 0;
     LWM_CHECK(&ctx->err, ctx->arena, -ENOMEM, "vqgan: out of memory for a %zu MiB arena",

@@ -12,8 +12,8 @@
 
 static double sgemm_peak(int n, int reps)
 {
-    float *a = lwm_aligned_alloc((size_t)n * n * 4), *b = lwm_aligned_alloc((size_t)n * n * 4);
-    float *c = lwm_aligned_alloc((size_t)n * n * 4);
+    float *a = lwm_aligned_alloc(NULL, (size_t)n * n * 4), *b = lwm_aligned_alloc(NULL, (size_t)n * n * 4);
+    float *c = lwm_aligned_alloc(NULL, (size_t)n * n * 4);
     for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 0.001f * (float)(i % 1000);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1, a, n, b, n, 0, c, n);
     double best = 1e30;
@@ -23,7 +23,7 @@ static double sgemm_peak(int n, int reps)
         t = lwm_now() - t;
         best = t < best ? t : best;
     }
-    lwm_aligned_free(a), lwm_aligned_free(b), lwm_aligned_free(c);
+    lwm_aligned_free(NULL, a), lwm_aligned_free(NULL, b), lwm_aligned_free(NULL, c);
     return 2.0 * n * n * (double)n / best / 1e9;
 }
 
@@ -34,9 +34,9 @@ int main(int argc, char **argv)
     int tile = argc > 4 ? atoi(argv[4]) : 128, threads = omp_get_max_threads();
     const int d = H * hd;
     size_t n = (size_t)c * d;
-    float *q = lwm_aligned_alloc(n * 4), *k = lwm_aligned_alloc(n * 4), *v = lwm_aligned_alloc(n * 4);
-    float *o = lwm_aligned_alloc(n * 4), *dout = lwm_aligned_alloc(n * 4);
-    float *dq = lwm_aligned_alloc(n * 4), *dk = lwm_aligned_alloc(n * 4), *dv = lwm_aligned_alloc(n * 4);
+    float *q = lwm_aligned_alloc(NULL, n * 4), *k = lwm_aligned_alloc(NULL, n * 4), *v = lwm_aligned_alloc(NULL, n * 4);
+    float *o = lwm_aligned_alloc(NULL, n * 4), *dout = lwm_aligned_alloc(NULL, n * 4);
+    float *dq = lwm_aligned_alloc(NULL, n * 4), *dk = lwm_aligned_alloc(NULL, n * 4), *dv = lwm_aligned_alloc(NULL, n * 4);
     float *m = malloc((size_t)c * H * 4), *l = malloc((size_t)c * H * 4), *lse = malloc((size_t)c * H * 4);
     float *D = malloc((size_t)c * H * 4);
     int32_t *pos = malloc((size_t)c * 4), *seg = calloc((size_t)c, 4);

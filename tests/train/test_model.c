@@ -91,7 +91,7 @@ TEST(loss_and_gradients_match_pytorch)
     REQUIRE(train_config_parse(&cfg, path, &err) == 0, "config: %s", err.msg);
     train_ring ring = {MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL, 0, 1, 0, 1, 0, 1, 0};
     train_model *m = NULL;
-    REQUIRE(model_create(&m, &cfg, &ring, C, 2, &err) == 0, "model: %s", err.msg);
+    REQUIRE(model_create(&m, &cfg, &ring, C, 2, NULL, &err) == 0, "model: %s", err.msg);
     model_init_params(m, 7);
     uint64_t s = 99;
     for (int i = 0; i < m->lay.ntensors; i++) // norms away from 1 so their gradients matter
