@@ -5,7 +5,9 @@
 #     this trainer (1 rank, blockwise) against the PyTorch CPU reference with ordinary
 #     attention (bench/train/ref_torch.py), tokens/s ratio;
 #  3. peak memory of one step of the tiny preset at growing lengths beside the sizing
-#     function's prediction (BENCH_TRAIN_LENS, default "8192 16384 32768 65536").
+#     function's prediction (BENCH_TRAIN_LENS, default "8192 16384 32768 65536");
+#  4. the gradient all-reduce on 2 data-parallel ranks (1 thread each, d=256 x 4 layers,
+#     2K tokens per rank): slices finished while the backward pass ran, and the wait left.
 # Threads: 2 (one rank). The machine is shared: see uptime in the output.
 set -u
 cd "$(dirname "$0")/../.."
@@ -41,3 +43,21 @@ print("lwm train: %.0f tokens/s, peak %.0f MB; PyTorch reference: %.0f tokens/s,
 
 echo "### peak memory per rank of one step (tiny preset), prediction beside measurement"
 "$BUILD/bench/train/bench_memory" configs/tiny.json "$TMP" ${BENCH_TRAIN_LENS:-8192 16384 32768 65536}
+
+echo "### gradient all-reduce overlapped with the backward pass: 2 data-parallel ranks x 1 thread"
+/usr/bin/python3 - configs/small.json "$TMP/dp.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["ring"] = 1
+c["stages"] = [{"seq_len": 2048, "rope_theta": 1000000, "tokens_per_batch": 4096, "total_tokens": 16384}]
+c["data"] = {"kind": "mixed"}
+json.dump(c, open(sys.argv[2], "w"))
+PY
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
+    -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$LWM" train --config "$TMP/dp.json" --data "$TMP" \
+    --out "$TMP/rundp" --quiet 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+for r in map(json.loads, sys.stdin):
+    step_s = 4096 / r["tokens_per_s"]
+    print("step %d: %.2f s; gradient slices %d, %d finished during the backward pass; wait after it %.1f ms (%.1f%% of the step)"
+          % (r["step"], step_s, r["grad_slices"], r["grad_slices_early"], 1e3 * r["grad_wait_s"], 100 * r["grad_wait_s"] / step_s))'
