@@ -4,7 +4,8 @@
 # default build/demo) so later parts use what earlier ones made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export BUILD=${BUILD:-build} LWM="$PWD/${BUILD:-build}/lwm" LWM_ROOT="$PWD"
+export BUILD=${BUILD:-build} LWM_ROOT="$PWD"
+export LWM=${LWM:-$PWD/$BUILD/lwm}
 export DEMO_DIR=${DEMO_DIR:-$PWD/build/demo}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mkdir -p "$DEMO_DIR"
