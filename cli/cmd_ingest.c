@@ -31,6 +31,8 @@ static const char *usage =
     "  --strict         stop at the first failed sample\n"
     "  --workers N      samples decoded at once (default 2)\n"
     "  --threads N      decoder threads per sample (default: automatic)\n"
+    "  --encode-chunk N frames a worker holds before they are encoded (default 32): pixels\n"
+    "                   in memory stay near workers x N x 196 KB however long the video\n"
     "  --json           print the summary as one JSON object on stdout\n"
     "  -q, --quiet      no progress line\n"
     "  -v, --verbose    also show FFmpeg's and debug messages\n";
@@ -82,6 +84,9 @@ int cmd_ingest(int argc, char **argv)
         } else if (!strcmp(a, "--workers") && next) {
             if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
             opt.workers = (int)n;
+        } else if (!strcmp(a, "--encode-chunk") && next) {
+            if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
+            opt.encode_chunk = (int)n;
         } else if (!strcmp(a, "--threads") && next) {
             if (cli_parse_int("ingest", a, argv[++i], 0, &n)) return 2;
             opt.decode.threads = (int)n;

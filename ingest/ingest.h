@@ -175,6 +175,9 @@ void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem);
 /* ------------------------------------------------------------------------ */
 
 /** What lwm_ingest_run does. Zeroed fields take the defaults given. */
+/** Frames a decoding worker holds before handing them to the encoder, by default. */
+#define LWM_INGEST_ENCODE_CHUNK 32
+
 typedef struct lwm_ingest_run_options {
     const char *manifest;     /**< set by caller: the JSONL manifest path (required) */
     const char *out_dir;      /**< set by caller: dataset directory to build (shard store);
@@ -189,6 +192,10 @@ typedef struct lwm_ingest_run_options {
     lwm_ingest_options decode;/**< set by caller: sampling and decoder threads per sample */
     int workers;              /**< set by caller: samples decoded at once; 0 = 2 */
     int strict;               /**< set by caller: stop at the first failed sample */
+    int encode_chunk;         /**< set by caller: frames a worker holds before the encoder
+                                   takes them; memory for pixels is about workers ×
+                                   encode_chunk × 196 KB whatever the video's length;
+                                   0 = LWM_INGEST_ENCODE_CHUNK */
     lwm_progress *progress;   /**< set by caller: progress sink (samples, with frames/s); may be NULL */
     lwm_logger log;           /**< set by caller: failures (ERROR), damage (WARN), notes (INFO) */
 } lwm_ingest_run_options;

@@ -139,10 +139,14 @@ typedef struct job {
     int skipped;               // already in the dataset
     int done;                  // set under run_state.mu when the result is ready
     int64_t frames;            // frames decoded
-    uint16_t *codes;           // frames × 256 codes once encoded
-    uint8_t *rgb;              // frames × LWM_FRAME_BYTES when the run keeps frames
+    int64_t encoded;           // of them, encoded into codes (the rest are held in rgb)
+    uint16_t *codes;           // encoded × 256 codes
+    size_t codes_cap;          // frames' worth of codes allocated
+    uint8_t *rgb;              // (frames - encoded) × LWM_FRAME_BYTES held for the encoder
+    size_t rgb_cap;            // frames rgb can hold
     double *pts;               // frames presentation times when kept
     size_t frames_cap;
+    int chunk_pending;         // the worker waits for the encoder to take its held frames
     lwm_source_info info;
     struct job *next;          // decode queue link
 } job;
@@ -188,6 +192,11 @@ int run_setup(run_state *r);
 void run_check_new(run_state *r, job *j);
 /** Called by a worker under r->mu after decoding j: queues it for the encoder, or marks it done. */
 void run_decoded(run_state *r, job *j);
+/**
+ * Called by a worker (not holding r->mu) once j holds its chunk of frames: hands them to the
+ * encoder and waits until they are codes, so a worker never holds more than one chunk.
+ */
+void run_encode_held(run_state *r, job *j);
 /** Starts the encoder thread when the run encodes; 0 or negative. Called after the mutex exists. */
 int run_start_encoder(run_state *r);
 /** Stops the encoder thread (r->stop is set); frees jobs left in its queue are not freed here. */

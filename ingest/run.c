@@ -41,9 +41,14 @@ static void decode_job(run_state *r, lwm_ingest *ing, lwm_frame *frame, job *j)
         return;
     }
     int rc;
+    const int64_t chunk = r->opt->encode_chunk > 0 ? r->opt->encode_chunk : LWM_INGEST_ENCODE_CHUNK;
     while ((rc = lwm_ingest_read(ing, frame)) == 0) {
         if (r->keep_frames && job_add_frame(r, j, frame) < 0) return;
         j->frames++;
+        if (r->vqgan && j->frames - j->encoded >= chunk) {
+            run_encode_held(r, j);
+            if (j->rc < 0) return;
+        }
     }
     j->info = *lwm_ingest_info(ing);
     if (rc != LWM_EOF) j->rc = lwm_error_set(&j->err, rc, "%s", lwm_ingest_errmsg(ing));
@@ -214,6 +219,7 @@ static void stop_workers(run_state *r)
         pthread_mutex_lock(&r->mu);
         r->stop = 1;
         pthread_cond_broadcast(&r->cv_work);
+        pthread_cond_broadcast(&r->cv_done); // a worker waiting for its chunk to be encoded
         pthread_mutex_unlock(&r->mu);
         for (int i = 0; i < r->n_threads; i++) pthread_join(r->threads[i], NULL);
         run_stop_encoder(r);

@@ -249,12 +249,12 @@ int run_finish(run_state *r)
 int job_add_frame(run_state *r, job *j, const lwm_frame *frame)
 {
     const lwm_mem *mem = &r->opt->decode.mem;
-    size_t cap = j->frames_cap;
-    if (lwm_grow(mem, (void **)&j->rgb, &cap, (size_t)j->frames + 1, LWM_FRAME_BYTES) < 0 ||
+    size_t held = (size_t)(j->frames - j->encoded);
+    if (lwm_grow(mem, (void **)&j->rgb, &j->rgb_cap, held + 1, LWM_FRAME_BYTES) < 0 ||
         lwm_grow(mem, (void **)&j->pts, &j->frames_cap, (size_t)j->frames + 1, sizeof *j->pts) < 0)
-        return j->rc = lwm_error_set(&j->err, -ENOMEM, "%s: out of memory holding %lld frames",
-                                     j->sample.media, (long long)j->frames + 1);
-    memcpy(j->rgb + (size_t)j->frames * LWM_FRAME_BYTES, frame->rgb, LWM_FRAME_BYTES);
+        return j->rc = lwm_error_set(&j->err, -ENOMEM, "%s: out of memory holding %zu frames",
+                                     j->sample.media, held + 1);
+    memcpy(j->rgb + held * LWM_FRAME_BYTES, frame->rgb, LWM_FRAME_BYTES);
     j->pts[j->frames] = frame->pts;
     return 0;
 }
