@@ -250,6 +250,7 @@ static void ffn_backward(train_model *m, float *dxmid, const float *dx, const fl
         mm_bt(ch->dhn, ch->b, P + o->w3, n, F, d, 1);
         rmsnorm_backward(dxmid + t0 * d, G + o->ffn_norm, ch->dhn, xr, P + o->ffn_norm, ch->rstd, n, d);
         for (int64_t i = 0; i < n * d; i++) dxmid[t0 * d + i] += dy[i];
+        if (m->kern.poke) m->kern.poke(m->kern.poke_opaque); // gradient reductions in flight
     }
 }
 
