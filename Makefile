@@ -78,7 +78,7 @@ $(BUILD)/liblwm.so: $(LIB_OBJS)
 $(BUILD)/lwm: $(CLI_OBJS) $(BUILD)/liblwm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblwm.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/harness.h $(BUILD)/liblwm.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblwm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) -o $@ $< $(BUILD)/liblwm.a $(LDFLAGS) $(LDLIBS)
 

@@ -174,10 +174,10 @@ void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem);
 /* The manifest run: every sample decoded (and, with a dataset, stored)     */
 /* ------------------------------------------------------------------------ */
 
-/** What lwm_ingest_run does. Zeroed fields take the defaults given. */
 /** Frames a decoding worker holds before handing them to the encoder, by default. */
 #define LWM_INGEST_ENCODE_CHUNK 32
 
+/** What lwm_ingest_run does. Zeroed fields take the defaults given. */
 typedef struct lwm_ingest_run_options {
     const char *manifest;     /**< set by caller: the JSONL manifest path (required) */
     const char *out_dir;      /**< set by caller: dataset directory to build (shard store);

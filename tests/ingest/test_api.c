@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fail_alloc.h"
 #include "harness.h"
 #include "ingest/ingest.h"
 #include <libavutil/log.h>
@@ -120,27 +121,6 @@ TEST(mp4_writer_makes_a_playable_video)
     CHECK(lwm_ingest_mp4_open(&mp4, path, 63, 48, 10, &err) == LWM_EINVAL && !mp4, "odd width accepted");
 }
 
-// An allocator that fails the Nth allocation, as sqlite's test_malloc does.
-typedef struct failing_alloc {
-    int countdown, failed;
-} failing_alloc;
-
-static void *fail_alloc(void *opaque, size_t size)
-{
-    failing_alloc *f = opaque;
-    if (f->countdown-- == 0) {
-        f->failed = 1;
-        return NULL;
-    }
-    return malloc(size);
-}
-
-static void fail_free(void *opaque, void *ptr)
-{
-    (void)opaque;
-    free(ptr);
-}
-
 TEST(allocation_failures_are_clean)
 {
     const char *video = tmp_path(0, "alloc.mp4");
@@ -151,8 +131,8 @@ TEST(allocation_failures_are_clean)
     lwm_frame *frame = malloc(sizeof *frame);
     int succeeded = 0;
     for (int n = 0; n < 40 && !succeeded; n++) {
-        failing_alloc fa = {.countdown = n};
-        lwm_ingest_options opt = {.max_frames = 3, .mem = {fail_alloc, fail_free, &fa}};
+        fail_alloc fa = {.fail_at = n + 1}; // allocation n, counted from 0
+        lwm_ingest_options opt = {.max_frames = 3, .mem = fail_alloc_mem(&fa)};
         lwm_ingest *ing = lwm_ingest_create(&opt);
         if (!ing) {
             CHECK(fa.failed, "create failed without an allocation failure");

@@ -3,33 +3,17 @@
 // no crash) and, under the sanitizer build, leak nothing.
 #include <string.h>
 
+#include "fail_alloc.h"
 #include "fixtures.h"
 #include "loader/loader.h"
 
-typedef struct counting {
-    long calls, fail_at;
-} counting;
-
-static void *alloc_hook(void *opaque, size_t size)
-{
-    counting *c = opaque;
-    if (++c->calls == c->fail_at) return NULL;
-    return malloc(size);
-}
-
-static void free_hook(void *opaque, void *ptr)
-{
-    (void)opaque;
-    free(ptr);
-}
-
 // Runs create + 3 batches (prefetch on or off); returns 0 on success, the error otherwise.
-static int run(const char *path, counting *c, int prefetch)
+static int run(const char *path, fail_alloc *c, int prefetch)
 {
     lwm_loader_options o = fixture_options(&path, 1, 600);
     o.rows = 2;
     o.prefetch_bytes = prefetch ? 1 << 20 : 0;
-    o.mem = (lwm_mem){alloc_hook, free_hook, c};
+    o.mem = fail_alloc_mem(c);
     lwm_loader *ld = NULL;
     lwm_error err = {0};
     int rc = lwm_loader_create(&ld, &o, NULL, &err);
@@ -46,12 +30,12 @@ TEST(every_allocation_failure_is_clean)
     const char *path = fixture_jsonl("alloc.jsonl", 12, 0, 1);
     REQUIRE(path && fixture_tokenizer(), "fixtures");
     for (int prefetch = 0; prefetch < 2; prefetch++) {
-        counting c = {0, -1};
+        fail_alloc c = {0};
         REQUIRE(run(path, &c, prefetch) == 0, "run without failures");
         long total = c.calls;
         CHECK(total > 10, "only %ld allocations seen", total);
         for (long n = 1; n <= total; n++) {
-            counting f = {0, n};
+            fail_alloc f = {.fail_at = n};
             int rc = run(path, &f, prefetch);
             CHECK(rc < 0 || f.calls < n, "prefetch %d: allocation %ld failed but the run succeeded",
                   prefetch, n);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fail_alloc.h"
 #include "harness.h"
 #include "train/train.h"
 
@@ -19,24 +20,7 @@ static const char CONFIG[] =
     " {\"seq_len\": 64, \"rope_theta\": 100000, \"tokens_per_batch\": 64, \"total_tokens\": 128}],"
     " \"data\": {\"kind\": \"mixed\"}}";
 
-typedef struct counting {
-    long calls, fail_at;
-} counting;
-
-static void *alloc_hook(void *opaque, size_t size)
-{
-    counting *c = opaque;
-    if (++c->calls == c->fail_at) return NULL;
-    return malloc(size);
-}
-
-static void free_hook(void *opaque, void *ptr)
-{
-    (void)opaque;
-    free(ptr);
-}
-
-static int run(const char *config, const char *out, int64_t steps, int resume, counting *c,
+static int run(const char *config, const char *out, int64_t steps, int resume, fail_alloc *c,
                lwm_error *err)
 {
     lwm_train_options o = {0};
@@ -45,7 +29,7 @@ static int run(const char *config, const char *out, int64_t steps, int resume, c
     o.out_dir = out;
     o.max_steps = steps;
     o.resume = resume;
-    o.mem = (lwm_mem){alloc_hook, free_hook, c};
+    o.mem = fail_alloc_mem(c);
     lwm_train *t = NULL;
     int rc = lwm_train_create(&t, &o, MPI_COMM_NULL, err);
     if (rc == 0) rc = lwm_train_run(t, err);
@@ -82,12 +66,12 @@ TEST(every_allocation_failure_is_clean)
     lwm_error err = {0};
 
     // A fresh run of 3 steps: the third is in stage 2 (buffers resized).
-    counting c = {0, -1};
+    fail_alloc c = {0};
     REQUIRE(run(cfg, dir, 3, 0, &c, &err) == 0, "run without failures: %s", err.msg);
     long total = c.calls;
     CHECK(total >= 8, "only %ld allocations seen", total);
     for (long n = 1; n <= total; n++) {
-        counting f = {0, n};
+        fail_alloc f = {.fail_at = n};
         lwm_error e = {0};
         int rc = run(cfg, dir, 3, 0, &f, &e);
         CHECK(rc < 0 || f.calls < n, "fresh run: allocation %ld of %ld failed but the run succeeded", n, total);
@@ -95,16 +79,16 @@ TEST(every_allocation_failure_is_clean)
     }
 
     // Resume from step 2 to 3: each failure leaves the step-2 checkpoint byte for byte.
-    REQUIRE(run(cfg, dir, 2, 0, &(counting){0, -1}, &err) == 0, "2 steps: %s", err.msg);
+    REQUIRE(run(cfg, dir, 2, 0, &(fail_alloc){0}, &err) == 0, "2 steps: %s", err.msg);
     size_t base_n = 0;
     char *base = slurp(ckpt, &base_n);
     REQUIRE(base && base_n > 0, "no checkpoint at %.200s", ckpt);
-    c = (counting){0, -1};
+    c = (fail_alloc){0};
     REQUIRE(run(cfg, dir, 3, 1, &c, &err) == 0, "resume without failures: %s", err.msg);
     total = c.calls;
     for (long n = 1; n <= total; n++) {
         REQUIRE(spill(ckpt, base, base_n) == 0, "cannot restore %.200s", ckpt);
-        counting f = {0, n};
+        fail_alloc f = {.fail_at = n};
         lwm_error e = {0};
         int rc = run(cfg, dir, 3, 1, &f, &e);
         CHECK(rc < 0 || f.calls < n, "resume: allocation %ld of %ld failed but the run succeeded", n, total);

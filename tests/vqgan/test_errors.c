@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include "fail_alloc.h"
 #include "harness.h"
 #include "vqgan_test.h"
 
@@ -183,29 +184,10 @@ TEST(import_rejects_unknown_layout)
     CHECK(access(out, F_OK) != 0, "a failed import left its output behind");
 }
 
-typedef struct counting {
-    long calls, fail_at;
-    size_t bytes;
-} counting;
-
-static void *alloc_hook(void *opaque, size_t size)
-{
-    counting *c = opaque;
-    if (++c->calls == c->fail_at) return NULL;
-    c->bytes += size;
-    return malloc(size);
-}
-
-static void free_hook(void *opaque, void *ptr)
-{
-    (void)opaque;
-    free(ptr);
-}
-
 // create + load + encode 2 frames + decode 1 through the hook; 0 or the first failure.
-static int run_hooked(counting *c, const float *frames, uint16_t *codes, float *out)
+static int run_hooked(fail_alloc *c, const float *frames, uint16_t *codes, float *out)
 {
-    lwm_vqgan *v = lwm_vqgan_create(&(lwm_vqgan_options){.max_batch = 2, .mem = {alloc_hook, free_hook, c}});
+    lwm_vqgan *v = lwm_vqgan_create(&(lwm_vqgan_options){.max_batch = 2, .mem = fail_alloc_mem(c)});
     if (!v) return -ENOMEM;
     int rc = lwm_vqgan_load(v, weights);
     if (rc == 0) rc = lwm_vqgan_encode(v, codes, frames, 2);
@@ -232,13 +214,13 @@ TEST(every_allocation_failure_is_clean)
     uint16_t *codes = malloc(2 * (size_t)cpf * sizeof(uint16_t));
     REQUIRE(frames && out && codes, "out of memory");
     for (size_t i = 0; i < 2 * px; i++) frames[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
-    counting c = {0, -1, 0};
+    fail_alloc c = {0};
     REQUIRE(run_hooked(&c, frames, codes, out) == 0, "run without failures");
     long total = c.calls;
     CHECK(total >= 3 && c.bytes >= arena, "%ld allocations, %zu bytes through the hook: the %zu-byte arena bypasses it",
           total, c.bytes, arena);
     for (long n = 1; n <= total; n++) {
-        counting f = {0, n, 0};
+        fail_alloc f = {.fail_at = n};
         int rc = run_hooked(&f, frames, codes, out);
         CHECK(rc < 0 || f.calls < n, "allocation %ld of %ld failed but the run succeeded", n, total);
         CHECK(rc != LWM_EINTERNAL - 1000, "allocation %ld failed without a message", n);
