@@ -69,6 +69,7 @@ static int print_json(const frames_result *r)
     cJSON_AddStringToObject(src, "codec", s->codec);
     cJSON_AddStringToObject(src, "pix_fmt", s->pix_fmt);
     cJSON_AddNumberToObject(src, "decode_errors", (double)s->decode_errors);
+    cJSON_AddNumberToObject(src, "frames_decoded", (double)s->frames_decoded);
     return cli_print_json(root, 1);
 }
 

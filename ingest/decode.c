@@ -1,9 +1,11 @@
 // Decoding the open source into sampled frames. When sampling, every packet's
-// presentation time is known from the scan (demux.c), so: packets that are not
-// wanted are decoded only if other frames reference them (skip_frame =
-// AVDISCARD_NONREF), decoding stops after the last wanted frame, and when the
-// next wanted frame lies beyond a keyframe we have not reached, we seek to that
-// keyframe instead of decoding the gap.
+// presentation time is known from the scan (demux.c), so: for H.264 the scan's
+// decode plan (h264_plan.c) says which packets the wanted frames need, and the
+// others are not even sent; for other codecs, packets that are not wanted are
+// decoded only if they are reference frames (skip_frame = AVDISCARD_NONREF).
+// Decoding stops after the last wanted frame, and when the next wanted frame
+// lies beyond a keyframe we have not reached, we seek to that keyframe instead
+// of reading the gap.
 #include <errno.h>
 #include <string.h>
 
@@ -51,7 +53,11 @@ static int maybe_seek(lwm_ingest *ctx)
     int64_t k = target->decode_idx;
     // The keyframe must not show after the target: a leading picture of an
     // open GOP (shown before its keyframe) may need the GOP before it.
-    while (k > 0 && !(ctx->scan[k].key && ctx->scan[k].pts <= target->pts)) k--;
+    // With a decode plan, only an IDR: the plan assumes the decoder's buffer as
+    // decoding from the start leaves it, which an IDR resets and a flush empties.
+    while (k > 0 && !(ctx->scan[k].key && ctx->scan[k].pts <= target->pts &&
+                      (!ctx->needed || (ctx->needed[k] & H264_PLAN_CLEAN_START))))
+        k--;
     if (k <= ctx->next_decode_idx + SEEK_MIN_GAP) return 0;
     const scan_packet *key = &ctx->scan[k];
     // Seek by the keyframe's pts: demuxers index either pts (Matroska) or dts
@@ -92,11 +98,26 @@ static int feed(lwm_ingest *ctx)
         ctx->flushed = 1;
         return 0;
     }
-    if (ctx->sampling && !ctx->by_index)
-        ctx->dec->skip_frame = pts_is_pick(ctx, ctx->pkt->pts) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+    if (ctx->sampling && !ctx->by_index) {
+        if (ctx->needed && ctx->next_decode_idx >= 0) {
+            uint8_t plan = ctx->needed[ctx->next_decode_idx];
+            if (!(plan & (H264_PLAN_DECODE | H264_PLAN_PARAMS))) {
+                // Not sent at all: a discarded packet would still take a frame
+                // thread's turn, and the frames that are decoded would queue
+                // behind it instead of overlapping.
+                av_packet_unref(ctx->pkt);
+                ctx->have_pkt = 0;
+                ctx->next_decode_idx++;
+                return 0;
+            }
+            ctx->dec->skip_frame = plan & H264_PLAN_DECODE ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
+        } else
+            ctx->dec->skip_frame = pts_is_pick(ctx, ctx->pkt->pts) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+    }
     int rc = avcodec_send_packet(ctx->dec, ctx->pkt);
     if (rc == AVERROR(EAGAIN)) return 0; // keep the packet; frames must be taken first
     ctx->have_pkt = 0;
+    if (ctx->dec->skip_frame != AVDISCARD_ALL) ctx->info.frames_decoded++;
     if (ctx->next_decode_idx >= 0) ctx->next_decode_idx++;
     if (rc < 0 && rc != AVERROR_EOF) {
         ctx->info.decode_errors++;

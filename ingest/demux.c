@@ -1,9 +1,9 @@
 // Opening a source and reading its sampled frames: libavformat demuxing,
 // threaded libavcodec decoding, rotation from the display matrix, and, when
 // sampling sparsely, a demux-only packet scan that lists every frame's
-// presentation time so that unwanted frames are skipped (non-reference frames
-// not decoded, long gaps crossed by seeking to the keyframe before the next
-// wanted frame).
+// presentation time (and for H.264 reads the slice headers into a decode
+// plan) so that unwanted frames are skipped and long gaps crossed by seeking
+// to the keyframe before the next wanted frame.
 #include <errno.h>
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
@@ -52,8 +52,12 @@ static void close_source(lwm_ingest *ctx)
     lwm_free(mem, ctx->scan);
     lwm_free(mem, ctx->by_pts);
     lwm_free(mem, ctx->picks);
+    lwm_free(mem, ctx->needed);
+    h264_refs_free(ctx->refs);
     ctx->scan = ctx->by_pts = NULL;
     ctx->picks = NULL;
+    ctx->needed = NULL;
+    ctx->refs = NULL;
     ctx->n_scan = ctx->scan_cap = ctx->n_picks = ctx->next_pick = 0;
     ctx->sampling = ctx->by_index = ctx->have_pkt = ctx->demux_done = ctx->flushed = 0;
     ctx->out_count = ctx->yielded = 0;
@@ -216,12 +220,20 @@ static int compare_pts(const void *a, const void *b)
     return x->decode_idx < y->decode_idx ? -1 : x->decode_idx > y->decode_idx;
 }
 
-// Lists every packet of the stream (demux only, no decoding).
+// Lists every packet of the stream (demux only, no decoding); for H.264, also
+// reads the slice headers to know which frames predict from which.
 static int scan_packets(lwm_ingest *ctx)
 {
     const lwm_mem *mem = &ctx->opt.mem;
+    const AVCodecParameters *par = ctx->fmt->streams[ctx->stream]->codecpar;
+    if (par->codec_id == AV_CODEC_ID_H264) {
+        ctx->refs = h264_refs_create(mem, par->extradata, par->extradata ? (size_t)par->extradata_size : 0);
+        if (!ctx->refs) return ingest_fail(ctx, -ENOMEM, "out of memory scanning packets");
+    }
     int has_all_pts = 1;
     while (ingest_read_packet(ctx) > 0) {
+        if (ctx->refs && h264_refs_add(ctx->refs, ctx->pkt->data, (size_t)ctx->pkt->size))
+            return ingest_fail(ctx, -ENOMEM, "out of memory scanning packets");
         if (lwm_grow(mem, (void **)&ctx->scan, &ctx->scan_cap, ctx->n_scan + 1, sizeof *ctx->scan))
             return ingest_fail(ctx, -ENOMEM, "out of memory scanning packets");
         scan_packet *p = &ctx->scan[ctx->n_scan];
@@ -263,6 +275,33 @@ int ingest_rewind(lwm_ingest *ctx)
     return 0;
 }
 
+// Which packets the picks need, when the reference analysis knows (H.264 with
+// timestamps); otherwise ctx->needed stays NULL and non-reference frames are
+// the only ones skipped.
+static int plan_needed(lwm_ingest *ctx)
+{
+    const lwm_mem *mem = &ctx->opt.mem;
+    if (!ctx->refs || ctx->by_index || ctx->n_picks == 0) return 0;
+    int64_t *picked = lwm_malloc(mem, ctx->n_picks * sizeof *picked);
+    ctx->needed = lwm_malloc(mem, ctx->n_scan);
+    if (!picked || !ctx->needed) {
+        lwm_free(mem, picked);
+        return ingest_fail(ctx, -ENOMEM, "out of memory planning the sampling");
+    }
+    for (size_t i = 0; i < ctx->n_picks; i++) picked[i] = ctx->by_pts[ctx->picks[i]].decode_idx;
+    if (h264_refs_needed(ctx->refs, picked, ctx->n_picks, ctx->needed, ctx->n_scan) < 0) {
+        const char *why = h264_refs_stopped(ctx->refs);
+        lwm_log(&ctx->opt.log, LWM_LOG_DEBUG, "%s: reference analysis off (%s)", ctx->path,
+                why ? why : "packet count");
+        lwm_free(mem, ctx->needed);
+        ctx->needed = NULL;
+    }
+    lwm_free(mem, picked);
+    h264_refs_free(ctx->refs);
+    ctx->refs = NULL;
+    return 0;
+}
+
 static int plan_sampling(lwm_ingest *ctx)
 {
     LWM_TRY(scan_packets(ctx));
@@ -278,6 +317,7 @@ static int plan_sampling(lwm_ingest *ctx)
         times[i] = ctx->by_index ? (double)i / fps : (double)(ctx->by_pts[i].pts - ctx->by_pts[0].pts) * tb;
     ctx->n_picks = ingest_select(ctx->picks, times, ctx->n_scan, ctx->opt.fps, ctx->opt.max_frames);
     lwm_free(mem, times);
+    LWM_TRY(plan_needed(ctx));
     ctx->sampling = 1;
     ctx->can_seek = !ctx->by_index;
     ctx->first_pts = ctx->by_pts[0].pts;

@@ -77,6 +77,9 @@ typedef struct lwm_source_info {
     int64_t decode_errors;   /**< set by read, growing: packets or frames that failed to decode */
     int64_t frames_concealed;/**< set by read, growing: yielded frames the decoder had to patch */
     int64_t frames_missing;  /**< set by read at the end: selected frames that never decoded */
+    int64_t frames_decoded;  /**< set by read, growing: packets given to the decoder to decode
+                                  (sampling leaves out those no selected frame needs; where it
+                                  cannot tell, the decoder drops non-reference ones itself) */
 } lwm_source_info;
 
 /** One sampled frame: 256×256 HWC RGB24 plus its time. Filled by lwm_ingest_read. */

@@ -5,6 +5,7 @@
  *   demux.c       open a source, choose the stream, read rotation, scan packets
  *   decode.c      threaded decoding; skip and seek past unwanted frames
  *   sample.c      which frames to keep: fps and max_frames over presentation times
+ *   h264_refs.c   which H.264 frames the kept ones predict from (h264_syntax.c reads the headers)
  *   preprocess.c  colour conversion, bicubic resize, centre crop, rotation (libswscale)
  *   manifest.c    JSONL manifest lines → samples
  *   run.c         the manifest run: every sample decoded, failures reported
@@ -51,6 +52,33 @@ int ingest_scaler_run(ingest_scaler *s, const lwm_mem *mem, uint8_t *out, const 
 /** Frees the scaler's state (safe on a zeroed or already released scaler). */
 void ingest_scaler_release(ingest_scaler *s, const lwm_mem *mem);
 
+/* ---- h264_refs.c: which frames the sampled H.264 frames need -------------------------- */
+
+typedef struct h264_refs h264_refs;
+
+/** Starts the analysis of a stream with this extradata (avcC or Annex B); NULL if out of memory. */
+h264_refs *h264_refs_create(const lwm_mem *mem, const uint8_t *extradata, size_t size);
+/** Adds the stream's next packet in decode order: 0, or -ENOMEM. */
+int h264_refs_add(h264_refs *r, const uint8_t *data, size_t size);
+/** Why the stream is outside what the analysis models (then it answers nothing); NULL if inside. */
+const char *h264_refs_stopped(const h264_refs *r);
+/**
+ * Fills needed[i] (n_packets entries, decode order) with H264_PLAN_* bits:
+ * DECODE for each packet that must be decoded for the packets picked[] to
+ * come out exactly as from a full decode (the picked ones, what their active
+ * reference lists name, transitively, and what the decoder's handling of the
+ * packets left out requires). 0, or negative when the stream is outside the
+ * analysis (then decode as if it were not there).
+ */
+int h264_refs_needed(const h264_refs *r, const int64_t *picked, size_t n_picked, uint8_t *needed,
+                     size_t n_packets);
+void h264_refs_free(h264_refs *r);
+
+/* needed[] entries of h264_refs_needed */
+#define H264_PLAN_DECODE 1      // decode this packet
+#define H264_PLAN_CLEAN_START 2 // an IDR: decoding may start here after a seek
+#define H264_PLAN_PARAMS 4      // carries parameter sets: the decoder must see it, decoded or not
+
 /* ---- demux.c / decode.c: the reading context ------------------------------------- */
 
 typedef struct scan_packet {
@@ -75,6 +103,8 @@ struct lwm_ingest {
     scan_packet *scan, *by_pts;
     size_t n_scan, scan_cap;
     int64_t *picks;         // presentation indices selected
+    h264_refs *refs;        // H.264 reference analysis during the scan, or NULL
+    uint8_t *needed;        // per packet in decode order: must be decoded; NULL: no analysis
     size_t n_picks, next_pick;
     int sampling;           // 1: only picked frames are yielded, matched by pts
     int by_index;           // sampling without timestamps: picks are output counts
