@@ -36,14 +36,20 @@ static size_t segment_start(const h264_refs *r, size_t i)
     return i;
 }
 
-// Marks the pixels of what the pixel-needed packets of [0, to) name, walking
-// back so that references of references follow; each segment's IDR is decoded.
-static void close_pixels(const h264_refs *r, uint8_t *plan, size_t to)
+// Marks the pixels of what the pixel-needed packets name, walking back so that
+// references of references follow; the IDR opening a segment with anything
+// to decode is decoded.
+static void close_pixels(const h264_refs *r, uint8_t *plan, size_t n)
 {
-    for (size_t i = to; i-- > 0;) {
+    int segment_decodes = 0;
+    for (size_t i = n; i-- > 0;) {
         const frame_rec *f = &r->frames[i];
+        if (plan[i] & PLAN_PIXELS) segment_decodes = 1;
+        if (segment_decodes && ((f->flags & FRAME_IDR) || i == 0)) {
+            plan[i] |= H264_PLAN_DECODE;
+            segment_decodes = 0;
+        }
         if (!(plan[i] & PLAN_PIXELS) || (f->flags & FRAME_NOPIC)) continue;
-        plan[segment_start(r, i)] |= H264_PLAN_DECODE;
         for (uint16_t s = 0; s < f->n_slices; s++) {
             const slice_rec *sr = &r->slices[f->slices_at + s];
             for (int e = 0; e < sr->active[0] + sr->active[1]; e++) {

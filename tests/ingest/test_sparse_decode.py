@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from reference import LWM, SHARED, TMP, Suite, encoders, ffmpeg, lwm_frames  # noqa: E402
 
 S = Suite("ingest/sparse_decode")
-SRC = ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-vf", "noise=alls=24:allf=t"]
+SRC = ["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=4", "-vf", "noise=alls=16:allf=t"]
 X264 = {
     "pyramid_ref1": ["-preset", "veryfast"],  # x264's b-pyramid, P-frames predicting from 1 frame
     "pyramid_ref3": ["-preset", "medium"],    # P-frames may predict from reference B-frames
@@ -33,13 +33,15 @@ X264 = {
     "open_gop": ["-x264-params", "open-gop=1:keyint=30"],
     "mbaff": ["-flags", "+ildct+ilme", "-x264-params", "interlaced=1"],
     "short_gop": ["-g", "12"],
+    "one_idr": ["-x264-params", "keyint=infinite"],  # one segment: no seeking, one long replay
 }
 
 
 def fixture(name, args, ext="mp4"):
     path = os.path.join(TMP, f"sparse_{name}.{ext}")
     if not os.path.exists(path):
-        ffmpeg(*SRC, "-c:v", "libx264", "-g", "50", *args, "-pix_fmt", "yuv420p", path)
+        gop = [] if "keyint=infinite" in args else ["-g", "50"]
+        ffmpeg(*SRC, "-c:v", "libx264", *gop, *args, "-pix_fmt", "yuv420p", path)
     return path
 
 
