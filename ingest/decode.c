@@ -84,6 +84,17 @@ static int maybe_seek(lwm_ingest *ctx)
     return ingest_rewind(ctx);
 }
 
+// Leaves the read packet out instead of sending it. Not even a discarded
+// packet is sent: it would still take a frame thread's turn, and the frames
+// that are decoded would queue behind it instead of overlapping.
+static int drop_packet(lwm_ingest *ctx)
+{
+    av_packet_unref(ctx->pkt);
+    ctx->have_pkt = 0;
+    if (ctx->next_decode_idx >= 0) ctx->next_decode_idx++;
+    return 0;
+}
+
 // Sends the next packet (or the end-of-stream flush) to the decoder.
 static int feed(lwm_ingest *ctx)
 {
@@ -101,18 +112,16 @@ static int feed(lwm_ingest *ctx)
     if (ctx->sampling && !ctx->by_index) {
         if (ctx->needed && ctx->next_decode_idx >= 0) {
             uint8_t plan = ctx->needed[ctx->next_decode_idx];
-            if (!(plan & (H264_PLAN_DECODE | H264_PLAN_PARAMS))) {
-                // Not sent at all: a discarded packet would still take a frame
-                // thread's turn, and the frames that are decoded would queue
-                // behind it instead of overlapping.
-                av_packet_unref(ctx->pkt);
-                ctx->have_pkt = 0;
-                ctx->next_decode_idx++;
-                return 0;
-            }
+            if (!(plan & (H264_PLAN_DECODE | H264_PLAN_PARAMS))) return drop_packet(ctx);
             ctx->dec->skip_frame = plan & H264_PLAN_DECODE ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
-        } else
-            ctx->dec->skip_frame = pts_is_pick(ctx, ctx->pkt->pts) ? AVDISCARD_DEFAULT : AVDISCARD_NONREF;
+        } else if (pts_is_pick(ctx, ctx->pkt->pts)) {
+            ctx->dec->skip_frame = AVDISCARD_DEFAULT;
+        } else if (ingest_packet_nonref(ctx->dec->codec_id, ctx->nal_len_size, ctx->pkt->data,
+                                        (size_t)ctx->pkt->size)) {
+            return drop_packet(ctx); // what NONREF would drop anyway
+        } else {
+            ctx->dec->skip_frame = AVDISCARD_NONREF;
+        }
     }
     int rc = avcodec_send_packet(ctx->dec, ctx->pkt);
     if (rc == AVERROR(EAGAIN)) return 0; // keep the packet; frames must be taken first

@@ -320,6 +320,7 @@ static int plan_sampling(lwm_ingest *ctx)
     LWM_TRY(plan_needed(ctx));
     ctx->sampling = 1;
     ctx->can_seek = !ctx->by_index;
+    ctx->nal_len_size = ingest_nal_length_size(ctx->fmt->streams[ctx->stream]->codecpar);
     ctx->first_pts = ctx->by_pts[0].pts;
     LWM_TRY(ingest_rewind(ctx));
     ctx->info.frames_total = (int64_t)ctx->n_scan;

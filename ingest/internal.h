@@ -79,6 +79,16 @@ void h264_refs_free(h264_refs *r);
 #define H264_PLAN_CLEAN_START 2 // an IDR: decoding may start here after a seek
 #define H264_PLAN_PARAMS 4      // carries parameter sets: the decoder must see it, decoded or not
 
+/* ---- nonref.c: packets the decoder would drop as non-reference ------------------------ */
+
+/** Bytes of each NAL unit's length prefix (H.264 avcC, HEVC hvcC), or 0 for Annex B / other codecs. */
+int ingest_nal_length_size(const AVCodecParameters *par);
+/**
+ * 1 if skip_frame = AVDISCARD_NONREF would drop every NAL unit of this H.264 or
+ * HEVC packet (non-reference slices only), so that not sending it is the same.
+ */
+int ingest_packet_nonref(enum AVCodecID codec, int len_size, const uint8_t *data, size_t size);
+
 /* ---- demux.c / decode.c: the reading context ------------------------------------- */
 
 typedef struct scan_packet {
@@ -109,6 +119,7 @@ struct lwm_ingest {
     int sampling;           // 1: only picked frames are yielded, matched by pts
     int by_index;           // sampling without timestamps: picks are output counts
     int can_seek;
+    int nal_len_size;       // NAL framing of the stream's packets (ingest_nal_length_size)
     int64_t next_decode_idx; // decode index of the next packet to read; -1 unknown
     int have_pkt;           // ctx->pkt holds a packet read ahead
     int demux_done, flushed;

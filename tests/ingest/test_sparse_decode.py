@@ -114,13 +114,34 @@ else:
     S.case("skips_reference_b_frames", skips_reference_b_frames)
     S.case("full_decode_counts_every_frame", full_decode_counts_every_frame)
 
+def hevc_nonref_not_sent():
+    # HEVC has no decode plan; packets of non-reference pictures (x265: the B-frames
+    # outside the pyramid, about half) are left out, not sent to be dropped.
+    video = os.path.join(TMP, "sparse_hevc.mp4")
+    if not os.path.exists(video):
+        ffmpeg(*SRC, "-c:v", "libx265", "-preset", "veryfast", "-x265-params", "log-level=error:keyint=50",
+               "-pix_fmt", "yuv420p", video)
+    j = same_pixels(video, all_frames(video), ["--fps", "2"])
+    total = len(pict_types(video))
+    assert j["source"]["frames_decoded"] < 0.75 * total, \
+        f"{j['source']['frames_decoded']} of {total} packets sent to be decoded"
+    for sampling in (["--fps", "0.5"], ["--max-frames", "9"]):
+        same_pixels(video, all_frames(video), sampling)
+
+
+if "libx265" in encoders():
+    S.case("hevc_nonref_not_sent", hevc_nonref_not_sent)
+else:
+    S.skip("hevc_nonref_not_sent", "no libx265 encoder")
+
 if SHARED and os.path.isdir(os.path.join(SHARED, "video")):
     def real_case(name):
         video = os.path.join(SHARED, "video", name)
         full = all_frames(video)
         for sampling in (["--fps", "2"], ["--max-frames", "5"]):
             same_pixels(video, full, sampling)
-    for name in ("nasa_13013.mp4", "flipping_a_pancake.mkv", "bt709_full_range.mp4", "h264_10bits.mp4"):
+    for name in ("nasa_13013.mp4", "flipping_a_pancake.mkv", "bt709_full_range.mp4", "h264_10bits.mp4",
+                 "h265_10bits.mp4", "h265_video.mp4"):
         S.case("real_" + name.replace(".", "_"), real_case, name)
 else:
     S.skip("real_videos", "no ../shared/data")
