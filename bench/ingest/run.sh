@@ -69,6 +69,9 @@ for c in gop250 gop30 light; do
     t_ff=$(best_of ffmpeg -nostdin -v error -i "$DIR/$c.mp4" -vf "fps=1,$VF" -f rawvideo -pix_fmt rgb24 -y /dev/null)
     report "--fps 1 $c" "$n_1" "$t_ours" "$t_ff" 2.0
     "$LWM" frames "$DIR/$c.mp4" --fps 1 --out "$DIR/frames-$c" --json >"$DIR/frames-$c.json" &&
+        /usr/bin/python3 -c 'import json, sys
+print("    lwm decoded", json.load(open(sys.argv[1]))["source"]["frames_decoded"], "packets")' \
+            "$DIR/frames-$c.json" &&
         /usr/bin/python3 bench/ingest/decode_bound.py "$DIR/$c.mp4" "$DIR/frames-$c.json" "$t_ff" | sed 's/^/    /'
 done
 echo "# $(uptime | sed 's/.*load average/load average/') at the end"
