@@ -114,6 +114,8 @@ static int add_slice(h264_refs *r, const h264_slice *s, frame_rec *f)
         return -ENOMEM;
     if (!r->have_pic) start_picture(r, s, f);
     else if (s->first_mb == 0) stop(r, "two pictures in one packet");
+    if (f->n_slices == UINT16_MAX) stop(r, "too many slices in a picture");
+    if (r->stopped) return 0;
     r->have_pic = 1;
     if (s->type == H264_B) f->flags |= FRAME_B;
     slice_rec *sr = &r->slices[r->n_slices++];
