@@ -56,7 +56,7 @@ static int maybe_seek(lwm_ingest *ctx)
     // With a decode plan, only an IDR: the plan assumes the decoder's buffer as
     // decoding from the start leaves it, which an IDR resets and a flush empties.
     while (k > 0 && !(ctx->scan[k].key && ctx->scan[k].pts <= target->pts &&
-                      (!ctx->needed || (ctx->needed[k] & H264_PLAN_CLEAN_START))))
+                      (!ctx->plan || (ctx->plan[k] & H264_PLAN_CLEAN_START))))
         k--;
     if (k <= ctx->next_decode_idx + SEEK_MIN_GAP) return 0;
     const scan_packet *key = &ctx->scan[k];
@@ -110,8 +110,8 @@ static int feed(lwm_ingest *ctx)
         return 0;
     }
     if (ctx->sampling && !ctx->by_index) {
-        if (ctx->needed && ctx->next_decode_idx >= 0) {
-            uint8_t plan = ctx->needed[ctx->next_decode_idx];
+        if (ctx->plan && ctx->next_decode_idx >= 0) {
+            uint8_t plan = ctx->plan[ctx->next_decode_idx];
             if (!(plan & (H264_PLAN_DECODE | H264_PLAN_PARAMS))) return drop_packet(ctx);
             ctx->dec->skip_frame = plan & H264_PLAN_DECODE ? AVDISCARD_DEFAULT : AVDISCARD_ALL;
         } else if (pts_is_pick(ctx, ctx->pkt->pts)) {

@@ -52,11 +52,11 @@ static void close_source(lwm_ingest *ctx)
     lwm_free(mem, ctx->scan);
     lwm_free(mem, ctx->by_pts);
     lwm_free(mem, ctx->picks);
-    lwm_free(mem, ctx->needed);
+    lwm_free(mem, ctx->plan);
     h264_refs_free(ctx->refs);
     ctx->scan = ctx->by_pts = NULL;
     ctx->picks = NULL;
-    ctx->needed = NULL;
+    ctx->plan = NULL;
     ctx->refs = NULL;
     ctx->n_scan = ctx->scan_cap = ctx->n_picks = ctx->next_pick = 0;
     ctx->sampling = ctx->by_index = ctx->have_pkt = ctx->demux_done = ctx->flushed = 0;
@@ -227,7 +227,7 @@ static int scan_packets(lwm_ingest *ctx)
     const lwm_mem *mem = &ctx->opt.mem;
     const AVCodecParameters *par = ctx->fmt->streams[ctx->stream]->codecpar;
     if (par->codec_id == AV_CODEC_ID_H264) {
-        ctx->refs = h264_refs_create(mem, par->extradata, par->extradata ? (size_t)par->extradata_size : 0);
+        ctx->refs = h264_refs_create(mem, par);
         if (!ctx->refs) return ingest_fail(ctx, -ENOMEM, "out of memory scanning packets");
     }
     int has_all_pts = 1;
@@ -276,25 +276,25 @@ int ingest_rewind(lwm_ingest *ctx)
 }
 
 // Which packets the picks need, when the reference analysis knows (H.264 with
-// timestamps); otherwise ctx->needed stays NULL and non-reference frames are
+// timestamps); otherwise ctx->plan stays NULL and non-reference frames are
 // the only ones skipped.
-static int plan_needed(lwm_ingest *ctx)
+static int plan_decoding(lwm_ingest *ctx)
 {
     const lwm_mem *mem = &ctx->opt.mem;
     if (!ctx->refs || ctx->by_index || ctx->n_picks == 0) return 0;
     int64_t *picked = lwm_malloc(mem, ctx->n_picks * sizeof *picked);
-    ctx->needed = lwm_malloc(mem, ctx->n_scan);
-    if (!picked || !ctx->needed) {
+    ctx->plan = lwm_malloc(mem, ctx->n_scan);
+    if (!picked || !ctx->plan) {
         lwm_free(mem, picked);
         return ingest_fail(ctx, -ENOMEM, "out of memory planning the sampling");
     }
     for (size_t i = 0; i < ctx->n_picks; i++) picked[i] = ctx->by_pts[ctx->picks[i]].decode_idx;
-    if (h264_refs_needed(ctx->refs, picked, ctx->n_picks, ctx->needed, ctx->n_scan) < 0) {
+    if (h264_refs_plan(ctx->refs, picked, ctx->n_picks, ctx->plan, ctx->n_scan) < 0) {
         const char *why = h264_refs_stopped(ctx->refs);
         lwm_log(&ctx->opt.log, LWM_LOG_DEBUG, "%s: reference analysis off (%s)", ctx->path,
                 why ? why : "packet count");
-        lwm_free(mem, ctx->needed);
-        ctx->needed = NULL;
+        lwm_free(mem, ctx->plan);
+        ctx->plan = NULL;
     }
     lwm_free(mem, picked);
     h264_refs_free(ctx->refs);
@@ -317,7 +317,7 @@ static int plan_sampling(lwm_ingest *ctx)
         times[i] = ctx->by_index ? (double)i / fps : (double)(ctx->by_pts[i].pts - ctx->by_pts[0].pts) * tb;
     ctx->n_picks = ingest_select(ctx->picks, times, ctx->n_scan, ctx->opt.fps, ctx->opt.max_frames);
     lwm_free(mem, times);
-    LWM_TRY(plan_needed(ctx));
+    LWM_TRY(plan_decoding(ctx));
     ctx->sampling = 1;
     ctx->can_seek = !ctx->by_index;
     ctx->nal_len_size = ingest_nal_length_size(ctx->fmt->streams[ctx->stream]->codecpar);

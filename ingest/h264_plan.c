@@ -120,8 +120,8 @@ static int widen(const h264_refs *r, uint8_t *plan, size_t i)
     return added;
 }
 
-int h264_refs_needed(const h264_refs *r, const int64_t *picked, size_t n_picked, uint8_t *plan,
-                     size_t n_packets)
+int h264_refs_plan(const h264_refs *r, const int64_t *picked, size_t n_picked, uint8_t *plan,
+                   size_t n_packets)
 {
     if (r->stopped || r->n_frames != n_packets) return H264_UNSUPPORTED;
     memset(plan, 0, n_packets);

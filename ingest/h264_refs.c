@@ -159,54 +159,37 @@ static int add_nal(h264_refs *r, const uint8_t *nal, size_t size, frame_rec *f)
 // add_nal for each NAL unit of a packet (or of Annex B extradata, f NULL).
 static int add_nals(h264_refs *r, const uint8_t *p, size_t size, int len_size, frame_rec *f)
 {
-    if (len_size > 0) {
-        while (size >= (size_t)len_size) {
-            size_t n = 0;
-            for (int i = 0; i < len_size; i++) n = n << 8 | p[i];
-            p += len_size;
-            size -= (size_t)len_size;
-            if (n > size) return stop(r, "truncated NAL unit"), 0;
-            LWM_TRY(add_nal(r, p, n, f));
-            p += n;
-            size -= n;
-        }
-        return 0;
-    }
-    size_t start = 0;
-    int in_nal = 0;
-    for (size_t i = 0; i + 3 <= size;) {
-        if (p[i] == 0 && p[i + 1] == 0 && p[i + 2] == 1) {
-            if (in_nal) LWM_TRY(add_nal(r, p + start, i - start, f));
-            i += 3;
-            start = i;
-            in_nal = 1;
-        } else {
-            i++;
-        }
-    }
-    return in_nal ? add_nal(r, p + start, size - start, f) : 0;
+    nal_reader rd = {p, size, len_size};
+    const uint8_t *nal;
+    size_t n;
+    int rc;
+    while ((rc = ingest_nal_next(&rd, &nal, &n)) > 0) LWM_TRY(add_nal(r, nal, n, f));
+    if (rc < 0) stop(r, "truncated NAL unit");
+    return 0;
 }
 
-h264_refs *h264_refs_create(const lwm_mem *mem, const uint8_t *extradata, size_t size)
+h264_refs *h264_refs_create(const lwm_mem *mem, const AVCodecParameters *par)
 {
     h264_refs *r = lwm_calloc(mem, 1, sizeof *r);
     if (!r) return NULL;
     if (mem) r->mem = *mem;
-    if (size >= 7 && extradata[0] == 1) { // avcC: length-prefixed NAL units, parameter sets here
-        r->nal_len_size = (extradata[4] & 3) + 1;
+    const uint8_t *x = par->extradata;
+    size_t size = x && par->extradata_size > 0 ? (size_t)par->extradata_size : 0;
+    r->nal_len_size = ingest_nal_length_size(par);
+    if (r->nal_len_size > 0) { // avcC: the parameter sets, each with a 16-bit length
         size_t at = 5;
         for (int set = 0; set < 2 && at < size; set++) {
-            int count = set == 0 ? extradata[at++] & 31 : extradata[at++];
+            int count = set == 0 ? x[at++] & 31 : x[at++];
             for (int i = 0; i < count && at + 2 <= size; i++) {
-                size_t n = (size_t)extradata[at] << 8 | extradata[at + 1];
+                size_t n = (size_t)x[at] << 8 | x[at + 1];
                 at += 2;
                 if (n > size - at) break;
-                add_nal(r, extradata + at, n, NULL);
+                add_nal(r, x + at, n, NULL);
                 at += n;
             }
         }
     } else if (size > 0) {
-        add_nals(r, extradata, size, 0, NULL);
+        add_nals(r, x, size, 0, NULL);
     }
     return r;
 }

@@ -5,7 +5,8 @@
  *   demux.c       open a source, choose the stream, read rotation, scan packets
  *   decode.c      threaded decoding; skip and seek past unwanted frames
  *   sample.c      which frames to keep: fps and max_frames over presentation times
- *   h264_refs.c   which H.264 frames the kept ones predict from (h264_syntax.c reads the headers)
+ *   h264_*.c      which H.264 frames the kept ones predict from: the decode plan
+ *   nal.c         NAL unit framing; packets the decoder would drop as non-reference
  *   preprocess.c  colour conversion, bicubic resize, centre crop, rotation (libswscale)
  *   manifest.c    JSONL manifest lines → samples
  *   run.c         the manifest run: every sample decoded, failures reported
@@ -56,33 +57,44 @@ void ingest_scaler_release(ingest_scaler *s, const lwm_mem *mem);
 
 typedef struct h264_refs h264_refs;
 
-/** Starts the analysis of a stream with this extradata (avcC or Annex B); NULL if out of memory. */
-h264_refs *h264_refs_create(const lwm_mem *mem, const uint8_t *extradata, size_t size);
+/** Starts the analysis of an H.264 stream (parameter sets from its extradata); NULL if out of memory. */
+h264_refs *h264_refs_create(const lwm_mem *mem, const AVCodecParameters *par);
 /** Adds the stream's next packet in decode order: 0, or -ENOMEM. */
 int h264_refs_add(h264_refs *r, const uint8_t *data, size_t size);
 /** Why the stream is outside what the analysis models (then it answers nothing); NULL if inside. */
 const char *h264_refs_stopped(const h264_refs *r);
 /**
- * Fills needed[i] (n_packets entries, decode order) with H264_PLAN_* bits:
+ * Fills plan[i] (n_packets entries, decode order) with H264_PLAN_* bits:
  * DECODE for each packet that must be decoded for the packets picked[] to
  * come out exactly as from a full decode (the picked ones, what their active
  * reference lists name, transitively, and what the decoder's handling of the
  * packets left out requires). 0, or negative when the stream is outside the
  * analysis (then decode as if it were not there).
  */
-int h264_refs_needed(const h264_refs *r, const int64_t *picked, size_t n_picked, uint8_t *needed,
-                     size_t n_packets);
+int h264_refs_plan(const h264_refs *r, const int64_t *picked, size_t n_picked, uint8_t *plan,
+                   size_t n_packets);
 void h264_refs_free(h264_refs *r);
 
-/* needed[] entries of h264_refs_needed */
+/* plan[] entries of h264_refs_plan */
 #define H264_PLAN_DECODE 1      // decode this packet
 #define H264_PLAN_CLEAN_START 2 // an IDR: decoding may start here after a seek
 #define H264_PLAN_PARAMS 4      // carries parameter sets: the decoder must see it, decoded or not
 
-/* ---- nonref.c: packets the decoder would drop as non-reference ------------------------ */
+/* ---- nal.c: NAL unit framing; packets the decoder would drop as non-reference ------- */
 
 /** Bytes of each NAL unit's length prefix (H.264 avcC, HEVC hvcC), or 0 for Annex B / other codecs. */
 int ingest_nal_length_size(const AVCodecParameters *par);
+
+/** Walks the NAL units of a packet (or of Annex B extradata). */
+typedef struct nal_reader {
+    const uint8_t *p;
+    size_t left;
+    int len_size; // ingest_nal_length_size; 0: Annex B start codes
+} nal_reader;
+
+/** The next NAL unit (header byte first): 1, 0 at the end, -1 if a length prefix overruns. */
+int ingest_nal_next(nal_reader *rd, const uint8_t **nal, size_t *size);
+
 /**
  * 1 if skip_frame = AVDISCARD_NONREF would drop every NAL unit of this H.264 or
  * HEVC packet (non-reference slices only), so that not sending it is the same.
@@ -114,7 +126,7 @@ struct lwm_ingest {
     size_t n_scan, scan_cap;
     int64_t *picks;         // presentation indices selected
     h264_refs *refs;        // H.264 reference analysis during the scan, or NULL
-    uint8_t *needed;        // per packet in decode order: must be decoded; NULL: no analysis
+    uint8_t *plan;          // per packet in decode order: H264_PLAN_* bits; NULL: no decode plan
     size_t n_picks, next_pick;
     int sampling;           // 1: only picked frames are yielded, matched by pts
     int by_index;           // sampling without timestamps: picks are output counts

@@ -150,7 +150,7 @@ static void headers_case(const char *name, const char *x264)
     dec->thread_count = 1;
     dec->debug = FF_DEBUG_PICT_INFO;
     avcodec_open2(dec, codec, NULL);
-    h264_refs *r = h264_refs_create(NULL, par->extradata, (size_t)par->extradata_size);
+    h264_refs *r = h264_refs_create(NULL, par);
     AVPacket *pkt = av_packet_alloc();
     AVFrame *frame = av_frame_alloc();
     pict_log log;
