@@ -9,7 +9,7 @@
 
 DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
-	liblmdb-dev lmdb-utils libzstd-dev libxxhash-dev libcjson-dev \
+	liblmdb-dev lmdb-utils libzstd-dev libxxhash-dev libcjson-dev libjemalloc-dev \
 	libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
 	libsentencepiece-dev sentencepiece \
 	python3 python3-numpy python3-torch python3-lmdb python3-zstandard python3-xxhash \
@@ -23,10 +23,14 @@ ifeq ($(SAN),1)
 BUILD := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 OPT := -O1
+# The sanitizers bring their own malloc, so the CLI keeps it.
+CLI_MALLOC :=
 else
 BUILD := build
 SANFLAGS :=
 OPT := -O2
+# The CLI allocates through jemalloc on transparent huge pages (cli/malloc_conf.c).
+CLI_MALLOC := -DLWM_JEMALLOC -ljemalloc
 endif
 
 CC := gcc
@@ -76,7 +80,9 @@ $(BUILD)/liblwm.so: $(LIB_OBJS)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/lwm: $(CLI_OBJS) $(BUILD)/liblwm.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblwm.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblwm.a $(LDLIBS) $(filter -l%,$(CLI_MALLOC))
+
+$(BUILD)/obj/cli/malloc_conf.o: CPPFLAGS += $(filter -D%,$(CLI_MALLOC))
 
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/liblwm.a
 	@mkdir -p $(dir $@)
