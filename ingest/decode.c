@@ -198,6 +198,7 @@ int lwm_ingest_read(lwm_ingest *ctx, lwm_frame *out)
         if (ctx->sampling && ctx->next_pick >= ctx->n_picks) return finish(ctx);
         int rc = avcodec_receive_frame(ctx->dec, ctx->frame);
         if (rc == 0) {
+            if (!ctx->pix_fmt_known) ingest_note_pix_fmt(ctx, ctx->frame->format);
             rc = take_frame(ctx, out);
             av_frame_unref(ctx->frame);
             if (rc <= 0) return rc;

@@ -61,6 +61,7 @@ static void close_source(lwm_ingest *ctx)
     ctx->n_scan = ctx->scan_cap = ctx->n_picks = ctx->next_pick = 0;
     ctx->sampling = ctx->by_index = ctx->have_pkt = ctx->demux_done = ctx->flushed = 0;
     ctx->out_count = ctx->yielded = 0;
+    ctx->pix_fmt_known = 0;
     ctx->first_pts = AV_NOPTS_VALUE;
     memset(&ctx->info, 0, sizeof ctx->info);
 }
@@ -153,6 +154,32 @@ static int open_decoder(lwm_ingest *ctx, const AVCodec *codec)
     return 0;
 }
 
+// Whether an MP4/MOV header already says all that probing would find out.
+// Probing (avformat_find_stream_info) decodes the first frame, 40 ms of a
+// 1080p file; but for H.264 and HEVC in MP4 the sample description carries
+// the size and the parameter sets, the sample tables the timing, and the
+// demuxer derives the reordering delay from the composition offsets
+// (mov_estimate_video_delay). Only the pixel format is left unknown until the
+// first frame decodes. One video stream only: choosing among several is what
+// probing informs.
+static int header_suffices(const AVFormatContext *fmt)
+{
+    if (strncmp(fmt->iformat->name, "mov,", 4) != 0) return 0;
+    const AVStream *video = NULL;
+    for (unsigned i = 0; i < fmt->nb_streams; i++) {
+        const AVStream *st = fmt->streams[i];
+        if (st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) continue;
+        if (video) return 0;
+        video = st;
+    }
+    if (!video || (video->disposition & AV_DISPOSITION_ATTACHED_PIC)) return 0;
+    const AVCodecParameters *par = video->codecpar;
+    return (par->codec_id == AV_CODEC_ID_H264 || par->codec_id == AV_CODEC_ID_HEVC) &&
+           par->extradata_size > 0 && par->width > 0 && par->height > 0 &&
+           video->avg_frame_rate.num > 0 && video->avg_frame_rate.den > 0 &&
+           (video->duration > 0 || fmt->duration > 0);
+}
+
 // Opens the container and decoder of ctx->path; fills ctx->info.
 static int open_format(lwm_ingest *ctx)
 {
@@ -160,7 +187,10 @@ static int open_format(lwm_ingest *ctx)
     int rc = avformat_open_input(&ctx->fmt, ctx->path, NULL, NULL);
     if (rc < 0)
         return ingest_fail(ctx, LWM_EFORMAT, "not a readable media file (%s)", ingest_av_err(rc, e, sizeof e));
-    rc = avformat_find_stream_info(ctx->fmt, NULL);
+    int probe = !header_suffices(ctx->fmt);
+    lwm_log(&ctx->opt.log, LWM_LOG_DEBUG, "%s: stream information from %s", ctx->path,
+            probe ? "probing" : "the container header");
+    rc = probe ? avformat_find_stream_info(ctx->fmt, NULL) : 0;
     if (rc < 0)
         return ingest_fail(ctx, LWM_EDECODE, "cannot read stream information (%s)",
                     ingest_av_err(rc, e, sizeof e));
@@ -187,9 +217,15 @@ static int open_format(lwm_ingest *ctx)
     in->is_image = is_image_format(ctx->fmt);
     if (in->is_image) in->fps = in->duration = 0; // the image demuxer's 25 fps means nothing
     lwm_format(in->codec, sizeof in->codec, "%s", codec->name);
-    const char *pf = av_get_pix_fmt_name((enum AVPixelFormat)par->format);
-    lwm_format(in->pix_fmt, sizeof in->pix_fmt, "%s", pf ? pf : "unknown");
+    ingest_note_pix_fmt(ctx, par->format); // unknown until a frame decodes if not probed
     return 0;
+}
+
+void ingest_note_pix_fmt(lwm_ingest *ctx, int format)
+{
+    const char *name = av_get_pix_fmt_name((enum AVPixelFormat)format);
+    lwm_format(ctx->info.pix_fmt, sizeof ctx->info.pix_fmt, "%s", name ? name : "unknown");
+    ctx->pix_fmt_known = name != NULL;
 }
 
 /* ---- the packet scan ---------------------------------------------------------- */

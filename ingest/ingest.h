@@ -69,7 +69,8 @@ typedef struct lwm_source_info {
     double duration;     /**< seconds (0 if unknown) */
     int is_image;        /**< 1 for a still image */
     char codec[32];      /**< decoder name, e.g. "h264" */
-    char pix_fmt[32];    /**< source pixel format, e.g. "yuv420p10le" */
+    char pix_fmt[32];    /**< source pixel format, e.g. "yuv420p10le"; for MP4 sources described by
+                              their header, "unknown" until read decodes the first frame */
     /* Added fields (below): counts that sampling and damage reporting need. */
     int64_t frames_total;    /**< set by open when sampling: frames found by a demux-only
                                   packet scan (not the container's claim); -1 when not scanned */

@@ -136,12 +136,16 @@ struct lwm_ingest {
     int have_pkt;           // ctx->pkt holds a packet read ahead
     int demux_done, flushed;
     int reported;           // the damage warning was logged
+    int pix_fmt_known;      // info.pix_fmt names a format (from probing or a decoded frame)
     int64_t first_pts, out_count, yielded;
 };
 
 /** Records "path: message" in ctx's error and returns code. */
 int ingest_fail(lwm_ingest *ctx, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/** Names format (an AVPixelFormat, or -1 when unknown yet) in ctx->info.pix_fmt. */
+void ingest_note_pix_fmt(lwm_ingest *ctx, int format);
 
 /**
  * Reads the next packet of the video stream into ctx->pkt: 1, or 0 at the end

@@ -179,6 +179,51 @@ def rotate_all():
 S.case("rotation_upright_all_quarters", rotate_all)
 
 
+# ---- MP4 described by its header -------------------------------------------------------------
+# H.264 and HEVC in MP4 are described from the container header instead of by
+# probing, which decodes a frame (demux.c). ffprobe (which probes) must agree
+# with that description, and the same stream remuxed into Matroska (which we
+# probe) must give the same frames.
+
+def ffprobe_source(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height,pix_fmt,avg_frame_rate:format=duration", "-of", "json",
+                          path], capture_output=True, text=True).stdout
+    j = json.loads(out)
+    st = j["streams"][0]
+    num, den = (int(x) for x in st["avg_frame_rate"].split("/"))
+    return st["width"], st["height"], st["pix_fmt"], num / den, float(j["format"]["duration"])
+
+
+def header_case(name, *args):
+    mp4 = fixture(f"hdr-{name}.mp4", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=3", *args)
+    mkv = fixture(f"hdr-{name}.mkv", "-i", mp4, "-map", "0:v", "-c", "copy")
+    for sampling in ([], ["--fps", "2"]):
+        jm, err, _ = lwm_frames(mp4, out_dir("hdr-mp4"), "-v", *sampling)
+        assert "stream information from the container header" in err, f"{sampling}: the MP4 was probed"
+        s = jm["source"]
+        got = (s["width"], s["height"], s["pix_fmt"], s["fps"], round(s["duration"], 3))
+        w, h, pf, fps, dur = ffprobe_source(mp4)
+        assert got == (w, h, pf, fps, round(dur, 3)), f"source {got}, ffprobe says {(w, h, pf, fps, dur)}"
+        jk, err, _ = lwm_frames(mkv, out_dir("hdr-mkv"), "-v", *sampling)
+        assert "stream information from probing" in err, "the Matroska copy was not probed"
+        assert [f["pts"] for f in jm["frames"]] == [f["pts"] for f in jk["frames"]], \
+            f"{sampling}: pts differ from the probed copy's"
+        for a, b in zip(jm["frames"], jk["frames"]):
+            assert np.array_equal(load(a["file"]), load(b["file"])), f"{sampling}: frame {a['index']} differs"
+
+
+S.case("mp4_header_h264_bframes", header_case, "h264", "-c:v", "libx264", "-bf", "3", "-pix_fmt", "yuv420p")
+S.case("mp4_header_h264_10bit", header_case, "h264-10", "-c:v", "libx264", "-pix_fmt", "yuv420p10le")
+S.case("mp4_header_fragmented", header_case, "frag", "-c:v", "libx264", "-movflags",
+       "frag_keyframe+empty_moov", "-pix_fmt", "yuv420p")
+S.case("mp4_header_with_audio", header_case, "audio", "-f", "lavfi", "-i", "sine=d=3", "-c:v", "libx264",
+       "-c:a", "aac", "-shortest", "-pix_fmt", "yuv420p")
+if "libx265" in ENC:
+    S.case("mp4_header_hevc", header_case, "hevc", "-c:v", "libx265", "-x265-params", "log-level=none",
+           "-pix_fmt", "yuv420p")
+
+
 # ---- sampling --------------------------------------------------------------------------------
 
 def sampling_case(video, args, fps, max_frames, want_count=None):
