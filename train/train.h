@@ -92,6 +92,10 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
  * Trains until max_steps or the end of the curriculum, checkpointing every
  * train.checkpoint_every steps and at the end. A non-finite loss skips the update and is
  * logged; max_nan_skips consecutive skips return LWM_ENUMERIC. Collective over comm.
+ * When it fails on more than one rank's communicator, the ranks are out of step (a failing
+ * rank may leave gradient reductions posted that its peers wait on, and that still write into
+ * the trainer's buffers): abort the communicator (MPI_Abort, as `lwm train` does) before
+ * lwm_train_free.
  */
 int lwm_train_run(lwm_train *t, lwm_error *err);
 
