@@ -5,7 +5,8 @@
 // decoded only if they are reference frames (skip_frame = AVDISCARD_NONREF).
 // Decoding stops after the last wanted frame, and when the next wanted frame
 // lies beyond a keyframe we have not reached, we seek to that keyframe instead
-// of reading the gap.
+// of reading the gap. Each wanted frame is converted to 256×256 RGB on a helper
+// thread while the next one decodes (convert.c).
 #include <errno.h>
 #include <string.h>
 
@@ -137,8 +138,8 @@ static int feed(lwm_ingest *ctx)
     return 0;
 }
 
-// Decides about one decoded frame: 0 = yielded into out, 1 = not wanted, < 0 = error.
-static int take_frame(lwm_ingest *ctx, lwm_frame *out)
+// Decides about the decoded frame in ctx->frame: 0 = wanted, moved into h; 1 = not wanted.
+static int take_frame(lwm_ingest *ctx, held_frame *h)
 {
     AVFrame *f = ctx->frame;
     int64_t pts = f->pts != AV_NOPTS_VALUE ? f->pts : f->best_effort_timestamp;
@@ -163,10 +164,10 @@ static int take_frame(lwm_ingest *ctx, lwm_frame *out)
         t = pts == AV_NOPTS_VALUE ? (double)order / fps : (double)(pts - ctx->first_pts) * tb;
     }
     if (f->decode_error_flags || (f->flags & AV_FRAME_FLAG_CORRUPT)) ctx->info.frames_concealed++;
-    int rc = ingest_scaler_run(&ctx->scaler, &ctx->opt.mem, out->rgb, f, ctx->info.rotation, &ctx->err);
-    if (rc < 0) return lwm_error_prefix(&ctx->err, "%s: frame %lld", ctx->path, (long long)order);
-    out->pts = t;
-    out->index = ctx->yielded++;
+    av_frame_move_ref(h->frame, f);
+    h->pts = t;
+    h->order = order;
+    h->index = ctx->yielded++;
     return 0;
 }
 
@@ -191,15 +192,15 @@ static int finish(lwm_ingest *ctx)
     return LWM_EOF;
 }
 
-int lwm_ingest_read(lwm_ingest *ctx, lwm_frame *out)
+// Decodes up to the next wanted frame, into h: 0, LWM_EOF or a negative code.
+static int next_frame(lwm_ingest *ctx, held_frame *h)
 {
-    if (!ctx->dec) return lwm_error_set(&ctx->err, LWM_EINVAL, "no source is open");
     for (;;) {
         if (ctx->sampling && ctx->next_pick >= ctx->n_picks) return finish(ctx);
         int rc = avcodec_receive_frame(ctx->dec, ctx->frame);
         if (rc == 0) {
             if (!ctx->pix_fmt_known) ingest_note_pix_fmt(ctx, ctx->frame->format);
-            rc = take_frame(ctx, out);
+            rc = take_frame(ctx, h);
             av_frame_unref(ctx->frame);
             if (rc <= 0) return rc;
             continue;
@@ -212,4 +213,36 @@ int lwm_ingest_read(lwm_ingest *ctx, lwm_frame *out)
         }
         LWM_TRY(feed(ctx));
     }
+}
+
+// Each call yields the frame decoded ahead by the call before, converting it on
+// the helper thread while this call decodes the one after it (convert.c).
+int lwm_ingest_read(lwm_ingest *ctx, lwm_frame *out)
+{
+    if (!ctx->dec) return lwm_error_set(&ctx->err, LWM_EINVAL, "no source is open");
+    int rc = ctx->ahead_rc == AHEAD_NONE ? next_frame(ctx, &ctx->held[ctx->ahead]) : ctx->ahead_rc;
+    if (rc != 0) {
+        ctx->ahead_rc = rc == LWM_EOF ? rc : AHEAD_NONE; // the end stays the end
+        return rc;
+    }
+    held_frame *cur = &ctx->held[ctx->ahead];
+    ctx->ahead ^= 1;
+    ctx->ahead_rc = AHEAD_NONE;
+    rc = ingest_scaler_prepare(&ctx->scaler, &ctx->opt.mem, cur->frame, ctx->info.rotation, &ctx->err);
+    if (rc < 0) {
+        av_frame_unref(cur->frame);
+        return lwm_error_prefix(&ctx->err, "%s: frame %lld", ctx->path, (long long)cur->order);
+    }
+    convert_thread_start(&ctx->convert);
+    convert_thread_post(&ctx->convert, &ctx->scaler, cur->frame, out->rgb);
+    ctx->ahead_rc = next_frame(ctx, &ctx->held[ctx->ahead]);
+    int converted = convert_thread_wait(&ctx->convert);
+    int width = cur->frame->width, height = cur->frame->height;
+    av_frame_unref(cur->frame);
+    if (converted < 0)
+        return lwm_error_set(&ctx->err, converted, "%s: frame %lld: colour conversion of a %dx%d frame failed",
+                             ctx->path, (long long)cur->order, width, height);
+    out->pts = cur->pts;
+    out->index = cur->index;
+    return 0;
 }

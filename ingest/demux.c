@@ -36,7 +36,10 @@ lwm_ingest *lwm_ingest_create(const lwm_ingest_options *opt)
     if (opt) ctx->opt = *opt;
     ctx->pkt = av_packet_alloc();
     ctx->frame = av_frame_alloc();
-    if (!ctx->pkt || !ctx->frame) {
+    ctx->held[0].frame = av_frame_alloc();
+    ctx->held[1].frame = av_frame_alloc();
+    ctx->ahead_rc = AHEAD_NONE;
+    if (!ctx->pkt || !ctx->frame || !ctx->held[0].frame || !ctx->held[1].frame) {
         lwm_ingest_free(ctx);
         return NULL;
     }
@@ -48,6 +51,10 @@ static void close_source(lwm_ingest *ctx)
     avcodec_free_context(&ctx->dec);
     avformat_close_input(&ctx->fmt);
     av_packet_unref(ctx->pkt);
+    for (int i = 0; i < 2; i++)
+        if (ctx->held[i].frame) av_frame_unref(ctx->held[i].frame);
+    ctx->ahead = 0;
+    ctx->ahead_rc = AHEAD_NONE;
     const lwm_mem *mem = &ctx->opt.mem;
     lwm_free(mem, ctx->scan);
     lwm_free(mem, ctx->by_pts);
@@ -70,9 +77,12 @@ void lwm_ingest_free(lwm_ingest *ctx)
 {
     if (!ctx) return;
     close_source(ctx);
+    convert_thread_stop(&ctx->convert);
     ingest_scaler_release(&ctx->scaler, &ctx->opt.mem);
     av_packet_free(&ctx->pkt);
     av_frame_free(&ctx->frame);
+    av_frame_free(&ctx->held[0].frame);
+    av_frame_free(&ctx->held[1].frame);
     lwm_mem mem = ctx->opt.mem;
     lwm_free(&mem, ctx);
 }

@@ -17,6 +17,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <pthread.h>
 
 #include "ingest.h"
 
@@ -43,15 +44,48 @@ typedef struct ingest_scaler {
 } ingest_scaler;
 
 /**
- * Converts one decoded frame into a 256×256 RGB24 frame (out): colour matrix
- * and range from the frame, bicubic resize, crop, rotation. Returns 0 or a
- * negative code with err naming what failed.
+ * Sets the scaler up for frames like this one (colour matrix and range from the
+ * frame, size, rotation); allocates only when they change. 0, or a negative
+ * code with err naming what failed.
  */
-int ingest_scaler_run(ingest_scaler *s, const lwm_mem *mem, uint8_t *out, const AVFrame *frame,
-                      int rotation, lwm_error *err);
+int ingest_scaler_prepare(ingest_scaler *s, const lwm_mem *mem, const AVFrame *frame, int rotation,
+                          lwm_error *err);
+
+/**
+ * Converts one decoded frame, as prepared for, into a 256×256 RGB24 frame
+ * (out): bicubic resize, crop, rotation. Allocates nothing, so it may run on
+ * another thread than prepare's. 0, or LWM_EDECODE if swscale fails.
+ */
+int ingest_scaler_convert(ingest_scaler *s, uint8_t *out, const AVFrame *frame);
 
 /** Frees the scaler's state (safe on a zeroed or already released scaler). */
 void ingest_scaler_release(ingest_scaler *s, const lwm_mem *mem);
+
+/* ---- convert.c: converting a frame while the next one decodes ------------------------- */
+
+typedef enum { CONVERT_OFF, CONVERT_IDLE, CONVERT_POSTED, CONVERT_DONE } convert_state;
+
+/** A helper thread for ingest_scaler_convert (zeroed: not started). */
+typedef struct convert_thread {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    convert_state state;
+    int stop;
+    ingest_scaler *scaler; // the posted job
+    const AVFrame *frame;
+    uint8_t *out;
+    int rc;
+} convert_thread;
+
+/** Starts the thread if it is not running; if it cannot start, posts convert on the caller's thread. */
+void convert_thread_start(convert_thread *c);
+/** Starts converting frame into out with s (prepared for it); returns at once if the thread runs. */
+void convert_thread_post(convert_thread *c, ingest_scaler *s, const AVFrame *frame, uint8_t *out);
+/** Waits for the posted conversion; its ingest_scaler_convert result. */
+int convert_thread_wait(convert_thread *c);
+/** Stops and joins the thread (nothing may be posted); safe on a zeroed one. */
+void convert_thread_stop(convert_thread *c);
 
 /* ---- h264_refs.c: which frames the sampled H.264 frames need -------------------------- */
 
@@ -109,6 +143,16 @@ typedef struct scan_packet {
     int key;
 } scan_packet;
 
+// A wanted frame, decoded and not yet converted.
+typedef struct held_frame {
+    AVFrame *frame;
+    double pts;    // seconds from the first frame
+    int64_t order; // among all frames the decoder output
+    int64_t index; // among the frames yielded
+} held_frame;
+
+#define AHEAD_NONE 1 // lwm_ingest.ahead_rc: nothing decoded ahead yet
+
 struct lwm_ingest {
     lwm_ingest_options opt;
     lwm_error err;
@@ -121,6 +165,10 @@ struct lwm_ingest {
     int stream;
     AVRational tb;
     ingest_scaler scaler;
+    convert_thread convert;
+    held_frame held[2];     // the frame being converted, and the one decoded ahead
+    int ahead;              // which of held is ahead
+    int ahead_rc;           // 0: held[ahead] holds the next frame; AHEAD_NONE; or LWM_EOF / an error
     // packet scan (sampling only): decode order, and presentation order
     scan_packet *scan, *by_pts;
     size_t n_scan, scan_cap;
@@ -183,7 +231,6 @@ size_t ingest_select(int64_t *out, const double *times, size_t n, double fps, in
 
 /* ---- run.c / store.c: the manifest run ------------------------------------------------ */
 
-#include <pthread.h>
 #include <stdio.h>
 
 /** One manifest sample on its way through the run. */

@@ -140,16 +140,19 @@ static void crop_upright(uint8_t *out, const ingest_scaler *s)
     }
 }
 
-int ingest_scaler_run(ingest_scaler *s, const lwm_mem *mem, uint8_t *out, const AVFrame *frame,
-                      int rotation, lwm_error *err)
+int ingest_scaler_prepare(ingest_scaler *s, const lwm_mem *mem, const AVFrame *frame, int rotation,
+                          lwm_error *err)
 {
-    LWM_TRY(configure(s, mem, frame, rotation, err));
+    return configure(s, mem, frame, rotation, err);
+}
+
+int ingest_scaler_convert(ingest_scaler *s, uint8_t *out, const AVFrame *frame)
+{
     uint8_t *dst[4] = {s->buf, NULL, NULL, NULL};
     int dst_stride[4] = {s->buf_stride, 0, 0, 0};
     int rows = sws_scale(s->sws, (const uint8_t *const *)frame->data, frame->linesize, 0,
                          frame->height, dst, dst_stride);
-    LWM_CHECK(err, rows > 0, LWM_EDECODE, "colour conversion of a %dx%d frame failed",
-              frame->width, frame->height);
+    if (rows <= 0) return LWM_EDECODE;
     crop_upright(out, s);
     return 0;
 }
