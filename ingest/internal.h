@@ -41,6 +41,8 @@ typedef struct ingest_scaler {
     uint8_t *buf;       /* resized picture in stored orientation, RGB24 */
     size_t buf_size;
     int buf_stride;
+    int win_out;        /* column of the resized picture where buf starts (choose_window) */
+    int win_bytes[4];   /* where that window starts in each plane of the source, bytes */
 } ingest_scaler;
 
 /**

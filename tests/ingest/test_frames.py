@@ -179,6 +179,26 @@ def rotate_all():
 S.case("rotation_upright_all_quarters", rotate_all)
 
 
+def crop_window_case():
+    """Downscaled landscape video is resized only over the columns the crop keeps
+    (preprocess.c choose_window); a 180-degree display matrix takes the full-width
+    path, so the two must agree to within swscale's fixed-point rounding."""
+    base = fixture("wide.mp4", "-f", "lavfi", "-i", "testsrc2=s=1200x720:r=25:d=0.2",
+                   "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv420p")
+    turned = fixture("wide-180.mp4", "-i", base, "-c", "copy", "-metadata:s:v:0", "rotate=180")
+    j0, _, _ = lwm_frames(base, out_dir("wide0"))
+    j1, _, _ = lwm_frames(turned, out_dir("wide180"))
+    assert j1["source"]["rotation"] == 180, j1["source"]
+    assert len(j0["frames"]) == len(j1["frames"]) == 5
+    for a, b in zip(j0["frames"], j1["frames"]):
+        d = np.abs(load(a["file"]) - load(b["file"])[::-1, ::-1])
+        assert d.max() <= 1 and (d > 0).mean() <= 0.01, \
+            f"frame {a['index']}: window vs full width: max {d.max()}, {100 * (d > 0).mean():.2f} % differ"
+
+
+S.case("resize_window_matches_full_width", crop_window_case)
+
+
 # ---- MP4 described by its header -------------------------------------------------------------
 # H.264 and HEVC in MP4 are described from the container header instead of by
 # probing, which decodes a frame (demux.c). ffprobe (which probes) must agree
