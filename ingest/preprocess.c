@@ -5,6 +5,7 @@
 // the crop and the rotation are one copy afterwards. Resizing before rotating is
 // equivalent because the filter is separable and the same along both axes.
 #include <errno.h>
+#include <libavutil/mathematics.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 #include <math.h>
@@ -59,16 +60,6 @@ static int colour_matrix(const AVFrame *f)
     return (f->width >= 1280 || f->height > 576) ? SWS_CS_ITU709 : SWS_CS_ITU601;
 }
 
-static int gcd(int a, int b)
-{
-    while (b) {
-        int t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 // Resizes only the source columns the centre crop keeps, plus a margin for the
 // filter's reach: 44 % less work for 16:9 video. The window starts where the
 // full resize's sampling grid meets a whole source column (and a chroma
@@ -88,7 +79,7 @@ static void choose_window(ingest_scaler *s, const AVPixFmtDescriptor *desc, int 
         !(desc->flags & AV_PIX_FMT_FLAG_PLANAR) || (desc->flags & AV_PIX_FMT_FLAG_RGB) ||
         desc->nb_components < 3)
         return;
-    int g = gcd(src_w, dst_w), step_out = dst_w / g, step_src = src_w / g;
+    int g = (int)av_gcd(src_w, dst_w), step_out = dst_w / g, step_src = src_w / g;
     if (step_src % (1 << desc->log2_chroma_w)) step_out *= 2, step_src *= 2;
     int lo = s->geom.crop_x - margin < 0 ? 0 : (s->geom.crop_x - margin) / step_out;
     int hi = (s->geom.crop_x + LWM_FRAME_SIDE + margin + step_out - 1) / step_out;
@@ -105,8 +96,8 @@ static void choose_window(ingest_scaler *s, const AVPixFmtDescriptor *desc, int 
     *win_dst_w = out_hi - out_lo;
 }
 
-static int configure(ingest_scaler *s, const lwm_mem *mem, const AVFrame *f, int rotation,
-                     lwm_error *err)
+int ingest_scaler_prepare(ingest_scaler *s, const lwm_mem *mem, const AVFrame *f, int rotation,
+                          lwm_error *err)
 {
     int full = f->color_range == AVCOL_RANGE_JPEG;
     enum AVPixelFormat fmt = plain_format((enum AVPixelFormat)f->format, &full);
@@ -187,12 +178,6 @@ static void crop_upright(uint8_t *out, const ingest_scaler *s)
             memcpy(row + x * 3, src + (size_t)sy * stride + (size_t)sx * 3, 3);
         }
     }
-}
-
-int ingest_scaler_prepare(ingest_scaler *s, const lwm_mem *mem, const AVFrame *frame, int rotation,
-                          lwm_error *err)
-{
-    return configure(s, mem, frame, rotation, err);
 }
 
 int ingest_scaler_convert(ingest_scaler *s, uint8_t *out, const AVFrame *frame)
