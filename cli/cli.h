@@ -25,6 +25,7 @@ int cmd_train(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 /** Prints "lwm <cmd>: message" to stderr and returns exit status 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -49,5 +50,9 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
 /** Writes a cJSON value to stdout followed by a newline (and frees it when own is set). */
 struct cJSON;
 int cli_print_json(struct cJSON *value, int own);
+
+/** The JSON of a merge result (cmd_merge.c; lwm ingest under mpirun prints it too). */
+struct lwm_shard_merge_result;
+struct cJSON *merge_result_json(const struct lwm_shard_merge_result *r);
 
 #endif /* LWM_CLI_H */

@@ -25,7 +25,16 @@ static void print_codes(const lwm_shard_sample *s)
     }
 }
 
-static void print_human(const lwm_shard_sample *s)
+// The part of a merged dataset that built record index, or -1.
+static int part_of(const lwm_shard_reader *r, int64_t index)
+{
+    int n, part = -1;
+    const lwm_shard_file *files = lwm_shard_reader_files(r, &n);
+    for (int i = 0; i < n && files[i].first_index <= index; i++) part = files[i].part;
+    return part;
+}
+
+static void print_human(const lwm_shard_sample *s, int part)
 {
     printf("id          %s\n", s->id);
     printf("index       %lld\n", (long long)s->index);
@@ -33,6 +42,9 @@ static void print_human(const lwm_shard_sample *s)
     printf("source      %s (manifest line %lld)\n", s->source[0] ? s->source : "-", (long long)s->manifest_line);
     printf("media       %s, %dx%d, %.3f fps, %.3f s\n", s->codec[0] ? s->codec : "-", s->width, s->height,
            s->fps, s->duration);
+    printf("file        %lld bytes, xxh3-128 %s\n", (long long)s->source_bytes,
+           s->source_xxh3[0] ? s->source_xxh3 : "-");
+    if (part >= 0) printf("built by    part %d\n", part);
     printf("fields      %s\n", s->fields[0] ? s->fields : "-");
     for (int t = 0; t < s->n_texts; t++) {
         printf("text %-6s %s\n", s->texts[t].name, s->texts[t].text);
@@ -69,8 +81,11 @@ int cmd_show(int argc, char **argv)
     int rc = by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, id, &s);
     int status = 0;
     if (rc < 0) status = cli_fail("show", "%s", lwm_shard_reader_errmsg(r));
-    else if (json) cli_print_json(shard_cli_sample_json(s, 1), 1);
-    else print_human(s);
+    else if (json) {
+        cJSON *o = shard_cli_sample_json(s, 1);
+        if (part_of(r, s->index) >= 0) cJSON_AddNumberToObject(o, "part", part_of(r, s->index));
+        cli_print_json(o, 1);
+    } else print_human(s, part_of(r, s->index));
     lwm_shard_reader_free(r);
     return status;
 }

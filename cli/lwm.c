@@ -23,6 +23,7 @@ static const command commands[] = {
     {"render", cmd_render, "decode a sample's codes into a contact sheet (PNG) or video (MP4)"},
     {"frames", cmd_frames, "write a video's sampled 256x256 frames as PNGs"},
     {"ingest", cmd_ingest, "decode every sample of a JSONL manifest, reporting each failure"},
+    {"merge", cmd_merge, "make one dataset of the parts that 'ingest --part K/N' built"},
 };
 
 static const command *find_command(const char *name)

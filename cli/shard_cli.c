@@ -61,6 +61,8 @@ cJSON *shard_cli_sample_json(const lwm_shard_sample *s, int with_codes)
     cJSON_AddStringToObject(o, "modality", lwm_shard_modality_name(s->modality));
     cJSON_AddStringToObject(o, "source", s->source);
     cJSON_AddNumberToObject(o, "manifest_line", (double)s->manifest_line);
+    cJSON_AddNumberToObject(o, "source_bytes", (double)s->source_bytes);
+    cJSON_AddStringToObject(o, "source_xxh3", s->source_xxh3);
     cJSON *fields = s->fields[0] ? cJSON_Parse(s->fields) : NULL;
     if (fields) cJSON_AddItemToObject(o, "fields", fields);
     else cJSON_AddStringToObject(o, "fields", s->fields);

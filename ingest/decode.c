@@ -189,6 +189,9 @@ static int finish(lwm_ingest *ctx)
     if (ctx->yielded == 0)
         return ingest_fail(ctx, LWM_EDECODE, "no frame could be decoded (%lld decode errors)",
                            (long long)in->decode_errors);
+    if (ctx->io && !in->file_xxh3[0] && source_io_finish(ctx->io, &in->file_bytes, in->file_xxh3) < 0)
+        lwm_log(&ctx->opt.log, LWM_LOG_WARN, "%s: the file changed while it was read: no hash",
+                ctx->path);
     return LWM_EOF;
 }
 

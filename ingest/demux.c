@@ -50,6 +50,7 @@ static void close_source(lwm_ingest *ctx)
 {
     avcodec_free_context(&ctx->dec);
     avformat_close_input(&ctx->fmt);
+    source_io_close(&ctx->io);
     av_packet_unref(ctx->pkt);
     for (int i = 0; i < 2; i++)
         if (ctx->held[i].frame) av_frame_unref(ctx->held[i].frame);
@@ -194,7 +195,12 @@ static int header_suffices(const AVFormatContext *fmt)
 static int open_format(lwm_ingest *ctx)
 {
     char e[128];
-    int rc = avformat_open_input(&ctx->fmt, ctx->path, NULL, NULL);
+    int rc = ctx->io ? source_io_rewind(ctx->io) : source_io_open(&ctx->io, ctx->path, &ctx->opt.mem);
+    if (rc < 0) return ingest_fail(ctx, rc, "cannot read: %s", strerror(-rc));
+    if (!(ctx->fmt = avformat_alloc_context())) return ingest_fail(ctx, -ENOMEM, "out of memory");
+    ctx->fmt->pb = source_io_avio(ctx->io);
+    ctx->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
+    rc = avformat_open_input(&ctx->fmt, ctx->path, NULL, NULL);
     if (rc < 0)
         return ingest_fail(ctx, LWM_EFORMAT, "not a readable media file (%s)", ingest_av_err(rc, e, sizeof e));
     int probe = !header_suffices(ctx->fmt);

@@ -81,6 +81,10 @@ typedef struct lwm_source_info {
     int64_t frames_decoded;  /**< set by read, growing: packets given to the decoder to decode
                                   (sampling leaves out those no selected frame needs; where it
                                   cannot tell, the decoder drops non-reference ones itself) */
+    int64_t file_bytes;      /**< set by read at the end (LWM_EOF): the file's size */
+    char file_xxh3[33];      /**< set by read at the end: XXH3-128 hex of the file's bytes,
+                                  computed from the demuxer's own reads (plus the bytes it never
+                                  read), so the file is not read twice; "" before the end */
 } lwm_source_info;
 
 /** One sampled frame: 256×256 HWC RGB24 plus its time. Filled by lwm_ingest_read. */
@@ -202,7 +206,27 @@ typedef struct lwm_ingest_run_options {
                                    0 = LWM_INGEST_ENCODE_CHUNK */
     lwm_progress *progress;   /**< set by caller: progress sink (samples, with frames/s); may be NULL */
     lwm_logger log;           /**< set by caller: failures (ERROR), damage (WARN), notes (INFO) */
+    /**
+     * set by caller: run part `part` (0-based) of `parts` only: the manifest's
+     * L lines split into contiguous ranges balanced by line count, part k
+     * holding 1-based lines [k·L/parts + 1, (k+1)·L/parts + 1) (integer
+     * division). Lines before the range are counted, never parsed. parts 0 =
+     * the whole manifest. The dataset records which part it holds (see
+     * lwm_shard_origin) and refuses another part; lwm_shard_merge joins them.
+     */
+    int64_t part, parts;
+    int retry_failed;         /**< set by caller: samples recorded as failed are tried again
+                                   (stored ones are still skipped); one that succeeds is stored
+                                   after the records already there, and its failure is dropped */
 } lwm_ingest_run_options;
+
+/**
+ * Version of the frames ingest makes from a source for given settings,
+ * recorded in a dataset's settings ("preprocess"): bumped whenever a change of
+ * decoding, sampling or resizing would give other frames, so corpora (and
+ * parts to merge) built by different versions are told apart.
+ */
+#define LWM_INGEST_PREPROCESS_VERSION 1
 
 /** Counts of a run. Filled by lwm_ingest_run. */
 typedef struct lwm_ingest_run_result {
@@ -213,6 +237,7 @@ typedef struct lwm_ingest_run_result {
                            dataset, or after a --strict stop */
     int64_t frames;   /**< frames decoded in ok samples */
     double seconds;   /**< wall time of the run */
+    int64_t first_line, end_line; /**< the manifest lines this run covered: [first, end) */
 } lwm_ingest_run_result;
 
 /**

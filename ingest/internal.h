@@ -155,12 +155,27 @@ typedef struct held_frame {
 
 #define AHEAD_NONE 1 // lwm_ingest.ahead_rc: nothing decoded ahead yet
 
+/* ---- the source file's bytes (source_io.c) ---- */
+typedef struct source_io source_io;
+struct AVIOContext;
+/** Opens path for libavformat's reads, hashing them; 0 or a negative errno. */
+int source_io_open(source_io **out, const char *path, const lwm_mem *mem);
+/** The AVIOContext to give the demuxer (owned by io). */
+struct AVIOContext *source_io_avio(source_io *io);
+/** Back to byte 0 (before the demuxer opens the file again). */
+int source_io_rewind(source_io *io);
+/** Hashes what the demuxer never read; the size and XXH3-128 hex of the whole file. */
+int source_io_finish(source_io *io, int64_t *bytes, char hex[33]);
+/** Closes the file and frees io (NULL is fine); *io becomes NULL. */
+void source_io_close(source_io **io);
+
 struct lwm_ingest {
     lwm_ingest_options opt;
     lwm_error err;
     lwm_source_info info;
     char path[1024];
     AVFormatContext *fmt;
+    source_io *io;          // the file under fmt: our reads, hashed as they happen
     AVCodecContext *dec;
     AVPacket *pkt;
     AVFrame *frame;
@@ -267,6 +282,8 @@ typedef struct run_state {
     char *line;                // getline buffer (libc)
     size_t line_cap;
     int64_t line_no, total_lines;
+    int64_t first_line, end_line; // this run's lines [first, end): its part of the manifest
+    char manifest_xxh3[33];    // XXH3-128 of the manifest file, recorded as the dataset's origin
     int64_t issued, finished;  // jobs made / handled
     int eof, stop, halted;     // stop: workers quit (under mu); halted: --strict stop
     size_t window;             // jobs in flight at most

@@ -79,20 +79,40 @@ static void *decode_worker(void *arg)
 
 /* ---- reading the manifest ------------------------------------------------------------- */
 
-static int count_lines(const char *path, int64_t *lines, lwm_error *err)
+// Counts the manifest's lines and hashes its bytes in one streaming pass
+// (no JSON parsed): the line count places the parts, the hash names the
+// manifest they split.
+static int scan_manifest(run_state *r, lwm_error *err)
 {
+    const char *path = r->opt->manifest;
     FILE *f = fopen(path, "rb");
     if (!f) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    lwm_hasher h;
+    if (lwm_hasher_init(&h) < 0) {
+        fclose(f);
+        return lwm_error_set(err, -ENOMEM, "out of memory");
+    }
     char buf[1 << 16];
     size_t n;
     int last = '\n';
-    *lines = 0;
+    int64_t lines = 0;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        for (size_t i = 0; i < n; i++) *lines += buf[i] == '\n';
+        lwm_hasher_update(&h, buf, n);
+        for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))); p++) lines++;
         last = buf[n - 1];
     }
-    *lines += last != '\n';
+    int failed = ferror(f);
     fclose(f);
+    lwm_hasher_final(&h, r->manifest_xxh3);
+    if (failed) return lwm_error_set(err, -EIO, "%s: read error", path);
+    r->total_lines = lines + (last != '\n');
+    const lwm_ingest_run_options *o = r->opt;
+    int64_t parts = o->parts > 0 ? o->parts : 1, part = o->parts > 0 ? o->part : 0;
+    LWM_CHECK(err, part >= 0 && part < parts, LWM_EINVAL, "part %lld of %lld does not exist",
+              (long long)part, (long long)parts);
+    // Balanced by line count and a pure function of (line, parts, lines).
+    r->first_line = part * r->total_lines / parts + 1;
+    r->end_line = (part + 1) * r->total_lines / parts + 1;
     return 0;
 }
 
@@ -108,11 +128,12 @@ static int blank(const char *s, size_t n)
 static int next_job(run_state *r, job **out)
 {
     ssize_t n;
-    while ((n = getline(&r->line, &r->line_cap, r->manifest)) >= 0) {
+    for (;;) { // lines before the range are only counted
+        if (r->line_no + 1 >= r->end_line) return 0; // the next line is past this part
+        if ((n = getline(&r->line, &r->line_cap, r->manifest)) < 0) return 0;
         r->line_no++;
-        if (!blank(r->line, (size_t)n)) break;
+        if (r->line_no >= r->first_line && !blank(r->line, (size_t)n)) break;
     }
-    if (n < 0) return 0;
     job *j = lwm_calloc(&r->opt->decode.mem, 1, sizeof *j);
     if (!j) return lwm_error_set(r->err, -ENOMEM, "out of memory");
     j->seq = r->issued++;
@@ -242,11 +263,13 @@ int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res
     memset(res, 0, sizeof *res);
     LWM_CHECK(err, opt && opt->manifest, LWM_EINVAL, "no manifest given");
     run_state r = {.opt = opt, .res = res, .err = err, .t0 = lwm_now()};
-    LWM_TRY(count_lines(opt->manifest, &r.total_lines, err));
+    LWM_TRY(scan_manifest(&r, err));
+    res->first_line = r.first_line;
+    res->end_line = r.end_line;
     r.manifest = fopen(opt->manifest, "rb");
     if (!r.manifest) return lwm_error_set(err, -errno, "%s: %s", opt->manifest, strerror(errno));
     manifest_dir_of(r.manifest_dir, sizeof r.manifest_dir, opt->manifest);
-    lwm_progress_start(opt->progress, "ingest", "samples", r.total_lines);
+    lwm_progress_start(opt->progress, "ingest", "samples", r.end_line - r.first_line);
     int rc = run_setup(&r);
     if (rc == 0) rc = start_workers(&r);
     if (rc == 0) rc = run_loop(&r);
@@ -254,7 +277,8 @@ int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res
     stop_workers(&r);
     if (rc == 0) rc = run_finish(&r);
     // A --strict stop leaves lines unread: they count as skipped samples.
-    for (ssize_t n; stopped && (n = getline(&r.line, &r.line_cap, r.manifest)) >= 0;)
+    for (ssize_t n; stopped && ++r.line_no < r.end_line &&
+                    (n = getline(&r.line, &r.line_cap, r.manifest)) >= 0;)
         res->skipped += !blank(r.line, (size_t)n);
     run_release(&r);
     res->samples = res->ok + res->failed + res->skipped;

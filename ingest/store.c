@@ -37,6 +37,7 @@ static char *settings_json(const lwm_ingest_run_options *opt)
     cJSON_AddNumberToObject(o, "fps", opt->decode.fps);
     cJSON_AddNumberToObject(o, "max_frames", (double)opt->decode.max_frames);
     cJSON_AddStringToObject(o, "text", "raw");
+    cJSON_AddNumberToObject(o, "preprocess", LWM_INGEST_PREPROCESS_VERSION);
     if (opt->tokenizer) cJSON_AddStringToObject(o, "tokenizer", opt->tokenizer);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -59,7 +60,11 @@ static int open_dataset(run_state *r)
         .tokenizer_hash = "",
         .tokenizer_name = "",
         .settings_json = settings ? settings : "",
+        .origin = {.source_lines = r->total_lines, .part = opt->parts > 0 ? opt->part : 0,
+                   .parts = opt->parts > 0 ? opt->parts : 0, .first_line = r->first_line,
+                   .end_line = r->end_line, .complete = 0},
     };
+    lwm_format(info.origin.source_xxh3, sizeof info.origin.source_xxh3, "%s", r->manifest_xxh3);
     rc = lwm_shard_writer_set_info(r->writer, &info);
     cJSON_free(settings);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
@@ -116,7 +121,8 @@ static void skip_recorded_failure(run_state *r, job *j)
 {
     char key[32];
     snprintf(key, sizeof key, "line %lld", (long long)j->line);
-    if (r->writer && lwm_shard_writer_has(r->writer, key) == 2) j->skipped = 1;
+    if (r->writer && !r->opt->retry_failed && lwm_shard_writer_has(r->writer, key) == 2)
+        j->skipped = 1;
 }
 
 void run_check_new(run_state *r, job *j)
@@ -139,7 +145,7 @@ void run_check_new(run_state *r, job *j)
     if (!r->writer) return;
     // Resuming: what a previous run stored (or recorded as failed) is not decoded again.
     int has = lwm_shard_writer_has(r->writer, j->sample.id);
-    if (has > 0) j->skipped = 1;
+    if (has == 1 || (has == 2 && !r->opt->retry_failed)) j->skipped = 1;
     else if (has < 0) j->rc = lwm_error_set(&j->err, has, "%s", lwm_shard_writer_errmsg(r->writer));
     else if (j->sample.media && !r->vqgan)
         j->rc = lwm_error_set(&j->err, LWM_EINVAL, "%s: no --vqgan given to encode its frames",
@@ -194,6 +200,7 @@ static int store_sample(run_state *r, job *j)
         .timestamps = inline_codes ? NULL : j->pts,
         .duration = j->info.duration, .fps = j->info.fps, .width = j->info.width,
         .height = j->info.height, .codec = j->info.codec,
+        .source_bytes = j->info.file_bytes, .source_xxh3 = j->info.file_xxh3,
     };
     int64_t idx = lwm_shard_writer_put(r->writer, &rec);
     if (idx >= 0) return 1;
@@ -242,6 +249,9 @@ int run_finish(run_state *r)
 {
     if (!r->writer) return 0;
     int rc = lwm_shard_writer_close(r->writer);
+    // Every line of the range handled (stored, failed or skipped as stored):
+    // the part can be merged. A --strict stop leaves it unfinished.
+    if (rc == 0 && r->eof && !r->halted) rc = lwm_shard_writer_set_complete(r->writer);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     return 0;
 }

@@ -33,7 +33,7 @@ except ImportError:  # checksums are then not verified
     xxhash = None
 
 SCHEMA_VERSION = 1
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the source file's size and XXH3-128
 _RECORD_MAGIC = b"LWMr"
 _META_MAGIC = b"LWMS"
 _MODALITIES = ("text", "image", "video")
@@ -122,9 +122,10 @@ def decode_record(value, where="record"):
         raise DatasetError(f"{where}: checksum mismatch")
     modality, n_texts, frames, line, duration, fps, width, height = struct.unpack_from(
         "<BxxxIqqddii", raw, 0)
+    (source_bytes,) = struct.unpack_from("<q", raw, 48) if version >= 2 else (0,)
     off = 56
     strings = []
-    for _ in range(5):
+    for _ in range(6 if version >= 2 else 5):  # layout 2 adds the source's XXH3-128
         s, off = _string(raw, off)
         strings.append(s)
     texts = {}
@@ -143,10 +144,16 @@ def decode_record(value, where="record"):
         raise DatasetError(f"{where}: frame data has the wrong size for {frames} frames")
     codes = unpack13(raw[off:], frames * 256).reshape(frames, 256)
     return {"id": strings[0], "modality": _MODALITIES[modality], "source": strings[1],
-            "manifest_line": line, "fields": strings[2], "vision_name": strings[3],
+            "manifest_line": line, "source_bytes": source_bytes,
+            "source_xxh3": strings[5] if version >= 2 else "", "fields": strings[2], "vision_name": strings[3],
             "codec": strings[4], "duration": duration, "fps": fps, "width": width,
             "height": height, "texts": texts, "frames": frames, "timestamps": timestamps,
             "codes": codes}
+
+
+def _has_id(shard, key):
+    with shard.env.begin(db=shard.ids) as txn:
+        return txn.get(key) is not None
 
 
 class Dataset:
@@ -173,11 +180,16 @@ class Dataset:
                 raise DatasetError(f"{p}: shard file is missing")
             if os.path.getsize(p) != entry["bytes"]:
                 raise DatasetError(f"{p}: shard file size differs from the manifest")
-            self.shards.append(_Shard(p, sealed=True))
+            shard = _Shard(p, sealed=True)
+            # A merged dataset's shard keeps its part's own keys (key_base).
+            shard.key_base = entry.get("key_base", entry["first_index"])
+            shard.first_index = entry["first_index"]
+            self.shards.append(shard)
         open_path = os.path.join(path, "shard-%05d.open.mdb" % len(self.shards))
         if os.path.exists(open_path):
             shard = _Shard(open_path, sealed=False)
             if shard.first_index is not None:
+                shard.key_base = shard.first_index
                 self.shards.append(shard)
         self._first = [s.first_index for s in self.shards]
         self._count = sum(s.count for s in self.shards)
@@ -192,7 +204,7 @@ class Dataset:
             raise IndexError(f"record {index} out of range (the dataset has {self._count})")
         shard = self.shards[int(np.searchsorted(self._first, index, side="right")) - 1]
         where = f"{self.path}: record {index} ({shard.name})"
-        value = shard.value(index)
+        value = shard.value(index - shard.first_index + shard.key_base)
         if not value:
             raise DatasetError(f"{where}: missing")
         sample = decode_record(value, where)
@@ -206,7 +218,7 @@ class Dataset:
             with shard.env.begin(db=shard.ids) as txn:
                 v = txn.get(key)
             if v is not None:
-                return self[struct.unpack(">Q", v)[0]]
+                return self[struct.unpack(">Q", v)[0] - shard.key_base + shard.first_index]
         raise KeyError(sample_id)
 
     def failures(self):
@@ -217,7 +229,11 @@ class Dataset:
                 for k, v in txn.cursor():
                     out.append((k.decode(), struct.unpack_from("<q", v)[0],
                                 v[8:].rstrip(b"\0").decode()))
-        return sorted(out, key=lambda f: (f[1], f[0]))
+        stored = set()  # a failure whose sample a retry stored later is not one
+        for f in out:
+            if any(_has_id(shard, f[0].encode()) for shard in self.shards):
+                stored.add(f[0])
+        return sorted((f for f in out if f[0] not in stored), key=lambda f: (f[1], f[0]))
 
     def close(self):
         for s in self.shards:

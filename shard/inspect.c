@@ -111,9 +111,9 @@ end:
 
 /* ---- verify ---- */
 
-// The id of record index, found through the shard's id table (the record
-// itself may be unreadable). "" when no id maps to it.
-static void id_of(lwm_shard_reader *r, int file, int64_t index, char *out, size_t cap)
+// The id of the record with this key, found through the shard's id table (the
+// record itself may be unreadable). "" when no id maps to it.
+static void id_of(lwm_shard_reader *r, int file, int64_t key, char *out, size_t cap)
 {
     out[0] = 0;
     shard_env *e;
@@ -121,7 +121,7 @@ static void id_of(lwm_shard_reader *r, int file, int64_t index, char *out, size_
     MDB_cursor *cur = NULL;
     if (shard_reader_env(r, file, &e) < 0 || mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)) return;
     uint8_t want[SHARD_KEY_BYTES];
-    shard_key(want, index, 0);
+    shard_key(want, key, 0);
     MDB_val k, d;
     if (mdb_cursor_open(txn, e->ids, &cur) == 0) {
         for (int rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
@@ -136,15 +136,15 @@ static void id_of(lwm_shard_reader *r, int file, int64_t index, char *out, size_
     mdb_txn_abort(txn);
 }
 
-// 1 when the shard's id table maps id to index (what find-by-id relies on).
-static int id_maps_to(lwm_shard_reader *r, int file, const char *id, int64_t index)
+// 1 when the shard's id table maps id to the key (what find-by-id relies on).
+static int id_maps_to(lwm_shard_reader *r, int file, const char *id, int64_t key)
 {
     shard_env *e;
     MDB_txn *txn = NULL;
     if (shard_reader_env(r, file, &e) < 0 || mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)) return 0;
     MDB_val k = {strlen(id), (void *)id}, d;
     uint8_t want[SHARD_KEY_BYTES];
-    shard_key(want, index, 0);
+    shard_key(want, key, 0);
     int ok = mdb_get(txn, e->ids, &k, &d) == 0 && d.mv_size == 8 && memcmp(d.mv_data, want, 8) == 0;
     mdb_txn_abort(txn);
     return ok;
@@ -201,11 +201,11 @@ int64_t lwm_shard_verify(lwm_shard_reader *r, lwm_progress *progress,
         int file = shard_reader_file_of(r, i);
         char id[LWM_SHARD_MAX_ID + 1], msg[1400];
         if (rc < 0) {
-            id_of(r, file, i, id, sizeof id);
+            id_of(r, file, shard_reader_key_of(r, file, i), id, sizeof id);
             snprintf(msg, sizeof msg, "record %lld (id \"%s\", %s): %s", (long long)i,
                      id[0] ? id : "?", files[file].name, lwm_shard_view_errmsg(v));
             report(&sink, rc, files[file].name, i, msg);
-        } else if (!id_maps_to(r, file, s->id, i)) {
+        } else if (!id_maps_to(r, file, s->id, shard_reader_key_of(r, file, i))) {
             snprintf(msg, sizeof msg, "record %lld (id \"%.400s\", %s): the id table does not map "
                      "this id to this record", (long long)i, s->id, files[file].name);
             report(&sink, LWM_EFORMAT, files[file].name, i, msg);

@@ -25,7 +25,7 @@
 #include "shard.h"
 
 #define SHARD_RECORD_MAGIC 0x724d574cu /* bytes "LWMr" */
-#define SHARD_RECORD_VERSION 1
+#define SHARD_RECORD_VERSION 2 /* 2: source size and XXH3-128 */
 #define SHARD_RECORD_HEADER 24
 #define SHARD_FLAG_ZSTD 1u       /* head is zstd */
 #define SHARD_FLAG_CODES_ZSTD 2u /* codes are zstd */
@@ -131,6 +131,8 @@ typedef struct shard_manifest {
     char vqgan_hash[33], vqgan_preset[64], tokenizer_hash[33], tokenizer_name[128];
     int vqgan_untrained;
     char *settings_json; /* owned; "" never NULL after load/init */
+    lwm_shard_origin origin;
+    char *parts_json;    /* owned; "" (not merged) never NULL after load/init */
     lwm_shard_file *shards; /* sealed shards in order */
     int n_shards, cap_shards;
 } shard_manifest;
@@ -143,6 +145,11 @@ int shard_manifest_add(shard_manifest *m, const lwm_mem *mem, const lwm_shard_fi
 int shard_manifest_set_info(shard_manifest *m, const lwm_mem *mem, const lwm_shard_info *info);
 void shard_manifest_info(const shard_manifest *m, lwm_shard_info *out);
 void shard_manifest_release(shard_manifest *m, const lwm_mem *mem);
+/** The dataset id that wrote shard f (its own, or the manifest's). */
+static inline const char *shard_file_owner(const shard_manifest *m, const lwm_shard_file *f)
+{
+    return f->dataset_id[0] ? f->dataset_id : m->dataset_id;
+}
 
 /* ---- writer (writer.c: open, batches; seal.c: commit, seal, close) ---- */
 typedef struct batch_item {
@@ -184,5 +191,11 @@ const char *shard_reader_dir(const lwm_shard_reader *r);
 void shard_view_sizes(const lwm_shard_view *v, int64_t *stored, int64_t *raw);
 /** Index of the shard file holding record index. */
 int shard_reader_file_of(const lwm_shard_reader *r, int64_t index);
+/** The key record index has inside shard file `file` (see lwm_shard_file.key_base). */
+int64_t shard_reader_key_of(const lwm_shard_reader *r, int file, int64_t index);
+
+/* ---- merge.c / writer.c ---- */
+/** Takes DIR/writer.lock (flock, not waiting); *fd is the open lock file. */
+int shard_lock_dir(const char *dir, int *fd, lwm_error *err);
 
 #endif /* LWM_SHARD_INTERNAL_H */

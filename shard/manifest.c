@@ -13,12 +13,14 @@ int shard_manifest_init(shard_manifest *m, const lwm_mem *mem)
     memset(m, 0, sizeof *m);
     m->schema = LWM_SHARD_SCHEMA_VERSION;
     m->settings_json = lwm_strdup(mem, "");
-    return m->settings_json ? 0 : -ENOMEM;
+    m->parts_json = lwm_strdup(mem, "");
+    return m->settings_json && m->parts_json ? 0 : -ENOMEM;
 }
 
 void shard_manifest_release(shard_manifest *m, const lwm_mem *mem)
 {
     lwm_free(mem, m->settings_json);
+    lwm_free(mem, m->parts_json);
     lwm_free(mem, m->shards);
     memset(m, 0, sizeof *m);
 }
@@ -50,6 +52,7 @@ int shard_manifest_set_info(shard_manifest *m, const lwm_mem *mem, const lwm_sha
     copy_str(m->tokenizer_hash, sizeof m->tokenizer_hash, info->tokenizer_hash);
     copy_str(m->tokenizer_name, sizeof m->tokenizer_name, info->tokenizer_name);
     m->vqgan_untrained = info->vqgan_untrained;
+    m->origin = info->origin;
     return 0;
 }
 
@@ -61,6 +64,8 @@ void shard_manifest_info(const shard_manifest *m, lwm_shard_info *out)
     out->tokenizer_hash = m->tokenizer_hash;
     out->tokenizer_name = m->tokenizer_name;
     out->settings_json = m->settings_json;
+    out->origin = m->origin;
+    out->parts_json = m->parts_json;
 }
 
 static cJSON *shard_to_json(const lwm_shard_file *f)
@@ -73,6 +78,23 @@ static cJSON *shard_to_json(const lwm_shard_file *f)
     cJSON_AddNumberToObject(o, "frames", (double)f->frames);
     cJSON_AddNumberToObject(o, "bytes", (double)f->file_bytes);
     cJSON_AddStringToObject(o, "xxh3_128", f->checksum);
+    // Only a merged dataset's shards carry these (their part's own keys and id).
+    if (f->key_base != f->first_index) cJSON_AddNumberToObject(o, "key_base", (double)f->key_base);
+    if (f->dataset_id[0]) cJSON_AddStringToObject(o, "dataset_id", f->dataset_id);
+    if (f->part >= 0) cJSON_AddNumberToObject(o, "part", f->part);
+    return o;
+}
+
+static cJSON *origin_to_json(const lwm_shard_origin *g)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "source_xxh3", g->source_xxh3);
+    cJSON_AddNumberToObject(o, "source_lines", (double)g->source_lines);
+    cJSON_AddNumberToObject(o, "part", (double)g->part);
+    cJSON_AddNumberToObject(o, "parts", (double)g->parts);
+    cJSON_AddNumberToObject(o, "first_line", (double)g->first_line);
+    cJSON_AddNumberToObject(o, "end_line", (double)g->end_line);
+    cJSON_AddBoolToObject(o, "complete", g->complete);
     return o;
 }
 
@@ -90,6 +112,9 @@ int shard_manifest_save(const shard_manifest *m, const char *dir, lwm_error *err
     cJSON_AddStringToObject(info, "tokenizer_name", m->tokenizer_name);
     cJSON *settings = m->settings_json[0] ? cJSON_Parse(m->settings_json) : NULL;
     cJSON_AddItemToObject(info, "settings", settings ? settings : cJSON_CreateObject());
+    if (m->origin.source_xxh3[0]) cJSON_AddItemToObject(info, "origin", origin_to_json(&m->origin));
+    cJSON *parts = m->parts_json[0] ? cJSON_Parse(m->parts_json) : NULL;
+    if (parts) cJSON_AddItemToObject(root, "parts", parts);
     int64_t totals[3] = {0, 0, 0};
     cJSON *shards = cJSON_AddArrayToObject(root, "shards");
     for (int i = 0; i < m->n_shards; i++) {
@@ -139,6 +164,44 @@ static int load_shard(const cJSON *o, lwm_shard_file *f, const char *what, lwm_e
     LWM_TRY(lwm_json_get_int(o, "failed", 1, &f->failed, what, err));
     LWM_TRY(lwm_json_get_int(o, "frames", 1, &f->frames, what, err));
     LWM_TRY(lwm_json_get_int(o, "bytes", 1, &f->file_bytes, what, err));
+    f->key_base = f->first_index;
+    LWM_TRY(lwm_json_get_int(o, "key_base", 0, &f->key_base, what, err));
+    const char *owner = "";
+    LWM_TRY(lwm_json_get_string(o, "dataset_id", 0, &owner, what, err));
+    copy_str(f->dataset_id, sizeof f->dataset_id, owner);
+    int64_t part = -1;
+    LWM_TRY(lwm_json_get_int(o, "part", 0, &part, what, err));
+    LWM_CHECK(err, f->key_base >= 0 && part >= -1 && part < INT32_MAX && f->records >= 0,
+              LWM_EFORMAT, "%s: shard %s has a bad key_base, part or record count", what, f->name);
+    f->part = (int)part;
+    return 0;
+}
+
+static int load_origin(const cJSON *o, lwm_shard_origin *g, const char *what, lwm_error *err)
+{
+    memset(g, 0, sizeof *g);
+    if (!cJSON_IsObject(o)) return 0;
+    const char *sum = "";
+    LWM_TRY(lwm_json_get_string(o, "source_xxh3", 0, &sum, what, err));
+    copy_str(g->source_xxh3, sizeof g->source_xxh3, sum);
+    LWM_TRY(lwm_json_get_int(o, "source_lines", 0, &g->source_lines, what, err));
+    LWM_TRY(lwm_json_get_int(o, "part", 0, &g->part, what, err));
+    LWM_TRY(lwm_json_get_int(o, "parts", 0, &g->parts, what, err));
+    LWM_TRY(lwm_json_get_int(o, "first_line", 0, &g->first_line, what, err));
+    LWM_TRY(lwm_json_get_int(o, "end_line", 0, &g->end_line, what, err));
+    g->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "complete"));
+    return 0;
+}
+
+// An owned copy of item as compact JSON text ("" for none).
+static int json_text(const cJSON *item, const lwm_mem *mem, char **out, lwm_error *err)
+{
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL;
+    char *copy = lwm_strdup(mem, text ? text : "");
+    cJSON_free(text);
+    if (!copy) return lwm_error_set(err, -ENOMEM, "out of memory");
+    lwm_free(mem, *out);
+    *out = copy;
     return 0;
 }
 
@@ -169,14 +232,13 @@ static int parse(shard_manifest *m, const lwm_mem *mem, const cJSON *root, const
                             what, err));
         m->vqgan_untrained = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(info, "vqgan_untrained"));
         const cJSON *settings = cJSON_GetObjectItemCaseSensitive(info, "settings");
-        char *text = settings && cJSON_GetArraySize(settings) > 0 ? cJSON_PrintUnformatted(settings)
-                                                                   : NULL;
-        char *copy = lwm_strdup(mem, text ? text : "");
-        cJSON_free(text);
-        if (!copy) return lwm_error_set(err, -ENOMEM, "out of memory");
-        lwm_free(mem, m->settings_json);
-        m->settings_json = copy;
+        LWM_TRY(json_text(cJSON_GetArraySize(settings) > 0 ? settings : NULL, mem,
+                          &m->settings_json, err));
+        LWM_TRY(load_origin(cJSON_GetObjectItemCaseSensitive(info, "origin"), &m->origin, what, err));
     }
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(root, "parts");
+    LWM_CHECK(err, !parts || cJSON_IsArray(parts), LWM_EFORMAT, "%s: \"parts\" is not a list", what);
+    LWM_TRY(json_text(parts, mem, &m->parts_json, err));
     const cJSON *shards = cJSON_GetObjectItemCaseSensitive(root, "shards");
     LWM_CHECK(err, cJSON_IsArray(shards), LWM_EFORMAT, "%s: missing \"shards\" list", what);
     const cJSON *s;

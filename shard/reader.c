@@ -186,18 +186,20 @@ static int open_one(lwm_shard_reader *r, int i, int sealed)
     r->n_files = i + 1;
     shard_meta m = {0};
     int rc = load_shard_meta(r, i, &m);
-    if (!sealed && rc == LWM_EFORMAT && m.records == 0) { // created, nothing committed yet
-        f->first_index = r->count;
-        return 0;
+    if (!sealed) { // the shard being appended is always this dataset's own
+        f->first_index = f->key_base = r->count;
+        f->part = -1;
     }
+    if (!sealed && rc == LWM_EFORMAT && m.records == 0) return 0; // created, nothing committed yet
     LWM_TRY(rc);
-    LWM_CHECK(&r->err, strcmp(m.dataset_id, r->man.dataset_id) == 0, LWM_EFORMAT,
+    LWM_CHECK(&r->err, strcmp(m.dataset_id, shard_file_owner(&r->man, f)) == 0, LWM_EFORMAT,
               "%s: shard belongs to another dataset", r->envs[i].path);
-    LWM_CHECK(&r->err, m.first_index == r->count && (!sealed || m.records == f->records),
+    // Its own keys start at key_base (a merged part's shard keeps the part's indices).
+    LWM_CHECK(&r->err, m.first_index == f->key_base && f->first_index == r->count &&
+                           (!sealed || m.records == f->records),
               LWM_EFORMAT, "%s: shard holds records %lld..+%lld, the manifest expects %lld..+%lld",
               r->envs[i].path, (long long)m.first_index, (long long)m.records,
-              (long long)r->count, (long long)f->records);
-    f->first_index = m.first_index;
+              (long long)f->key_base, (long long)f->records);
     f->records = m.records;
     f->failed = m.failed;
     f->frames = m.frames;
@@ -207,6 +209,37 @@ static int open_one(lwm_shard_reader *r, int i, int sealed)
     }
     r->count += m.records;
     return 0;
+}
+
+// 1 when some shard stores id as a record (a failure that a retry superseded).
+static int stored_as_record(lwm_shard_reader *r, const char *id)
+{
+    MDB_val k = {strlen(id), (void *)id}, d;
+    for (int i = 0; i < r->n_files; i++) {
+        MDB_txn *txn = NULL;
+        if (mdb_txn_begin(r->envs[i].env, NULL, MDB_RDONLY, &txn)) continue;
+        int found = mdb_get(txn, r->envs[i].ids, &k, &d) == 0;
+        mdb_txn_abort(txn);
+        if (found) return 1;
+    }
+    return 0;
+}
+
+// Drops the failures whose sample was stored later (lwm ingest --retry-failed):
+// a sealed shard keeps its failure entries, so the snapshot hides them.
+static void drop_superseded_failures(lwm_shard_reader *r)
+{
+    int64_t kept = 0;
+    for (int64_t i = 0; i < r->n_failures; i++) {
+        lwm_shard_failure *f = &r->failures[i];
+        if (stored_as_record(r, f->id)) {
+            lwm_free(r->mem, (void *)f->id);
+            lwm_free(r->mem, (void *)f->reason);
+            continue;
+        }
+        r->failures[kept++] = *f;
+    }
+    r->n_failures = kept;
 }
 
 static int cmp_failure(const void *a, const void *b)
@@ -240,6 +273,7 @@ static int open_snapshot(lwm_shard_reader *r)
         if (rc == LWM_ENOTFOUND) return 1;
         LWM_TRY(rc);
     }
+    drop_superseded_failures(r);
     if (r->n_failures) qsort(r->failures, (size_t)r->n_failures, sizeof *r->failures, cmp_failure);
     shard_manifest_info(&r->man, &r->info);
     return 0;
@@ -335,6 +369,11 @@ int shard_reader_file_of(const lwm_shard_reader *r, int64_t index)
     return lo;
 }
 
+int64_t shard_reader_key_of(const lwm_shard_reader *r, int file, int64_t index)
+{
+    return index - r->files[file].first_index + r->files[file].key_base;
+}
+
 // A renewed read transaction of shard file for v; reset again after use.
 static int view_txn(lwm_shard_view *v, int file, MDB_txn **out)
 {
@@ -361,7 +400,8 @@ int lwm_shard_view_get(lwm_shard_view *v, int64_t index, const lwm_shard_sample 
     int file = shard_reader_file_of(r, index);
     MDB_txn *txn;
     LWM_TRY(view_txn(v, file, &txn));
-    int rc = shard_get_value(txn, &r->envs[file], index, r->mem, &v->value);
+    int rc = shard_get_value(txn, &r->envs[file], shard_reader_key_of(r, file, index), r->mem,
+                             &v->value);
     mdb_txn_reset(txn);
     if (rc == MDB_NOTFOUND) rc = MDB_CORRUPTED; // listed in the counts but absent
     if (rc) {
@@ -391,9 +431,13 @@ int lwm_shard_view_find(lwm_shard_view *v, const char *id, const lwm_shard_sampl
         mdb_txn_reset(txn);
         if (rc == MDB_NOTFOUND) continue;
         if (rc) return shard_mdb_error(&v->err, rc, r->envs[f].path);
-        int64_t index = 0;
-        for (int i = 0; i < 8; i++) index = index << 8 | be[i];
-        return lwm_shard_view_get(v, index, out);
+        int64_t key = 0;
+        for (int i = 0; i < 8; i++) key = key << 8 | be[i];
+        const lwm_shard_file *file = &r->files[f];
+        LWM_CHECK(&v->err, key >= file->key_base && key - file->key_base < file->records,
+                  LWM_EFORMAT, "%s: the id table maps \"%s\" to record %lld, which the shard "
+                  "does not hold", r->envs[f].path, id, (long long)key);
+        return lwm_shard_view_get(v, key - file->key_base + file->first_index, out);
     }
     return lwm_error_set(&v->err, LWM_ENOTFOUND, "%s: no sample with id \"%s\"", r->dir, id);
 }

@@ -100,7 +100,9 @@ static uint8_t *put_string(uint8_t *p, const char *s)
     return p + 4 + n + 1;
 }
 
-#define FIXED_BYTES 56 // modality, n_texts, frames, line, duration, fps, width, height, pad
+// modality, n_texts, frames, line, duration, fps, width, height, and (layout
+// 2 on; zero before) the source's size in bytes
+#define FIXED_BYTES 56
 
 static int validate(const lwm_shard_sample *s, lwm_error *err)
 {
@@ -116,6 +118,8 @@ static int validate(const lwm_shard_sample *s, lwm_error *err)
               (long long)s->frames);
     LWM_CHECK(err, s->n_texts >= 0 && (s->n_texts == 0 || s->texts), LWM_EINVAL,
               "%s: bad text field list", id);
+    LWM_CHECK(err, s->source_bytes >= 0 && strlen(str_or_empty(s->source_xxh3)) <= 32, LWM_EINVAL,
+              "%s: bad source size or hash", id);
     size_t n = (size_t)s->frames * LWM_SHARD_CODES_PER_FRAME;
     for (size_t i = 0; i < n; i++)
         LWM_CHECK(err, s->codes[i] < LWM_SHARD_CODEBOOK_SIZE, LWM_EINVAL,
@@ -134,7 +138,7 @@ static int validate(const lwm_shard_sample *s, lwm_error *err)
 static size_t raw_size_of(const lwm_shard_sample *s)
 {
     size_t n = FIXED_BYTES + string_size(s->id) + string_size(s->source) + string_size(s->fields) +
-               string_size(s->vision_name) + string_size(s->codec);
+               string_size(s->vision_name) + string_size(s->codec) + string_size(s->source_xxh3);
     for (int t = 0; t < s->n_texts; t++) {
         n += string_size(s->texts[t].name) + string_size(s->texts[t].text) + 4;
         n = align_up(n, 4) + 4 * (size_t)s->texts[t].n_tokens;
@@ -155,12 +159,14 @@ static void write_raw(uint8_t *base, const lwm_shard_sample *s)
     memcpy(p + 32, &s->fps, 8);
     le_put32(p + 40, (uint32_t)s->width);
     le_put32(p + 44, (uint32_t)s->height);
+    le_put64(p + 48, (uint64_t)s->source_bytes);
     p += FIXED_BYTES;
     p = put_string(p, s->id);
     p = put_string(p, s->source);
     p = put_string(p, s->fields);
     p = put_string(p, s->vision_name);
     p = put_string(p, s->codec);
+    p = put_string(p, s->source_xxh3); // layout 2 on
     for (int t = 0; t < s->n_texts; t++) {
         p = put_string(p, s->texts[t].name);
         p = put_string(p, s->texts[t].text);
@@ -283,7 +289,8 @@ static int parse_texts(shard_decoder *d, const lwm_mem *mem, cursor *c, uint32_t
     return 0;
 }
 
-static int parse_raw(shard_decoder *d, const lwm_mem *mem, size_t n, lwm_error *err)
+static int parse_raw(shard_decoder *d, const lwm_mem *mem, size_t n, unsigned version,
+                     lwm_error *err)
 {
     cursor c = {d->raw.data, d->raw.data + FIXED_BYTES, d->raw.data + n};
     lwm_shard_sample *s = &d->sample;
@@ -300,9 +307,13 @@ static int parse_raw(shard_decoder *d, const lwm_mem *mem, size_t n, lwm_error *
     s->height = (int)le_get32(p + 44);
     LWM_CHECK(err, s->modality <= 2 && s->frames >= 0 && s->frames < (1 << 24), LWM_EFORMAT,
               "record has a bad modality or frame count");
+    s->source_xxh3 = "";
+    if (version >= 2) s->source_bytes = (int64_t)le_get64(p + 48);
     if (take_string(&c, &s->id) || take_string(&c, &s->source) || take_string(&c, &s->fields) ||
-        take_string(&c, &s->vision_name) || take_string(&c, &s->codec))
+        take_string(&c, &s->vision_name) || take_string(&c, &s->codec) ||
+        (version >= 2 && take_string(&c, &s->source_xxh3)))
         return lwm_error_set(err, LWM_EFORMAT, "record strings are truncated");
+    LWM_CHECK(err, s->source_bytes >= 0, LWM_EFORMAT, "record %s: bad source size", s->id);
     int rc = parse_texts(d, mem, &c, n_texts);
     if (rc == -ENOMEM) return lwm_error_set(err, rc, "out of memory");
     LWM_CHECK(err, rc == 0, LWM_EFORMAT, "record %s: text fields are truncated", s->id);
@@ -366,5 +377,5 @@ int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *val
     LWM_CHECK(err, want == got, LWM_ECHECKSUM,
               "checksum mismatch (stored %016llx, computed %016llx)", (unsigned long long)want,
               (unsigned long long)got);
-    return parse_raw(d, mem, raw_n, err);
+    return parse_raw(d, mem, raw_n, version, err);
 }

@@ -64,6 +64,11 @@ static int write_batch(MDB_txn *txn, lwm_shard_writer *w, shard_meta *m)
         shard_key(be, index, 0);
         MDB_val k = {strlen(it->id), it->id}, d = {8, be};
         if ((rc = mdb_put(txn, w->open.ids, &k, &d, MDB_NOOVERWRITE))) return rc;
+        // A retried sample that failed before: its failure entry goes (one in
+        // a sealed shard stays, and readers hide it).
+        rc = mdb_del(txn, w->open.failed, &k, NULL);
+        if (rc == 0) m->failed--;
+        else if (rc != MDB_NOTFOUND) return rc;
         m->records++;
         m->frames += it->frames;
         m->vision_tokens += it->frames * LWM_SHARD_CODES_PER_FRAME;
@@ -196,7 +201,8 @@ static int seal_open_shard(lwm_shard_writer *w)
         return lwm_error_set(&w->err, -errno, "%s: rename: %s", final, strerror(errno));
     LWM_TRY(shard_sync_dir(w->dir, &w->err));
     f.sealed = 1;
-    f.first_index = w->open_meta.first_index;
+    f.first_index = f.key_base = w->open_meta.first_index;
+    f.part = -1;
     f.records = w->open_meta.records;
     f.failed = w->open_meta.failed;
     f.frames = w->open_meta.frames;

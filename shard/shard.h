@@ -138,6 +138,8 @@ typedef struct lwm_shard_sample {
     double fps;              /**< source's declared frame rate (0 if unknown / image) */
     int width, height;       /**< source's coded size in pixels (0 if unknown) */
     const char *codec;       /**< source decoder name, e.g. "h264" ("" if none) */
+    int64_t source_bytes;    /**< size of the source file in bytes (0 if unknown / none) */
+    const char *source_xxh3; /**< XXH3-128 hex of the source file's bytes ("" if unknown / none) */
 } lwm_shard_sample;
 
 /** A sample that failed to ingest. Strings live as long as the reader. */
@@ -146,6 +148,20 @@ typedef struct lwm_shard_failure {
     int64_t manifest_line;   /**< 1-based manifest line; 0 if unknown */
     const char *reason;      /**< the error message, e.g. "clip.mp4: frame 212: invalid data" */
 } lwm_shard_failure;
+
+/**
+ * Where a dataset's samples came from: the ingest manifest and the range of
+ * its lines this dataset covers. A corpus built on many machines is N parts
+ * (part k holds lines [first_line, end_line)), merged by lwm_shard_merge; the
+ * merge checks the parts against each other through this. All zero = unknown.
+ */
+typedef struct lwm_shard_origin {
+    char source_xxh3[33];    /**< XXH3-128 hex of the ingest manifest file's bytes */
+    int64_t source_lines;    /**< lines in that file (a last line without '\n' counts) */
+    int64_t part, parts;     /**< part `part` (0-based) of `parts`; parts == 0: not split */
+    int64_t first_line, end_line; /**< 1-based manifest lines [first_line, end_line) covered */
+    int complete;            /**< 1 once a run handled every line of the range (stored or failed) */
+} lwm_shard_origin;
 
 /**
  * Dataset-wide identity and settings, kept in the manifest. Set by the
@@ -159,6 +175,13 @@ typedef struct lwm_shard_info {
     const char *tokenizer_hash; /**< XXH3-128 hex of the tokenizer model; "" if text not tokenized */
     const char *tokenizer_name; /**< e.g. "llama2-sentencepiece" */
     const char *settings_json;  /**< ingest settings as a JSON object text ("{\"fps\":1}"); "" = none */
+    lwm_shard_origin origin;    /**< the manifest lines it holds; see lwm_shard_origin */
+    /**
+     * set by lwm_shard_merge, read back by readers (ignored by set_info): the
+     * parts a merged dataset was made of, as a JSON list text of objects
+     * {"part", "dataset_id", "dir", "samples", "failed", "frames"}; "" when not merged.
+     */
+    const char *parts_json;
 } lwm_shard_info;
 
 /** One shard as listed by a reader. Filled by the reader at open / refresh. */
@@ -171,6 +194,14 @@ typedef struct lwm_shard_file {
     int64_t frames;          /**< frames in its records */
     int64_t file_bytes;      /**< size of the file on disk */
     char checksum[33];       /**< XXH3-128 hex of the file (sealed only, else "") */
+    /**
+     * The dense index the shard's own keys start at. It equals first_index
+     * except in a merged dataset, whose shards are the parts' files as they
+     * are (hard links), keyed by the part's own indices.
+     */
+    int64_t key_base;
+    char dataset_id[33];     /**< the dataset that wrote the shard (in a merge: its part's id) */
+    int part;                /**< in a merged dataset, the part (0-based) that built it; else -1 */
 } lwm_shard_file;
 
 /* ------------------------------------------------------------------------ */
@@ -209,12 +240,21 @@ lwm_shard_writer *lwm_shard_writer_create(const lwm_shard_writer_options *opt);
 int lwm_shard_writer_open(lwm_shard_writer *w, const char *dir);
 
 /**
- * Sets the dataset identity. On a dataset that already holds records, the
- * VQGAN and tokenizer hashes must match the stored ones (else LWM_EINVAL
- * naming both), so a resumed ingest cannot mix codebooks. Written to the
- * manifest at once.
+ * Sets the dataset identity. On a dataset that already holds records (or
+ * failures), the VQGAN and tokenizer hashes must match the stored ones, every
+ * setting present in both settings objects must have the same value, and the
+ * origin must name the same manifest and part (else LWM_EINVAL naming both
+ * values), so a resumed ingest cannot mix codebooks, samplings or parts.
+ * info->origin.complete is stored as given (a run starts incomplete; see
+ * lwm_shard_writer_set_complete). Written to the manifest at once.
  */
 int lwm_shard_writer_set_info(lwm_shard_writer *w, const lwm_shard_info *info);
+
+/**
+ * Marks the dataset's origin complete (every line of its range handled) and
+ * writes the manifest. lwm_shard_merge takes only complete parts.
+ */
+int lwm_shard_writer_set_complete(lwm_shard_writer *w);
 
 /**
  * Is id already in the dataset (committed, or put in the current batch)?
@@ -271,6 +311,52 @@ void lwm_shard_writer_free(lwm_shard_writer *w);
 
 /** The last failure's message, naming the dataset, shard and sample. */
 const char *lwm_shard_writer_errmsg(const lwm_shard_writer *w);
+
+/* ------------------------------------------------------------------------ */
+/* Merge: parts built apart become one dataset                              */
+/* ------------------------------------------------------------------------ */
+
+/** Merge settings. Zeroed = defaults. */
+typedef struct lwm_shard_merge_options {
+    lwm_logger log;      /**< set by caller: notes (links made, an earlier merge found) */
+    lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
+} lwm_shard_merge_options;
+
+/** What a merge did. Filled by lwm_shard_merge. */
+typedef struct lwm_shard_merge_result {
+    int64_t samples, failed, frames; /**< totals of the merged dataset */
+    int64_t shards;                  /**< shard files linked into it */
+    int already;                     /**< 1 when out_dir already held this merge: nothing done */
+    double seconds;                  /**< wall time */
+} lwm_shard_merge_result;
+
+/**
+ * Makes one dataset in out_dir of the n parts in part_dirs: part k of n of one
+ * ingest manifest each (lwm_shard_origin), given in any order, merged in part
+ * order, so the dense order is the manifest's, as one ingest of the whole
+ * manifest would give. Records are neither copied nor re-compressed: every
+ * sealed shard of every part is hard-linked into out_dir under the merged
+ * shard numbering and the merged manifest maps dense indices onto the parts'
+ * own keys (lwm_shard_file.key_base), so the cost grows with the number of
+ * shards and ids, not with record bytes. The parts stay datasets of their own.
+ *
+ * Refused (LWM_EINVAL / LWM_EFORMAT, err naming the part's directory and both
+ * values; nothing is written): a part that is not a dataset, is being written
+ * (its writer.lock is held), is unfinished (a shard still open, or its run did
+ * not handle every line), parts of different manifests or part counts, a
+ * missing or repeated part, different VQGAN weights, tokenizer, ingest
+ * settings or schema, a sample id stored (or failed) in two parts, an out_dir
+ * that holds anything but an earlier attempt at this merge, and parts on
+ * another file system than out_dir (hard links cannot cross them).
+ *
+ * Crash-safe: the merged manifest is written (atomically) last, so until then
+ * out_dir is no dataset and a re-run starts over, replacing what it finds; a
+ * re-run after a finished merge finds it and returns 0 with res->already = 1.
+ * The parts are only read. opt may be NULL. Returns 0 or a negative code.
+ */
+int lwm_shard_merge(const char *const *part_dirs, int n, const char *out_dir,
+                    const lwm_shard_merge_options *opt, lwm_shard_merge_result *res,
+                    lwm_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Reader                                                                   */

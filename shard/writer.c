@@ -1,6 +1,7 @@
 // The dataset writer: batches of records committed in one LMDB transaction
 // each, shards rolled over by size and sealed (compacted, hashed, listed in
 // the manifest), recovery of an interrupted run at open.
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,17 +43,17 @@ int64_t lwm_shard_writer_count(const lwm_shard_writer *w) { return w->committed;
 
 /* ---- opening and recovery ---- */
 
-static int take_lock(lwm_shard_writer *w)
+int shard_lock_dir(const char *dir, int *fd, lwm_error *err)
 {
     char path[4096];
-    if (lwm_path_join(path, sizeof path, w->dir, "writer.lock") < 0)
-        return lwm_error_set(&w->err, -ENAMETOOLONG, "%s: path too long", w->dir);
-    w->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (w->lock_fd < 0) return lwm_error_set(&w->err, -errno, "%s: %s", path, strerror(errno));
-    if (flock(w->lock_fd, LOCK_EX | LOCK_NB) != 0)
-        return lwm_error_set(&w->err, LWM_EEXISTS,
+    if (lwm_path_join(path, sizeof path, dir, "writer.lock") < 0)
+        return lwm_error_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (*fd < 0) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0)
+        return lwm_error_set(err, LWM_EEXISTS,
                              "%s: another process is writing this dataset (writer.lock is held)",
-                             w->dir);
+                             dir);
     return 0;
 }
 
@@ -168,7 +169,7 @@ int lwm_shard_writer_open(lwm_shard_writer *w, const char *dir)
     LWM_CHECK(&w->err, lwm_format(w->dir, sizeof w->dir, "%s", dir) == 0, -ENAMETOOLONG,
               "%s: path too long", dir);
     LWM_TRY(lwm_mkdirs(dir, &w->err));
-    LWM_TRY(take_lock(w));
+    LWM_TRY(shard_lock_dir(dir, &w->lock_fd, &w->err));
     int rc = shard_manifest_load(&w->man, w->mem, dir, &w->err);
     if (rc == -ENOENT) {
         LWM_TRY(check_empty(w));
@@ -186,10 +187,68 @@ int lwm_shard_writer_open(lwm_shard_writer *w, const char *dir)
     return writer_maybe_seal(w);
 }
 
+// Every setting the stored settings and the given ones both name must agree:
+// a resumed run may not change how the corpus is sampled or preprocessed.
+static int check_settings(lwm_shard_writer *w, const char *stored, const char *given)
+{
+    cJSON *a = stored[0] ? cJSON_Parse(stored) : NULL, *b = given[0] ? cJSON_Parse(given) : NULL;
+    int rc = 0;
+    for (const cJSON *x = a ? a->child : NULL; x && rc == 0; x = x->next) {
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, x->string);
+        if (!y || cJSON_Compare(x, y, 1)) continue;
+        char *xs = cJSON_PrintUnformatted(x), *ys = cJSON_PrintUnformatted(y);
+        rc = lwm_error_set(&w->err, LWM_EINVAL,
+                           "%s: dataset was built with %s %s, this run asks for %s %s; use the "
+                           "same settings or a new directory",
+                           w->dir, x->string, xs ? xs : "?", x->string, ys ? ys : "?");
+        cJSON_free(xs);
+        cJSON_free(ys);
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return rc;
+}
+
+static void describe_part(char *out, size_t cap, const lwm_shard_origin *g)
+{
+    if (g->parts > 0) lwm_format(out, cap, "part %lld/%lld", (long long)g->part, (long long)g->parts);
+    else lwm_format(out, cap, "the whole manifest");
+}
+
+// A part stays the same part of the same manifest across reruns.
+static int check_origin(lwm_shard_writer *w, const lwm_shard_origin *stored,
+                        const lwm_shard_origin *given)
+{
+    if (!stored->source_xxh3[0]) return 0; // written before origins were recorded
+    char a[64], b[64];
+    describe_part(a, sizeof a, stored);
+    describe_part(b, sizeof b, given);
+    LWM_CHECK(&w->err, stored->parts == given->parts && stored->part == given->part, LWM_EINVAL,
+              "%s: dataset holds %s, this run is %s; use the same --part or a new directory",
+              w->dir, a, b);
+    LWM_CHECK(&w->err, stored->parts == 0 || !strcmp(stored->source_xxh3, given->source_xxh3),
+              LWM_EINVAL, "%s: %s was built from a manifest with XXH3-128 %s, this one has %s "
+              "(the manifest changed: its parts' line ranges no longer match)",
+              w->dir, a, stored->source_xxh3, given->source_xxh3);
+    return 0;
+}
+
+int lwm_shard_writer_set_complete(lwm_shard_writer *w)
+{
+    LWM_CHECK(&w->err, w->man_loaded, LWM_EINVAL, "writer is not open");
+    w->man.origin.complete = 1;
+    return shard_manifest_save(&w->man, w->dir, &w->err);
+}
+
 int lwm_shard_writer_set_info(lwm_shard_writer *w, const lwm_shard_info *info)
 {
     LWM_CHECK(&w->err, w->man_loaded, LWM_EINVAL, "writer is not open");
-    int has_data = w->committed > 0 || w->n_sealed > 0;
+    int has_data = w->committed > 0 || w->n_sealed > 0 || w->open_meta.failed > 0;
+    if (has_data) {
+        LWM_TRY(check_settings(w, w->man.settings_json,
+                               info->settings_json ? info->settings_json : ""));
+        LWM_TRY(check_origin(w, &w->man.origin, &info->origin));
+    }
     const char *vq = info->vqgan_hash ? info->vqgan_hash : "";
     const char *tok = info->tokenizer_hash ? info->tokenizer_hash : "";
     LWM_CHECK(&w->err, !has_data || !w->man.vqgan_hash[0] || strcmp(vq, w->man.vqgan_hash) == 0,

@@ -75,5 +75,6 @@ print("    lwm decoded", json.load(open(sys.argv[1]))["source"]["frames_decoded"
         /usr/bin/python3 bench/ingest/decode_bound.py "$DIR/$c.mp4" "$DIR/frames-$c.json" "$t_ff" | sed 's/^/    /'
 done
 echo "# $(uptime | sed 's/.*load average/load average/') at the end"
+BENCH_TMP=$DIR bash bench/ingest/scale_out.sh
 [ -z "${BENCH_TMP:-}" ] && rm -rf "$DIR"
 exit 0
