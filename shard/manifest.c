@@ -14,7 +14,11 @@ int shard_manifest_init(shard_manifest *m, const lwm_mem *mem)
     m->schema = LWM_SHARD_SCHEMA_VERSION;
     m->settings_json = lwm_strdup(mem, "");
     m->parts_json = lwm_strdup(mem, "");
-    return m->settings_json && m->parts_json ? 0 : -ENOMEM;
+    if (m->settings_json && m->parts_json) return 0;
+    lwm_free(mem, m->settings_json);
+    lwm_free(mem, m->parts_json);
+    m->settings_json = m->parts_json = NULL;
+    return -ENOMEM;
 }
 
 void shard_manifest_release(shard_manifest *m, const lwm_mem *mem)
