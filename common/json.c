@@ -43,8 +43,10 @@ int lwm_json_get_int(const cJSON *obj, const char *key, int required, int64_t *o
     double d = 0;
     int rc = lwm_json_get_double(obj, key, required, &d, what, err);
     if (rc <= 0) return rc;
-    LWM_CHECK(err, d == floor(d) && fabs(d) < 9007199254740992.0, LWM_EINVAL,
-              "%s: field \"%s\" must be an integer", what, key);
+    LWM_CHECK(err, d == floor(d), LWM_EINVAL, "%s: field \"%s\" must be an integer", what, key);
+    // Beyond 2^53 a double no longer holds every integer: the file's digits may not be the value.
+    LWM_CHECK(err, fabs(d) < 9007199254740992.0, LWM_EINVAL,
+              "%s: field \"%s\" is %.17g, out of range (|value| < 2^53)", what, key, d);
     *out = (int64_t)d;
     return 1;
 }

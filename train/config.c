@@ -6,54 +6,68 @@
 #include "internal.h"
 
 // ------------------------------------------------------------------ config
+// Every field has a range. The integer bounds keep each buffer size (train_sizes_compute,
+// train_layout_build: products of dim, ffn_dim, vocabularies, layers, chunk, tile and the
+// local length) far inside size_t and every BLAS/MPI dimension inside int; the real bounds
+// keep the optimizer's arithmetic finite in float32.
+
+#define MAX_DIM (1 << 16)
+#define MAX_VOCAB (1 << 24)
+#define MAX_STEPS ((int64_t)1 << 40)
+#define MAX_TOKENS ((int64_t)1 << 50)
+#define MAX_REAL 1e30 // float32 parameters: FLT_MAX is 3.4e38
 
 static int get_int(const cJSON *o, const char *key, int required, int64_t *out, int64_t min,
-                   const char *what, lwm_error *err)
+                   int64_t max, const char *what, lwm_error *err)
 {
     if (!o) {
         LWM_CHECK(err, !required, LWM_EFORMAT, "%s: missing \"%s\"", what, key);
         return 0;
     }
     LWM_TRY(lwm_json_get_int(o, key, required, out, what, err));
-    LWM_CHECK(err, *out >= min, LWM_EINVAL, "%s: \"%s\" is %lld, must be >= %lld", what, key,
-              (long long)*out, (long long)min);
+    LWM_CHECK(err, *out >= min && *out <= max, LWM_EINVAL,
+              "%s: \"%s\" is %lld, must be in [%lld, %lld]", what, key, (long long)*out,
+              (long long)min, (long long)max);
     return 0;
 }
 
-static int get_num(const cJSON *o, const char *key, int required, double *out, double min,
+// get_int into an int field (bounds within int); *out keeps its default when absent.
+static int get_small(const cJSON *o, const char *key, int required, int *out, int min, int max,
+                     const char *what, lwm_error *err)
+{
+    int64_t v = *out;
+    LWM_TRY(get_int(o, key, required, &v, min, max, what, err));
+    *out = (int)v;
+    return 0;
+}
+
+enum { OPEN_LO = 1, OPEN_HI = 2 }; // get_num: the bound itself is excluded
+
+static int get_num(const cJSON *o, const char *key, double *out, double lo, double hi, int open,
                    const char *what, lwm_error *err)
 {
-    if (!o) {
-        LWM_CHECK(err, !required, LWM_EFORMAT, "%s: missing \"%s\"", what, key);
-        return 0;
-    }
-    LWM_TRY(lwm_json_get_double(o, key, required, out, what, err));
-    LWM_CHECK(err, *out >= min, LWM_EINVAL, "%s: \"%s\" is %g, must be >= %g", what, key, *out,
-              min);
+    if (!o) return 0;
+    LWM_TRY(lwm_json_get_double(o, key, 0, out, what, err));
+    int above = (open & OPEN_LO) ? *out > lo : *out >= lo;
+    int below = (open & OPEN_HI) ? *out < hi : *out <= hi;
+    LWM_CHECK(err, above && below, LWM_EINVAL, "%s: \"%s\" is %g, must be in %c%g, %g%c", what,
+              key, *out, (open & OPEN_LO) ? '(' : '[', lo, hi, (open & OPEN_HI) ? ')' : ']');
     return 0;
 }
 
 static int parse_model(train_model_shape *m, const cJSON *o, const char *what, lwm_error *err)
 {
     LWM_CHECK(err, o && cJSON_IsObject(o), LWM_EFORMAT, "%s: missing object \"model\"", what);
-    int64_t v;
-    LWM_TRY(get_int(o, "dim", 1, &v, 2, what, err));
-    m->dim = (int)v;
-    LWM_TRY(get_int(o, "layers", 1, &v, 1, what, err));
-    LWM_CHECK(err, v <= 256, LWM_EINVAL, "%s: \"layers\" %lld exceeds 256", what, (long long)v);
-    m->layers = (int)v;
-    LWM_TRY(get_int(o, "heads", 1, &v, 1, what, err));
-    m->heads = (int)v;
-    LWM_TRY(get_int(o, "ffn_dim", 1, &v, 1, what, err));
-    m->ffn_dim = (int)v;
-    v = 32000;
-    LWM_TRY(get_int(o, "text_vocab", 0, &v, 1, what, err));
-    m->text_vocab = (int)v;
-    v = 8448;
-    LWM_TRY(get_int(o, "vision_vocab", 0, &v, 1, what, err));
-    m->vision_vocab = (int)v;
+    m->text_vocab = 32000;
+    m->vision_vocab = 8448;
     m->norm_eps = 1e-6;
-    LWM_TRY(get_num(o, "norm_eps", 0, &m->norm_eps, 0, what, err));
+    LWM_TRY(get_small(o, "dim", 1, &m->dim, 2, MAX_DIM, what, err));
+    LWM_TRY(get_small(o, "layers", 1, &m->layers, 1, 256, what, err));
+    LWM_TRY(get_small(o, "heads", 1, &m->heads, 1, MAX_DIM, what, err));
+    LWM_TRY(get_small(o, "ffn_dim", 1, &m->ffn_dim, 1, 4 * MAX_DIM, what, err));
+    LWM_TRY(get_small(o, "text_vocab", 0, &m->text_vocab, 1, MAX_VOCAB, what, err));
+    LWM_TRY(get_small(o, "vision_vocab", 0, &m->vision_vocab, 1, MAX_VOCAB, what, err));
+    LWM_TRY(get_num(o, "norm_eps", &m->norm_eps, 0, 1, OPEN_LO, what, err));
     LWM_CHECK(err, m->dim % m->heads == 0 && (m->dim / m->heads) % 2 == 0, LWM_EINVAL,
               "%s: dim %d must split into %d heads of even width", what, m->dim, m->heads);
     LWM_CHECK(err, m->dim / m->heads <= 1024, LWM_EINVAL, "%s: head width over 1024", what);
@@ -71,19 +85,66 @@ static int parse_stages(train_config *cfg, const cJSON *arr, const char *what, l
         const cJSON *s = cJSON_GetArrayItem(arr, i);
         char sw[340];
         snprintf(sw, sizeof sw, "%s: stages[%d]", what, i);
+        LWM_CHECK(err, cJSON_IsObject(s), LWM_EFORMAT, "%s: not an object", sw);
         train_stage *st = &cfg->stages[i];
-        LWM_TRY(get_int(s, "seq_len", 1, &st->seq_len, 2, sw, err));
+        LWM_TRY(get_int(s, "seq_len", 1, &st->seq_len, 2, 1 << 30, sw, err));
         st->rope_theta = 10000;
-        LWM_TRY(get_num(s, "rope_theta", 0, &st->rope_theta, 1, sw, err));
-        LWM_TRY(get_int(s, "tokens_per_batch", 1, &st->tokens_per_batch, 1, sw, err));
-        LWM_TRY(get_int(s, "total_tokens", 1, &st->total_tokens, 1, sw, err));
+        LWM_TRY(get_num(s, "rope_theta", &st->rope_theta, 1, MAX_REAL, 0, sw, err));
+        LWM_TRY(get_int(s, "tokens_per_batch", 1, &st->tokens_per_batch, 1, MAX_TOKENS, sw, err));
+        LWM_TRY(get_int(s, "total_tokens", 1, &st->total_tokens, 1, MAX_TOKENS, sw, err));
         LWM_CHECK(err, st->tokens_per_batch % st->seq_len == 0, LWM_EINVAL,
                   "%s: tokens_per_batch %lld is not a multiple of seq_len %lld", sw,
                   (long long)st->tokens_per_batch, (long long)st->seq_len);
-        LWM_CHECK(err, st->seq_len < 2147483647, LWM_EINVAL, "%s: seq_len too large", sw);
     }
     cfg->nstages = n;
     return 0;
+}
+
+static int parse_optimizer(train_config *cfg, const cJSON *opt, const char *what, lwm_error *err)
+{
+    cfg->lr = 3e-4, cfg->min_lr = 3e-5, cfg->weight_decay = 0.1, cfg->beta1 = 0.9;
+    cfg->beta2 = 0.95, cfg->adam_eps = 1e-8, cfg->grad_clip = 1.0;
+    cfg->warmup_steps = 10;
+    LWM_TRY(get_num(opt, "lr", &cfg->lr, 0, MAX_REAL, OPEN_LO, what, err));
+    LWM_TRY(get_num(opt, "min_lr", &cfg->min_lr, 0, MAX_REAL, 0, what, err));
+    LWM_TRY(get_num(opt, "weight_decay", &cfg->weight_decay, 0, 1, 0, what, err));
+    LWM_TRY(get_num(opt, "beta1", &cfg->beta1, 0, 1, OPEN_HI, what, err));
+    LWM_TRY(get_num(opt, "beta2", &cfg->beta2, 0, 1, OPEN_HI, what, err));
+    LWM_TRY(get_num(opt, "eps", &cfg->adam_eps, 0, 1, OPEN_LO, what, err));
+    LWM_TRY(get_num(opt, "grad_clip", &cfg->grad_clip, 0, MAX_REAL, OPEN_LO, what, err));
+    return get_int(opt, "warmup_steps", 0, &cfg->warmup_steps, 0, MAX_STEPS, what, err);
+}
+
+static int parse_train(train_config *cfg, const cJSON *root, const char *what, lwm_error *err)
+{
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
+    int64_t seed = 1;
+    cfg->rows_per_load = 1;
+    cfg->attn_tile = 128;
+    cfg->chunk = 64;
+    cfg->max_nan_skips = 3;
+    LWM_TRY(get_small(root, "ring", 0, &cfg->ring, 0, 1 << 20, what, err));
+    LWM_TRY(get_int(tr, "seed", 0, &seed, 0, INT64_MAX, what, err));
+    cfg->seed = (uint64_t)seed;
+    LWM_TRY(get_int(tr, "checkpoint_every", 0, &cfg->checkpoint_every, 0, MAX_STEPS, what, err));
+    LWM_TRY(get_int(tr, "rows_per_load", 0, &cfg->rows_per_load, 1, 1 << 20, what, err));
+    LWM_TRY(get_small(tr, "attn_tile", 0, &cfg->attn_tile, 1, 4096, what, err));
+    LWM_TRY(get_small(tr, "chunk", 0, &cfg->chunk, 1, 1 << 16, what, err));
+    return get_small(tr, "max_nan_skips", 0, &cfg->max_nan_skips, 1, 1 << 20, what, err);
+}
+
+static int parse_data(train_config *cfg, const cJSON *data, const char *what, lwm_error *err)
+{
+    const char *kind = "loader";
+    if (data) LWM_TRY(lwm_json_get_string(data, "kind", 0, &kind, what, err));
+    if (lwm_format(cfg->data_kind, sizeof cfg->data_kind, "%s", kind) < 0 ||
+        (strcmp(kind, "loader") != 0 && strcmp(kind, "needle") != 0 && strcmp(kind, "mixed") != 0))
+        return lwm_error_set(err, LWM_EINVAL, "%s: data.kind \"%s\" is not loader, needle or mixed",
+                             what, kind);
+    cfg->synth_values = 16;
+    cfg->synth_fillers = 32;
+    LWM_TRY(get_small(data, "values", 0, &cfg->synth_values, 1, MAX_VOCAB, what, err));
+    return get_small(data, "fillers", 0, &cfg->synth_fillers, 1, MAX_VOCAB, what, err);
 }
 
 int train_config_parse(train_config *cfg, const char *path, lwm_error *err)
@@ -93,61 +154,18 @@ int train_config_parse(train_config *cfg, const char *path, lwm_error *err)
     memset(cfg, 0, sizeof *cfg);
     char what[300];
     snprintf(what, sizeof what, "config %s", path);
-    int rc = parse_model(&cfg->model, cJSON_GetObjectItemCaseSensitive(root, "model"), what, err);
-    if (rc < 0) goto done;
-    const cJSON *opt = cJSON_GetObjectItemCaseSensitive(root, "optimizer");
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    int64_t v = 0;
-    cfg->lr = 3e-4, cfg->min_lr = 3e-5, cfg->weight_decay = 0.1, cfg->beta1 = 0.9;
-    cfg->beta2 = 0.95, cfg->adam_eps = 1e-8, cfg->grad_clip = 1.0;
-    LWM_TRY_GOTO(rc, get_num(opt, "lr", 0, &cfg->lr, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_num(opt, "min_lr", 0, &cfg->min_lr, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_num(opt, "weight_decay", 0, &cfg->weight_decay, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_num(opt, "beta1", 0, &cfg->beta1, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_num(opt, "beta2", 0, &cfg->beta2, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_num(opt, "eps", 0, &cfg->adam_eps, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_num(opt, "grad_clip", 0, &cfg->grad_clip, 0, what, err), done);
-    cfg->warmup_steps = 10;
-    LWM_TRY_GOTO(rc, get_int(opt, "warmup_steps", 0, &cfg->warmup_steps, 0, what, err), done);
-    LWM_TRY_GOTO(rc, get_int(root, "ring", 0, &v, 0, what, err), done);
-    cfg->ring = (int)v;
-    v = 1;
-    LWM_TRY_GOTO(rc, get_int(tr, "seed", 0, &v, 0, what, err), done);
-    cfg->seed = (uint64_t)v;
-    LWM_TRY_GOTO(rc, get_int(tr, "checkpoint_every", 0, &cfg->checkpoint_every, 0, what, err), done);
-    cfg->rows_per_load = 1;
-    LWM_TRY_GOTO(rc, get_int(tr, "rows_per_load", 0, &cfg->rows_per_load, 1, what, err), done);
-    v = 128;
-    LWM_TRY_GOTO(rc, get_int(tr, "attn_tile", 0, &v, 1, what, err), done);
-    cfg->attn_tile = (int)v;
-    v = 64;
-    LWM_TRY_GOTO(rc, get_int(tr, "chunk", 0, &v, 1, what, err), done);
-    cfg->chunk = (int)v;
-    v = 3;
-    LWM_TRY_GOTO(rc, get_int(tr, "max_nan_skips", 0, &v, 1, what, err), done);
-    cfg->max_nan_skips = (int)v;
+    int rc = 0;
+    LWM_TRY_GOTO(rc, parse_model(&cfg->model, cJSON_GetObjectItemCaseSensitive(root, "model"), what, err),
+                 done);
+    LWM_TRY_GOTO(rc, parse_optimizer(cfg, cJSON_GetObjectItemCaseSensitive(root, "optimizer"), what, err),
+                 done);
+    LWM_TRY_GOTO(rc, parse_train(cfg, root, what, err), done);
     LWM_TRY_GOTO(rc, parse_stages(cfg, cJSON_GetObjectItemCaseSensitive(root, "stages"), what, err),
                  done);
-    const char *kind = "loader";
-    if (data) LWM_TRY_GOTO(rc, lwm_json_get_string(data, "kind", 0, &kind, what, err), done);
-    rc = lwm_format(cfg->data_kind, sizeof cfg->data_kind, "%s", kind);
-    if (rc < 0 || (strcmp(kind, "loader") != 0 && strcmp(kind, "needle") != 0 &&
-                   strcmp(kind, "mixed") != 0)) {
-        rc = lwm_error_set(err, LWM_EINVAL, "%s: data.kind \"%s\" is not loader, needle or mixed",
-                           what, kind);
-        goto done;
-    }
-    v = 16;
-    LWM_TRY_GOTO(rc, get_int(data, "values", 0, &v, 1, what, err), done);
-    cfg->synth_values = (int)v;
-    v = 32;
-    LWM_TRY_GOTO(rc, get_int(data, "fillers", 0, &v, 1, what, err), done);
-    cfg->synth_fillers = (int)v;
-    rc = 0;
+    rc = parse_data(cfg, cJSON_GetObjectItemCaseSensitive(root, "data"), what, err);
 done:
     cJSON_Delete(root);
-    return rc;
+    return rc < 0 ? rc : 0;
 }
 
 // ------------------------------------------------------------------ layout

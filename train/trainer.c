@@ -27,11 +27,18 @@ struct lwm_train {
 
 // ------------------------------------------------------------------ layout of ranks
 
-static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, lwm_error *err)
+// A single process with no communicators. MPI_COMM_NULL is not 0 in Open MPI, so a trainer
+// that fails before ring_init must start from here for lwm_train_free to free nothing.
+static void ring_reset(train_ring *r)
 {
     memset(r, 0, sizeof *r);
     r->world = r->ring = r->dp = MPI_COMM_NULL;
     r->world_size = r->size = r->dp_size = 1;
+}
+
+static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, lwm_error *err)
+{
+    ring_reset(r);
     if (comm == MPI_COMM_NULL) {
         LWM_CHECK(err, cfg->ring <= 1, LWM_EINVAL, "config asks for a ring of %d ranks but runs without MPI",
                   cfg->ring);
@@ -126,6 +133,7 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     LWM_CHECK(err, t, -ENOMEM, "out of memory");
     t->opts = *opts;
     t->prepared_stage = -1;
+    ring_reset(&t->ring);
     int rc;
     LWM_TRY_GOTO(rc, train_config_parse(&t->cfg, opts->config_path, err), fail);
     LWM_TRY_GOTO(rc, ring_init(&t->ring, &t->cfg, comm, err), fail);
