@@ -194,6 +194,9 @@ int shard_reader_file_of(const lwm_shard_reader *r, int64_t index);
 /** The key record index has inside shard file `file` (see lwm_shard_file.key_base). */
 int64_t shard_reader_key_of(const lwm_shard_reader *r, int file, int64_t index);
 
+/** 1 when name is the temporary file of a manifest save that was killed before its rename. */
+int shard_is_manifest_tmp(const char *name);
+
 /* ---- merge.c / writer.c ---- */
 /** Takes DIR/writer.lock (flock, not waiting); *fd is the open lock file. */
 int shard_lock_dir(const char *dir, int *fd, lwm_error *err);

@@ -102,6 +102,11 @@ static cJSON *origin_to_json(const lwm_shard_origin *g)
     return o;
 }
 
+int shard_is_manifest_tmp(const char *name)
+{
+    return !strncmp(name, "manifest.json.tmp.", 18); // lwm_write_file_atomic's "PATH.tmp.PID"
+}
+
 int shard_manifest_save(const shard_manifest *m, const char *dir, lwm_error *err)
 {
     cJSON *root = cJSON_CreateObject();

@@ -338,7 +338,7 @@ static int merge_leftover(const char *name)
     long long k;
     int used = 0;
     if (sscanf(name, "shard-%lld.mdb%n", &k, &used) == 1 && name[used] == 0) return 1;
-    return !strncmp(name, "manifest.json.tmp.", 18);
+    return shard_is_manifest_tmp(name);
 }
 
 // out may hold only what a merge (or `mpirun lwm ingest`, its parts/) leaves.

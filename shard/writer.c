@@ -84,6 +84,7 @@ static int clean_leftovers(lwm_shard_writer *w)
     while ((e = readdir(d))) {
         long long j;
         int used = 0;
+        if (shard_is_manifest_tmp(e->d_name)) remove_file(w, e->d_name, "unfinished manifest save");
         if (sscanf(e->d_name, "shard-%lld%n", &j, &used) != 1) continue;
         const char *rest = e->d_name + used;
         if ((strcmp(rest, ".mdb.tmp") == 0) || (strcmp(rest, ".mdb") == 0 && j >= k))
@@ -144,16 +145,19 @@ static int open_existing_shard(lwm_shard_writer *w)
 }
 
 // A new dataset goes only into an empty (or new) directory, so a mistyped
-// --out never mixes shards into unrelated files.
+// --out never mixes shards into unrelated files. The manifest's temporary file
+// of a run killed while creating the dataset does not count (and goes).
 static int check_empty(lwm_shard_writer *w)
 {
     DIR *d = opendir(w->dir);
     if (!d) return lwm_error_set(&w->err, -errno, "%s: %s", w->dir, strerror(errno));
     struct dirent *e;
     const char *other = NULL;
-    while (!other && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "writer.lock"))
+    while (!other && (e = readdir(d))) {
+        if (shard_is_manifest_tmp(e->d_name)) remove_file(w, e->d_name, "unfinished creation");
+        else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "writer.lock"))
             other = e->d_name;
+    }
     int rc = other ? lwm_error_set(&w->err, LWM_EINVAL,
                                    "%s: not a dataset (no manifest.json) and not empty (holds %s); "
                                    "choose a new or empty directory",

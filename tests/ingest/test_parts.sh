@@ -141,6 +141,30 @@ check mpirun_exit_1 "mpirun ingest: exit $? (want 1: one bad line): $(tail -c 30
 check mpirun_same_rows "mpirun -np 2 differs from a single ingest" same_pack mpi "$D/mpi"
 expect_ok mpirun_verify "$LWM" verify "$D/mpi"
 
+# Killed while creating the dataset (the manifest's temporary file written, not
+# yet renamed): the re-run creates it instead of calling the directory foreign.
+mkdir -p "$D/born" && echo '{"half":' >"$D/born/manifest.json.tmp.4242"
+ingest --out "$D/born" >/dev/null 2>"$TMP/born.err"
+check killed_at_creation_rerun "a re-run after a kill at creation differs: $(tail -c 300 "$TMP/born.err")" \
+    same_pack born "$D/born"
+
+# A rank that cannot work (its part directory is a file) stops the job with its
+# reason; the other part stays resumable and nothing is merged.
+mkdir -p "$D/mpifail/parts" && echo x >"$D/mpifail/parts/part-1-of-2"
+mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 \
+    "$LWM" ingest --manifest "$D/m.jsonl" --max-frames 3 --vqgan "$D/w.safetensors" -q \
+    --out "$D/mpifail" >"$TMP/mpifail.out" 2>"$TMP/mpifail.err"
+rc=$?
+check mpirun_rank_failure_exit "a failed rank did not fail the job (rc $rc)" test "$rc" -ne 0
+check mpirun_rank_failure_reason "no reason naming the part directory: $(tail -c 300 "$TMP/mpifail.err")" \
+    sh -c "grep -q 'part-1-of-2' '$TMP/mpifail.err' && grep -q 'rank 1 stops the job' '$TMP/mpifail.err'"
+check mpirun_rank_failure_no_merge "a failed job merged" test ! -e "$D/mpifail/manifest.json"
+rm "$D/mpifail/parts/part-1-of-2"
+mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 \
+    "$LWM" ingest --manifest "$D/m.jsonl" --max-frames 3 --vqgan "$D/w.safetensors" -q \
+    --out "$D/mpifail" >"$TMP/mpifail2.out" 2>"$TMP/mpifail2.err"
+check mpirun_rank_failure_rerun "the re-run after a failed rank differs: $(tail -c 300 "$TMP/mpifail2.err")" same_pack mpifail "$D/mpifail"
+
 # The Python reader reads the merge as the C reader does.
 check python_reads_merge "lwm_shard.Dataset disagrees with lwm show on the merge" $PY - "$LWM" "$D" <<'EOF2'
 import json, subprocess, sys
