@@ -76,8 +76,8 @@ $(BUILD)/liblwm.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 # The shared library serves the Python (ctypes) binding.
-$(BUILD)/liblwm.so: $(LIB_OBJS)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/liblwm.so: $(LIB_OBJS) liblwm.map
+	$(CC) -shared $(LDFLAGS) -Wl,--version-script=liblwm.map -o $@ $(LIB_OBJS) $(LDLIBS)
 
 $(BUILD)/lwm: $(CLI_OBJS) $(BUILD)/liblwm.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/liblwm.a $(LDLIBS) $(filter -l%,$(CLI_MALLOC))
