@@ -39,7 +39,10 @@ int cmd_verify(int argc, char **argv)
     int json = 0, quiet = 0;
     if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
     if (shard_cli_dir_args("verify", argc, argv, &dir, &json, &quiet) < 0) return 1;
-    lwm_shard_reader *r = shard_cli_open("verify", dir);
+    // Hash every sealed shard now (no cache) before LMDB sees it; a damaged one is
+    // reported and skipped rather than opened.
+    lwm_shard_reader_options ro = {.check_files = 1, .open_damaged = 1};
+    lwm_shard_reader *r = shard_cli_open_with("verify", dir, &ro);
     if (!r) return 1;
     verify_report rep = {json ? cJSON_CreateArray() : NULL, json};
     lwm_progress progress;

@@ -7,7 +7,12 @@
 
 lwm_shard_reader *shard_cli_open(const char *cmd, const char *dir)
 {
-    lwm_shard_reader *r = lwm_shard_reader_create(NULL);
+    return shard_cli_open_with(cmd, dir, NULL);
+}
+
+lwm_shard_reader *shard_cli_open_with(const char *cmd, const char *dir, const lwm_shard_reader_options *opt)
+{
+    lwm_shard_reader *r = lwm_shard_reader_create(opt);
     if (!r) {
         cli_fail(cmd, "out of memory");
         return NULL;

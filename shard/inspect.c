@@ -172,6 +172,13 @@ static void verify_files(lwm_shard_reader *r, verify_sink *sink)
         char path[4096], hex[33], msg[512];
         int64_t size = 0;
         lwm_error err = {0};
+        if (files[i].damaged) {
+            snprintf(msg, sizeof msg, "%s: shard file is damaged (its checksum disagrees with the "
+                     "manifest); its %lld records were not read", files[i].name, (long long)files[i].records);
+            report(sink, LWM_ECHECKSUM, files[i].name, -1, msg);
+            continue;
+        }
+        if (shard_reader_hashed_at_open(r)) continue;
         lwm_path_join(path, sizeof path, shard_reader_dir(r), files[i].name);
         int rc = shard_hash_file(path, hex, &size, &err);
         if (rc < 0) report(sink, rc, files[i].name, -1, err.msg);
@@ -197,8 +204,9 @@ int64_t lwm_shard_verify(lwm_shard_reader *r, lwm_progress *progress,
     if (progress) lwm_progress_start(progress, "verify", "records", count);
     for (int64_t i = 0; i < count; i++) {
         const lwm_shard_sample *s;
-        int rc = lwm_shard_view_get(v, i, &s);
         int file = shard_reader_file_of(r, i);
+        if (files[file].damaged) continue; // reported once above
+        int rc = lwm_shard_view_get(v, i, &s);
         char id[LWM_SHARD_MAX_ID + 1], msg[1400];
         if (rc < 0) {
             id_of(r, file, shard_reader_key_of(r, file, i), id, sizeof id);

@@ -189,6 +189,8 @@ int shard_reader_env(lwm_shard_reader *r, int file, shard_env **env);
 const char *shard_reader_dir(const lwm_shard_reader *r);
 /** Sizes of the record the view read last: as stored (compressed) and raw. */
 void shard_view_sizes(const lwm_shard_view *v, int64_t *stored, int64_t *raw);
+/** 1 when r hashed every sealed shard at open (check_files): no need to again. */
+int shard_reader_hashed_at_open(const lwm_shard_reader *r);
 /** Index of the shard file holding record index. */
 int shard_reader_file_of(const lwm_shard_reader *r, int64_t index);
 /** The key record index has inside shard file `file` (see lwm_shard_file.key_base). */
@@ -196,6 +198,17 @@ int64_t shard_reader_key_of(const lwm_shard_reader *r, int file, int64_t index);
 
 /** 1 when name is the temporary file of a manifest save that was killed before its rename. */
 int shard_is_manifest_tmp(const char *name);
+
+/* ---- verified.c ---- */
+/**
+ * Checks sealed shard f of DIR before LMDB may open it: a regular file of the
+ * recorded size whose XXH3-128 equals the manifest's (LWM_ECHECKSUM naming the
+ * file if not). A file hashed right before, unchanged since, is not read again
+ * unless rehash is set (see verified.c for the cache).
+ */
+int shard_check_sealed_file(const char *dir, const lwm_shard_file *f, int rehash, lwm_error *err);
+/** Remembers that the file at path hashes to checksum (the writer just computed it). */
+void shard_verified_remember(const char *path, const char *checksum);
 
 /* ---- merge.c / writer.c ---- */
 /** Takes DIR/writer.lock (flock, not waiting); *fd is the open lock file. */

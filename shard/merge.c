@@ -256,6 +256,8 @@ static int check_unique_ids(merge_ctx *c)
         const shard_manifest *m = &c->parts[p].man;
         for (int i = 0; i < m->n_shards && rc == 0; i++) {
             shard_env e;
+            rc = shard_check_sealed_file(c->parts[p].dir, &m->shards[i], 0, c->err);
+            if (rc < 0) break;
             rc = shard_env_open(&e, c->parts[p].dir, m->shards[i].name, SHARD_READ_SEALED, 0, c->err);
             if (rc < 0) break;
             rc = add_ids_of_table(c, &set, &e, e.ids, p);

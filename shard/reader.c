@@ -66,9 +66,14 @@ const lwm_shard_failure *lwm_shard_reader_failures(const lwm_shard_reader *r, in
     return r->failures;
 }
 
+int shard_reader_hashed_at_open(const lwm_shard_reader *r)
+{
+    return r->opt.check_files;
+}
+
 int shard_reader_env(lwm_shard_reader *r, int file, shard_env **env)
 {
-    if (file < 0 || file >= r->n_files) return LWM_ENOTFOUND;
+    if (file < 0 || file >= r->n_files || r->files[file].damaged) return LWM_ENOTFOUND;
     *env = &r->envs[file];
     return 0;
 }
@@ -108,27 +113,18 @@ static void close_snapshot(lwm_shard_reader *r)
     r->man_loaded = 0;
 }
 
+// A sealed shard LMDB may not open: missing, resized or damaged. With
+// open_damaged it is kept out of the snapshot (damaged = 1) instead of failing it.
 static int check_sealed(lwm_shard_reader *r, int i)
 {
-    const lwm_shard_file *f = &r->files[i];
-    char path[4096];
-    struct stat st;
-    lwm_path_join(path, sizeof path, r->dir, f->name);
-    if (stat(path, &st) != 0)
-        return lwm_error_set(&r->err, errno == ENOENT ? LWM_ENOTFOUND : -errno,
-                             "%s: shard file is missing (the manifest lists it with %lld records)",
-                             path, (long long)f->records);
-    LWM_CHECK(&r->err, st.st_size == f->file_bytes, LWM_EFORMAT,
-              "%s: shard file is %lld bytes, the manifest says %lld (truncated or replaced)", path,
-              (long long)st.st_size, (long long)f->file_bytes);
-    if (r->opt.check_files) {
-        char hex[33];
-        int64_t size;
-        LWM_TRY(shard_hash_file(path, hex, &size, &r->err));
-        LWM_CHECK(&r->err, strcmp(hex, f->checksum) == 0, LWM_ECHECKSUM,
-                  "%s: shard file checksum mismatch (file is damaged)", path);
+    lwm_shard_file *f = &r->files[i];
+    int rc = shard_check_sealed_file(r->dir, f, r->opt.check_files, &r->err);
+    if (rc < 0 && r->opt.open_damaged && rc != -ENOMEM) {
+        f->damaged = 1;
+        lwm_log(&r->opt.log, LWM_LOG_WARN, "%s", r->err.msg);
+        return 1;
     }
-    return 0;
+    return rc;
 }
 
 // Reads meta and failures of shard i (opened in r->envs[i]).
@@ -180,12 +176,18 @@ static int load_shard_meta(lwm_shard_reader *r, int i, shard_meta *m)
 static int open_one(lwm_shard_reader *r, int i, int sealed)
 {
     lwm_shard_file *f = &r->files[i];
-    if (sealed) LWM_TRY(check_sealed(r, i));
+    int rc = sealed ? check_sealed(r, i) : 0;
+    LWM_TRY(rc);
+    if (rc == 1) { // damaged: its records are counted from the manifest, never read
+        r->n_files = i + 1;
+        r->count += f->records;
+        return 0;
+    }
     LWM_TRY(shard_env_open(&r->envs[i], r->dir, f->name, sealed ? SHARD_READ_SEALED : SHARD_READ_OPEN,
                            0, &r->err));
     r->n_files = i + 1;
     shard_meta m = {0};
-    int rc = load_shard_meta(r, i, &m);
+    rc = load_shard_meta(r, i, &m);
     if (!sealed) { // the shard being appended is always this dataset's own
         f->first_index = f->key_base = r->count;
         f->part = -1;
@@ -217,7 +219,7 @@ static int stored_as_record(lwm_shard_reader *r, const char *id)
     MDB_val k = {strlen(id), (void *)id}, d;
     for (int i = 0; i < r->n_files; i++) {
         MDB_txn *txn = NULL;
-        if (mdb_txn_begin(r->envs[i].env, NULL, MDB_RDONLY, &txn)) continue;
+        if (r->files[i].damaged || mdb_txn_begin(r->envs[i].env, NULL, MDB_RDONLY, &txn)) continue;
         int found = mdb_get(txn, r->envs[i].ids, &k, &d) == 0;
         mdb_txn_abort(txn);
         if (found) return 1;
@@ -384,6 +386,9 @@ static int view_txn(lwm_shard_view *v, int file, MDB_txn **out)
         if (!v->txns) return lwm_error_set(&v->err, -ENOMEM, "out of memory");
         v->n_txns = r->n_files;
     }
+    LWM_CHECK(&v->err, !r->files[file].damaged, LWM_ECHECKSUM,
+              "%s/%s: shard file is damaged (its checksum disagrees with the manifest)", r->dir,
+              r->files[file].name);
     int rc = v->txns[file] ? mdb_txn_renew(v->txns[file])
                            : mdb_txn_begin(r->envs[file].env, NULL, MDB_RDONLY, &v->txns[file]);
     if (rc) return shard_mdb_error(&v->err, rc, r->envs[file].path);
@@ -423,6 +428,7 @@ int lwm_shard_view_find(lwm_shard_view *v, const char *id, const lwm_shard_sampl
     LWM_CHECK(&v->err, n > 0 && n <= LWM_SHARD_MAX_ID, LWM_EINVAL, "bad sample id");
     for (int f = 0; f < r->n_files; f++) {
         MDB_txn *txn;
+        if (r->files[f].damaged) continue;
         LWM_TRY(view_txn(v, f, &txn));
         MDB_val k = {n, (void *)id}, d;
         int rc = mdb_get(txn, r->envs[f].ids, &k, &d);

@@ -200,6 +200,7 @@ static int seal_open_shard(lwm_shard_writer *w)
     if (rename(tmp, final) != 0)
         return lwm_error_set(&w->err, -errno, "%s: rename: %s", final, strerror(errno));
     LWM_TRY(shard_sync_dir(w->dir, &w->err));
+    shard_verified_remember(final, f.checksum); // so the first reader need not hash it again
     f.sealed = 1;
     f.first_index = f.key_base = w->open_meta.first_index;
     f.part = -1;

@@ -71,8 +71,8 @@
  *   by a newer schema fails with LWM_EVERSION naming the versions. Records are
  *   fetched by root-to-leaf lookups, never by stepping cursors, so a damaged
  *   B-tree page gives an error (LMDB's MDB_CORRUPTED) rather than one of LMDB's
- *   assertion aborts; a damaged page in the id or failure tables can still
- *   trip one, which is why lwm_shard_verify checks file checksums first.
+ *   assertion aborts; a damaged page elsewhere can still trip one, which is
+ *   why every sealed shard is hashed before LMDB opens it (see check_files).
  */
 #ifndef LWM_SHARD_H
 #define LWM_SHARD_H
@@ -202,6 +202,7 @@ typedef struct lwm_shard_file {
     int64_t key_base;
     char dataset_id[33];     /**< the dataset that wrote the shard (in a merge: its part's id) */
     int part;                /**< in a merged dataset, the part (0-based) that built it; else -1 */
+    int damaged;             /**< sealed, but its bytes disagree with the manifest (open_damaged) */
 } lwm_shard_file;
 
 /* ------------------------------------------------------------------------ */
@@ -364,7 +365,19 @@ int lwm_shard_merge(const char *const *part_dirs, int n, const char *out_dir,
 
 /** Reader settings. Zeroed = defaults. */
 typedef struct lwm_shard_reader_options {
-    int check_files;     /**< set by caller: 1 = hash every sealed shard at open (slow: reads all) */
+    /**
+     * Every sealed shard is hashed against the manifest before LMDB opens it (LMDB
+     * aborts on a damaged page); one that hashed right before and is unchanged
+     * since (same inode, size, mtime, ctime) is not read again: the cache lives in
+     * $LWM_CACHE_DIR, else $XDG_CACHE_HOME/lwm, else ~/.cache/lwm.
+     */
+    int check_files;     /**< set by caller: 1 = hash every sealed shard now, cache or not (slow) */
+    /**
+     * 0: a damaged sealed shard fails the open (LWM_ECHECKSUM naming it). 1: the
+     * open succeeds, the shard is marked damaged, its records count but reading
+     * one fails (lwm verify reports every damaged shard this way).
+     */
+    int open_damaged;
     lwm_logger log;      /**< set by caller */
     lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
 } lwm_shard_reader_options;
@@ -482,7 +495,9 @@ typedef struct lwm_shard_problem {
 
 /**
  * Reads every record and checks its checksum and schema, and every sealed
- * shard's file checksum; calls on_problem for each problem (may be NULL).
+ * shard's file checksum (hashed now unless r was opened with check_files; a
+ * shard r marked damaged is one problem, its records are skipped); calls
+ * on_problem for each problem (may be NULL).
  * Returns the number of problems (0 = all good) or a negative code when
  * verification itself could not run.
  */

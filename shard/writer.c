@@ -102,6 +102,7 @@ static int open_sealed(lwm_shard_writer *w)
     w->cap_sealed = w->man.n_shards + 1;
     if (!w->sealed) return lwm_error_set(&w->err, -ENOMEM, "out of memory");
     for (int i = 0; i < w->man.n_shards; i++) {
+        LWM_TRY(shard_check_sealed_file(w->dir, &w->man.shards[i], 0, &w->err));
         LWM_TRY(shard_env_open(&w->sealed[i], w->dir, w->man.shards[i].name, SHARD_READ_SEALED, 0,
                                &w->err));
         w->n_sealed++;

@@ -25,6 +25,8 @@ failed=0
 failures=()
 root_tmp=$(mktemp -d "${TMPDIR:-/tmp}/lwm-tests.XXXXXX")
 trap 'rm -rf "$root_tmp"' EXIT
+# The verified-shard cache (shard/verified.c) of this run, not the user's.
+export LWM_CACHE_DIR="$root_tmp/cache"
 
 run_one() {
     local name=$1

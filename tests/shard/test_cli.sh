@@ -68,6 +68,30 @@ import json, sys
 j = json.load(open('$TMP/verify_json_damaged.out'))
 sys.exit(0 if not j['ok'] and j['problems'] and j['problems'][0]['shard'] == 'shard-00002.mdb' else 1)"
 
+# One LMDB page's flags byte damaged (page 3 of a sealed shard, after every
+# command has read the clean dataset so the verified-shard cache knows it): LMDB
+# would abort (rc 134) on it; every command must refuse it in one line instead,
+# and verify must report it and still check the other shards.
+rm -rf "$TMP/cli_page"
+cp -r "$D" "$TMP/cli_page"
+$LWM show "$TMP/cli_page" 20 --index >/dev/null 2>&1
+check cache_written "no verified-shard cache under \$LWM_CACHE_DIR" test -s "$LWM_CACHE_DIR/verified-shards"
+$PY - "$TMP/cli_page/shard-00001.mdb" "$TMP/cli_page/shard-00004.mdb" <<'PY'
+import sys
+for p in sys.argv[1:]:
+    b = bytearray(open(p, 'rb').read())
+    b[3 * 4096 + 10] ^= 0xff  # the page header's flags
+    open(p, 'wb').write(bytes(b))
+PY
+expect_fail page_flags_show 'shard-00001.mdb: shard file is damaged' $LWM show "$TMP/cli_page" 20 --index
+expect_fail page_flags_inspect 'shard-00001.mdb: shard file is damaged' $LWM inspect "$TMP/cli_page"
+expect_fail page_flags_ls 'shard-00001.mdb: shard file is damaged' $LWM ls "$TMP/cli_page"
+expect_fail page_flags_verify '2 problems found' $LWM verify "$TMP/cli_page" --json --quiet
+check page_flags_verify_reports_all "verify --json does not list both damaged shards alone: $(head -c 300 "$TMP/page_flags_verify.out")" $PY -c "
+import json, sys
+j = json.load(open('$TMP/page_flags_verify.out'))
+sys.exit(0 if [p['shard'] for p in j['problems']] == ['shard-00001.mdb', 'shard-00004.mdb'] else 1)"
+
 rm "$TMP/cli_bad/shard-00001.mdb"
 expect_fail inspect_missing_shard 'shard-00001.mdb: shard file is missing' $LWM inspect "$TMP/cli_bad"
 expect_fail inspect_not_a_dataset 'not a dataset' $LWM inspect "$TMP"
