@@ -17,6 +17,8 @@ static const char *usage =
     "\n"
     "  --fps F          one frame per 1/F seconds of video time\n"
     "  --max-frames N   at most N frames, spread as LWM does (linspace over the frames)\n"
+    "  --all            allow more than 10000 PNGs (without it or --max-frames, a longer\n"
+    "                   video is refused before anything is written)\n"
     "  --out DIR        output directory (created)\n"
     "  --threads N      decoder threads (default: automatic)\n"
     "  --json           print {\"frames\": [...], \"source\": {...}} on stdout\n"
@@ -82,17 +84,38 @@ static void print_human(const frames_result *r, const char *video)
     printf("%lld frames written\n", (long long)r->count);
 }
 
-// Decodes every sampled frame of video into out_dir; fills r.
-static int extract(lwm_ingest *ing, const char *video, const char *out_dir, frames_result *r,
-                   lwm_error *err)
+// Without --max-frames or --all, a video is not written as more PNGs than this.
+enum { FRAMES_DEFAULT_CAP = 10000 };
+
+static int over_cap(int64_t frames, const char *video, lwm_error *err)
+{
+    return lwm_error_set(err, LWM_EINVAL, "%s: %s%lld frames, more than the %d written without a choice: "
+                         "give --max-frames N (spread over the video) or --all", video,
+                         frames > FRAMES_DEFAULT_CAP ? "about " : "over ", (long long)frames,
+                         FRAMES_DEFAULT_CAP);
+}
+
+// Decodes every sampled frame of video into out_dir; fills r. cap: at most
+// this many frames (0 = no cap), checked against the container's frame count
+// before anything is written, and while writing when that count is unknown.
+static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int64_t cap,
+                   frames_result *r, lwm_error *err)
 {
     if (lwm_ingest_open(ing, video) < 0)
         return lwm_error_set(err, LWM_EDECODE, "%s", lwm_ingest_errmsg(ing));
+    const lwm_source_info *info = lwm_ingest_info(ing);
+    // Sampling (--fps) knows its count exactly; otherwise the container's claim.
+    double expect = info->frames_selected >= 0 ? (double)info->frames_selected : info->fps * info->duration;
+    if (cap && expect > (double)cap + 0.5) return over_cap((int64_t)(expect + 0.5), video, err);
     lwm_frame *frame = lwm_malloc(NULL, sizeof *frame);
     if (!frame) return lwm_error_set(err, -ENOMEM, "out of memory");
     int rc;
     char file[4096], name[32];
     while ((rc = lwm_ingest_read(ing, frame)) == 0) {
+        if (cap && r->count == cap) {
+            rc = over_cap(cap, video, err);
+            break;
+        }
         snprintf(name, sizeof name, "%06lld.png", (long long)frame->index);
         if ((rc = lwm_path_join(file, sizeof file, out_dir, name)) < 0) {
             lwm_error_set(err, rc, "%s: path too long", out_dir);
@@ -115,13 +138,14 @@ static int extract(lwm_ingest *ing, const char *video, const char *out_dir, fram
 int cmd_frames(int argc, char **argv)
 {
     const char *video = NULL, *out_dir = NULL;
-    int json = 0, verbose = 0;
+    int json = 0, verbose = 0, all = 0;
     lwm_ingest_options opt = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage, stdout), 0;
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--all")) all = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--fps") && next) {
             if (cli_parse_double("frames", a, argv[++i], &opt.fps)) return 2;
@@ -144,7 +168,7 @@ int cmd_frames(int argc, char **argv)
     lwm_ingest *ing = lwm_ingest_create(&opt);
     if (!ing) return cli_fail("frames", "out of memory");
     frames_result r = {0};
-    int rc = extract(ing, video, out_dir, &r, &err);
+    int rc = extract(ing, video, out_dir, all || opt.max_frames ? 0 : FRAMES_DEFAULT_CAP, &r, &err);
     lwm_ingest_free(ing);
     if (rc == 0) {
         if (json) rc = print_json(&r);

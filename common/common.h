@@ -206,11 +206,26 @@ void lwm_progress_finish(lwm_progress *p, int64_t done, const char *detail);
 double lwm_now(void);
 
 /**
- * Reads a whole file into a new NUL-terminated buffer (owned by the caller,
- * freed with lwm_free(mem, ...)). *size gets the byte count without the NUL.
+ * Bounds on what one input may make the project hold (README, "Limits"): a
+ * JSONL line (an ingest manifest's or an LWM JSONL file's) and one text field
+ * to tokenize (about a million tokens).
  */
+#define LWM_MAX_LINE_BYTES ((size_t)16 << 20)
+#define LWM_MAX_TEXT_BYTES ((size_t)4 << 20)
+
+/**
+ * Reads a whole regular file into a new NUL-terminated buffer (owned by the
+ * caller, freed with lwm_free(mem, ...)). *size gets the byte count without
+ * the NUL. A directory, device or pipe is refused (LWM_EINVAL), as is a file
+ * over max_bytes (LWM_EINVAL naming both sizes; 0 = no bound but memory).
+ */
+int lwm_read_file_max(const lwm_mem *mem, const char *path, size_t max_bytes, char **data,
+                      size_t *size, lwm_error *err);
+/** lwm_read_file_max with no bound. */
 int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size,
                   lwm_error *err);
+/** 0 when path is a regular file (following links), else an error naming it. */
+int lwm_check_regular_file(const char *path, lwm_error *err);
 
 /**
  * Writes data to path atomically: a temporary file in the same directory,

@@ -18,18 +18,46 @@ double lwm_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static int regular_or_error(const char *path, const struct stat *st, lwm_error *err)
+{
+    if (S_ISREG(st->st_mode)) return 0;
+    return lwm_error_set(err, LWM_EINVAL, "%s: not a regular file (%s)", path,
+                         S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a pipe"
+                         : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device" : "not a file");
+}
+
+int lwm_check_regular_file(const char *path, lwm_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    return regular_or_error(path, &st, err);
+}
+
 int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size,
                   lwm_error *err)
 {
+    return lwm_read_file_max(mem, path, 0, data, size, err);
+}
+
+int lwm_read_file_max(const lwm_mem *mem, const char *path, size_t max_bytes, char **data,
+                      size_t *size, lwm_error *err)
+{
     *data = NULL;
     *size = 0;
+    LWM_TRY(lwm_check_regular_file(path, err)); // before fopen, which blocks on a pipe
     FILE *f = fopen(path, "rb");
     if (!f) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
     int rc = 0;
     char *buf = NULL;
-    if (fseeko(f, 0, SEEK_END) != 0) goto io_error;
-    off_t n = ftello(f);
-    if (n < 0 || fseeko(f, 0, SEEK_SET) != 0) goto io_error;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) goto io_error;
+    if ((rc = regular_or_error(path, &st, err)) < 0) goto done;
+    off_t n = st.st_size;
+    if (max_bytes && (uint64_t)n > max_bytes) {
+        rc = lwm_error_set(err, LWM_EINVAL, "%s: %lld bytes, more than the %lld this file may have",
+                           path, (long long)n, (long long)max_bytes);
+        goto done;
+    }
     buf = lwm_malloc(mem, (size_t)n + 1);
     if (!buf) {
         rc = lwm_error_set(err, -ENOMEM, "%s: out of memory reading %lld bytes", path,

@@ -85,6 +85,7 @@ static void *decode_worker(void *arg)
 static int scan_manifest(run_state *r, lwm_error *err)
 {
     const char *path = r->opt->manifest;
+    LWM_TRY(lwm_check_regular_file(path, err)); // /dev/zero or a pipe would never end
     FILE *f = fopen(path, "rb");
     if (!f) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
     lwm_hasher h;
@@ -123,14 +124,44 @@ static int blank(const char *s, size_t n)
     return 1;
 }
 
+// getline that keeps at most max bytes of a line: the rest of a longer one is
+// read and dropped, and *whole gets its full length (without the newline), so one absurd line costs
+// no more memory than the limit. Returns the kept length or -1 at the end.
+static ssize_t read_line_bounded(FILE *f, char **buf, size_t *cap, size_t max, size_t *whole)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc_unlocked(f)) != EOF) {
+        if (n < max) {
+            if (n + 2 > *cap) {
+                size_t want = *cap ? *cap * 2 : 4096;
+                char *p = realloc(*buf, want < max + 2 ? want : max + 2);
+                if (!p) return -1;
+                *buf = p;
+                *cap = want < max + 2 ? want : max + 2;
+            }
+            (*buf)[n] = (char)c;
+        }
+        n++;
+        if (c == '\n') break;
+    }
+    if (n == 0 && c == EOF) return -1;
+    *whole = n - (c == '\n');
+    size_t kept = n < max ? n : max;
+    (*buf)[kept] = 0;
+    return (ssize_t)kept;
+}
+
 // Reads the next non-blank line into a new job, parsed and checked. Returns 1
 // (a job, maybe already failed or skipped), 0 at the end, or negative.
 static int next_job(run_state *r, job **out)
 {
     ssize_t n;
+    size_t whole = 0;
     for (;;) { // lines before the range are only counted
         if (r->line_no + 1 >= r->end_line) return 0; // the next line is past this part
-        if ((n = getline(&r->line, &r->line_cap, r->manifest)) < 0) return 0;
+        n = read_line_bounded(r->manifest, &r->line, &r->line_cap, LWM_MAX_LINE_BYTES + 1, &whole);
+        if (n < 0) return 0;
         r->line_no++;
         if (r->line_no >= r->first_line && !blank(r->line, (size_t)n)) break;
     }
@@ -138,8 +169,12 @@ static int next_job(run_state *r, job **out)
     if (!j) return lwm_error_set(r->err, -ENOMEM, "out of memory");
     j->seq = r->issued++;
     j->line = r->line_no;
-    j->rc = lwm_ingest_sample_parse(&j->sample, r->line, (size_t)n, r->line_no, r->manifest_dir,
-                                    &r->opt->decode.mem, &j->err);
+    if (whole > LWM_MAX_LINE_BYTES) // refused before cJSON multiplies it (~70 bytes a number)
+        j->rc = lwm_error_set(&j->err, LWM_EINVAL, "manifest line %lld: %zu bytes, more than the %zu "
+                              "a line may have", (long long)r->line_no, whole, LWM_MAX_LINE_BYTES);
+    else
+        j->rc = lwm_ingest_sample_parse(&j->sample, r->line, (size_t)n, r->line_no, r->manifest_dir,
+                                        &r->opt->decode.mem, &j->err);
     run_check_new(r, j); // duplicate ids, already stored or recorded
     *out = j;
     return 1;
@@ -277,14 +312,16 @@ int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res
     stop_workers(&r);
     if (rc == 0) rc = run_finish(&r);
     // A --strict stop leaves lines unread: they count as skipped samples.
+    size_t whole;
     for (ssize_t n; stopped && ++r.line_no < r.end_line &&
-                    (n = getline(&r.line, &r.line_cap, r.manifest)) >= 0;)
+                    (n = read_line_bounded(r.manifest, &r.line, &r.line_cap, LWM_MAX_LINE_BYTES + 1,
+                                           &whole)) >= 0;)
         res->skipped += !blank(r.line, (size_t)n);
     run_release(&r);
     res->samples = res->ok + res->failed + res->skipped;
     res->seconds = lwm_now() - r.t0;
     report_progress(&r, 1);
     fclose(r.manifest);
-    free(r.line); // getline's buffer comes from libc
+    free(r.line); // read_line_bounded grows it with realloc
     return rc;
 }

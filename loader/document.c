@@ -124,6 +124,9 @@ static int push_text(loader_doc *doc, const loader_record *rec, const loader_spe
         return push(doc, mem, f[0]->tokens, f[0]->n_tokens, 0, it->loss);
     // Join the parts with the separator, then tokenize once (as LWM does).
     size_t sep = strlen(b->separator);
+    LWM_CHECK(err, total <= LWM_MAX_TEXT_BYTES, LWM_EINVAL,
+              "field '%.*s': %zu bytes of text, more than the %zu one document may tokenize",
+              (int)it->part_len[0], it->part[0], total, LWM_MAX_TEXT_BYTES);
     char *joined = lwm_malloc(mem, total + sep * (size_t)it->n_parts + 1);
     if (!joined) return lwm_error_set(err, -ENOMEM, "out of memory");
     size_t at = 0;

@@ -18,8 +18,16 @@
 
 typedef struct loader_spm loader_spm;
 
-/** Loads a .model file. Returns 0 or LWM_EFORMAT/-ENOENT with err naming the file. */
-int loader_spm_load(loader_spm **out, const char *path, lwm_error *err);
+/** The largest tokenizer model read (LLaMA-2's is 0.5 MB; the biggest public ones ~20 MB). */
+#define LOADER_MAX_TOKENIZER_BYTES ((size_t)64 << 20)
+/**
+ * Reads a .model file once (a regular file of at most LOADER_MAX_TOKENIZER_BYTES),
+ * sets hash to its XXH3-128 hex (the tokenizer's identity) and loads it.
+ * Returns 0 or LWM_EFORMAT/LWM_EINVAL/-ENOENT with err naming the file.
+ */
+int loader_spm_open(loader_spm **out, char hash[33], const char *path, lwm_error *err);
+/** Loads a model from its bytes (path only names it in errors). */
+int loader_spm_load(loader_spm **out, const char *data, size_t size, const char *path, lwm_error *err);
 void loader_spm_free(loader_spm *spm);
 /**
  * Encodes text (no BOS/EOS) into *ids (grown through mem; capacity *cap),
@@ -33,8 +41,6 @@ int loader_spm_vocab_size(const loader_spm *spm);
 int loader_spm_bos_id(const loader_spm *spm);
 int loader_spm_eos_id(const loader_spm *spm);
 
-/** XXH3-128 hex of a file (the tokenizer's identity). */
-int loader_file_hash(const char *path, char hex[33], lwm_error *err);
 
 /* ---- Python's random.Random(n).choice(seq) index (pyrandom.c) ---- */
 

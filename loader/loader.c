@@ -26,8 +26,7 @@ static int open_tokenizer(lwm_loader *ld, const char *path)
 {
     LWM_CHECK(&ld->err, path, LWM_EINVAL,
               "a tokenizer is needed to tokenize text (give a SentencePiece .model)");
-    LWM_TRY(loader_spm_load(&ld->spm, path, &ld->err));
-    LWM_TRY(loader_file_hash(path, ld->tokenizer_hash, &ld->err));
+    LWM_TRY(loader_spm_open(&ld->spm, ld->tokenizer_hash, path, &ld->err));
     loader_build_opts *b = &ld->build;
     b->spm = ld->spm;
     b->bos = loader_spm_bos_id(ld->spm) >= 0 ? loader_spm_bos_id(ld->spm) : LWM_TEXT_BOS;

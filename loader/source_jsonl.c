@@ -100,6 +100,9 @@ static int read_field(jsonl_field *f, const cJSON *item, const loader_build_opts
         return read_codes(f, item, mem, err);
     }
     f->text_len = strlen(item->valuestring);
+    LWM_CHECK(err, f->text_len <= LWM_MAX_TEXT_BYTES, LWM_EINVAL,
+              "field '%s': %zu bytes of text, more than the %zu one document may tokenize", f->name,
+              f->text_len, LWM_MAX_TEXT_BYTES);
     f->text = lwm_strdup(mem, item->valuestring);
     LWM_CHECK(err, f->text, -ENOMEM, "out of memory");
     size_t cap = 0;
@@ -169,6 +172,11 @@ int loader_source_jsonl_open(loader_source *src, const char *path, const loader_
         if (!end) end = data + size;
         line_no++;
         if (end == line) continue;
+        if ((size_t)(end - line) > LWM_MAX_LINE_BYTES) {
+            rc = lwm_error_set(err, LWM_EINVAL, "line of %zu bytes, more than the %zu a line may have",
+                               (size_t)(end - line), LWM_MAX_LINE_BYTES);
+            break;
+        }
         if ((size_t)s->n == s->cap &&
             (rc = lwm_grow(mem, (void **)&s->recs, &s->cap, (size_t)s->n + 1,
                            sizeof *s->recs)) < 0) {

@@ -17,12 +17,19 @@ struct loader_spm {
     sentencepiece::SentencePieceProcessor proc;
 };
 
-extern "C" int loader_spm_load(loader_spm **out, const char *path, lwm_error *err)
+extern "C" int loader_spm_load(loader_spm **out, const char *data, size_t size, const char *path,
+                               lwm_error *err)
 {
     *out = nullptr;
     loader_spm *spm = new (std::nothrow) loader_spm;
     if (!spm) return lwm_error_set(err, -ENOMEM, "%s: out of memory loading tokenizer", path);
-    auto status = spm->proc.Load(path);
+    sentencepiece::util::Status status;
+    try { // parsing may allocate (std::bad_alloc); nothing may cross into C
+        status = spm->proc.LoadFromSerializedProto(absl::string_view(data, size));
+    } catch (const std::exception &e) {
+        delete spm;
+        return lwm_error_set(err, -ENOMEM, "%s: loading the tokenizer failed: %s", path, e.what());
+    }
     if (!status.ok()) {
         std::string why = status.ToString();
         delete spm;

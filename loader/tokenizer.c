@@ -10,20 +10,23 @@ struct lwm_loader_tokenizer {
     char hash[33];
 };
 
-int loader_file_hash(const char *path, char hex[33], lwm_error *err)
+int loader_spm_open(loader_spm **out, char hash[33], const char *path, lwm_error *err)
 {
+    *out = NULL;
     char *data = NULL;
     size_t size = 0;
-    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    LWM_TRY(lwm_read_file_max(NULL, path, LOADER_MAX_TOKENIZER_BYTES, &data, &size, err));
     lwm_hasher h;
     int rc = lwm_hasher_init(&h);
     if (rc >= 0) {
         lwm_hasher_update(&h, data, size);
-        lwm_hasher_final(&h, hex);
+        lwm_hasher_final(&h, hash);
+        rc = loader_spm_load(out, data, size, path, err);
+    } else {
+        rc = lwm_error_set(err, -ENOMEM, "%s: out of memory hashing", path);
     }
     lwm_free(NULL, data);
-    LWM_CHECK(err, rc >= 0, rc, "%s: out of memory hashing", path);
-    return 0;
+    return rc;
 }
 
 int lwm_loader_tokenizer_open(lwm_loader_tokenizer **out, const char *path, lwm_error *err)
@@ -31,8 +34,7 @@ int lwm_loader_tokenizer_open(lwm_loader_tokenizer **out, const char *path, lwm_
     *out = NULL;
     lwm_loader_tokenizer *t = lwm_calloc(NULL, 1, sizeof *t);
     LWM_CHECK(err, t, -ENOMEM, "out of memory");
-    int rc = loader_spm_load(&t->spm, path, err);
-    if (rc >= 0) rc = loader_file_hash(path, t->hash, err);
+    int rc = loader_spm_open(&t->spm, t->hash, path, err);
     if (rc < 0) {
         lwm_loader_tokenizer_free(t);
         return rc;
