@@ -10,20 +10,6 @@
 
 #define N_DOCS 40
 
-static int tokenizer_hash(const char *path, char hex[33])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    lwm_hasher h;
-    if (lwm_hasher_init(&h) < 0) return fclose(f), -1;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) lwm_hasher_update(&h, buf, n);
-    fclose(f);
-    lwm_hasher_final(&h, hex);
-    return 0;
-}
-
 // The fixture documents of fixtures.h, written through the shard API. With
 // tokens, the caption carries the given ids instead of text tokenization.
 static const char *write_store(const char *name, int first, int n, const int32_t *tokens,
@@ -131,7 +117,7 @@ TEST(length_cache_makes_restart_cheap_and_follows_the_data)
 TEST(stored_tokens_used_only_with_their_tokenizer)
 {
     char hex[33];
-    REQUIRE(fixture_tokenizer() && tokenizer_hash(fixture_tokenizer(), hex) == 0, "hash");
+    REQUIRE(fixture_tokenizer() && fixture_file_hash(fixture_tokenizer(), hex) == 0, "hash");
     // Markers inside the tokenizer's 37 pieces (out-of-range ids are refused: test_stored_ids).
     const int32_t marker[3] = {30, 31, 32};
     const char *store = write_store("store_tok", 0, 4, marker, 3, hex);

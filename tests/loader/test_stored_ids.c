@@ -12,20 +12,6 @@
 
 #define N_DOCS 4
 
-static int tokenizer_hash(const char *path, char hex[33])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    lwm_hasher h;
-    if (lwm_hasher_init(&h) < 0) return fclose(f), -1;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) lwm_hasher_update(&h, buf, n);
-    fclose(f);
-    lwm_hasher_final(&h, hex);
-    return 0;
-}
-
 // N_DOCS fixture documents whose captions are stored as ids {3, 4, 5}; doc2's middle id is bad.
 static int write_store(const char *dir, int32_t bad, const char *tok_hash)
 {
@@ -92,7 +78,7 @@ static int run_pack(const char *dir, const char *mode, char *out, size_t cap)
 TEST(out_of_range_stored_ids_refused)
 {
     char hex[33];
-    REQUIRE(fixture_tokenizer() && tokenizer_hash(fixture_tokenizer(), hex) == 0, "tokenizer");
+    REQUIRE(fixture_tokenizer() && fixture_file_hash(fixture_tokenizer(), hex) == 0, "tokenizer");
     const int32_t bad[] = {-5, 2147483647, 40000};
     for (int i = 0; i < 3; i++) {
         char dir[512], why[1024], want[128];
@@ -117,7 +103,7 @@ TEST(out_of_range_stored_ids_refused)
 TEST(in_range_stored_ids_pack)
 {
     char hex[33], dir[512], why[1024];
-    REQUIRE(fixture_tokenizer() && tokenizer_hash(fixture_tokenizer(), hex) == 0, "tokenizer");
+    REQUIRE(fixture_tokenizer() && fixture_file_hash(fixture_tokenizer(), hex) == 0, "tokenizer");
     snprintf(dir, sizeof dir, "%s/store_good", test_tmpdir());
     REQUIRE(write_store(dir, 30, hex) == 0, "write store");
     drain(dir, why, sizeof why);
