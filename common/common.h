@@ -265,6 +265,18 @@ int lwm_json_get_int(const struct cJSON *obj, const char *key, int required,
 int lwm_json_get_double(const struct cJSON *obj, const char *key, int required,
                         double *out, const char *what, lwm_error *err);
 
+/**
+ * 1 when the JSON text holds a NUL: a raw 0 byte or a \u0000 escape (cJSON cuts the string
+ * there, so two distinct ids or paths would read the same). 0 otherwise.
+ */
+int lwm_json_text_has_nul(const char *text, size_t len);
+
+/**
+ * 1 when obj has a key twice (cJSON keeps both; lookups see only the first), with *dup set
+ * to that key (valid while obj lives); 0 when every key is distinct; -ENOMEM.
+ */
+int lwm_json_duplicate_key(const struct cJSON *obj, const char **dup);
+
 /** Parses a JSON file; *out owned by the caller (cJSON_Delete). */
 int lwm_json_load_file(const char *path, struct cJSON **out, lwm_error *err);
 

@@ -27,6 +27,11 @@ int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *siz
     if (!f) return lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
     int rc = 0;
     char *buf = NULL;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        rc = lwm_error_set(err, -EISDIR, "%s: is a directory, not a file", path);
+        goto done;
+    }
     if (fseeko(f, 0, SEEK_END) != 0) goto io_error;
     off_t n = ftello(f);
     if (n < 0 || fseeko(f, 0, SEEK_SET) != 0) goto io_error;
