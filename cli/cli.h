@@ -51,6 +51,13 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
 struct cJSON;
 int cli_print_json(struct cJSON *value, int own);
 
+/**
+ * Writes s (ids, paths, text from a dataset) to out with control characters escaped:
+ * \\, \n, \t, \r, \xHH for other C0 controls and DEL, \uHHHH for C1 controls, so a stored
+ * string cannot move the cursor, recolour or rewrite the terminal, or pass for two lines.
+ */
+void cli_put_escaped(FILE *out, const char *s);
+
 /** The JSON of a merge result (cmd_merge.c; lwm ingest under mpirun prints it too). */
 struct lwm_shard_merge_result;
 struct cJSON *merge_result_json(const struct lwm_shard_merge_result *r);

@@ -37,8 +37,9 @@ int cmd_ls(int argc, char **argv)
         }
         if (modality >= 0 && s->modality != modality) continue;
         if (!json) {
-            printf("%lld\t%s\t%s\t%lld\n", (long long)i, s->id, lwm_shard_modality_name(s->modality),
-                   (long long)s->frames);
+            printf("%lld\t", (long long)i);
+            cli_put_escaped(stdout, s->id);
+            printf("\t%s\t%lld\n", lwm_shard_modality_name(s->modality), (long long)s->frames);
             continue;
         }
         cJSON *o = cJSON_CreateObject();

@@ -34,27 +34,44 @@ static int part_of(const lwm_shard_reader *r, int64_t index)
     return part;
 }
 
+// One "label value" line; the value is escaped (it comes from the dataset).
+static void line(const char *label, const char *value)
+{
+    printf("%-12s", label);
+    cli_put_escaped(stdout, value && value[0] ? value : "-");
+    printf("\n");
+}
+
 static void print_human(const lwm_shard_sample *s, int part)
 {
-    printf("id          %s\n", s->id);
+    line("id", s->id);
     printf("index       %lld\n", (long long)s->index);
     printf("modality    %s\n", lwm_shard_modality_name(s->modality));
-    printf("source      %s (manifest line %lld)\n", s->source[0] ? s->source : "-", (long long)s->manifest_line);
-    printf("media       %s, %dx%d, %.3f fps, %.3f s\n", s->codec[0] ? s->codec : "-", s->width, s->height,
-           s->fps, s->duration);
+    printf("source      ");
+    cli_put_escaped(stdout, s->source[0] ? s->source : "-");
+    printf(" (manifest line %lld)\n", (long long)s->manifest_line);
+    printf("media       ");
+    cli_put_escaped(stdout, s->codec[0] ? s->codec : "-");
+    printf(", %dx%d, %.3f fps, %.3f s\n", s->width, s->height, s->fps, s->duration);
     printf("file        %lld bytes, xxh3-128 %s\n", (long long)s->source_bytes,
            s->source_xxh3[0] ? s->source_xxh3 : "-");
     if (part >= 0) printf("built by    part %d\n", part);
-    printf("fields      %s\n", s->fields[0] ? s->fields : "-");
+    line("fields", s->fields);
     for (int t = 0; t < s->n_texts; t++) {
-        printf("text %-6s %s\n", s->texts[t].name, s->texts[t].text);
+        printf("text ");
+        cli_put_escaped(stdout, s->texts[t].name);
+        printf("%*s ", (int)(strlen(s->texts[t].name) < 6 ? 6 - strlen(s->texts[t].name) : 0), "");
+        cli_put_escaped(stdout, s->texts[t].text);
+        printf("\n");
         if (s->texts[t].tokens) {
             printf("  tokens (%lld):", (long long)s->texts[t].n_tokens);
             for (int64_t i = 0; i < s->texts[t].n_tokens; i++) printf(" %d", s->texts[t].tokens[i]);
             printf("\n");
         }
     }
-    printf("vision      %s: %lld frames, %lld tokens\n", s->vision_name[0] ? s->vision_name : "-",
+    printf("vision      ");
+    cli_put_escaped(stdout, s->vision_name[0] ? s->vision_name : "-");
+    printf(": %lld frames, %lld tokens\n",
            (long long)s->frames, (long long)(s->frames * LWM_SHARD_CODES_PER_FRAME));
     print_codes(s);
 }

@@ -285,6 +285,7 @@ static int read_codes(const char *path, int per, int K, uint16_t **codes, int *f
     else if (cJSON_IsNumber(nf) && nf->valuedouble != n)
         status = cli_fail("vqgan decode", "%s: frames is %g but codes holds %d frames", path, nf->valuedouble, n);
     *codes = status ? NULL : malloc((size_t)n * per * sizeof **codes);
+    if (!status && !*codes) status = cli_fail("vqgan decode", "%s: out of memory for %d frames", path, n);
     for (int f = 0; !status && f < n; f++) {
         const cJSON *row = cJSON_GetArrayItem(all, f);
         if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != per) {

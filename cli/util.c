@@ -110,3 +110,19 @@ int cli_print_json(cJSON *value, int own)
     cJSON_free(s);
     return 0;
 }
+
+void cli_put_escaped(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    for (; *p; p++) {
+        unsigned c = *p;
+        if (c == '\\') fputs("\\\\", out);
+        else if (c == '\n') fputs("\\n", out);
+        else if (c == '\t') fputs("\\t", out);
+        else if (c == '\r') fputs("\\r", out);
+        else if (c < 0x20 || c == 0x7f) fprintf(out, "\\x%02x", c);
+        else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) // U+0080..U+009F: C1 controls (CSI)
+            fprintf(out, "\\u%04x", (unsigned)p[1]), p++;
+        else fputc((int)c, out);
+    }
+}

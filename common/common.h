@@ -280,7 +280,64 @@ int lwm_json_get_int(const struct cJSON *obj, const char *key, int required,
 int lwm_json_get_double(const struct cJSON *obj, const char *key, int required,
                         double *out, const char *what, lwm_error *err);
 
+/**
+ * 1 when the JSON text holds a NUL: a raw 0 byte or a \u0000 escape (cJSON cuts the string
+ * there, so two distinct ids or paths would read the same). 0 otherwise.
+ */
+int lwm_json_text_has_nul(const char *text, size_t len);
+
+/**
+ * 1 when obj has a key twice (cJSON keeps both; lookups see only the first), with *dup set
+ * to that key (valid while obj lives); 0 when every key is distinct; -ENOMEM.
+ */
+int lwm_json_duplicate_key(const struct cJSON *obj, const char **dup);
+
 /** Parses a JSON file; *out owned by the caller (cJSON_Delete). */
 int lwm_json_load_file(const char *path, struct cJSON **out, lwm_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* safetensors headers                                                      */
+/* ------------------------------------------------------------------------ */
+
+/** Most dimensions a safetensors tensor may declare. */
+enum { LWM_ST_MAX_DIMS = 8 };
+
+/** One F32 tensor of a parsed safetensors header. Every field is set by lwm_st_parse. */
+typedef struct lwm_st_tensor {
+    const char *name;      /**< points into the header's JSON; valid until lwm_st_release */
+    int ndim;              /**< 0..LWM_ST_MAX_DIMS */
+    int64_t shape[LWM_ST_MAX_DIMS]; /**< each in [0, 2^53) */
+    size_t count;          /**< elements: the product of shape (checked for overflow) */
+    size_t offset;         /**< byte offset of the data from the start of the FILE */
+    size_t bytes;          /**< count * 4; offset + bytes <= the file size */
+} lwm_st_tensor;
+
+/** A parsed safetensors header. Filled by lwm_st_parse, released by lwm_st_release. */
+typedef struct lwm_st_header {
+    lwm_st_tensor *tensors;       /**< n tensors, in file order */
+    int n;
+    const struct cJSON *metadata; /**< the "__metadata__" object, or NULL when absent */
+    size_t data_start;            /**< 8 + header length */
+    size_t file_size;             /**< the size passed to lwm_st_parse */
+    struct cJSON *root;           /**< the header JSON (owned) */
+    const lwm_mem *mem;           /**< allocator of tensors */
+} lwm_st_header;
+
+/**
+ * Parses the header of a safetensors file whose size bytes are at file (mapped or read; the
+ * data is not read). Refuses, with a one-line error naming path and the tensor: a header
+ * length past the file or above 64 MiB, a header that is not a JSON object, an entry without
+ * dtype/shape/data_offsets, a dtype other than F32, shapes and offsets that are not integers
+ * in [0, 2^53) (16.5, -1, 1e300), a shape whose product overflows or disagrees with the byte
+ * span, data past the end of the file, overlapping tensors, a name used twice, and a
+ * __metadata__ that is not one object. Nothing is computed before it is checked, so no
+ * value wraps. On failure h holds nothing to release. mem may be NULL (libc).
+ */
+int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *path,
+                 const lwm_mem *mem, lwm_error *err);
+/** Frees what lwm_st_parse allocated; h may be zeroed or already released. */
+void lwm_st_release(lwm_st_header *h);
+/** The tensor called name, or NULL. */
+const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name);
 
 #endif /* LWM_COMMON_H */

@@ -2,6 +2,8 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common.h"
 
@@ -67,4 +69,36 @@ int lwm_json_load_file(const char *path, cJSON **out, lwm_error *err)
     lwm_free(NULL, text);
     *out = j;
     return 0;
+}
+
+int lwm_json_text_has_nul(const char *text, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (text[i] != '\\') continue;
+        if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "0000", 4)) return 1;
+        i++; // the escaped character: "\\u0000" is a backslash and "u0000"
+    }
+    return memchr(text, '\0', len) != NULL;
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int lwm_json_duplicate_key(const cJSON *obj, const char **dup)
+{
+    *dup = NULL;
+    size_t n = 0;
+    for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next) n++;
+    if (n < 2) return 0;
+    const char **keys = malloc(n * sizeof *keys);
+    if (!keys) return -ENOMEM;
+    n = 0;
+    for (const cJSON *c = obj->child; c; c = c->next) keys[n++] = c->string ? c->string : "";
+    qsort(keys, n, sizeof *keys, by_key);
+    for (size_t i = 1; i < n && !*dup; i++)
+        if (strcmp(keys[i], keys[i - 1]) == 0) *dup = keys[i];
+    free(keys);
+    return *dup != NULL;
 }

@@ -5,8 +5,10 @@
 // plan) so that unwanted frames are skipped and long gaps crossed by seeking
 // to the keyframe before the next wanted frame.
 #include <errno.h>
+#include <stddef.h>
 #include <libavutil/display.h>
 #include <libavutil/pixdesc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,6 +30,16 @@ int ingest_fail(lwm_ingest *ctx, int code, const char *fmt, ...)
     return lwm_error_set(&ctx->err, code, "%s: %s", ctx->path, msg);
 }
 
+// The per-source part of ctx (from `info` to the end of struct lwm_ingest) to its state before
+// any source: zero, with the few non-zero defaults. The one place that resets it.
+static void reset_source(lwm_ingest *ctx)
+{
+    size_t from = offsetof(lwm_ingest, info);
+    memset((char *)ctx + from, 0, sizeof *ctx - from);
+    ctx->ahead_rc = AHEAD_NONE;
+    ctx->first_pts = AV_NOPTS_VALUE;
+}
+
 lwm_ingest *lwm_ingest_create(const lwm_ingest_options *opt)
 {
     const lwm_mem *mem = opt ? &opt->mem : NULL;
@@ -38,7 +50,7 @@ lwm_ingest *lwm_ingest_create(const lwm_ingest_options *opt)
     ctx->frame = av_frame_alloc();
     ctx->held[0].frame = av_frame_alloc();
     ctx->held[1].frame = av_frame_alloc();
-    ctx->ahead_rc = AHEAD_NONE;
+    reset_source(ctx);
     if (!ctx->pkt || !ctx->frame || !ctx->held[0].frame || !ctx->held[1].frame) {
         lwm_ingest_free(ctx);
         return NULL;
@@ -54,24 +66,13 @@ static void close_source(lwm_ingest *ctx)
     av_packet_unref(ctx->pkt);
     for (int i = 0; i < 2; i++)
         if (ctx->held[i].frame) av_frame_unref(ctx->held[i].frame);
-    ctx->ahead = 0;
-    ctx->ahead_rc = AHEAD_NONE;
     const lwm_mem *mem = &ctx->opt.mem;
     lwm_free(mem, ctx->scan);
     lwm_free(mem, ctx->by_pts);
     lwm_free(mem, ctx->picks);
     lwm_free(mem, ctx->plan);
     h264_refs_free(ctx->refs);
-    ctx->scan = ctx->by_pts = NULL;
-    ctx->picks = NULL;
-    ctx->plan = NULL;
-    ctx->refs = NULL;
-    ctx->n_scan = ctx->scan_cap = ctx->n_picks = ctx->next_pick = 0;
-    ctx->sampling = ctx->by_index = ctx->have_pkt = ctx->demux_done = ctx->flushed = 0;
-    ctx->out_count = ctx->yielded = 0;
-    ctx->pix_fmt_known = 0;
-    ctx->first_pts = AV_NOPTS_VALUE;
-    memset(&ctx->info, 0, sizeof ctx->info);
+    reset_source(ctx);
 }
 
 void lwm_ingest_free(lwm_ingest *ctx)
@@ -191,6 +192,20 @@ static int header_suffices(const AVFormatContext *fmt)
            (video->duration > 0 || fmt->duration > 0);
 }
 
+// The width and height in a PNG's IHDR (bytes 16..23, big-endian); 1 when read.
+static int png_declared_size(const char *path, uint32_t *w, uint32_t *h)
+{
+    unsigned char b[24];
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    int ok = fread(b, 1, sizeof b, f) == sizeof b && memcmp(b + 12, "IHDR", 4) == 0;
+    fclose(f);
+    if (!ok) return 0;
+    *w = (uint32_t)b[16] << 24 | (uint32_t)b[17] << 16 | (uint32_t)b[18] << 8 | b[19];
+    *h = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 | (uint32_t)b[22] << 8 | b[23];
+    return 1;
+}
+
 // Opens the container and decoder of ctx->path; fills ctx->info.
 static int open_format(lwm_ingest *ctx)
 {
@@ -214,8 +229,17 @@ static int open_format(lwm_ingest *ctx)
     LWM_TRY(ctx->stream = find_video_stream(ctx, &codec));
     AVStream *st = ctx->fmt->streams[ctx->stream];
     const AVCodecParameters *par = st->codecpar;
-    if (par->width <= 0 || par->height <= 0)
-        return ingest_fail(ctx, LWM_EFORMAT, "video stream has no frame size");
+    if (par->width <= 0 || par->height <= 0) {
+        // FFmpeg's decoders leave the size unset when they refuse it (av_image_check_size):
+        // name what the header declares when we can read it.
+        uint32_t w = 0, h = 0;
+        if (par->codec_id == AV_CODEC_ID_PNG && png_declared_size(ctx->path, &w, &h) &&
+            (w > MAX_SIDE || h > MAX_SIDE || (long long)w * h > MAX_PIXELS || !w || !h))
+            return ingest_fail(ctx, LWM_EINVAL, "PNG header declares a frame of %ux%u (limit %d "
+                               "per side, %lld pixels)", w, h, MAX_SIDE, MAX_PIXELS);
+        return ingest_fail(ctx, LWM_EFORMAT, "video stream has no frame size (the decoder "
+                           "could not read or refused its dimensions)");
+    }
     if (par->width > MAX_SIDE || par->height > MAX_SIDE ||
         (long long)par->width * par->height > MAX_PIXELS)
         return ingest_fail(ctx, LWM_EINVAL, "absurd frame size %dx%d (limit %d per side, %lld pixels)",

@@ -170,20 +170,23 @@ int source_io_finish(source_io *io, int64_t *bytes, char hex[33]);
 void source_io_close(source_io **io);
 
 struct lwm_ingest {
+    // Kept across sources (made by lwm_ingest_create, freed by lwm_ingest_free).
     lwm_ingest_options opt;
     lwm_error err;
+    AVPacket *pkt;
+    AVFrame *frame;
+    ingest_scaler scaler;
+    convert_thread convert;
+    held_frame held[2];     // the frame being converted, and the one decoded ahead
+    // Per source: everything from `info` to the end is reset in one place (reset_source in
+    // demux.c) when a source closes, so no field of one file leaks into the next.
     lwm_source_info info;
     char path[1024];
     AVFormatContext *fmt;
     source_io *io;          // the file under fmt: our reads, hashed as they happen
     AVCodecContext *dec;
-    AVPacket *pkt;
-    AVFrame *frame;
     int stream;
     AVRational tb;
-    ingest_scaler scaler;
-    convert_thread convert;
-    held_frame held[2];     // the frame being converted, and the one decoded ahead
     int ahead;              // which of held is ahead
     int ahead_rc;           // 0: held[ahead] holds the next frame; AHEAD_NONE; or LWM_EOF / an error
     // packet scan (sampling only): decode order, and presentation order

@@ -207,6 +207,21 @@ static int parse_spec(lwm_ingest_sample *s, sample_store *st, lwm_error *err)
     return 0;
 }
 
+// A NUL would cut an id or path short (two ids could collide); a repeated key would be read
+// only once (which of two "vision" lists or "caption"s is the sample?).
+static int check_keys(lwm_ingest_sample *s, const cJSON *obj, const char *text, size_t len,
+                      lwm_error *err)
+{
+    if (lwm_json_text_has_nul(text, len))
+        return bad(s, err, LWM_EINVAL, "holds a NUL character (\\u0000), which ids, paths and "
+                   "text cannot hold");
+    const char *dup;
+    int d = lwm_json_duplicate_key(obj, &dup);
+    if (d < 0) return bad(s, err, d, "out of memory");
+    if (d) return bad(s, err, LWM_EINVAL, "key \"%s\" appears twice", dup);
+    return 0;
+}
+
 int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
                             const char *manifest_dir, const lwm_mem *mem, lwm_error *err)
 {
@@ -230,6 +245,7 @@ int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, 
                             (long long)(end ? end - text : 0));
         goto fail;
     }
+    if ((rc = check_keys(s, st->json, text, len, err)) < 0) goto fail;
     if ((rc = parse_id(s, st, err)) < 0 || (rc = parse_media(s, st, manifest_dir, mem, err)) < 0 ||
         (rc = parse_fields_of_line(s, st, mem, err)) < 0 || (rc = parse_spec(s, st, err)) < 0)
         goto fail;

@@ -105,6 +105,17 @@ static int push_vision(loader_doc *doc, const loader_field *f, int loss,
     return push(doc, mem, b->vision_close, (size_t)b->n_close, 0, loss);
 }
 
+// Stored token ids come from the file, not from our tokenizer: each must be a piece of it.
+static int check_stored_ids(const loader_field *f, const loader_build_opts *b, lwm_error *err)
+{
+    uint32_t vocab = (uint32_t)loader_spm_vocab_size(b->spm);
+    for (size_t i = 0; i < f->n_tokens; i++)
+        LWM_CHECK(err, (uint32_t)f->tokens[i] < vocab, LWM_EFORMAT,
+                  "text field '%.*s': stored token id %d at position %zu is outside the "
+                  "tokenizer's %u pieces", (int)f->name_len, f->name, f->tokens[i], i, vocab);
+    return 0;
+}
+
 static int push_text(loader_doc *doc, const loader_record *rec, const loader_spec_item *it,
                      const loader_build_opts *b, const lwm_mem *mem, lwm_error *err)
 {
@@ -120,8 +131,10 @@ static int push_text(loader_doc *doc, const loader_record *rec, const loader_spe
         total += f[p]->text_len + 1;
     }
     if (f[0]->is_vision) return push_vision(doc, f[0], it->loss, b, mem, err);
-    if (it->n_parts == 1 && f[0]->tokens)
+    if (it->n_parts == 1 && f[0]->tokens) {
+        LWM_TRY(check_stored_ids(f[0], b, err));
         return push(doc, mem, f[0]->tokens, f[0]->n_tokens, 0, it->loss);
+    }
     // Join the parts with the separator, then tokenize once (as LWM does).
     size_t sep = strlen(b->separator);
     LWM_CHECK(err, total <= LWM_MAX_TEXT_BYTES, LWM_EINVAL,

@@ -120,6 +120,16 @@ static int read_line(jsonl_rec *r, const char *line, size_t len, int64_t index,
         rc = lwm_error_set(err, LWM_EFORMAT, "not a JSON object");
         goto end;
     }
+    const char *dup = NULL;
+    if (lwm_json_text_has_nul(line, len)) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "holds a NUL character (\\u0000)");
+        goto end;
+    }
+    if ((rc = lwm_json_duplicate_key(obj, &dup)) != 0) {
+        rc = rc < 0 ? lwm_error_set(err, rc, "out of memory")
+                    : lwm_error_set(err, LWM_EFORMAT, "key \"%s\" appears twice", dup);
+        goto end;
+    }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(obj, "id");
     char idbuf[32];
     snprintf(idbuf, sizeof idbuf, "line %lld", (long long)index + 1);

@@ -207,7 +207,7 @@ int shard_get_value(MDB_txn *txn, const shard_env *e, int64_t index, const lwm_m
         if (rc == MDB_NOTFOUND) return part > 0 ? 0 : MDB_NOTFOUND;
         if (rc) return rc;
         if (shard_buf_reserve(mem, out, out->size + d.mv_size) < 0) return ENOMEM;
-        memcpy(out->data + out->size, d.mv_data, d.mv_size);
+        if (d.mv_size) memcpy(out->data + out->size, d.mv_data, d.mv_size); // data may be NULL
         out->size += d.mv_size;
     }
     return MDB_CORRUPTED;

@@ -269,7 +269,8 @@ static int open_snapshot(lwm_shard_reader *r)
     lwm_shard_file *open = &r->files[n];
     shard_file_name(open->name, sizeof open->name, n, 1);
     char path[4096];
-    lwm_path_join(path, sizeof path, r->dir, open->name);
+    LWM_CHECK(&r->err, lwm_path_join(path, sizeof path, r->dir, open->name) == 0, -ENAMETOOLONG,
+              "%s/%s: path too long", r->dir, open->name);
     if (access(path, F_OK) == 0) {
         rc = open_one(r, n, 0);
         if (rc == LWM_ENOTFOUND) return 1;
@@ -433,17 +434,25 @@ int lwm_shard_view_find(lwm_shard_view *v, const char *id, const lwm_shard_sampl
         MDB_val k = {n, (void *)id}, d;
         int rc = mdb_get(txn, r->envs[f].ids, &k, &d);
         uint8_t be[8] = {0};
+        size_t entry = rc == 0 ? d.mv_size : 8;
         if (rc == 0 && d.mv_size == 8) memcpy(be, d.mv_data, 8);
         mdb_txn_reset(txn);
         if (rc == MDB_NOTFOUND) continue;
         if (rc) return shard_mdb_error(&v->err, rc, r->envs[f].path);
+        LWM_CHECK(&v->err, entry == 8, LWM_EFORMAT,
+                  "%s: the id table entry of \"%s\" is %zu bytes, not 8 (damaged)",
+                  r->envs[f].path, id, entry);
         int64_t key = 0;
         for (int i = 0; i < 8; i++) key = key << 8 | be[i];
         const lwm_shard_file *file = &r->files[f];
         LWM_CHECK(&v->err, key >= file->key_base && key - file->key_base < file->records,
                   LWM_EFORMAT, "%s: the id table maps \"%s\" to record %lld, which the shard "
                   "does not hold", r->envs[f].path, id, (long long)key);
-        return lwm_shard_view_get(v, key - file->key_base + file->first_index, out);
+        LWM_TRY(lwm_shard_view_get(v, key - file->key_base + file->first_index, out));
+        LWM_CHECK(&v->err, strcmp((*out)->id, id) == 0, LWM_EFORMAT,
+                  "%s: the id table maps \"%s\" to record %lld, which holds \"%s\" (damaged)",
+                  r->envs[f].path, id, (long long)key, (*out)->id);
+        return 0;
     }
     return lwm_error_set(&v->err, LWM_ENOTFOUND, "%s: no sample with id \"%s\"", r->dir, id);
 }

@@ -38,3 +38,15 @@ expect_fail() {
 
 # Runs a Python snippet with Debian's interpreter (python3-torch/numpy live there).
 PY=/usr/bin/python3
+
+# damage_video SRC DST: a copy of SRC with 40 runs of 16 bytes past its first 3000 bytes
+# overwritten with 0xff (slice data hit, container header intact).
+damage_video() {
+    cp "$1" "$2"
+    local size i
+    size=$(stat -c %s "$2")
+    for i in $(seq 1 40); do
+        printf '\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377' |
+            dd of="$2" bs=1 seek=$((3000 + (i * 7919) % (size - 3100))) conv=notrunc status=none
+    done
+}

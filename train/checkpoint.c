@@ -3,6 +3,7 @@
 // Adam m, Adam v), the data source's state and an XXH3 checksum, written atomically.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,48 +101,24 @@ int safetensors_read(const char *path, const train_layout *lay, float *params, l
     char *data = NULL;
     size_t size = 0;
     LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
-    cJSON *hdr = NULL;
-    int rc = 0;
-    uint64_t hlen = 0;
-    if (size >= 8) memcpy(&hlen, data, 8);
-    if (size < 8 || hlen > size - 8) {
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: not a safetensors file", path);
-        goto done;
-    }
-    hdr = cJSON_ParseWithLength(data + 8, (size_t)hlen);
-    if (!hdr) {
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: unreadable safetensors header", path);
-        goto done;
-    }
-    for (int i = 0; i < lay->ntensors; i++) {
+    lwm_st_header hdr;
+    int rc = lwm_st_parse(&hdr, data, size, path, NULL, err);
+    for (int i = 0; rc == 0 && i < lay->ntensors; i++) {
         const train_tensor *t = &lay->t[i];
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(hdr, t->name);
-        const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
-        const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-        if (!e || !cJSON_IsString(dt) || strcmp(dt->valuestring, "F32") != 0 ||
-            cJSON_GetArraySize(shape) != t->rank || cJSON_GetArraySize(offs) != 2) {
-            rc = lwm_error_set(err, LWM_ENOTFOUND, "%s: tensor %s missing or not F32 of rank %d",
+        const lwm_st_tensor *s = lwm_st_find(&hdr, t->name);
+        if (!s || s->ndim != t->rank) {
+            rc = lwm_error_set(err, LWM_ENOTFOUND, "%s: tensor %s missing or not of rank %d",
                                path, t->name, t->rank);
-            goto done;
+            break;
         }
-        for (int r = 0; r < t->rank; r++)
-            if ((int64_t)cJSON_GetArrayItem(shape, r)->valuedouble != t->shape[r]) {
-                rc = lwm_error_set(err, LWM_EINVAL, "%s: tensor %s has dimension %d = %lld, model needs %lld",
-                                   path, t->name, r, (long long)cJSON_GetArrayItem(shape, r)->valuedouble,
-                                   (long long)t->shape[r]);
-                goto done;
-            }
-        size_t b = (size_t)cJSON_GetArrayItem(offs, 0)->valuedouble;
-        size_t e2 = (size_t)cJSON_GetArrayItem(offs, 1)->valuedouble;
-        if (e2 - b != t->size * sizeof(float) || 8 + hlen + e2 > size) {
-            rc = lwm_error_set(err, LWM_EFORMAT, "%s: tensor %s data out of range", path, t->name);
-            goto done;
-        }
-        memcpy(params + t->offset, data + 8 + hlen + b, t->size * sizeof(float));
+        for (int r = 0; rc == 0 && r < t->rank; r++)
+            if (s->shape[r] != t->shape[r])
+                rc = lwm_error_set(err, LWM_EINVAL,
+                                   "%s: tensor %s has dimension %d = %lld, model needs %lld", path,
+                                   t->name, r, (long long)s->shape[r], (long long)t->shape[r]);
+        if (rc == 0) memcpy(params + t->offset, data + s->offset, t->size * sizeof(float));
     }
-done:
-    cJSON_Delete(hdr);
+    lwm_st_release(&hdr);
     lwm_free(NULL, data);
     return rc;
 }
@@ -180,6 +157,49 @@ int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
     return rc;
 }
 
+// The counters come from the file: a negative step would resume with a negative learning rate.
+static int check_counters(const ckpt_state *st, const char *path, lwm_error *err)
+{
+    const struct {
+        const char *name;
+        int64_t value;
+    } f[] = {{"step", st->step}, {"stage_step", st->stage_step}, {"tokens", st->tokens},
+             {"stage", st->stage}, {"nan_skips", st->nan_skips}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        LWM_CHECK(err, f[i].value >= 0, LWM_EFORMAT, "%s: field %s is %lld (negative)", path,
+                  f[i].name, (long long)f[i].value);
+    LWM_CHECK(err, st->stage_step <= st->step, LWM_EFORMAT,
+              "%s: field stage_step is %lld, above step %lld", path, (long long)st->stage_step,
+              (long long)st->step);
+    return 0;
+}
+
+static const char *tensor_at(const train_layout *lay, size_t i)
+{
+    for (int t = 0; t < lay->ntensors; t++)
+        if (i >= lay->t[t].offset && i - lay->t[t].offset < lay->t[t].size) return lay->t[t].name;
+    return "?";
+}
+
+// Parameters and Adam moments finite, second moments non-negative (sqrt of a negative v is NaN
+// on the first update). slabs holds params, m and v, lay->total floats each (maybe unaligned).
+static int check_slabs(const char *slabs, const train_layout *lay, const char *path,
+                       lwm_error *err)
+{
+    static const char *const names[3] = {"params", "adam_m", "adam_v"};
+    for (int s = 0; s < 3; s++)
+        for (size_t i = 0; i < lay->total; i++) {
+            float x;
+            memcpy(&x, slabs + (s * lay->total + i) * sizeof x, sizeof x);
+            LWM_CHECK(err, isfinite(x), LWM_EFORMAT, "%s: field %s[%zu] (tensor %s) is %g", path,
+                      names[s], i, tensor_at(lay, i), (double)x);
+            LWM_CHECK(err, s < 2 || x >= 0, LWM_EFORMAT,
+                      "%s: field adam_v[%zu] (tensor %s) is %g (negative)", path, i,
+                      tensor_at(lay, i), (double)x);
+        }
+    return 0;
+}
+
 int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source_state,
               size_t source_cap, const train_layout *lay, float *params, float *m, float *v,
               lwm_error *err)
@@ -210,8 +230,13 @@ int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source
                            path, a, b);
         goto done;
     }
+    if (st->source_state_size > source_cap) {
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: field source_state_size is %llu, above %zu",
+                           path, (unsigned long long)st->source_state_size, source_cap);
+        goto done;
+    }
     size_t need = head + st->source_state_size + 3 * lay->total * sizeof(float) + 32;
-    if (size != need || st->source_state_size > source_cap) {
+    if (size != need) {
         rc = lwm_error_set(err, LWM_EFORMAT, "%s: truncated or wrong size (%zu bytes, expected %zu)",
                            path, size, need);
         goto done;
@@ -226,7 +251,9 @@ int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source
         rc = lwm_error_set(err, LWM_ECHECKSUM, "%s: checksum mismatch (file damaged)", path);
         goto done;
     }
+    if ((rc = check_counters(st, path, err)) < 0) goto done;
     const char *p = data + head;
+    if ((rc = check_slabs(p + st->source_state_size, lay, path, err)) < 0) goto done;
     memcpy(source_state, p, st->source_state_size);
     p += st->source_state_size;
     float *slabs[3] = {params, m, v};

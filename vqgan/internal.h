@@ -84,12 +84,12 @@ typedef struct vq_file {
     size_t map_size;
     vq_tensor *tensors;
     int num_tensors;
-    struct cJSON *metadata; // "__metadata__" object (owned), NULL when absent
+    lwm_st_header hdr;      // the parsed header (common/safetensors.c); owns the JSON
     const lwm_mem *mem;
 } vq_file;
 
-// Maps and parses a safetensors file (F32 tensors only); checks offsets
-// against the file size. The file's name appears in every message.
+// Maps and parses a safetensors file (F32 tensors only) with lwm_st_parse, which checks
+// offsets, shapes and overlaps against the file size. The file's name appears in every message.
 int vqgan_file_open(vq_file *f, const char *path, const lwm_mem *mem, lwm_error *err);
 void vqgan_file_close(vq_file *f);
 vq_tensor *vqgan_file_find(vq_file *f, const char *name);

@@ -13,80 +13,30 @@
 
 #include "internal.h"
 
-#define MAX_HEADER (64u << 20)
-
-static int parse_entry(vq_tensor *t, const cJSON *e, const char *path, size_t data_start,
-                       size_t file_size, lwm_error *err)
+// Each tensor of the shared header parse (common/safetensors.c checks offsets, shapes,
+// overlaps and bounds) becomes a vq_tensor pointing into the mapping.
+static int take_tensors(vq_file *f, const char *path, lwm_error *err)
 {
-    const char *name = e->string;
-    LWM_CHECK(err, strlen(name) < VQ_MAX_NAME, LWM_EFORMAT, "%s: tensor name too long: %.60s...",
-              path, name);
-    memcpy(t->name, name, strlen(name) + 1);
-    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
-    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    LWM_CHECK(err, cJSON_IsString(dtype) && cJSON_IsArray(shape) && cJSON_IsArray(offs) &&
-                       cJSON_GetArraySize(offs) == 2,
-              LWM_EFORMAT, "%s: tensor %s: header entry lacks dtype, shape or data_offsets", path,
-              name);
-    LWM_CHECK(err, strcmp(dtype->valuestring, "F32") == 0, LWM_EUNSUPPORTED,
-              "%s: tensor %s: dtype %s, only F32 is supported", path, name, dtype->valuestring);
-    t->ndim = cJSON_GetArraySize(shape);
-    LWM_CHECK(err, t->ndim <= VQ_MAX_DIMS, LWM_EFORMAT, "%s: tensor %s: %d dimensions", path, name,
-              t->ndim);
-    size_t count = 1;
-    for (int d = 0; d < t->ndim; d++) {
-        const cJSON *v = cJSON_GetArrayItem(shape, d);
-        LWM_CHECK(err, cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e10,
-                  LWM_EFORMAT, "%s: tensor %s: bad shape", path, name);
-        t->shape[d] = (int64_t)v->valuedouble;
-        count *= (size_t)t->shape[d];
-    }
-    double b = cJSON_GetArrayItem(offs, 0)->valuedouble, e2 = cJSON_GetArrayItem(offs, 1)->valuedouble;
-    LWM_CHECK(err, b >= 0 && e2 >= b && e2 - b == (double)count * 4, LWM_EFORMAT,
-              "%s: tensor %s: data_offsets [%.0f, %.0f] do not hold %zu floats", path, name, b, e2,
-              count);
-    size_t begin = data_start + (size_t)b, end = data_start + (size_t)e2;
-    LWM_CHECK(err, end <= file_size, LWM_EFORMAT,
-              "%s: truncated: tensor %s needs bytes up to %zu, the file has %zu", path, name, end,
-              file_size);
-    LWM_CHECK(err, begin % 4 == 0, LWM_EUNSUPPORTED, "%s: tensor %s: data not 4-byte aligned",
-              path, name);
-    t->count = count;
-    t->used = 0;
-    return 0;
-}
-
-static int parse_header(vq_file *f, const char *json, size_t len, size_t data_start,
-                        const char *path, lwm_error *err)
-{
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    LWM_CHECK(err, root && cJSON_IsObject(root), LWM_EFORMAT,
-              "%s: not a safetensors file (header is not a JSON object)", path);
-    int n = cJSON_GetArraySize(root), rc = 0;
-    f->tensors = lwm_calloc(f->mem, (size_t)(n ? n : 1), sizeof *f->tensors);
-    if (!f->tensors) {
-        cJSON_Delete(root);
-        return lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
-    }
-    const cJSON *e;
-    cJSON_ArrayForEach(e, root)
-    {
-        if (strcmp(e->string, "__metadata__") == 0) continue;
-        vq_tensor *t = &f->tensors[f->num_tensors];
-        if ((rc = parse_entry(t, e, path, data_start, f->map_size, err)) < 0) break;
-        t->data = (const float *)((const char *)f->map + data_start) +
-                  (size_t)cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(e, "data_offsets"), 0)
-                          ->valuedouble / 4;
+    const lwm_st_header *h = &f->hdr;
+    f->tensors = lwm_calloc(f->mem, (size_t)(h->n ? h->n : 1), sizeof *f->tensors);
+    LWM_CHECK(err, f->tensors, -ENOMEM, "%s: out of memory", path);
+    for (int i = 0; i < h->n; i++) {
+        const lwm_st_tensor *s = &h->tensors[i];
+        vq_tensor *t = &f->tensors[i];
+        LWM_CHECK(err, strlen(s->name) < VQ_MAX_NAME, LWM_EFORMAT,
+                  "%s: tensor name too long: %.60s...", path, s->name);
+        LWM_CHECK(err, s->ndim <= VQ_MAX_DIMS, LWM_EFORMAT, "%s: tensor %s: %d dimensions", path,
+                  s->name, s->ndim);
+        LWM_CHECK(err, s->offset % 4 == 0, LWM_EUNSUPPORTED,
+                  "%s: tensor %s: data not 4-byte aligned", path, s->name);
+        memcpy(t->name, s->name, strlen(s->name) + 1);
+        t->ndim = s->ndim;
+        memcpy(t->shape, s->shape, (size_t)s->ndim * sizeof *t->shape);
+        t->data = (const float *)((const char *)f->map + s->offset);
+        t->count = s->count;
         f->num_tensors++;
     }
-    cJSON *meta = cJSON_DetachItemFromObjectCaseSensitive(root, "__metadata__");
-    if (rc == 0 && meta && !cJSON_IsObject(meta))
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: __metadata__ is not an object", path);
-    if (rc == 0) f->metadata = meta;
-    else cJSON_Delete(meta);
-    cJSON_Delete(root);
-    return rc;
+    return 0;
 }
 
 int vqgan_file_open(vq_file *f, const char *path, const lwm_mem *mem, lwm_error *err)
@@ -98,6 +48,8 @@ int vqgan_file_open(vq_file *f, const char *path, const lwm_mem *mem, lwm_error 
     struct stat st;
     int rc = 0;
     if (fstat(fd, &st) != 0) rc = lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: not a regular file", path);
     else if (st.st_size < 8)
         rc = lwm_error_set(err, LWM_EFORMAT, "%s: truncated: %lld bytes, not a safetensors file",
                            path, (long long)st.st_size);
@@ -110,15 +62,8 @@ int vqgan_file_open(vq_file *f, const char *path, const lwm_mem *mem, lwm_error 
         }
     }
     close(fd);
-    if (rc < 0) return rc;
-    uint64_t hlen = 0;
-    const unsigned char *b = f->map;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
-    if (hlen > MAX_HEADER || 8 + hlen > f->map_size)
-        rc = lwm_error_set(err, LWM_EFORMAT,
-                           "%s: truncated or not safetensors: header of %llu bytes, file of %zu",
-                           path, (unsigned long long)hlen, f->map_size);
-    else rc = parse_header(f, (const char *)b + 8, (size_t)hlen, 8 + (size_t)hlen, path, err);
+    if (rc == 0) rc = lwm_st_parse(&f->hdr, f->map, f->map_size, path, mem, err);
+    if (rc == 0) rc = take_tensors(f, path, err);
     if (rc < 0) vqgan_file_close(f);
     return rc;
 }
@@ -127,7 +72,7 @@ void vqgan_file_close(vq_file *f)
 {
     if (f->map) munmap(f->map, f->map_size);
     lwm_free(f->mem, f->tensors);
-    cJSON_Delete(f->metadata);
+    lwm_st_release(&f->hdr);
     const lwm_mem *mem = f->mem;
     memset(f, 0, sizeof *f);
     f->mem = mem;
@@ -142,8 +87,8 @@ vq_tensor *vqgan_file_find(vq_file *f, const char *name)
 
 const char *vqgan_file_meta(const vq_file *f, const char *key)
 {
-    if (!f->metadata) return NULL;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->metadata, key);
+    if (!f->hdr.metadata) return NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(f->hdr.metadata, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 

@@ -127,7 +127,22 @@ TEST(json_readers_name_the_field)
     cJSON_Delete(o);
 }
 
+TEST(json_nul_and_duplicate_keys)
+{
+    const char *nul = "{\"id\": \"a\\u0000x\"}", *esc = "{\"id\": \"a\\\\u0000x\"}";
+    CHECK(lwm_json_text_has_nul(nul, strlen(nul)) == 1, "\\u0000 not seen");
+    CHECK(lwm_json_text_has_nul(esc, strlen(esc)) == 0, "an escaped backslash before u0000 is text");
+    CHECK(lwm_json_text_has_nul("{\"a\":\"b\0\"}", 10) == 1, "raw NUL not seen");
+    cJSON *o = cJSON_Parse("{\"v\": [1], \"c\": \"x\", \"v\": [2]}");
+    const char *dup = NULL;
+    CHECK(lwm_json_duplicate_key(o, &dup) == 1 && dup && strcmp(dup, "v") == 0, "dup %s", dup);
+    cJSON_Delete(o);
+    o = cJSON_Parse("{\"v\": [1], \"c\": \"x\"}");
+    CHECK(lwm_json_duplicate_key(o, &dup) == 0 && !dup, "distinct keys");
+    cJSON_Delete(o);
+}
+
 TEST_MAIN("common", T(strerror_names_project_and_errno_codes),
           T(check_and_try_return_codes_with_messages), T(grow_reports_failure_and_keeps_buffer),
           T(atomic_write_then_read_back), T(hash_matches_published_xxh3_vectors),
-          T(json_readers_name_the_field))
+          T(json_readers_name_the_field), T(json_nul_and_duplicate_keys))

@@ -13,13 +13,7 @@ head -c 20000 "$D/faststart.mp4" >"$D/truncated_data.mp4" # index intact, frames
 : >"$D/empty.mp4"
 echo "this is not a video" >"$D/text.mp4"
 head -c 5000 /dev/urandom >"$D/noise.mp4"
-cp "$D/faststart.mp4" "$D/corrupt.mp4"
-# Overwrite 40 runs of 16 bytes past the header with 0xff.
-size=$(stat -c %s "$D/corrupt.mp4")
-for i in $(seq 1 40); do
-    printf '\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377\377' |
-        dd of="$D/corrupt.mp4" bs=1 seek=$((3000 + (i * 7919) % (size - 3100))) conv=notrunc status=none
-done
+damage_video "$D/faststart.mp4" "$D/corrupt.mp4"
 
 expect_fail missing_file 'missing\.mp4: No such file' "$LWM" frames "$D/missing.mp4" --out "$D/o"
 expect_fail empty_file 'empty\.mp4: empty file' "$LWM" frames "$D/empty.mp4" --out "$D/o"

@@ -1,0 +1,192 @@
+// The one parser of safetensors headers (vqgan weights and trainer exports): a little-endian
+// u64 header length, a JSON object naming each tensor's dtype, shape and data_offsets, then the
+// data. Every number is checked as an integer before any arithmetic: offsets and dimensions are
+// integral, non-negative and below 2^53 (a double holds them exactly; no real file is larger),
+// sums and products are overflow-checked, and each tensor's bytes lie inside the file without
+// overlapping another's.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define MAX_HEADER ((size_t)64 << 20)
+#define EXACT_LIMIT 9007199254740992.0 // 2^53
+
+// Tensor names come from the file: print at most 60 bytes, printable ASCII only.
+static const char *printable(char out[64], const char *s)
+{
+    size_t i = 0;
+    for (; s[i] && i < 60; i++) out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
+// A JSON number that is a non-negative integer below 2^53, else -1.
+static int64_t exact_uint(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v)) return -1;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d < EXACT_LIMIT) || d != floor(d)) return -1;
+    return (int64_t)d;
+}
+
+static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
+                       const char *path, lwm_error *err)
+{
+    char nm[64];
+    const char *name = printable(nm, e->string);
+    t->name = e->string;
+    LWM_CHECK(err, cJSON_IsObject(e), LWM_EFORMAT, "%s: tensor %s: entry is not an object", path,
+              name);
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    LWM_CHECK(err, cJSON_IsString(dtype) && cJSON_IsArray(shape) && cJSON_IsArray(offs) &&
+                       cJSON_GetArraySize(offs) == 2,
+              LWM_EFORMAT, "%s: tensor %s: header entry lacks dtype, shape or data_offsets", path,
+              name);
+    char dt[64];
+    LWM_CHECK(err, strcmp(dtype->valuestring, "F32") == 0, LWM_EUNSUPPORTED,
+              "%s: tensor %s: dtype %s, only F32 is supported", path, name,
+              printable(dt, dtype->valuestring));
+    t->ndim = cJSON_GetArraySize(shape);
+    LWM_CHECK(err, t->ndim <= LWM_ST_MAX_DIMS, LWM_EFORMAT, "%s: tensor %s: %d dimensions", path,
+              name, t->ndim);
+    size_t count = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        int64_t n = exact_uint(cJSON_GetArrayItem(shape, d));
+        LWM_CHECK(err, n >= 0, LWM_EFORMAT,
+                  "%s: tensor %s: shape[%d] is not a non-negative integer below 2^53", path, name, d);
+        t->shape[d] = n;
+        LWM_CHECK(err, !__builtin_mul_overflow(count, (size_t)n, &count), LWM_EFORMAT,
+                  "%s: tensor %s: shape overflows", path, name);
+    }
+    size_t bytes;
+    LWM_CHECK(err, !__builtin_mul_overflow(count, sizeof(float), &bytes), LWM_EFORMAT,
+              "%s: tensor %s: shape overflows", path, name);
+    int64_t b = exact_uint(cJSON_GetArrayItem(offs, 0)), e2 = exact_uint(cJSON_GetArrayItem(offs, 1));
+    LWM_CHECK(err, b >= 0 && e2 >= 0, LWM_EFORMAT,
+              "%s: tensor %s: data_offsets are not non-negative integers below 2^53", path, name);
+    LWM_CHECK(err, e2 >= b && (uint64_t)(e2 - b) == bytes, LWM_EFORMAT,
+              "%s: tensor %s: data_offsets [%lld, %lld] do not hold %zu floats", path, name,
+              (long long)b, (long long)e2, count);
+    // data_start <= 8 + 64 MiB and e2 < 2^53: the sum cannot wrap.
+    size_t end = h->data_start + (size_t)e2;
+    LWM_CHECK(err, end <= h->file_size, LWM_EFORMAT,
+              "%s: truncated: tensor %s needs bytes up to %zu, the file has %zu", path, name, end,
+              h->file_size);
+    t->offset = h->data_start + (size_t)b;
+    t->count = count;
+    t->bytes = bytes;
+    return 0;
+}
+
+static int by_offset(const void *a, const void *b)
+{
+    const lwm_st_tensor *x = a, *y = b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp((*(const lwm_st_tensor *const *)a)->name, (*(const lwm_st_tensor *const *)b)->name);
+}
+
+// Two tensors sharing bytes, or two entries with one name, are refused: a reader would see
+// one tensor's data under another's name.
+static int check_disjoint(lwm_st_header *h, const char *path, lwm_error *err)
+{
+    if (h->n < 2) return 0;
+    lwm_st_tensor *sorted = lwm_malloc(h->mem, (size_t)h->n * sizeof *sorted);
+    const lwm_st_tensor **names = lwm_malloc(h->mem, (size_t)h->n * sizeof *names);
+    int rc = 0;
+    if (!sorted || !names) {
+        rc = lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    memcpy(sorted, h->tensors, (size_t)h->n * sizeof *sorted);
+    qsort(sorted, (size_t)h->n, sizeof *sorted, by_offset);
+    char a[64], b[64];
+    const lwm_st_tensor *last = NULL; // the non-empty tensor ending furthest so far
+    for (int i = 0; i < h->n && rc == 0; i++) {
+        const lwm_st_tensor *t = &sorted[i];
+        if (t->bytes == 0) continue; // holds no bytes, shares none
+        if (last && t->offset < last->offset + last->bytes)
+            rc = lwm_error_set(err, LWM_EFORMAT, "%s: tensors %s and %s overlap", path,
+                               printable(a, last->name), printable(b, t->name));
+        if (!last || t->offset + t->bytes > last->offset + last->bytes) last = t;
+    }
+    for (int i = 0; i < h->n; i++) names[i] = &h->tensors[i];
+    qsort(names, (size_t)h->n, sizeof *names, by_name);
+    for (int i = 1; i < h->n && rc == 0; i++)
+        if (strcmp(names[i]->name, names[i - 1]->name) == 0)
+            rc = lwm_error_set(err, LWM_EFORMAT, "%s: tensor %s appears twice", path,
+                               printable(a, names[i]->name));
+done:
+    lwm_free(h->mem, sorted);
+    lwm_free(h->mem, names);
+    return rc;
+}
+
+static int parse_json(lwm_st_header *h, const char *json, size_t len, const char *path,
+                      lwm_error *err)
+{
+    h->root = cJSON_ParseWithLength(json, len);
+    LWM_CHECK(err, h->root && cJSON_IsObject(h->root), LWM_EFORMAT,
+              "%s: not a safetensors file (header is not a JSON object)", path);
+    int n = cJSON_GetArraySize(h->root);
+    h->tensors = lwm_calloc(h->mem, (size_t)(n ? n : 1), sizeof *h->tensors);
+    LWM_CHECK(err, h->tensors, -ENOMEM, "%s: out of memory", path);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, h->root)
+    {
+        if (strcmp(e->string, "__metadata__") == 0) {
+            LWM_CHECK(err, cJSON_IsObject(e) && !h->metadata, LWM_EFORMAT,
+                      "%s: __metadata__ is not one object", path);
+            h->metadata = e;
+            continue;
+        }
+        LWM_TRY(parse_entry(&h->tensors[h->n], e, h, path, err));
+        h->n++;
+    }
+    return check_disjoint(h, path, err);
+}
+
+int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *path,
+                 const lwm_mem *mem, lwm_error *err)
+{
+    memset(h, 0, sizeof *h);
+    h->mem = mem;
+    h->file_size = size;
+    LWM_CHECK(err, size >= 8, LWM_EFORMAT, "%s: truncated: %zu bytes, not a safetensors file",
+              path, size);
+    const unsigned char *p = file;
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
+    LWM_CHECK(err, hlen <= MAX_HEADER && hlen <= size - 8, LWM_EFORMAT,
+              "%s: truncated or not safetensors: header of %llu bytes, file of %zu", path,
+              (unsigned long long)hlen, size);
+    h->data_start = 8 + (size_t)hlen;
+    int rc = parse_json(h, (const char *)p + 8, (size_t)hlen, path, err);
+    if (rc < 0) lwm_st_release(h);
+    return rc;
+}
+
+void lwm_st_release(lwm_st_header *h)
+{
+    cJSON_Delete(h->root);
+    lwm_free(h->mem, h->tensors);
+    const lwm_mem *mem = h->mem;
+    memset(h, 0, sizeof *h);
+    h->mem = mem;
+}
+
+const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name)
+{
+    for (int i = 0; i < h->n; i++)
+        if (strcmp(h->tensors[i].name, name) == 0) return &h->tensors[i];
+    return NULL;
+}
