@@ -1,11 +1,12 @@
 // bench_vqgan: encoder throughput of the C tokenizer against the machine's
-// OpenBLAS SGEMM peak, measured in the same run.
+// register-only FMA peak (widest vector units, no BLAS) and OpenBLAS's SGEMM
+// peak, both measured in the same run.
 //
 //   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [KERNEL]
 //
 // FRAMES.rgb holds raw 256×256 RGB24 frames (cycled). Prints one JSON line:
 // frames/s, GFLOP/s (216.3 GFLOP per frame for the lwm preset, spec §7.8),
-// the SGEMM peak and the ratio, the arena per frame and the peak RSS.
+// the FMA peak, the SGEMM peak and the ratios, the arena per frame and the peak RSS.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -77,6 +78,8 @@ int main(int argc, char **argv)
     int64_t rss0 = lwm_peak_rss();
     lwm_vqgan_encode_rgb(v, codes, frames, batch < n ? batch : n); // warm-up: arena, page faults
     double peak_cpu0, peak0 = sgemm_peak(threads, &peak_cpu0); // before and after: keep the best
+    int level = lwm_simd_level();
+    double fma0 = lwm_fma_peak_gflops(level, threads, 10);
     double t = lwm_now(), cpu = cpu_seconds();
     if (lwm_vqgan_encode_rgb(v, codes, frames, n) < 0) {
         fprintf(stderr, "%s\n", lwm_vqgan_errmsg(v));
@@ -86,16 +89,19 @@ int main(int argc, char **argv)
     double peak_cpu, peak = sgemm_peak(threads, &peak_cpu);
     if (peak0 > peak) peak = peak0;
     if (peak_cpu0 > peak_cpu) peak_cpu = peak_cpu0;
+    double fma = lwm_fma_peak_gflops(level, threads, 10);
+    if (fma0 > fma) fma = fma0;
     double fps = n / t, gflops = fps * ENCODE_GFLOP, per_cpu = n * ENCODE_GFLOP / cpu;
     printf("{\"frames\": %d, \"batch\": %d, \"threads\": %d, \"seconds\": %.3f, "
            "\"frames_per_s\": %.4f, \"gflops\": %.1f, \"sgemm_peak_gflops\": %.1f, "
            "\"peak_fraction\": %.3f, \"gflop_per_cpu_s\": %.1f, \"sgemm_gflop_per_cpu_s\": %.1f, "
            "\"peak_fraction_cpu\": %.3f, \"arena_mib_per_frame\": %.1f, \"peak_rss_mib\": %.1f, "
-           "\"rss_before_encode_mib\": %.1f}\n",
+           "\"rss_before_encode_mib\": %.1f, \"simd\": \"%s\", \"fma_peak_gflops\": %.1f, "
+           "\"fma_fraction\": %.3f}\n",
            n, batch, threads, t, fps, gflops, peak, gflops / peak, per_cpu, peak_cpu,
            per_cpu / peak_cpu,
            lwm_vqgan_scratch_bytes(v, batch, 0) / (double)batch / 1048576.0,
-           lwm_peak_rss() / 1048576.0, rss0 / 1048576.0);
+           lwm_peak_rss() / 1048576.0, rss0 / 1048576.0, lwm_simd_name(level), fma, gflops / fma);
     lwm_vqgan_free(v);
     free(codes), free(frames), free(data);
     return 0;
