@@ -2,7 +2,7 @@
 // register-only FMA peak (widest vector units, no BLAS) and OpenBLAS's SGEMM
 // peak, both measured in the same run.
 //
-//   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [KERNEL]
+//   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col]
 //
 // FRAMES.rgb holds raw 256×256 RGB24 frames (cycled). Prints one JSON line:
 // frames/s, GFLOP/s (216.3 GFLOP per frame for the lwm preset, spec §7.8),
@@ -53,7 +53,7 @@ static double sgemm_peak(int threads, double *per_cpu)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct]\n");
+        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col]\n");
         return 2;
     }
     int n = atoi(argv[3]), batch = atoi(argv[4]), threads = atoi(argv[5]);
@@ -68,7 +68,10 @@ int main(int argc, char **argv)
     uint8_t *frames = malloc(fb * (size_t)n);
     for (int i = 0; i < n; i++) memcpy(frames + fb * i, data + fb * (i % have), fb);
     lwm_vqgan_options o = {.threads = threads, .max_batch = batch,
-                           .conv_kind = argc > 6 && strcmp(argv[6], "direct") == 0};
+                           .conv_kind = argc < 7                         ? LWM_VQGAN_CONV_GEMM
+                                        : strcmp(argv[6], "direct") == 0 ? LWM_VQGAN_CONV_DIRECT
+                                        : strcmp(argv[6], "im2col") == 0 ? LWM_VQGAN_CONV_IM2COL
+                                                                         : LWM_VQGAN_CONV_GEMM};
     lwm_vqgan *v = lwm_vqgan_create(&o);
     if (lwm_vqgan_load(v, argv[1]) < 0) {
         fprintf(stderr, "%s\n", lwm_vqgan_errmsg(v));

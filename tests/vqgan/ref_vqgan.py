@@ -233,7 +233,7 @@ def layer_cases(out_path):
     for name, k, mode, cin, cout, H, W in [
         ("conv3x3", 3, "same", 32, 64, 9, 7), ("conv1x1", 1, "same", 64, 32, 5, 6),
         ("downsample", 3, "down", 32, 32, 10, 8), ("upsample", 3, "up", 64, 64, 4, 5),
-        ("conv3x3_in3", 3, "same", 3, 32, 12, 12),
+        ("conv3x3_in3", 3, "same", 3, 32, 12, 12), ("conv3x3_wide", 3, "same", 160, 128, 9, 10),
     ]:
         x, w, b = rnd(2, H, W, cin), rnd(k, k, cin, cout, scale=(k * k * cin) ** -0.5), rnd(cout, scale=0.1)
         y = conv(t64(x), t64(w), t64(b), mode).numpy()
