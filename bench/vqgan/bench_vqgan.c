@@ -2,11 +2,11 @@
 // register-only FMA peak (widest vector units, no BLAS) and OpenBLAS's SGEMM
 // peak, both measured in the same run.
 //
-//   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col]
+//   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default [CODES_OUT]]
 //
 // FRAMES.rgb holds raw 256×256 RGB24 frames (cycled). Prints one JSON line:
 // frames/s, GFLOP/s (216.3 GFLOP per frame for the lwm preset, spec §7.8),
-// the FMA peak, the SGEMM peak and the ratios, the arena per frame and the peak RSS.
+// the FMA peak, the SGEMM peak and the ratios, (CODES_OUT: the codes as raw uint16) the arena per frame and the peak RSS.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -53,7 +53,7 @@ static double sgemm_peak(int threads, double *per_cpu)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col]\n");
+        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default [CODES_OUT]]\n");
         return 2;
     }
     int n = atoi(argv[3]), batch = atoi(argv[4]), threads = atoi(argv[5]);
@@ -89,6 +89,14 @@ int main(int argc, char **argv)
         return 1;
     }
     t = lwm_now() - t, cpu = cpu_seconds() - cpu;
+    if (argc > 7) { // the codes, for bench/vqgan/agreement.sh
+        FILE *f = fopen(argv[7], "wb");
+        size_t want = 256 * (size_t)n;
+        if (!f || fwrite(codes, sizeof *codes, want, f) != want || fclose(f) != 0) {
+            fprintf(stderr, "%s: cannot write the codes\n", argv[7]);
+            return 1;
+        }
+    }
     double peak_cpu, peak = sgemm_peak(threads, &peak_cpu);
     if (peak0 > peak) peak = peak0;
     if (peak_cpu0 > peak_cpu) peak_cpu = peak_cpu0;
