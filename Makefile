@@ -10,7 +10,7 @@
 DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev lmdb-utils libzstd-dev libxxhash-dev libcjson-dev libjemalloc-dev \
-	libopenblas-openmp-dev libopenmpi-dev openmpi-bin \
+	libopenblas-openmp-dev libdnnl-dev libopenmpi-dev openmpi-bin \
 	libsentencepiece-dev sentencepiece \
 	python3 python3-numpy python3-torch python3-lmdb python3-zstandard python3-xxhash \
 	python3-pil python3-sentencepiece python3-matplotlib \
@@ -42,7 +42,7 @@ WARN := -Wall -Wextra -Werror
 CPPFLAGS := -I. -Icommon -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 CFLAGS := -std=c11 $(OPT) -g -march=native -fPIC -fopenmp $(WARN) $(SANFLAGS) $(PKG_CFLAGS)
 CXXFLAGS := -std=c++17 $(OPT) -g -march=native -fPIC $(WARN) $(SANFLAGS) $(PKG_CFLAGS)
-LDLIBS = $(PKG_LIBS) -lopenblas -lstdc++ -lm -lpthread
+LDLIBS = $(PKG_LIBS) -lopenblas -ldnnl -lstdc++ -lm -lpthread
 LDFLAGS := -fopenmp $(SANFLAGS)
 
 STAGES := common ingest vqgan shard loader train

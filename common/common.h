@@ -340,4 +340,37 @@ void lwm_st_release(lwm_st_header *h);
 /** The tensor called name, or NULL. */
 const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name);
 
+/* ------------------------------------------------------------------------ */
+/* Vector units and the project's SGEMM (simd.c)                            */
+/* ------------------------------------------------------------------------ */
+
+enum { LWM_SIMD_SCALAR = 0, LWM_SIMD_AVX2 = 1, LWM_SIMD_AVX512 = 2 };
+
+/**
+ * The widest vector level this CPU has (cpuid), capped by the environment
+ * variable LWM_SIMD ("avx2" or "scalar"; anything else means no cap). The
+ * project's kernels and its SGEMM use this level. The first call (or the first
+ * lwm_sgemm) fixes the cap of oneDNN for the whole process.
+ */
+int lwm_simd_level(void);
+/** "avx512", "avx2" or "scalar". Static string. */
+const char *lwm_simd_name(int level);
+
+/**
+ * Row-major C = alpha·op(A)·op(B) + beta·C (op = transpose when trans_* is set)
+ * on the widest vector units the level allows (oneDNN's JIT kernels), on the
+ * calling thread's OpenMP thread count (one thread inside a parallel region).
+ * 0 or LWM_EINTERNAL.
+ */
+int lwm_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+              int64_t ldc);
+
+/**
+ * Register-only FMA throughput of the given level (LWM_SIMD_AVX512 or _AVX2)
+ * on threads threads, best of reps runs of about 10 ms-100 ms each; no memory,
+ * no BLAS. 0 when the CPU lacks the level. The peak every benchmark compares with.
+ */
+double lwm_fma_peak_gflops(int level, int threads, int reps);
+
 #endif /* LWM_COMMON_H */

@@ -50,3 +50,19 @@ damage_video() {
             dd of="$2" bs=1 seek=$((3000 + (i * 7919) % (size - 3100))) conv=notrunc status=none
     done
 }
+
+# Reruns compiled tests of one stage with an environment setting, their names
+# tagged: rerun_under LWM_SIMD=avx2 avx2 vqgan test_layers test_model prints
+# "ok vqgan/avx2/layers/...". Stderr of each run stays in $TMP/<test>.err.
+rerun_under() {
+    local setting=$1 tag=$2 stage=$3 t rc
+    shift 3
+    for t in "$@"; do
+        env "$setting" LWM_TMP="$TMP" "${LWM_BUILD:-build}/tests/$stage/$t" >"$TMP/$t.out" 2>"$TMP/$t.err"
+        rc=$?
+        sed -n "s#^ok $stage/#ok $stage/$tag/#p; s#^not ok $stage/#not ok $stage/$tag/#p" "$TMP/$t.out"
+        grep -q '^not ok' "$TMP/$t.out" && tail -n 8 "$TMP/$t.err" >&2
+        [ $rc -ne 0 ] && ! grep -q '^not ok' "$TMP/$t.out" && not_ok "$tag/$t" "exited with status $rc"
+        grep -q "^ok $stage/" "$TMP/$t.out" || not_ok "$tag/$t" "reported no result"
+    done
+}

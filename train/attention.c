@@ -1,5 +1,6 @@
 // Blockwise causal attention inside one rank (ring-attention.md §1-3): online softmax over key
-// tiles with a saved logsumexp, on OpenBLAS GEMM tiles under OpenMP, plus a naive reference
+// tiles with a saved logsumexp, on lwm_sgemm tiles (oneDNN, AVX-512 where cpuid has it) under
+// OpenMP, plus a naive reference
 // with the same contract. Notation: c query rows, n keys of the visiting block, H heads of
 // width hd, d = H*hd; Q [c, d], K/V [n, d]; tau = 1/sqrt(hd) scales the logits in both passes.
 //
@@ -7,9 +8,9 @@
 // query i iff pos[j] <= pos[i] and seg[j] == seg[i]. Masked entries get exactly zero
 // probability without ever forming exp(-inf - -inf) (pitfall 2).
 //
-// BLAS inside the OpenMP regions: the OpenMP build of OpenBLAS runs single-threaded when
-// called from inside a parallel region (pitfall 16), so the tile GEMMs never oversubscribe.
-#include <cblas.h>
+// GEMMs inside the OpenMP regions: oneDNN's SGEMM (like the OpenMP build of OpenBLAS) runs
+// single-threaded when called from inside a parallel region (pitfall 16), so the tile GEMMs
+// never oversubscribe. lwm_sgemm fails only on invalid dimensions, which the tiles exclude.
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -135,15 +136,13 @@ static void forward_task(const attn_kernel *k, float *acc, float *m, float *l,
         int64_t nk = kv->n - j0 < T ? kv->n - j0 : T;
         int cls = classify(q->pos + i0, q->seg + i0, nq, kv->pos + j0, kv->seg + j0, nk);
         if (cls == TILE_SKIP) continue;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, hd, tau, Q, d,
-                    kv->k + j0 * d + h * hd, d, 0.0f, S, (int)nk);
+        (void)lwm_sgemm(0, 1, nq, nk, hd, tau, Q, d, kv->k + j0 * d + h * hd, d, 0.0f, S, nk);
         softmax_update(S, nq, nk, cls == TILE_DENSE, q->pos + i0, q->seg + i0, kv->pos + j0,
                        kv->seg + j0, mh, lh, alpha);
         for (int64_t i = 0; i < nq; i++)
             if (alpha[i] != 1.0f)
                 for (int j = 0; j < hd; j++) A[i * d + j] *= alpha[i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, hd, (int)nk, 1.0f, S,
-                    (int)nk, kv->v + j0 * d + h * hd, d, 1.0f, A, d);
+        (void)lwm_sgemm(0, 0, nq, hd, nk, 1.0f, S, nk, kv->v + j0 * d + h * hd, d, 1.0f, A, d);
         if (k->poke && omp_get_thread_num() == 0) k->poke(k->poke_opaque);
     }
 }
@@ -211,8 +210,7 @@ static void backward_head(const attn_kernel *k, float *dq, float *dk, float *dv,
             int cls = classify(qp, qs, nq, kp, ks, nk);
             if (cls == TILE_SKIP) continue;
             const float *K = kv->k + j0 * d + h * hd, *V = kv->v + j0 * d + h * hd;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, hd, tau, Q,
-                        d, K, d, 0.0f, P, (int)nk);
+            (void)lwm_sgemm(0, 1, nq, nk, hd, tau, Q, d, K, d, 0.0f, P, nk);
             for (int64_t i = 0; i < nq; i++) {
                 float *p = P + i * nk;
                 const float li = L[i];
@@ -223,19 +221,15 @@ static void backward_head(const attn_kernel *k, float *dq, float *dk, float *dv,
                         if (!visible(qp[i], qs[i], kp[j], ks[j])) p[j] = 0.0f;
             }
             // dV += Pᵀ dO ; dP = dO Vᵀ ; dS = P (dP - D) ; dQ += tau dS K ; dK += tau dSᵀ Q
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, hd, (int)nq, 1.0f, P,
-                        (int)nk, dO, d, 1.0f, dv + j0 * d + h * hd, d);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, hd, 1.0f, dO,
-                        d, V, d, 0.0f, dP, (int)nk);
+            (void)lwm_sgemm(1, 0, nk, hd, nq, 1.0f, P, nk, dO, d, 1.0f, dv + j0 * d + h * hd, d);
+            (void)lwm_sgemm(0, 1, nq, nk, hd, 1.0f, dO, d, V, d, 0.0f, dP, nk);
             for (int64_t i = 0; i < nq; i++) {
                 const float di = Dh[i];
 #pragma omp simd
                 for (int64_t j = 0; j < nk; j++) dP[i * nk + j] = P[i * nk + j] * (dP[i * nk + j] - di);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, hd, (int)nk, tau,
-                        dP, (int)nk, K, d, 1.0f, dq + i0 * d + h * hd, d);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, hd, (int)nq, tau, dP,
-                        (int)nk, Q, d, 1.0f, dk + j0 * d + h * hd, d);
+            (void)lwm_sgemm(0, 0, nq, hd, nk, tau, dP, nk, K, d, 1.0f, dq + i0 * d + h * hd, d);
+            (void)lwm_sgemm(1, 0, nk, hd, nq, tau, dP, nk, Q, d, 1.0f, dk + j0 * d + h * hd, d);
             if (k->poke && omp_get_thread_num() == 0) k->poke(k->poke_opaque);
         }
     }

@@ -1,36 +1,33 @@
 // Per-token layers: GEMM wrappers, embeddings, RMSNorm, RoPE, SwiGLU. Notation in internal.h.
 // Each layer is a _forward/_backward pair; backward adds into gradient buffers (dW) and
 // writes (or adds, where said) the input gradient.
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
 #include "internal.h"
 
 // ------------------------------------------------------------------ GEMM wrappers
-// Called outside OpenMP regions, so OpenBLAS (OpenMP build) uses its own threads here.
+// Called outside OpenMP regions, so lwm_sgemm (oneDNN, AVX-512 where cpuid has it) uses the
+// OpenMP threads here. It fails only on invalid dimensions, which the layers exclude.
 
 void mm(float *C, const float *A, const float *B, int64_t m, int64_t k, int64_t n, int accumulate)
 {
     if (m == 0 || n == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A,
-                (int)k, B, (int)n, accumulate ? 1.0f : 0.0f, C, (int)n);
+    (void)lwm_sgemm(0, 0, m, n, k, 1.0f, A, k, B, n, accumulate ? 1.0f : 0.0f, C, n);
 }
 
 void mm_bt(float *C, const float *A, const float *B, int64_t m, int64_t k, int64_t n,
            int accumulate)
 {
     if (m == 0 || n == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f, A, (int)k,
-                B, (int)k, accumulate ? 1.0f : 0.0f, C, (int)n);
+    (void)lwm_sgemm(0, 1, m, n, k, 1.0f, A, k, B, k, accumulate ? 1.0f : 0.0f, C, n);
 }
 
 void mm_at(float *C, const float *A, const float *B, int64_t m, int64_t k, int64_t n,
            int accumulate)
 {
     if (m == 0 || n == 0) return;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0f, A, (int)m,
-                B, (int)n, accumulate ? 1.0f : 0.0f, C, (int)n);
+    (void)lwm_sgemm(1, 0, m, n, k, 1.0f, A, m, B, n, accumulate ? 1.0f : 0.0f, C, n);
 }
 
 // ------------------------------------------------------------------ embeddings

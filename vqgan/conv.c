@@ -4,11 +4,10 @@
 // stored: the gather reads pixel (y/2, x/2)).
 //
 // Two kernels behind one table (STYLE §6): conv_gemm gathers an im2col tile of
-// output rows × (k·k·cin) and multiplies it by the kernel, which in HWIO order
+// output rows × (k·k·cin) and multiplies it (lwm_sgemm) by the kernel, which in HWIO order
 // already is the [k·k·cin × cout] matrix; a 1×1 stride-1 conv needs no gather
 // at all. conv_direct is the naive triple loop, the reference the tests check
 // conv_gemm against.
-#include <cblas.h>
 #include <omp.h>
 #include <string.h>
 
@@ -82,11 +81,11 @@ static void init_rows(float *out, const float *bias, int rows, int cout, int acc
     }
 }
 
-// Small layers (M·K fits the whole scratch): one gather by all threads, then
-// one SGEMM that OpenBLAS spreads over its threads with the kernel matrix
-// packed once. Big layers: each thread gathers and multiplies its own tiles
-// (no barrier between gather and multiply; the kernel matrix is re-packed per
-// tile, which costs about 1/(2·rows) of the multiply).
+// Each thread gathers and multiplies its own tiles of output rows: the GEMM
+// is the project's lwm_sgemm (oneDNN, AVX-512 where cpuid has it), run on one
+// thread per tile. Tiles are as big as the scratch allows (the kernel matrix is
+// re-packed per tile, about 1/(2·rows) of the multiply), and their count a
+// multiple of the thread count, so no thread idles at the end of a layer.
 static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int H, int W,
                       vq_geom g, int accumulate, vq_scratch *s)
 {
@@ -96,23 +95,6 @@ static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int 
     int pointwise = p->k == 1 && g.stride == 1 && g.upsample == 1 && g.pad_top == 0;
     int max_rows = (int)(s->tile_floats / (size_t)K);
     if (max_rows < 1) max_rows = 1;
-    if ((size_t)M * K <= s->tile_floats * (size_t)s->threads && M < max_rows * s->threads) {
-        const float *a = in;
-        int chunk = (M + s->threads - 1) / s->threads;
-#pragma omp parallel for schedule(static) num_threads(s->threads)
-        for (int t = 0; t < s->threads; t++) {
-            int r0 = t * chunk, r1 = r0 + chunk < M ? r0 + chunk : M;
-            if (r0 >= r1) continue;
-            if (!pointwise) im2col(s->tiles + (size_t)r0 * K, in, r0, r1, H, W, p->cin, p->k, g, Ho, Wo);
-            init_rows(out + (size_t)r0 * N, p->b, r1 - r0, N, accumulate);
-        }
-        if (!pointwise) a = s->tiles;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, p->w, N, 1.0f,
-                    out, N);
-        return;
-    }
-    // As many tiles as the scratch needs, rounded up to a multiple of the thread
-    // count and evened out, so no thread idles at the end of a layer.
     int tiles = (M + max_rows - 1) / max_rows;
     tiles = (tiles + s->threads - 1) / s->threads * s->threads;
     int rows = (M + tiles - 1) / tiles;
@@ -128,8 +110,8 @@ static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int 
         }
         float *c = out + (size_t)r0 * N;
         init_rows(c, p->b, r1 - r0, N, accumulate);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, N, K, 1.0f, a, K, p->w,
-                    N, 1.0f, c, N);
+        // Fails only on invalid dimensions, which the layer geometry excludes.
+        (void)lwm_sgemm(0, 0, r1 - r0, N, K, 1.0f, a, K, p->w, N, 1.0f, c, N);
     }
 }
 

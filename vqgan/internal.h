@@ -22,6 +22,10 @@
 typedef struct vq_conv {
     const float *w, *b; // HWIO kernel, bias [cout]
     int k, cin, cout;
+    // Winograd F(4,3) weights transformed and packed at load for one micro-kernel
+    // (vqgan_winograd_weights); NULL where the layer runs as an im2col GEMM.
+    const float *wino;
+    const struct vq_ukernel *wino_kernel;
 } vq_conv;
 
 typedef struct vq_norm {
@@ -139,7 +143,25 @@ typedef struct vq_kernels {
     const char *name;
     vq_conv_fn conv;
 } vq_kernels;
-extern const vq_kernels vqgan_kernels_gemm, vqgan_kernels_direct;
+extern const vq_kernels vqgan_kernels_gemm, vqgan_kernels_direct, vqgan_kernels_winograd;
+
+// A register-blocked GEMM micro-kernel (ukernel.c): C[mr×nr] (=, or += when acc)
+// A[mr×K] (rows lda apart) · B[K×nr] (packed, 64-byte aligned rows), C rows ldc apart.
+typedef void (*vq_ukernel_fn)(int K, const float *A, ptrdiff_t lda, const float *B, float *C,
+                              ptrdiff_t ldc, int acc);
+typedef struct vq_ukernel {
+    int level, mr, nr; // LWM_SIMD_* level, rows, columns
+    vq_ukernel_fn fn;
+} vq_ukernel;
+// The kernel of a vector level (LWM_SIMD_*; lwm_simd_level() picks it at run time).
+const vq_ukernel *vqgan_ukernel(int level);
+
+// Winograd F(4,3) for stride-1 3×3 SAME convs (winograd.c). A conv qualifies when
+// cout is a multiple of the kernel's nr and cin of 16; its weights U = G·g·Gᵀ
+// (computed in float64, 36 × cin × cout floats) are packed in nr-wide panels.
+int vqgan_winograd_fits(const vq_conv *p, const vq_ukernel *uk);
+size_t vqgan_winograd_weight_floats(const vq_conv *p);
+void vqgan_winograd_weights(float *U, const vq_conv *p, const vq_ukernel *uk);
 
 void vqgan_conv_out_size(int H, int W, int k, vq_geom g, int *Ho, int *Wo);
 // Floats of im2col scratch per thread that conv_gemm needs for this config.

@@ -10,7 +10,9 @@
 
 #define MAX_THREADS 64
 
-// Per-group sums of x and x² over one frame, split across threads.
+// Per-group sums of x and x² over one frame, split across threads. Each thread
+// first sums per channel (float64, a vector loop along the contiguous channels),
+// then folds its channels into groups.
 static void group_sums(double *sum, double *sq, const float *x, int HW, int C, int threads)
 {
     int cg = C / VQ_GROUPS;
@@ -19,21 +21,20 @@ static void group_sums(double *sum, double *sq, const float *x, int HW, int C, i
 #pragma omp parallel num_threads(threads)
     {
         double *ps = part[omp_get_thread_num()], *pq = ps + VQ_GROUPS;
+        double cs[8192], cq[8192]; // C ≤ 8192 (lwm_vqgan_config_check)
+        memset(cs, 0, sizeof(double) * (size_t)C);
+        memset(cq, 0, sizeof(double) * (size_t)C);
 #pragma omp for schedule(static)
         for (int i = 0; i < HW; i++) {
             const float *row = x + (size_t)i * C;
-            for (int g = 0; g < VQ_GROUPS; g++) {
-                double s = 0, q = 0;
-#pragma omp simd reduction(+ : s, q)
-                for (int c = 0; c < cg; c++) {
-                    double v = row[g * cg + c];
-                    s += v;
-                    q += v * v;
-                }
-                ps[g] += s;
-                pq[g] += q;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                double v = row[c];
+                cs[c] += v;
+                cq[c] += v * v;
             }
         }
+        for (int c = 0; c < C; c++) ps[c / cg] += cs[c], pq[c / cg] += cq[c];
     }
     for (int g = 0; g < VQ_GROUPS; g++) {
         sum[g] = sq[g] = 0;

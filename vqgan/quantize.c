@@ -2,13 +2,12 @@
 //
 // ‖z − e_k‖² = ‖z‖² + ‖e_k‖² − 2 z·e_k; ‖z‖² is the same for every k, so the
 // float32 pass ranks d_k = ‖e_k‖² − 2 z·e_k, with all the dot products of a
-// tile of latents from one SGEMM (z [n×D] times codebookᵀ [D×K]). Its error is
+// tile of latents from one SGEMM (lwm_sgemm: z [n×D] times codebookᵀ [D×K]). Its error is
 // bounded (a dot product of D terms errs by at most D·u·‖z‖·‖e_k‖, u = 2⁻²⁴),
 // so every k whose d_k lies within twice that bound of the best could be the
 // true argmin: when there is more than one such k, they are settled again in
 // float64 as Σ (z_i − e_ki)², lowest k first. The result is the exact
 // (float64) argmin for the given z, near-ties included.
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 
@@ -63,8 +62,8 @@ void vqgan_quantize_forward(uint16_t *codes, const float *z, int N, const vq_cod
     for (int t = 0; t < tiles; t++) {
         int r0 = t * VQ_QUANT_TILE, n = N - r0 < VQ_QUANT_TILE ? N - r0 : VQ_QUANT_TILE;
         float *s = scores + (size_t)omp_get_thread_num() * VQ_QUANT_TILE * K;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, K, D, 1.0f, z + (size_t)r0 * D, D,
-                    cb->e, D, 0.0f, s, K);
+        // On one thread per tile; fails only on invalid dimensions.
+        (void)lwm_sgemm(0, 1, n, K, D, 1.0f, z + (size_t)r0 * D, D, cb->e, D, 0.0f, s, K);
         for (int i = 0; i < n; i++)
             codes[r0 + i] = pick(z + (size_t)(r0 + i) * D, s + (size_t)i * K, cb);
     }

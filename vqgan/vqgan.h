@@ -87,8 +87,12 @@ int lwm_vqgan_config_codes_per_frame(const lwm_vqgan_config *cfg);
 
 /** Conv implementations (STYLE §6: reference beside fast kernel, chosen at create). */
 enum lwm_vqgan_conv_kind {
-    LWM_VQGAN_CONV_GEMM = 0,   /**< im2col tiles + OpenBLAS SGEMM (default) */
+    /** The default: Winograd F(4,3) on the widest vector units for the encoder's
+        stride-1 3×3 convs of up to 256 channels (weights transformed at load),
+        im2col tiles + lwm_sgemm (oneDNN, AVX-512 where cpuid has it) elsewhere. */
+    LWM_VQGAN_CONV_GEMM = 0,
     LWM_VQGAN_CONV_DIRECT = 1, /**< naive direct convolution: the reference, slow */
+    LWM_VQGAN_CONV_IM2COL = 2, /**< im2col GEMM everywhere (no Winograd) */
 };
 
 /** Options for lwm_vqgan_create. Zeroed = defaults. */

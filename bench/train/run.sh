@@ -19,7 +19,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OPENBLAS_NUM_THREADS=${OPENBLAS_NUM
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 echo "# load: $(uptime | sed 's/.*load average/load average/')"
 
-echo "### attention kernels vs SGEMM peak"
+echo "### attention kernels vs the FMA peak and the SGEMM peak"
 "$BUILD/bench/train/bench_attention" 4096 4 64 128
 
 echo "### one training step at 8K tokens, d=256 x 4 layers: lwm train vs PyTorch (ordinary attention)"

@@ -233,7 +233,7 @@ def layer_cases(out_path):
     for name, k, mode, cin, cout, H, W in [
         ("conv3x3", 3, "same", 32, 64, 9, 7), ("conv1x1", 1, "same", 64, 32, 5, 6),
         ("downsample", 3, "down", 32, 32, 10, 8), ("upsample", 3, "up", 64, 64, 4, 5),
-        ("conv3x3_in3", 3, "same", 3, 32, 12, 12),
+        ("conv3x3_in3", 3, "same", 3, 32, 12, 12), ("conv3x3_wide", 3, "same", 160, 128, 9, 10),
     ]:
         x, w, b = rnd(2, H, W, cin), rnd(k, k, cin, cout, scale=(k * k * cin) ** -0.5), rnd(cout, scale=0.1)
         y = conv(t64(x), t64(w), t64(b), mode).numpy()
@@ -382,6 +382,18 @@ def torch_bench(weights, frames_path, n, threads):
                       "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
+def codes64(weights, frames_path, n, out_path):
+    """float64 codes (numpy) of the first n raw 256x256 RGB24 frames, as raw uint16."""
+    params, meta = read_safetensors(weights)
+    m = Model64(params, json.loads(meta["config"]))
+    raw = np.fromfile(frames_path, dtype=np.uint8).reshape(-1, 256, 256, 3)[: int(n)]
+    out = []
+    for f in raw:
+        z = m.encode_latent((f.astype(np.float64) / 127.5 - 1)[None])
+        out.append(quantize64(z.reshape(-1, z.shape[-1]), params["quantize/embeddings"])[0])
+    np.concatenate(out).astype(np.uint16).tofile(out_path)
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "layers":
@@ -392,5 +404,7 @@ if __name__ == "__main__":
         import_fixtures(*sys.argv[2:6])
     elif cmd == "torch-bench":
         torch_bench(*sys.argv[2:6])
+    elif cmd == "codes64":
+        codes64(*sys.argv[2:6])
     else:
         sys.exit(f"unknown command {cmd}")

@@ -1,6 +1,7 @@
 // Every layer type against the PyTorch float64 reference (ref_vqgan.py layers):
-// conv 3×3 / 1×1 / downsample / fused upsample with both kernels (GEMM and the
-// direct reference), GroupNorm with and without SiLU, resnet blocks with and
+// conv 3×3 / 1×1 / downsample / fused upsample with every kernel (GEMM, the
+// direct reference, and Winograd F(4,3) on each vector level's micro-kernel the
+// CPU has: AVX-512, AVX2 and the portable one), GroupNorm with and without SiLU, resnet blocks with and
 // without the 1×1 shortcut, and the quantizer (exact float64 argmin, ties low).
 #include <cjson/cJSON.h>
 #include <omp.h>
@@ -61,11 +62,11 @@ static vq_scratch scratch(int k, int cin)
     return s;
 }
 
-static void run_convs(const vq_kernels *kern)
+static void run_convs_on(const vq_kernels *kern, const vq_ukernel *uk)
 {
     REQUIRE(load_cases() == 0, "reference script failed");
     const cJSON *c;
-    int n = 0;
+    int n = 0, wino = 0;
     cJSON_ArrayForEach(c, cases)
     {
         if (strcmp(cJSON_GetObjectItem(c, "op")->valuestring, "conv") != 0) continue;
@@ -74,9 +75,14 @@ static void run_convs(const vq_kernels *kern)
         vq_geom g = strcmp(mode, "down") == 0 ? VQ_DOWN : strcmp(mode, "up") == 0 ? VQ_UP
                     : field(c, "k") == 3 ? VQ_SAME : VQ_POINT;
         vq_conv p = {tensor(name, "kernel")->data, tensor(name, "bias")->data, field(c, "k"),
-                     field(c, "cin"), field(c, "cout")};
+                     field(c, "cin"), field(c, "cout"), NULL, NULL};
         const vq_tensor *ref = tensor(name, "ref");
-        float *out = calloc(ref->count, sizeof(float));
+        float *out = calloc(ref->count, sizeof(float)), *U = NULL;
+        if (uk && vqgan_winograd_fits(&p, uk)) {
+            U = lwm_aligned_alloc(NULL, vqgan_winograd_weight_floats(&p) * sizeof(float));
+            vqgan_winograd_weights(U, &p, uk);
+            p.wino = U, p.wino_kernel = uk;
+        }
         vq_scratch s = scratch(p.k, p.cin);
         kern->conv(out, tensor(name, "x")->data, &p, field(c, "B"), field(c, "H"), field(c, "W"), g,
                    0, &s);
@@ -88,13 +94,34 @@ static void run_convs(const vq_kernels *kern)
         CHECK(compare(out, name) < TOL, "%s (%s kernel) accumulate mode wrong", name, kern->name);
         free(s.tiles);
         free(out);
+        lwm_aligned_free(NULL, U);
         n++;
+        wino += U != NULL && strcmp(mode, "same") == 0; // the others fall back to GEMM
     }
-    CHECK(n == 5, "expected 5 conv cases, found %d", n);
+    CHECK(n == 6, "expected 6 conv cases, found %d", n);
+    if (uk) CHECK(wino == 2, "%d conv cases took Winograd (%s), expected 2", wino, lwm_simd_name(uk->level));
+}
+
+static void run_convs(const vq_kernels *kern)
+{
+    run_convs_on(kern, NULL);
 }
 
 TEST(conv_gemm_matches_torch) { run_convs(&vqgan_kernels_gemm); }
 TEST(conv_direct_matches_torch) { run_convs(&vqgan_kernels_direct); }
+
+// Every level this CPU has, whatever LWM_SIMD says (it only caps the default).
+TEST(conv_winograd_matches_torch)
+{
+    __builtin_cpu_init();
+    int top = __builtin_cpu_supports("avx512f") ? LWM_SIMD_AVX512
+              : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? LWM_SIMD_AVX2
+                                                                                : LWM_SIMD_SCALAR;
+    for (int level = LWM_SIMD_SCALAR; level <= top; level++) {
+        fprintf(stderr, "winograd on the %s micro-kernel\n", lwm_simd_name(level));
+        run_convs_on(&vqgan_kernels_winograd, vqgan_ukernel(level));
+    }
+}
 
 TEST(group_norm_matches_torch)
 {
@@ -123,7 +150,7 @@ static vq_conv conv_of(const char *name, const char *leaf, int k, int cin, int c
     snprintf(n, sizeof n, "%s/kernel", leaf);
     const float *w = tensor(name, n)->data;
     snprintf(n, sizeof n, "%s/bias", leaf);
-    return (vq_conv){w, tensor(name, n)->data, k, cin, cout};
+    return (vq_conv){w, tensor(name, n)->data, k, cin, cout, NULL, NULL};
 }
 
 static vq_norm norm_of(const char *name, const char *leaf, int c)
@@ -189,5 +216,6 @@ TEST(quantizer_matches_float64_argmin)
 }
 
 TEST_MAIN("vqgan/layers", T(conv_gemm_matches_torch), T(conv_direct_matches_torch),
+          T(conv_winograd_matches_torch),
           T(group_norm_matches_torch), T(resnet_block_matches_torch),
           T(quantizer_matches_float64_argmin))

@@ -94,8 +94,8 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
         for (int i = 0; i < B * per; i++)
             r->exact_codes += codes[i] == (uint16_t)need(&f, "codes_of_c_z")->data[i];
         r->same_codes = r->codes, r->z_err = r->pixel_err = r->pixel_mae = 0;
-        fprintf(stderr, "%s under sanitizers: quantizer exactness only (%d/%d)\n", preset,
-                r->exact_codes, r->codes);
+        fprintf(stderr, "%s under sanitizers (simd level %s): quantizer exactness only (%d/%d)\n",
+                preset, lwm_simd_name(lwm_simd_level()), r->exact_codes, r->codes);
         vqgan_file_close(&f);
     } else if (rc == 0) {
         double *zr = to_double(need(&f, "z")->data, (size_t)B * per * D);
@@ -117,9 +117,10 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
             for (int j = 0; j < i && !seen; j++) seen = codes[j] == codes[i];
             distinct += !seen;
         }
-        fprintf(stderr, "%s (%d frames%s): z max rel err %.3g, pixels max rel err %.3g, MAE %.3g, "
-                "codes %d/%d equal to float64, %d/%d exact argmin of our z, %d distinct\n",
-                preset, B, real ? ", one real" : "", r->z_err, r->pixel_err, r->pixel_mae,
+        fprintf(stderr, "%s (%d frames%s, simd level %s): z max rel err %.3g, pixels max rel err "
+                "%.3g, MAE %.3g, codes %d/%d equal to float64, %d/%d exact argmin of our z, %d distinct\n",
+                preset, B, real ? ", one real" : "", lwm_simd_name(lwm_simd_level()), r->z_err,
+                r->pixel_err, r->pixel_mae,
                 r->same_codes, r->codes, r->exact_codes, r->codes, distinct);
         free(zr), free(pr);
         vqgan_file_close(&f);
