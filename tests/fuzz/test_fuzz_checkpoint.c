@@ -1,18 +1,11 @@
 // Fuzz: checkpoint.bin (train/checkpoint.c ckpt_read) for a two-tensor model.
 #include "fuzz.h"
-#include "train/internal.h"
+#include "train/layout_fixture.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static train_layout lay;
-    if (!lay.ntensors) {
-        lay.ntensors = 2;
-        snprintf(lay.t[0].name, sizeof lay.t[0].name, "wte");
-        lay.t[0].rank = 2, lay.t[0].shape[0] = 2, lay.t[0].shape[1] = 4, lay.t[0].size = 8;
-        snprintf(lay.t[1].name, sizeof lay.t[1].name, "ln_f");
-        lay.t[1].rank = 1, lay.t[1].shape[0] = 4, lay.t[1].offset = 8, lay.t[1].size = 4;
-        lay.total = 12;
-    }
+    if (!lay.ntensors) layout_fixture(&lay, "wte", 2, 4, "ln_f", 4);
     const char *path = fuzz_path("ckpt");
     if (fuzz_write(path, data, size) < 0) return 0;
     ckpt_state st = {.shape = {4, 1, 1, 4, 2, 2}};

@@ -3,20 +3,13 @@
 // exact-size copy of the input, so a bound the parser got wrong is an ASan error.
 #include "common/common.h"
 #include "fuzz.h"
-#include "train/internal.h"
+#include "train/layout_fixture.h"
 #include "vqgan/internal.h"
 
 static train_layout *layout(void)
 {
-    static train_layout lay; // two tensors: "w" [4, 8] and "b" [8]
-    if (lay.ntensors) return &lay;
-    lay.ntensors = 2;
-    snprintf(lay.t[0].name, sizeof lay.t[0].name, "w");
-    lay.t[0].rank = 2, lay.t[0].shape[0] = 4, lay.t[0].shape[1] = 8, lay.t[0].size = 32;
-    snprintf(lay.t[1].name, sizeof lay.t[1].name, "b");
-    lay.t[1].rank = 1, lay.t[1].shape[0] = 8, lay.t[1].offset = 32, lay.t[1].size = 8;
-    lay.total = 40;
-    return &lay;
+    static train_layout lay;
+    return lay.ntensors ? &lay : layout_fixture(&lay, "w", 4, 8, "b", 8);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
