@@ -6,6 +6,7 @@
 #   make test SAN=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench       run the benchmarks (prints ratios against the reference run beside them)
 #   make demo        run the main job on built-in sample data
+#   make fuzz        libFuzzer on every parser of file bytes, FUZZ_S seconds each (default 60)
 
 DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
@@ -14,7 +15,7 @@ DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libsentencepiece-dev sentencepiece \
 	python3 python3-numpy python3-torch python3-lmdb python3-zstandard python3-xxhash \
 	python3-pil python3-sentencepiece python3-matplotlib \
-	valgrind
+	valgrind clang libclang-rt-dev
 
 PKGS := libavformat libavcodec libswscale libavutil lmdb libzstd libxxhash libcjson \
 	sentencepiece ompi-c
@@ -55,7 +56,7 @@ TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 BENCH_SRCS := $(wildcard bench/*/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(BUILD)/%)
 
-.PHONY: all deps test bench demo clean
+.PHONY: all deps test bench demo clean fuzz fuzz-targets
 all: $(BUILD)/lwm $(BUILD)/liblwm.so
 
 deps:
@@ -100,6 +101,26 @@ bench: $(BUILD)/lwm $(BENCH_BINS)
 
 demo: $(BUILD)/lwm
 	@BUILD=$(BUILD) bash tests/demo.sh
+
+# Fuzzing: the harnesses tests/fuzz/test_fuzz_*.c (tests/fuzz/fuzz.h) built with clang and
+# libFuzzer over a clang build of the library (build/fuzz), each run for FUZZ_S seconds from
+# its seeds in tests/fuzz/<name>/ (tests/fuzz/run.sh). `make test` replays the same seeds
+# through gcc builds of the harnesses, without libFuzzer.
+FUZZ_S ?= 60
+FUZZ_HARNESSES := $(patsubst tests/fuzz/test_fuzz_%.c,%,$(wildcard tests/fuzz/test_fuzz_*.c))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined \
+	-fno-omit-frame-pointer
+
+fuzz:
+	$(MAKE) CC=clang CXX=clang++ BUILD=build/fuzz OPT=-O1 WARN= CLI_MALLOC= \
+		SANFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-targets
+	@FUZZ_S=$(FUZZ_S) FUZZ_BUILD=build/fuzz bash tests/fuzz/run.sh $(FUZZ_HARNESSES)
+
+fuzz-targets: $(FUZZ_HARNESSES:%=$(BUILD)/fuzz_%)
+
+$(BUILD)/fuzz_%: tests/fuzz/test_fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/liblwm.a
+	$(CC) $(CPPFLAGS) -Itests -DLWM_LIBFUZZER $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(BUILD)/liblwm.a $(LDFLAGS) $(LDLIBS)
 
 clean:
 	rm -rf build

@@ -348,6 +348,14 @@ static int restore(shard_decoder *d, uint8_t *dst, size_t n, const uint8_t *src,
     return 0;
 }
 
+// Whether z stored bytes can restore n raw bytes: the same count when stored plain; with zstd at
+// most one 128 KiB RLE block per 4 stored bytes (its best ratio). A record's header cannot then
+// make the reader allocate gigabytes for a few bytes of input.
+static int can_hold(size_t n, size_t z, unsigned zstd)
+{
+    return zstd ? n <= (z / 4 + 1) * ((size_t)128 << 10) : n == z;
+}
+
 int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *value, size_t size,
                         lwm_error *err)
 {
@@ -364,6 +372,10 @@ int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *val
     LWM_CHECK(err, stored_n == size - SHARD_RECORD_HEADER && head_n <= raw_n && head_z + 8 <= stored_n,
               LWM_EFORMAT, "record sizes are inconsistent (payload %zu bytes, header says %zu)",
               size - SHARD_RECORD_HEADER, stored_n);
+    LWM_CHECK(err, can_hold(head_n, head_z, flags & SHARD_FLAG_ZSTD) &&
+                       can_hold(raw_n - head_n, stored_n - 8 - head_z, flags & SHARD_FLAG_CODES_ZSTD),
+              LWM_EFORMAT, "record sizes are inconsistent (%zu raw bytes from %zu stored)", raw_n,
+              stored_n);
     // The padding lets the unpack loop read 8 bytes past the last packed code.
     if (shard_buf_reserve(mem, &d->raw, raw_n + SHARD_UNPACK_PAD) < 0)
         return lwm_error_set(err, -ENOMEM, "out of memory");

@@ -83,7 +83,7 @@ cp "$D/bad1.mp4" "$D/bad2.mp4"
 cp "$D/bad1.mp4" "$D/bad3.mp4"
 printf '{"id": "d%d", "video": "bad%d.mp4"}\n' 1 1 2 2 3 3 >"$D/damaged.jsonl"
 run damaged "$LWM" ingest --manifest "$D/damaged.jsonl" --out "$D/ds3" --vqgan "$D/w.safetensors" \
-    --fps 2 --workers 1 -q
+    --fps 2 --workers 1 --threads 1 -q
 n=$(grep -c 'damaged media' "$TMP/damaged.err")
 check damaged_warned_each "$n 'damaged media' warnings for 3 damaged samples: $(head -c 300 "$TMP/damaged.err")" \
     test "$n" -eq 3

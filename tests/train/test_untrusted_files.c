@@ -11,23 +11,14 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "train/internal.h"
+#include "train/layout_fixture.h"
 
 enum { HEADER_BYTES = 4096 };
 
-// Two tensors: name0 [rows, cols] then name1 [n].
+// Two tensors: name0 [rows, cols] then name1 [n] (freed by the caller).
 static train_layout *layout(const char *name0, int rows, int cols, const char *name1, int n)
 {
-    train_layout *lay = calloc(1, sizeof *lay);
-    lay->ntensors = 2;
-    snprintf(lay->t[0].name, sizeof lay->t[0].name, "%s", name0);
-    lay->t[0].rank = 2, lay->t[0].shape[0] = rows, lay->t[0].shape[1] = cols;
-    lay->t[0].offset = 0, lay->t[0].size = (size_t)rows * (size_t)cols;
-    snprintf(lay->t[1].name, sizeof lay->t[1].name, "%s", name1);
-    lay->t[1].rank = 1, lay->t[1].shape[0] = n;
-    lay->t[1].offset = lay->t[0].size, lay->t[1].size = (size_t)n;
-    lay->total = lay->t[0].size + (size_t)n;
-    return lay;
+    return layout_fixture(calloc(1, sizeof(train_layout)), name0, rows, cols, name1, n);
 }
 
 // header text padded with spaces to 4096 bytes, then data_bytes bytes of 0x3f, into path.
