@@ -15,6 +15,11 @@ static const char usage[] =
     "readable form (text detokenized, vision runs as frame counts). DATASET is a store\n"
     "directory or an LWM JSONL file; several are mixed (--weights).\n"
     "\n"
+    "The rows are the global stream: the same for any number of ranks reading it. \"row\"\n"
+    "counts global rows over the whole curriculum (a resumed dump continues the numbering),\n"
+    "\"train_step\" is the step of lwm train (its log.jsonl \"step\") that trains on the row;\n"
+    "--dp/--sp/--zigzag print one rank's slice of the same rows.\n"
+    "\n"
     "  --seq-len L          positions per row (required unless --curriculum)\n"
     "  --count N            rows to print (default 4)\n"
     "  --tokenizer T        SentencePiece .model\n"
@@ -137,6 +142,7 @@ static cJSON *row_json(const lwm_loader_batch *b, int64_t k, long long index)
     cJSON_AddNumberToObject(o, "stage", b->stage);
     cJSON_AddNumberToObject(o, "epoch", (double)b->epoch);
     cJSON_AddNumberToObject(o, "step", (double)b->step);
+    cJSON_AddNumberToObject(o, "train_step", (double)(b->run_step + 1));
     cJSON_AddNumberToObject(o, "seq_len", (double)b->seq_len);
     int *in = malloc((size_t)n * sizeof *in), *tv = malloc((size_t)n * sizeof *tv);
     float *loss = malloc((size_t)n * sizeof *loss);
@@ -168,8 +174,9 @@ static void print_row(const lwm_loader *ld, const lwm_loader_batch *b, int64_t k
                       lwm_loader_layout layout)
 {
     int64_t n = b->len, at = k * n;
-    printf("row %lld (stage %d, epoch %lld, seq_len %lld; its batch of %lld rows: %lld documents, "
-           "%lld split, padding %.1f%%)\n  ", index, b->stage, (long long)b->epoch,
+    printf("row %lld (train step %lld, stage %d, epoch %lld, seq_len %lld; its batch of %lld rows: "
+           "%lld documents, %lld split, padding %.1f%%)\n  ", index, (long long)(b->run_step + 1), b->stage,
+           (long long)b->epoch,
            (long long)b->seq_len, (long long)b->rows, (long long)b->documents,
            (long long)b->documents_split, 100 * b->padding_fraction);
     static char text[1 << 16];
@@ -224,10 +231,10 @@ static int run(pack_args *a)
         }
         for (int64_t k = 0; k < b.rows && printed < a->count; k++, printed++) {
             if (a->json) {
-                cJSON *row = row_json(&b, k, printed);
+                cJSON *row = row_json(&b, k, b.run_row + k);
                 if (!row || cli_print_json(row, 1) < 0) goto end;
             } else {
-                print_row(ld, &b, k, printed, a->opt.layout);
+                print_row(ld, &b, k, b.run_row + k, a->opt.layout);
             }
         }
     }

@@ -37,18 +37,31 @@
  *   windows of consecutive permuted documents; a window's rows are a pure
  *   function of (seed, stage, epoch, window) and per-document lengths (cached
  *   beside the dataset, so start-up never re-tokenizes the corpus).
+ * - The invariant: the global stream does not depend on how many ranks read
+ *   it. Its rows are a pure function of (data, tokenizer, seed, stage
+ *   schedule, packing options); dp_size, sp_size and ring_layout never enter
+ *   packing, the plan or the state, ranks only slice the rows.
  * - All ranks walk the same global row stream; global batch b is rows
  *   [b·R, (b+1)·R) with R = tokens_per_batch / seq_len; data-parallel rank d
  *   takes R / dp_size consecutive rows of it, so no row is shared and every
  *   rank has the same step count. Sequence-parallel rank r then takes its
  *   seq_len / sp_size positions of each row (contiguous, or zigzag chunks r and
- *   2·sp_size − 1 − r of 2·sp_size, ring-attention.md §6).
+ *   2·sp_size − 1 − r of 2·sp_size, ring-attention.md §6). A document may
+ *   start anywhere in a row: ring attention needs the row length divisible by
+ *   2·sp_size (checked at create), not each document.
  * - The resume state is a few integers: seed, stage, epoch, window, row in
  *   window, plus counters (step, tokens) for reporting. Since every row is a
  *   pure function of them, and no buffer (prefetch, packing) carries anything
  *   across steps that is not recomputed from the state, a loader created with
  *   a state yields exactly the batches an uninterrupted run would have yielded
- *   after it. The state is the same on every rank.
+ *   after it. The state is the same on every rank and holds nothing about
+ *   ranks, so a state saved with P ranks (any dp × ring) resumes on Q ranks
+ *   with the same global rows (elastic resume). What may change on resume:
+ *   dp_size, sp_size, ring_layout, ranks, prefetch, cache_dir, logging. What
+ *   may not (refused at create, naming the part): datasets and their
+ *   contents, tokenizer, seed, layout, shuffle, max_n_frames, fields options,
+ *   packing options, and every stage's seq_len, tokens_per_batch and
+ *   total_tokens. Every field of a state is bounds-checked against the plan.
  *
  * Lifecycle: lwm_loader_create → lwm_loader_next … → lwm_loader_free.
  *
@@ -139,7 +152,7 @@ typedef struct lwm_loader_options {
 
     int dp_rank, dp_size;        /**< set by caller: data-parallel rank and size; size 0 = 1 */
     int sp_rank, sp_size;        /**< set by caller: sequence-parallel (ring) rank and size; size 0 = 1 */
-    lwm_ring_layout ring_layout; /**< set by caller; zigzag also pads documents to multiples of 2·sp_size */
+    lwm_ring_layout ring_layout; /**< set by caller; only slices rows (seq_len must divide by 2·sp_size) */
 
     lwm_loader_bad_policy on_bad_record; /**< set by caller; default LWM_LOADER_FAIL */
     size_t prefetch_bytes;       /**< set by caller: background prefetch cap in bytes; 0 = no thread */
@@ -153,6 +166,9 @@ typedef struct lwm_loader_options {
  * Where the loader is: everything needed to resume. Filled by the loader; the
  * caller only stores and restores it (lwm_loader_state_save/_load).
  */
+/** Parts of the stream's inputs hashed one by one in the state (see lwm_loader_state_part_name). */
+enum { LWM_LOADER_STATE_PARTS = 10 };
+
 typedef struct lwm_loader_state {
     uint64_t seed;       /**< the shuffle seed the state belongs to (checked on resume) */
     int32_t stage;       /**< curriculum stage index */
@@ -161,11 +177,17 @@ typedef struct lwm_loader_state {
     int64_t row;         /**< next row within the window (LWM layout: token offset in the document) */
     int64_t step;        /**< global batches delivered in this stage */
     int64_t tokens;      /**< global positions delivered in this stage (step · tokens_per_batch) */
-    uint64_t config_hash;/**< hash of what shapes the stream (layout, datasets, lengths); checked on resume */
+    uint64_t config_hash;/**< hash of what shapes the stream (the parts below); checked on resume */
+    uint64_t part_hash[LWM_LOADER_STATE_PARTS]; /**< one hash per part of the stream's inputs
+                                                     (lwm_loader_state_part_name), so a mismatch
+                                                     on resume names what changed */
 } lwm_loader_state;
 
 /** Size of a serialized state: magic "LWMLDST", version, the fields, a checksum. */
-#define LWM_LOADER_STATE_BYTES 80
+#define LWM_LOADER_STATE_BYTES 160
+
+/** What part i of lwm_loader_state.part_hash covers (a config field name), or NULL. */
+const char *lwm_loader_state_part_name(int i);
 
 /**
  * One batch for this rank: rows × len arrays (row-major), len = seq_len /
@@ -194,6 +216,10 @@ typedef struct lwm_loader_batch {
     double padding_fraction;      /**< padding positions / positions over this rank's rows */
     int64_t documents;            /**< documents (or pieces) that start in this rank's rows */
     int64_t documents_split;      /**< pieces that are not a whole document, in this rank's rows */
+    int64_t run_step;             /**< steps of the whole curriculum before this one (the trainer
+                                       logs this batch as step run_step + 1) */
+    int64_t run_row;              /**< global row number, over the whole curriculum, of this
+                                       rank's first row (the same whatever the rank layout) */
     lwm_loader_state state;       /**< the state right after this batch: save this one */
 } lwm_loader_batch;
 
@@ -278,6 +304,13 @@ void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader
 /** Reads a state saved by lwm_loader_state_save: LWM_EFORMAT / LWM_EVERSION / LWM_ECHECKSUM. */
 int lwm_loader_state_load(lwm_loader_state *state, const uint8_t buf[LWM_LOADER_STATE_BYTES],
                           lwm_error *err);
+
+/**
+ * As lwm_loader_state_load for a buffer of size bytes (checked): a state of an
+ * older version is refused with a message saying why (LWM_EVERSION). This only
+ * checks the bytes; lwm_loader_create checks every field against the plan.
+ */
+int lwm_loader_state_parse(lwm_loader_state *state, const void *buf, size_t size, lwm_error *err);
 
 /** State files: the same bytes, written atomically / read with the file named in errors. */
 int lwm_loader_state_write(const char *path, const lwm_loader_state *state, lwm_error *err);

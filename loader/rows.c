@@ -87,7 +87,7 @@ static int packed_row(lwm_loader *ld, int materialize)
     for (;;) {
         if (ld->plan.epoch != st->epoch || ld->plan.window != st->window)
             LWM_TRY(loader_plan_window(&ld->plan, &ld->order, &ld->len, st->epoch, st->window,
-                                       ld->window_docs, L, ld->align, &ld->mem, &ld->err));
+                                       ld->window_docs, L, &ld->mem, &ld->err));
         if (st->row < (int64_t)ld->plan.n_rows) break;
         st->row = 0;
         if (++st->window * ld->window_docs >= ld->order.epoch_slots) {

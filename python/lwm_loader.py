@@ -19,7 +19,8 @@ import os
 import numpy as np
 
 LAYOUTS = {"packed": 0, "lwm": 1, "pad": 2}
-STATE_BYTES = 80
+STATE_BYTES = 160
+STATE_PARTS = 10
 
 
 class _Stage(C.Structure):
@@ -60,7 +61,8 @@ class _Options(C.Structure):
 class _State(C.Structure):
     _fields_ = [("seed", C.c_uint64), ("stage", C.c_int32), ("epoch", C.c_int64),
                 ("window", C.c_int64), ("row", C.c_int64), ("step", C.c_int64),
-                ("tokens", C.c_int64), ("config_hash", C.c_uint64)]
+                ("tokens", C.c_int64), ("config_hash", C.c_uint64),
+                ("part_hash", C.c_uint64 * STATE_PARTS)]
 
 
 class _Batch(C.Structure):
@@ -74,7 +76,8 @@ class _Batch(C.Structure):
                 ("row_segment_ids", C.POINTER(C.c_int32)),
                 ("stage", C.c_int32), ("rope_theta", C.c_double), ("epoch", C.c_int64),
                 ("step", C.c_int64), ("stage_done", C.c_int), ("padding_fraction", C.c_double),
-                ("documents", C.c_int64), ("documents_split", C.c_int64), ("state", _State)]
+                ("documents", C.c_int64), ("documents_split", C.c_int64),
+                ("run_step", C.c_int64), ("run_row", C.c_int64), ("state", _State)]
 
 
 class _Error(C.Structure):
@@ -182,6 +185,7 @@ class Loader:
             "global_index": arr(b.global_index, np.int32, b.len, (b.len,)),
             "stage": b.stage, "seq_len": b.seq_len, "rope_theta": b.rope_theta,
             "epoch": b.epoch, "step": b.step, "padding_fraction": b.padding_fraction,
+            "run_step": b.run_step, "run_row": b.run_row,
             "state": state.raw,
         }
 

@@ -101,11 +101,12 @@ static int src_save(void *ctx, void *buf, size_t cap, lwm_error *err)
 static int src_restore(void *ctx, const void *buf, size_t size, lwm_error *err)
 {
     lsrc *s = ctx;
-    LWM_CHECK(err, size == LWM_LOADER_STATE_BYTES, LWM_EFORMAT,
+    LWM_CHECK(err, size >= 12, LWM_EFORMAT,
               "checkpoint holds %zu bytes of loader state, expected %d (not a corpus run?)", size,
               LWM_LOADER_STATE_BYTES);
     LWM_CHECK(err, !s->ld, LWM_EINTERNAL, "loader state restored after the loader opened");
-    LWM_TRY(lwm_loader_state_load(&s->state, buf, err));
+    if (lwm_loader_state_parse(&s->state, buf, size, err) < 0)
+        return lwm_error_prefix(err, "checkpoint's loader state");
     s->have_state = 1;
     return 0;
 }

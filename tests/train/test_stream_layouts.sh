@@ -1,0 +1,97 @@
+# Issue 14: one training stream whatever the parallel layout. On a dataset ingested from an
+# LWM JSONL file (text, images, videos with fields lists; the real LLaMA-2 tokenizer when
+# $LWM_SHARED_DATA has it, else a tiny SentencePiece model): the global rows rebuilt from
+# the slices of every rank for (dp 1, ring 1), (ring 2, zigzag), (ring 4, zigzag) and
+# (dp 2 x ring 2) equal `lwm pack` rows, and `lwm train` logs the same losses on 1, 2, 4
+# ranks and dp 2 x ring 2, for four steps across a stage change.
+SUITE=train/stream
+. tests/lib.sh
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+[ "${SAN:-}" = 1 ] && export ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" # see test_train_cli.sh
+MPIRUN="timeout 180 mpirun --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS"
+
+TOK="$SHARED_DATA/tokenizer/llama2-tokenizer.model"
+if [ -z "$SHARED_DATA" ] || [ ! -f "$TOK" ]; then
+    TOK=$($PY -c "import sys; sys.path.insert(0, 'tests/loader'); import lwm_reference as r; print(r.train_tiny_spm('$TMP'))")
+fi
+$PY - "$TMP/corpus.jsonl" <<'PY'
+import json, random, sys
+r = random.Random(14)
+words = "a dog runs over the lazy fox what is shown here the cat jumps hello world".split()
+def text(n): return " ".join(r.choice(words) for _ in range(n))
+with open(sys.argv[1], "w") as f:
+    for i in range(24):
+        f.write(json.dumps({"id": "t%02d" % i, "fields": "text", "text": text(r.choice([20, 90]))}) + "\n")
+        f.write(json.dumps({"id": "i%02d" % i, "fields": "[caption],vision", "caption": text(6),
+                            "vision": [r.randrange(8192) for _ in range(256)]}) + "\n")
+        frames = r.choice([2, 3, 5])  # 5 frames do not fit a 512-position row: split pieces
+        f.write(json.dumps({"id": "v%02d" % i, "fields": ["[caption],vision", "[vision],caption"],
+                            "caption": text(8),
+                            "vision": [r.randrange(8192) for _ in range(256 * frames)]}) + "\n")
+PY
+expect_ok ingest "$LWM" ingest --manifest "$TMP/corpus.jsonl" --out "$TMP/ds" --tokenizer "$TOK" -q
+cat >"$TMP/run.json" <<EOF
+{"model": {"dim": 32, "layers": 2, "heads": 2, "ffn_dim": 64, "text_vocab": 32000, "vision_vocab": 8448},
+ "optimizer": {"lr": 3e-3, "warmup_steps": 1},
+ "train": {"attn_tile": 32, "chunk": 64, "seed": 5},
+ "stages": [{"seq_len": 512, "rope_theta": 1000000, "tokens_per_batch": 2048, "total_tokens": 4096},
+            {"seq_len": 1024, "rope_theta": 10000000, "tokens_per_batch": 4096, "total_tokens": 8192}],
+ "data": {"kind": "loader", "tokenizer": "$TOK"}}
+EOF
+
+# ---- rows: every rank's slices rebuild the global rows of lwm pack ----
+pack() { "$LWM" pack "$TMP/ds" --tokenizer "$TOK" --curriculum "$TMP/run.json" --seed 5 --count 100 --json "$@"; }
+pack >"$TMP/global.json" 2>"$TMP/global.err"
+for layout in 1x1 1x2 1x4 2x2; do
+    D=${layout%x*} P=${layout#*x}
+    : >"$TMP/slices_$layout.json"
+    for d in $(seq 0 $((D - 1))); do
+        for r in $(seq 0 $((P - 1))); do
+            pack --dp "$d/$D" --sp "$r/$P" --zigzag 2>>"$TMP/slices_$layout.err" |
+                sed "s/^{/{\"dp\": $d, \"dp_size\": $D, \"sp\": $r, \"sp_size\": $P, /" >>"$TMP/slices_$layout.json"
+        done
+    done
+    check "rows_rebuilt_dp${D}_ring${P}" "slices of dp $D x ring $P do not rebuild lwm pack rows" $PY - \
+        "$TMP/global.json" "$TMP/slices_$layout.json" <<'PY'
+import json, sys
+keys = ["input_tokens", "target_tokens", "loss_masks", "input_vision_masks", "target_vision_masks",
+        "segment_ids", "positions"]
+glob = [json.loads(l) for l in open(sys.argv[1])]
+assert len(glob) == 16 and [g["row"] for g in glob] == list(range(16)), [g["row"] for g in glob]
+assert [g["train_step"] for g in glob] == [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4
+built = {}
+for s in map(json.loads, open(sys.argv[2])):
+    P, r, L = s["sp_size"], s["sp"], s["seq_len"]
+    h = L // (2 * P)
+    index = list(range(r * h, (r + 1) * h)) + list(range((2 * P - 1 - r) * h, (2 * P - r) * h))
+    row = built.setdefault(s["row"], {k: [None] * L for k in keys})
+    for k in keys:
+        assert len(s[k]) == len(index)
+        for i, g in enumerate(index):
+            assert row[k][g] is None, ("position given twice", s["row"], g)
+            row[k][g] = s[k][i]
+assert sorted(built) == list(range(16)), sorted(built)
+for g in glob:
+    for k in keys:
+        assert built[g["row"]][k] == g[k], ("row", g["row"], k)
+PY
+done
+expect_fail ring_does_not_divide_row "seq_len 500 is not a multiple of 16" \
+    "$LWM" pack "$TMP/ds" --tokenizer "$TOK" --seq-len 500 --sp 0/8 --zigzag --count 1
+
+# ---- training: the same losses on every layout ----
+losses() { $PY -c 'import json,sys; print(" ".join("%.9g" % json.loads(l)["loss"] for l in open(sys.argv[1])))' "$1"; }
+close() { $PY -c 'import sys; a=[float(x) for x in sys.argv[1].split()]; b=[float(x) for x in sys.argv[2].split()]; sys.exit(0 if len(a)==len(b)==4 and max(abs(x-y)/abs(y) for x,y in zip(a,b)) <= float(sys.argv[3]) else 1)' "$1" "$2" "$3"; }
+sed 's/"seed": 5}/"seed": 5}, "ring": 2/' "$TMP/run.json" >"$TMP/dp2.json"
+expect_ok train_1_rank $MPIRUN -np 1 "$LWM" train --config "$TMP/run.json" --data "$TMP/ds" --out "$TMP/n1" --quiet
+expect_ok train_2_ranks $MPIRUN -np 2 "$LWM" train --config "$TMP/run.json" --data "$TMP/ds" --out "$TMP/n2" --quiet
+expect_ok train_4_ranks $MPIRUN -np 4 "$LWM" train --config "$TMP/run.json" --data "$TMP/ds" --out "$TMP/n4" --quiet
+expect_ok train_dp2_ring2 $MPIRUN -np 4 "$LWM" train --config "$TMP/dp2.json" --data "$TMP/ds" --out "$TMP/d2" --quiet
+check four_steps_two_stages "log: $(cat "$TMP/n1/log.jsonl" 2>/dev/null | head -c 300)" $PY -c '
+import json,sys
+rows=[json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if [r["seq_len"] for r in rows]==[512,512,1024,1024] else 1)' "$TMP/n1/log.jsonl"
+for run in n2 n4 d2; do
+    check "losses_${run}_match_1_rank" "$(losses "$TMP/$run/log.jsonl" 2>/dev/null) vs $(losses "$TMP/n1/log.jsonl" 2>/dev/null)" \
+        close "$(losses "$TMP/$run/log.jsonl" 2>/dev/null)" "$(losses "$TMP/n1/log.jsonl" 2>/dev/null)" 1e-4
+done
