@@ -33,7 +33,10 @@ static const char usage[] =
     "  --no-position-reset  positions run along the row\n"
     "  --skip-bad           skip and count bad records instead of failing\n"
     "  --weights W1,W2,...  mixing weights of the datasets\n"
-    "  --curriculum F       stages from a config (configs/curriculum-*.json)\n"
+    "  --curriculum F       stages from a curriculum (configs/curriculum-*.json) or a training\n"
+    "                       config (configs/tiny.json): then also its train.seed and data\n"
+    "                       options (tokenizer, fields_spec, layout) unless given here, so the\n"
+    "                       rows are exactly those lwm train trains on, each with its step\n"
     "  --stage K            start at curriculum stage K\n"
     "  --rows R             global rows per batch (default 1)\n"
     "  --dp RANK/SIZE       data-parallel rank and size (rows of this rank only)\n"
@@ -47,7 +50,9 @@ typedef struct pack_args {
     long long count;
     int json;
     const char *state_in, *state_out, *curriculum;
+    int given_seed, given_layout;
     double weights[16];
+    lwm_loader_run_config run; // --curriculum
 } pack_args;
 
 static int parse_pair(const char *opt, const char *text, int *rank, int *size)
@@ -104,9 +109,9 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'n': if (cli_parse_int("pack", "--count", optarg, 0, &v)) return -1; a->count = v; break;
         case 'j': a->json = 1; break;
         case 't': o->tokenizer = optarg; break;
-        case 'l': if (parse_layout(optarg, &o->layout)) return -1; break;
+        case 'l': if (parse_layout(optarg, &o->layout)) return -1; a->given_layout = 1; break;
         case 'S': o->no_shuffle = 1; break;
-        case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; break;
+        case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; a->given_seed = 1; break;
         case 'f': if (cli_parse_int("pack", "--max-n-frames", optarg, 1, &v)) return -1; o->max_n_frames = v; break;
         case 'i': if (cli_parse_int("pack", "--fields-index", optarg, 0, &v)) return -1;
                   o->force_fields_index = 1, o->fields_index = (int)v; break;
@@ -214,9 +219,16 @@ static int run(pack_args *a)
         resume = &state;
     }
     if (a->curriculum) {
-        int n = 0;
-        if ((rc = lwm_loader_curriculum_load(a->curriculum, NULL, &stages, &n, &err)) < 0) goto fail;
-        a->opt.stages = stages, a->opt.n_stages = n;
+        lwm_loader_run_config *c = &a->run;
+        if ((rc = lwm_loader_run_config_load(a->curriculum, NULL, c, &err)) < 0) goto fail;
+        stages = c->stages;
+        a->opt.stages = stages, a->opt.n_stages = c->n_stages;
+        if (c->is_training) { // the trainer's stream unless told otherwise here
+            if (!a->given_seed) a->opt.seed = c->seed;
+            if (!a->given_layout) a->opt.layout = c->layout;
+            if (!a->opt.tokenizer && c->tokenizer[0]) a->opt.tokenizer = c->tokenizer;
+            if (!a->opt.fields_spec && c->fields_spec[0]) a->opt.fields_spec = c->fields_spec;
+        }
     }
     cli_logger(&a->opt.log, 0);
     cli_progress(&a->opt.progress, 0);

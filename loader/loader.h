@@ -324,4 +324,27 @@ int lwm_loader_state_read(const char *path, lwm_loader_state *state, lwm_error *
 int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_stage **stages,
                                int *n, lwm_error *err);
 
+/** The seed of a training config without "train.seed" (lwm train's default). */
+#define LWM_LOADER_TRAIN_SEED 1
+
+/**
+ * What a config file says about the stream: a curriculum (its "stages") or a
+ * training config (configs/tiny.json: "stages", "train.seed" and the "data"
+ * options tokenizer, fields_spec, layout), read the one way lwm train and
+ * lwm pack --curriculum both use, so that pack prints the trainer's rows.
+ */
+typedef struct lwm_loader_run_config {
+    lwm_loader_stage *stages;   /**< allocated through mem (lwm_free) */
+    int n_stages;
+    int is_training;            /**< 1 when the file has "model", "train" or "data" */
+    uint64_t seed;              /**< train.seed, LWM_LOADER_TRAIN_SEED when absent */
+    char tokenizer[2048];       /**< data.tokenizer; "" = not given (the dataset's) */
+    char fields_spec[1024];     /**< data.fields_spec; "" = not given */
+    lwm_loader_layout layout;   /**< data.layout; default packed */
+} lwm_loader_run_config;
+
+/** Reads a curriculum or training config. Errors name the file and field. */
+int lwm_loader_run_config_load(const char *path, const lwm_mem *mem, lwm_loader_run_config *cfg,
+                               lwm_error *err);
+
 #endif /* LWM_LOADER_H */

@@ -106,25 +106,16 @@ int lwm_loader_state_read(const char *path, lwm_loader_state *state, lwm_error *
     return rc;
 }
 
-int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_stage **stages,
-                               int *n, lwm_error *err)
+// The "stages" list of a parsed config into *stages (through mem) and *n.
+static int parse_stages(const cJSON *root, const char *path, const lwm_mem *mem,
+                        lwm_loader_stage **stages, int *n, lwm_error *err)
 {
-    *stages = NULL;
-    *n = 0;
-    cJSON *root = NULL;
-    LWM_TRY(lwm_json_load_file(path, &root, err));
-    int rc = 0;
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "stages");
     int count = cJSON_IsArray(list) ? cJSON_GetArraySize(list) : 0;
-    if (count == 0) {
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: no \"stages\" list", path);
-        goto end;
-    }
+    LWM_CHECK(err, count > 0, LWM_EFORMAT, "%s: no \"stages\" list", path);
     lwm_loader_stage *s = lwm_calloc(mem, (size_t)count, sizeof *s);
-    if (!s) {
-        rc = lwm_error_set(err, -ENOMEM, "out of memory");
-        goto end;
-    }
+    LWM_CHECK(err, s, -ENOMEM, "out of memory");
+    int rc = 0;
     for (int i = 0; i < count && rc >= 0; i++) {
         const cJSON *o = cJSON_GetArrayItem(list, i);
         char what[64];
@@ -136,12 +127,68 @@ int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_
     }
     if (rc < 0) {
         lwm_free(mem, s);
-        lwm_error_prefix(err, "%s", path);
-        goto end;
+        return lwm_error_prefix(err, "%s", path);
     }
     *stages = s;
     *n = count;
-end:
+    return 0;
+}
+
+int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_stage **stages,
+                               int *n, lwm_error *err)
+{
+    *stages = NULL;
+    *n = 0;
+    cJSON *root = NULL;
+    LWM_TRY(lwm_json_load_file(path, &root, err));
+    int rc = parse_stages(root, path, mem, stages, n, err);
+    cJSON_Delete(root);
+    return rc < 0 ? rc : 0;
+}
+
+// A string option of "data" copied into out (capacity cap); absent leaves out empty.
+static int data_string(const cJSON *data, const char *key, char *out, size_t cap, const char *what,
+                       lwm_error *err)
+{
+    const char *v = NULL;
+    LWM_TRY(lwm_json_get_string(data, key, 0, &v, what, err));
+    LWM_CHECK(err, !v || lwm_format(out, cap, "%s", v) == 0, LWM_EINVAL, "%s: data.%s too long",
+              what, key);
+    return 0;
+}
+
+static int parse_run(lwm_loader_run_config *c, const cJSON *root, const char *path, lwm_error *err)
+{
+    const cJSON *train = cJSON_GetObjectItemCaseSensitive(root, "train");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+    c->is_training = train || data || cJSON_GetObjectItemCaseSensitive(root, "model");
+    c->seed = LWM_LOADER_TRAIN_SEED;
+    char what[2100];
+    snprintf(what, sizeof what, "config %s", path);
+    int64_t seed = (int64_t)c->seed;
+    LWM_TRY(lwm_json_get_int(train, "seed", 0, &seed, what, err));
+    LWM_CHECK(err, seed >= 0, LWM_EINVAL, "%s: train.seed %lld out of range", what, (long long)seed);
+    c->seed = (uint64_t)seed;
+    LWM_TRY(data_string(data, "tokenizer", c->tokenizer, sizeof c->tokenizer, what, err));
+    LWM_TRY(data_string(data, "fields_spec", c->fields_spec, sizeof c->fields_spec, what, err));
+    const char *layout = "packed";
+    LWM_TRY(lwm_json_get_string(data, "layout", 0, &layout, what, err));
+    if (strcmp(layout, "packed") == 0) c->layout = LWM_LAYOUT_PACKED;
+    else if (strcmp(layout, "lwm") == 0) c->layout = LWM_LAYOUT_LWM;
+    else if (strcmp(layout, "pad") == 0) c->layout = LWM_LAYOUT_PAD;
+    else return lwm_error_set(err, LWM_EINVAL, "%s: data.layout \"%s\" is not packed, lwm or pad",
+                              what, layout);
+    return 0;
+}
+
+int lwm_loader_run_config_load(const char *path, const lwm_mem *mem, lwm_loader_run_config *c,
+                               lwm_error *err)
+{
+    memset(c, 0, sizeof *c);
+    cJSON *root = NULL;
+    LWM_TRY(lwm_json_load_file(path, &root, err));
+    int rc = parse_run(c, root, path, err);
+    if (rc >= 0) rc = parse_stages(root, path, mem, &c->stages, &c->n_stages, err);
     cJSON_Delete(root);
     return rc < 0 ? rc : 0;
 }

@@ -63,3 +63,35 @@ for run in n2 n4 d2; do
     check "losses_${run}_match_1_rank" "$(losses "$TMP/$run/log.jsonl" 2>/dev/null) vs $(losses "$TMP/n1/log.jsonl" 2>/dev/null)" \
         close "$(losses "$TMP/$run/log.jsonl" 2>/dev/null)" "$(losses "$TMP/n1/log.jsonl" 2>/dev/null)" 1e-4
 done
+
+# ---- lwm pack --curriculum CONFIG prints the trainer's rows ----
+# The training config alone gives pack its seed and tokenizer (no --seed, no --tokenizer).
+"$LWM" pack "$TMP/ds" --curriculum "$TMP/run.json" --count 100 --json >"$TMP/from_config.json" 2>"$TMP/from_config.err"
+check curriculum_takes_training_config "rows differ: $(head -c 200 "$TMP/from_config.err")" \
+    cmp -s "$TMP/from_config.json" "$TMP/global.json"
+"$LWM" pack "$TMP/ds" --curriculum "$TMP/run.json" --count 6 --json --state-out "$TMP/st" >/dev/null 2>&1
+"$LWM" pack "$TMP/ds" --curriculum "$TMP/run.json" --count 100 --json --state-in "$TMP/st" >"$TMP/resumed.json" 2>/dev/null
+check resumed_dump_continues_numbering "resumed rows are not global rows 8..15 with their numbers" \
+    cmp -s "$TMP/resumed.json" <(tail -n 8 "$TMP/global.json")
+# Step 1 of lwm train trains on pack's rows of train_step 1: its logged loss equals the
+# float64 reference model (tests/train/ref_model.py) on those rows, with the run's initial
+# weights (an lr of 1e-30 leaves them as they were after the step).
+sed 's/"lr": 3e-3/"lr": 1e-30/' "$TMP/run.json" >"$TMP/still.json"
+expect_ok train_one_still_step $MPIRUN -np 2 "$LWM" train --config "$TMP/still.json" --data "$TMP/ds" --out "$TMP/still" --steps 1 --quiet
+check step_1_loss_is_on_pack_rows "loss differs from the reference on pack's rows" $PY - "$TMP" <<'PY'
+import json, sys
+import numpy as np
+sys.path.insert(0, "tests/train")
+import ref_model as ref
+d = sys.argv[1]
+cfg = json.load(open(d + "/run.json"))
+W = ref.read_safetensors(d + "/still/weights.safetensors")
+rows = [r for r in map(json.loads, open(d + "/from_config.json")) if r["train_step"] == 1]
+assert len(rows) == 4
+batch = {k: np.array([r[k] for r in rows]) for k in ["input_tokens", "target_tokens", "segment_ids",
+         "positions", "loss_masks", "input_vision_masks", "target_vision_masks"]}
+loss, _, _ = ref.lwm_loss(W, cfg["model"], batch, rows[0]["rope_theta"])
+logged = json.loads(open(d + "/still/log.jsonl").readline())["loss"]
+print("# step 1: logged %.9g, reference %.9g" % (logged, loss.item()), file=sys.stderr)
+sys.exit(0 if abs(logged - loss.item()) <= 1e-4 * abs(loss.item()) else 1)
+PY
