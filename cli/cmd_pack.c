@@ -232,7 +232,10 @@ static int run(pack_args *a)
     }
     cli_logger(&a->opt.log, 0);
     cli_progress(&a->opt.progress, 0);
-    if ((rc = lwm_loader_create(&ld, &a->opt, resume, &err)) < 0) goto fail;
+    if ((rc = lwm_loader_create(&ld, &a->opt, resume, &err)) < 0) {
+        if (resume && strncmp(err.msg, "resume state", 12) == 0) lwm_error_prefix(&err, "%s", a->state_in);
+        goto fail;
+    }
     lwm_loader_batch b;
     for (long long printed = 0; printed < a->count;) {
         rc = lwm_loader_next(ld, &b);

@@ -24,6 +24,20 @@ sed 's/"seq_len": 1024, "rope_theta": 10000000, "tokens_per_batch": 4096/"seq_le
 expect_fail changed_seq_len_refused "stages\[\]\.seq_len" train 1 --config "$TMP/seq.json" --out "$TMP/b" --resume
 sed 's/"seed": 5/"seed": 6/' "$TMP/run.json" >"$TMP/seed.json"
 expect_fail changed_seed_refused "seed" train 1 --config "$TMP/seed.json" --out "$TMP/b" --resume
+# The loader state inside checkpoint.bin is checked like a state file: row -1 (both checksums
+# recomputed) is refused naming the field.
+$PY - "$TMP/b.ckpt" "$TMP/c/checkpoint.bin" <<'PY'
+import os, struct, sys, xxhash
+b = bytearray(open(sys.argv[1], "rb").read())
+assert xxhash.xxh3_128_hexdigest(bytes(b[12:-32])).encode() == bytes(b[-32:]), "checkpoint hash"
+at = b.index(b"LWMLDST\0")
+struct.pack_into("<q", b, at + 40, -1)
+struct.pack_into("<Q", b, at + 152, xxhash.xxh3_64_intdigest(bytes(b[at:at + 152])))
+b[-32:] = xxhash.xxh3_128_hexdigest(bytes(b[12:-32])).encode()
+os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
+open(sys.argv[2], "wb").write(b)
+PY
+expect_fail crafted_checkpoint_row_refused "resume state: row -1 out of range" train 1 --config "$TMP/run.json" --out "$TMP/c" --resume
 check checkpoint_untouched "a refused resume changed checkpoint.bin" cmp -s "$TMP/b/checkpoint.bin" "$TMP/b.ckpt"
 expect_ok resume_on_1 train 1 --config "$TMP/run.json" --out "$TMP/b" --resume
 check resumed_4_to_1_matches "$(losses "$TMP/b/log.jsonl" 2>/dev/null) vs $(losses "$TMP/u1/log.jsonl" 2>/dev/null)" \
