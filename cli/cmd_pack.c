@@ -22,7 +22,9 @@ static const char usage[] =
     "\n"
     "  --seq-len L          positions per row (required unless --curriculum)\n"
     "  --count N            rows to print (default 4)\n"
-    "  --tokenizer T        SentencePiece .model\n"
+    "  --tokenizer T        SentencePiece .model (default: the one the dataset was ingested\n"
+    "                       with; another one is an error unless --force-tokenizer)\n"
+    "  --force-tokenizer    use --tokenizer even when the dataset records another\n"
     "  --layout L           packed (default) | lwm (LWM's no_pad stream) | pad\n"
     "  --no-shuffle         dense (file) order\n"
     "  --seed S             shuffle seed (default 0)\n"
@@ -98,7 +100,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         {"fields", 1, 0, 'F'}, {"no-segment-ids", 0, 0, 'g'}, {"no-position-reset", 0, 0, 'p'},
         {"skip-bad", 0, 0, 'k'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
         {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'q'}, {"zigzag", 0, 0, 'z'},
-        {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"force-tokenizer", 0, 0, 'T'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     lwm_loader_options *o = &a->opt;
     a->count = 4;
     long long v;
@@ -109,6 +111,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'n': if (cli_parse_int("pack", "--count", optarg, 0, &v)) return -1; a->count = v; break;
         case 'j': a->json = 1; break;
         case 't': o->tokenizer = optarg; break;
+        case 'T': o->force_tokenizer = 1; break;
         case 'l': if (parse_layout(optarg, &o->layout)) return -1; a->given_layout = 1; break;
         case 'S': o->no_shuffle = 1; break;
         case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; a->given_seed = 1; break;
@@ -226,7 +229,8 @@ static int run(pack_args *a)
         if (c->is_training) { // the trainer's stream unless told otherwise here
             if (!a->given_seed) a->opt.seed = c->seed;
             if (!a->given_layout) a->opt.layout = c->layout;
-            if (!a->opt.tokenizer && c->tokenizer[0]) a->opt.tokenizer = c->tokenizer;
+            if (!a->opt.tokenizer && c->tokenizer[0])
+                a->opt.tokenizer = c->tokenizer, a->opt.force_tokenizer |= c->force_tokenizer;
             if (!a->opt.fields_spec && c->fields_spec[0]) a->opt.fields_spec = c->fields_spec;
         }
     }

@@ -33,8 +33,6 @@ int loader_spm_vocab_size(const loader_spm *spm);
 int loader_spm_bos_id(const loader_spm *spm);
 int loader_spm_eos_id(const loader_spm *spm);
 
-/** XXH3-128 hex of a file (the tokenizer's identity). */
-int loader_file_hash(const char *path, char hex[33], lwm_error *err);
 
 /* ---- Python's random.Random(n).choice(seq) index (pyrandom.c) ---- */
 

@@ -27,7 +27,7 @@ static int open_tokenizer(lwm_loader *ld, const char *path)
     LWM_CHECK(&ld->err, path, LWM_EINVAL,
               "a tokenizer is needed to tokenize text (give a SentencePiece .model)");
     LWM_TRY(loader_spm_load(&ld->spm, path, &ld->err));
-    LWM_TRY(loader_file_hash(path, ld->tokenizer_hash, &ld->err));
+    LWM_TRY(lwm_file_hash(path, ld->tokenizer_hash, &ld->err));
     loader_build_opts *b = &ld->build;
     b->spm = ld->spm;
     b->bos = loader_spm_bos_id(ld->spm) >= 0 ? loader_spm_bos_id(ld->spm) : LWM_TEXT_BOS;
@@ -220,7 +220,11 @@ static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loade
     double t0 = lwm_now();
     LWM_TRY(copy_options(ld, opt));
     LWM_TRY(copy_stages(ld, opt));
-    LWM_TRY(open_tokenizer(ld, opt->tokenizer));
+    char tokenizer[4096];
+    LWM_TRY(lwm_loader_tokenizer_resolve((const char *const *)ld->dataset_path, ld->opt.n_datasets,
+                                         opt->tokenizer, opt->force_tokenizer, tokenizer,
+                                         sizeof tokenizer, &ld->err));
+    LWM_TRY(open_tokenizer(ld, tokenizer));
     LWM_TRY(open_datasets(ld));
     LWM_TRY(loader_lengths_compute(ld));
     int64_t sizes[LOADER_MAX_DATASETS];

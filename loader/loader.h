@@ -129,7 +129,10 @@ typedef struct lwm_loader_options {
     const char *const *datasets; /**< set by caller: dataset paths (store directories, or LWM JSONL files) */
     const double *weights;       /**< set by caller: mixing weight per dataset; NULL = all equal */
     int n_datasets;              /**< set by caller: >= 1 */
-    const char *tokenizer;       /**< set by caller: SentencePiece .model; NULL = the dataset's */
+    const char *tokenizer;       /**< set by caller: SentencePiece .model; NULL = the one the
+                                      datasets record (lwm ingest --tokenizer) */
+    int force_tokenizer;         /**< set by caller: 1 = use tokenizer even when a dataset records
+                                      another (otherwise that is an error) */
 
     const lwm_loader_stage *stages; /**< set by caller: curriculum; NULL = one stage below */
     int n_stages;                   /**< set by caller */
@@ -293,6 +296,23 @@ const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t);
 void lwm_loader_tokenizer_free(lwm_loader_tokenizer *t);
 
 /**
+ * The tokenizer a store dataset was ingested with (lwm ingest --tokenizer T
+ * records T's absolute path and XXH3-128): 1 with path/hash filled, 0 when it
+ * records none (or dataset is a JSONL file), < 0 when it cannot be opened.
+ */
+int lwm_loader_dataset_tokenizer(const char *dataset, char *path, size_t cap, char hash[33],
+                                 lwm_error *err);
+
+/**
+ * Which tokenizer to use with these datasets: given when not NULL (an error
+ * when a dataset records another one, unless force), else the one the
+ * datasets record (an error when none does, when they disagree, or when the
+ * file changed since ingest). The path goes to out (capacity cap).
+ */
+int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char *given, int force,
+                                 char *out, size_t cap, lwm_error *err);
+
+/**
  * sizeof of the public structs, for bindings that mirror them (python/):
  * which = 0 options, 1 batch, 2 state, 3 info. 0 for other values.
  */
@@ -339,6 +359,7 @@ typedef struct lwm_loader_run_config {
     int is_training;            /**< 1 when the file has "model", "train" or "data" */
     uint64_t seed;              /**< train.seed, LWM_LOADER_TRAIN_SEED when absent */
     char tokenizer[2048];       /**< data.tokenizer; "" = not given (the dataset's) */
+    int force_tokenizer;        /**< data.force_tokenizer (JSON bool): use it over the dataset's */
     char fields_spec[1024];     /**< data.fields_spec; "" = not given */
     lwm_loader_layout layout;   /**< data.layout; default packed */
 } lwm_loader_run_config;

@@ -171,6 +171,10 @@ static int parse_run(lwm_loader_run_config *c, const cJSON *root, const char *pa
     c->seed = (uint64_t)seed;
     LWM_TRY(data_string(data, "tokenizer", c->tokenizer, sizeof c->tokenizer, what, err));
     LWM_TRY(data_string(data, "fields_spec", c->fields_spec, sizeof c->fields_spec, what, err));
+    const cJSON *force = cJSON_GetObjectItemCaseSensitive(data, "force_tokenizer");
+    LWM_CHECK(err, !force || cJSON_IsBool(force), LWM_EINVAL,
+              "%s: field \"data.force_tokenizer\" must be true or false", what);
+    c->force_tokenizer = cJSON_IsTrue(force);
     const char *layout = "packed";
     LWM_TRY(lwm_json_get_string(data, "layout", 0, &layout, what, err));
     if (strcmp(layout, "packed") == 0) c->layout = LWM_LAYOUT_PACKED;

@@ -44,7 +44,7 @@ class _Mem(C.Structure):
 
 class _Options(C.Structure):
     _fields_ = [("datasets", C.POINTER(C.c_char_p)), ("weights", C.POINTER(C.c_double)),
-                ("n_datasets", C.c_int), ("tokenizer", C.c_char_p),
+                ("n_datasets", C.c_int), ("tokenizer", C.c_char_p), ("force_tokenizer", C.c_int),
                 ("stages", C.POINTER(_Stage)), ("n_stages", C.c_int),
                 ("seq_len", C.c_int64), ("rows", C.c_int64), ("layout", C.c_int),
                 ("no_shuffle", C.c_int), ("seed", C.c_uint64), ("max_n_frames", C.c_int64),
@@ -114,10 +114,10 @@ class LoaderError(RuntimeError):
 class Loader:
     """One loader (one rank's view). Options mirror `lwm pack`; see loader/loader.h."""
 
-    def __init__(self, datasets, tokenizer, seq_len=0, rows=1, layout="packed", shuffle=True,
+    def __init__(self, datasets, tokenizer=None, seq_len=0, rows=1, layout="packed", shuffle=True,
                  seed=0, max_n_frames=0, weights=None, curriculum=None, dp=(0, 1), sp=(0, 1),
                  zigzag=False, segment_ids=True, position_reset=True, skip_bad=False,
-                 prefetch_bytes=0, start_stage=0, state=None):
+                 prefetch_bytes=0, start_stage=0, state=None, force_tokenizer=False):
         self._lib = _library()
         self._keep = []
         o = _Options()
@@ -129,7 +129,9 @@ class Loader:
             w = (C.c_double * len(weights))(*weights)
             self._keep.append(w)
             o.weights = C.cast(w, C.POINTER(C.c_double))
-        o.tokenizer = os.fsencode(tokenizer)
+        # None: the tokenizer the datasets were ingested with; another one only when forced.
+        o.tokenizer = os.fsencode(tokenizer) if tokenizer is not None else None
+        o.force_tokenizer = int(force_tokenizer)
         o.seq_len, o.rows, o.layout = seq_len, rows, LAYOUTS[layout]
         o.no_shuffle, o.seed, o.max_n_frames = int(not shuffle), seed, max_n_frames
         o.dp_rank, o.dp_size = dp

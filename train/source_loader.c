@@ -32,6 +32,7 @@ static int read_data_options(lsrc *s, const char *config_path, const lwm_mem *me
     s->opt.tokenizer = s->tokenizer[0] ? s->tokenizer : NULL;
     s->opt.fields_spec = s->fields_spec[0] ? s->fields_spec : NULL;
     s->opt.layout = rc.layout;
+    s->opt.force_tokenizer = rc.force_tokenizer;
     return 0;
 }
 
