@@ -34,6 +34,8 @@ static const char usage[] =
     "  --no-segment-ids     one segment per row (cross-document attention)\n"
     "  --no-position-reset  positions run along the row\n"
     "  --skip-bad           skip and count bad records instead of failing\n"
+    "  --drop-no-loss       leave out pieces with no loss-bearing target (lwm train's default)\n"
+    "  --keep-no-loss       keep them (overrides a training config's data.drop_no_loss)\n"
     "  --weights W1,W2,...  mixing weights of the datasets\n"
     "  --curriculum F       stages from a curriculum (configs/curriculum-*.json) or a training\n"
     "                       config (configs/tiny.json): then also its train.seed and data\n"
@@ -52,7 +54,8 @@ typedef struct pack_args {
     long long count;
     int json;
     const char *state_in, *state_out, *curriculum;
-    int given_seed, given_layout;
+    int given_seed, given_layout, given_drop;
+    int64_t stage_rows[64], stage_no_loss[64], stage_dropped[64]; // statistics per stage
     double weights[16];
     lwm_loader_run_config run; // --curriculum
 } pack_args;
@@ -100,7 +103,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         {"fields", 1, 0, 'F'}, {"no-segment-ids", 0, 0, 'g'}, {"no-position-reset", 0, 0, 'p'},
         {"skip-bad", 0, 0, 'k'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
         {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'q'}, {"zigzag", 0, 0, 'z'},
-        {"force-tokenizer", 0, 0, 'T'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"force-tokenizer", 0, 0, 'T'}, {"drop-no-loss", 0, 0, 'D'}, {"keep-no-loss", 0, 0, 'E'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     lwm_loader_options *o = &a->opt;
     a->count = 4;
     long long v;
@@ -112,6 +115,8 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'j': a->json = 1; break;
         case 't': o->tokenizer = optarg; break;
         case 'T': o->force_tokenizer = 1; break;
+        case 'D': o->drop_no_loss = 1, a->given_drop = 1; break;
+        case 'E': o->drop_no_loss = 0, a->given_drop = 1; break;
         case 'l': if (parse_layout(optarg, &o->layout)) return -1; a->given_layout = 1; break;
         case 'S': o->no_shuffle = 1; break;
         case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; a->given_seed = 1; break;
@@ -173,6 +178,8 @@ static cJSON *row_json(const lwm_loader_batch *b, int64_t k, long long index)
     cJSON_AddNumberToObject(o, "batch_padding_fraction", b->padding_fraction);
     cJSON_AddNumberToObject(o, "batch_documents", (double)b->documents);
     cJSON_AddNumberToObject(o, "batch_documents_split", (double)b->documents_split);
+    cJSON_AddNumberToObject(o, "batch_rows_no_loss", (double)b->rows_no_loss);
+    cJSON_AddNumberToObject(o, "batch_pieces_dropped", (double)b->pieces_dropped);
     free(in), free(tv), free(loss);
     return o;
 }
@@ -229,6 +236,7 @@ static int run(pack_args *a)
         if (c->is_training) { // the trainer's stream unless told otherwise here
             if (!a->given_seed) a->opt.seed = c->seed;
             if (!a->given_layout) a->opt.layout = c->layout;
+            if (!a->given_drop) a->opt.drop_no_loss = c->drop_no_loss;
             if (!a->opt.tokenizer && c->tokenizer[0])
                 a->opt.tokenizer = c->tokenizer, a->opt.force_tokenizer |= c->force_tokenizer;
             if (!a->opt.fields_spec && c->fields_spec[0]) a->opt.fields_spec = c->fields_spec;
@@ -248,6 +256,10 @@ static int run(pack_args *a)
             lwm_error_set(&err, rc, "%s", lwm_loader_errmsg(ld));
             goto fail;
         }
+        if (b.stage >= 0 && b.stage < 64) {
+            a->stage_rows[b.stage] += b.rows, a->stage_no_loss[b.stage] += b.rows_no_loss;
+            a->stage_dropped[b.stage] += b.pieces_dropped;
+        }
         for (int64_t k = 0; k < b.rows && printed < a->count; k++, printed++) {
             if (a->json) {
                 cJSON *row = row_json(&b, k, b.run_row + k);
@@ -257,6 +269,11 @@ static int run(pack_args *a)
             }
         }
     }
+    for (int s = 0; s < 64; s++) // statistics of the batches read (this rank's rows)
+        if (a->stage_rows[s])
+            fprintf(stderr, "lwm pack: stage %d: %lld rows read, %lld without a loss-bearing token, "
+                    "%lld pieces without one dropped\n", s, (long long)a->stage_rows[s],
+                    (long long)a->stage_no_loss[s], (long long)a->stage_dropped[s]);
     if (a->state_out) {
         lwm_loader_state now = lwm_loader_get_state(ld);
         if ((rc = lwm_loader_state_write(a->state_out, &now, &err)) < 0) goto fail;

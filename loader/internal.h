@@ -186,7 +186,13 @@ typedef struct loader_lengths {
     uint32_t *run_off;       /**< [n_docs + 1] offsets into runs */
     uint32_t *runs;          /**< pairs (start, frames) */
     size_t n_runs, cap_runs;
+    uint32_t *loss_off;      /**< [n_docs + 1] offsets into loss_runs */
+    uint32_t *loss_runs;     /**< pairs [start, end) of tokens whose loss is 1 */
+    size_t n_loss, cap_loss;
 } loader_lengths;
+
+/** 1 when some target of a piece (tokens a+1..b) of document doc carries loss. */
+int loader_piece_has_loss(const loader_lengths *len, int64_t doc, int64_t a, int64_t b);
 
 /**
  * The largest end b (a < b <= a + max_positions, b <= n - 1) at which a piece
@@ -237,6 +243,7 @@ typedef struct loader_plan {
     size_t n_rows, cap_rows;
     int64_t *remaining;      /**< scratch: free positions per row */
     size_t cap_remaining;
+    int64_t dropped;         /**< pieces without a loss-bearing target left out (drop_no_loss) */
 } loader_plan;
 
 /**
@@ -249,7 +256,7 @@ typedef struct loader_plan {
  */
 int loader_plan_window(loader_plan *plan, const loader_order *order, const loader_lengths *len,
                        int64_t epoch, int64_t window, int64_t window_docs, int64_t seq_len,
-                       const lwm_mem *mem, lwm_error *err);
+                       int drop_no_loss, const lwm_mem *mem, lwm_error *err);
 void loader_plan_release(loader_plan *plan, const lwm_mem *mem);
 
 /* ---- The loader context (loader.c, rows.c) ---- */
@@ -300,6 +307,8 @@ struct lwm_loader {
     lwm_loader_state consumed;         /**< state after the last batch handed to the caller */
     struct loader_prefetch *prefetch;  /**< background producer, or NULL */
     int64_t epoch_rows;                /**< packed: rows seen in the current epoch (detects empty data) */
+    int64_t dropped;                   /**< pieces without loss left out of windows planned since
+                                            the last batch (drop_no_loss) */
     lwm_loader_info info;
 };
 

@@ -273,6 +273,7 @@ void lwm_loader_free(lwm_loader *ld)
     loader_order_release(&ld->order, &mem);
     loader_doc_release(&ld->doc, &mem);
     lwm_free(&mem, ld->len.n_tokens), lwm_free(&mem, ld->len.run_off), lwm_free(&mem, ld->len.runs);
+    lwm_free(&mem, ld->len.loss_off), lwm_free(&mem, ld->len.loss_runs);
     loader_row *r = &ld->row_own;
     lwm_free(&mem, r->input), lwm_free(&mem, r->target), lwm_free(&mem, r->segment);
     lwm_free(&mem, r->position), lwm_free(&mem, r->loss), lwm_free(&mem, r->input_vision);
@@ -322,6 +323,9 @@ static void slice_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
             copy_range(b, r, base + i, b->global_index[i], half);
     }
     memcpy(b->row_segment_ids + k * b->seq_len, r->segment, (size_t)b->seq_len * sizeof(int32_t));
+    int64_t i = 0;
+    while (i < b->seq_len && r->loss[i] == 0) i++;
+    b->rows_no_loss += i == b->seq_len;
     b->documents += r->documents;
     b->documents_split += r->split;
     b->padding_fraction += (double)r->padding;
@@ -364,7 +368,7 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
     b->rope_theta = stage->rope_theta;
     b->epoch = st->epoch;
     b->step = st->step;
-    b->documents = b->documents_split = 0;
+    b->documents = b->documents_split = b->rows_no_loss = 0;
     b->padding_fraction = 0;
     b->run_step = st->step, b->run_row = st->step * rows + o->dp_rank * mine;
     for (int s = 0; s < st->stage; s++) { // earlier stages ran to their end (saturating)
@@ -383,6 +387,8 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
         if (own) slice_row(ld, b, g - o->dp_rank * mine);
     }
     b->padding_fraction /= (double)(mine * stage->seq_len);
+    b->pieces_dropped = ld->dropped;
+    ld->dropped = 0;
     st->step++;
     st->tokens += stage->tokens_per_batch;
     b->stage_done = st->step >= loader_stage_steps(stage);

@@ -21,6 +21,11 @@
  *   only where a frame (or text token) ends, never inside a frame. Each
  *   document (or piece) gets its own segment id, positions restart at 0 in each
  *   (both switchable), and the rest of a row is padding (segment 0, loss 0).
+ *   A piece of a split document can have no loss-bearing target (the frames
+ *   of a `[vision],caption` video); batches count rows without any
+ *   (rows_no_loss) and drop_no_loss (lwm train's default) leaves such pieces
+ *   out when planning, from per-document loss runs kept with the lengths, so
+ *   the stream stays a pure function of the same inputs.
  * - LWM_LAYOUT_LWM: LWM's `no_pad` stream, bit for bit: documents concatenated
  *   in order, row r takes stream tokens [r·L, r·L + L] (L + 1 tokens), inputs
  *   the first L, targets the last L, masks shifted the same way. Documents
@@ -78,7 +83,9 @@
  *   its checksum, a spec naming a field the record lacks, a vision field whose
  *   length is not a multiple of 256, a document that cannot be split to fit a
  *   row (one frame longer than the row). A tokenizer that differs from the one
- *   the dataset was tokenized with is always an error at create. (In the LWM
+ *   the dataset was tokenized with is always an error at create; one that
+ *   differs from the one it was ingested with (lwm ingest --tokenizer) unless
+ *   force_tokenizer, and without a tokenizer the recorded one is used. (In the LWM
  *   and pad layouts long documents are cut, as LWM does, not rejected.)
  */
 #ifndef LWM_LOADER_H
@@ -151,6 +158,9 @@ typedef struct lwm_loader_options {
     int no_segment_ids;          /**< set by caller: 1 = every real position gets segment 1 (cross-document attention) */
     int no_position_reset;       /**< set by caller: 1 = positions run 0..seq_len-1 along the row */
     int pack_window;             /**< set by caller: documents per packing window; 0 = 4096 */
+    int drop_no_loss;            /**< set by caller: 1 = leave out pieces of documents with no
+                                      loss-bearing target (e.g. the frames of a [vision],caption
+                                      video split over rows): packed layout; lwm train's default */
     int start_stage;             /**< set by caller: begin at this curriculum stage (not when resuming) */
 
     int dp_rank, dp_size;        /**< set by caller: data-parallel rank and size; size 0 = 1 */
@@ -219,6 +229,9 @@ typedef struct lwm_loader_batch {
     double padding_fraction;      /**< padding positions / positions over this rank's rows */
     int64_t documents;            /**< documents (or pieces) that start in this rank's rows */
     int64_t documents_split;      /**< pieces that are not a whole document, in this rank's rows */
+    int64_t rows_no_loss;         /**< this rank's rows without any loss-bearing target */
+    int64_t pieces_dropped;       /**< pieces without loss left out (drop_no_loss) of the windows
+                                       planned for this batch (the same count on every rank) */
     int64_t run_step;             /**< steps of the whole curriculum before this one (the trainer
                                        logs this batch as step run_step + 1) */
     int64_t run_row;              /**< global row number, over the whole curriculum, of this
@@ -362,6 +375,7 @@ typedef struct lwm_loader_run_config {
     int force_tokenizer;        /**< data.force_tokenizer (JSON bool): use it over the dataset's */
     char fields_spec[1024];     /**< data.fields_spec; "" = not given */
     lwm_loader_layout layout;   /**< data.layout; default packed */
+    int drop_no_loss;           /**< data.drop_no_loss (JSON bool); default true in a training config */
 } lwm_loader_run_config;
 
 /** Reads a curriculum or training config. Errors name the file and field. */

@@ -66,7 +66,8 @@ void loader_state_parts(const lwm_loader *ld, uint64_t part[LWM_LOADER_STATE_PAR
     snprintf(index, sizeof index, "%d", o->force_fields_index ? o->fields_index : -1);
     part[5] = hash_text(index, ld->default_spec, ld->separator);
     v[0] = ld->window_docs, v[1] = !o->no_segment_ids, v[2] = !o->no_position_reset;
-    part[6] = hash_ints(v, 3);
+    v[3] = o->drop_no_loss != 0;
+    part[6] = hash_ints(v, 4);
     for (int f = 0; f < 3; f++) {
         int k = 0;
         v[k++] = ld->n_stages;
@@ -103,7 +104,7 @@ static int check_cursor(lwm_loader *ld, const lwm_loader_state *s, int64_t seq_l
         BAD_FIELD(ld, s->window >= 0 && s->window < windows, "window", s->window,
                   "0..%lld packing windows", (long long)windows - 1);
         LWM_TRY(loader_plan_window(&ld->plan, o, &ld->len, s->epoch, s->window, ld->window_docs,
-                                   seq_len, &ld->mem, &ld->err));
+                                   seq_len, ld->opt.drop_no_loss, &ld->mem, &ld->err));
         BAD_FIELD(ld, s->row >= 0 && s->row <= (int64_t)ld->plan.n_rows, "row", s->row,
                   "window %lld has %zu rows", (long long)s->window, ld->plan.n_rows);
         return 0;

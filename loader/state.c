@@ -175,6 +175,10 @@ static int parse_run(lwm_loader_run_config *c, const cJSON *root, const char *pa
     LWM_CHECK(err, !force || cJSON_IsBool(force), LWM_EINVAL,
               "%s: field \"data.force_tokenizer\" must be true or false", what);
     c->force_tokenizer = cJSON_IsTrue(force);
+    const cJSON *drop = cJSON_GetObjectItemCaseSensitive(data, "drop_no_loss");
+    LWM_CHECK(err, !drop || cJSON_IsBool(drop), LWM_EINVAL,
+              "%s: field \"data.drop_no_loss\" must be true or false", what);
+    c->drop_no_loss = drop ? cJSON_IsTrue(drop) : c->is_training;
     const char *layout = "packed";
     LWM_TRY(lwm_json_get_string(data, "layout", 0, &layout, what, err));
     if (strcmp(layout, "packed") == 0) c->layout = LWM_LAYOUT_PACKED;

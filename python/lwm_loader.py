@@ -51,7 +51,7 @@ class _Options(C.Structure):
                 ("force_fields_index", C.c_int), ("fields_index", C.c_int),
                 ("fields_spec", C.c_char_p), ("subfield_separator", C.c_char_p),
                 ("no_segment_ids", C.c_int), ("no_position_reset", C.c_int),
-                ("pack_window", C.c_int), ("start_stage", C.c_int), ("dp_rank", C.c_int), ("dp_size", C.c_int),
+                ("pack_window", C.c_int), ("drop_no_loss", C.c_int), ("start_stage", C.c_int), ("dp_rank", C.c_int), ("dp_size", C.c_int),
                 ("sp_rank", C.c_int), ("sp_size", C.c_int), ("ring_layout", C.c_int),
                 ("on_bad_record", C.c_int), ("prefetch_bytes", C.c_size_t),
                 ("cache_dir", C.c_char_p), ("log", _Logger), ("progress", _Progress),
@@ -77,6 +77,7 @@ class _Batch(C.Structure):
                 ("stage", C.c_int32), ("rope_theta", C.c_double), ("epoch", C.c_int64),
                 ("step", C.c_int64), ("stage_done", C.c_int), ("padding_fraction", C.c_double),
                 ("documents", C.c_int64), ("documents_split", C.c_int64),
+                ("rows_no_loss", C.c_int64), ("pieces_dropped", C.c_int64),
                 ("run_step", C.c_int64), ("run_row", C.c_int64), ("state", _State)]
 
 
@@ -187,7 +188,8 @@ class Loader:
             "global_index": arr(b.global_index, np.int32, b.len, (b.len,)),
             "stage": b.stage, "seq_len": b.seq_len, "rope_theta": b.rope_theta,
             "epoch": b.epoch, "step": b.step, "padding_fraction": b.padding_fraction,
-            "run_step": b.run_step, "run_row": b.run_row,
+            "run_step": b.run_step, "run_row": b.run_row, "rows_no_loss": b.rows_no_loss,
+            "pieces_dropped": b.pieces_dropped,
             "state": state.raw,
         }
 

@@ -33,6 +33,7 @@ static int read_data_options(lsrc *s, const char *config_path, const lwm_mem *me
     s->opt.fields_spec = s->fields_spec[0] ? s->fields_spec : NULL;
     s->opt.layout = rc.layout;
     s->opt.force_tokenizer = rc.force_tokenizer;
+    s->opt.drop_no_loss = rc.drop_no_loss;
     return 0;
 }
 
@@ -69,7 +70,8 @@ static int src_next(void *ctx, train_batch *out, lwm_error *err)
               s->data_dir, b.stage, s->stage);
     s->state = b.state;
     *out = (train_batch){(int)b.rows, b.len, b.input_tokens, b.target_tokens, b.segment_ids,
-                         b.positions, b.loss_masks, b.input_vision_masks, b.target_vision_masks};
+                         b.positions, b.loss_masks, b.input_vision_masks, b.target_vision_masks,
+                         (int)b.rows_no_loss};
     return 0;
 }
 
