@@ -9,9 +9,13 @@
 Keys follow LWM's batch names: input_tokens, target_tokens (int32), loss_masks
 (float32), input_vision_masks, target_vision_masks (bool), plus segment_ids and
 positions (int32), global_index (int32, the ring slice), and stage, seq_len,
-rope_theta, epoch, step, padding_fraction. Arrays are copies: they stay valid
-after the next batch. The library is found at $LWM_LIB, else ../build/liblwm.so
-next to this file.
+rope_theta, epoch, step, padding_fraction, run_step and run_row (the global
+step and row numbers over the curriculum, as lwm pack prints them), rows_no_loss
+and pieces_dropped. Arrays are copies: they stay valid after the next batch.
+tokenizer=None uses the tokenizer the datasets were ingested with (lwm ingest
+--tokenizer); another one is refused unless force_tokenizer=True. The rows are
+the same for any dp/sp/zigzag: those only slice the global stream. The library
+is found at $LWM_LIB, else ../build/liblwm.so next to this file.
 """
 import ctypes as C
 import os
