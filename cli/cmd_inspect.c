@@ -78,7 +78,17 @@ static void print_human(const inspect_report *rep)
     const lwm_shard_info *in = rep->info;
     printf("  vqgan          %s%s%s%s\n", in->vqgan_preset[0] ? in->vqgan_preset : "(none)",
            in->vqgan_hash[0] ? " weights " : "", in->vqgan_hash, in->vqgan_untrained ? " (UNTRAINED: random weights)" : "");
-    printf("  tokenizer      %s %s\n", in->tokenizer_name[0] ? in->tokenizer_name : "(none)", in->tokenizer_hash);
+    cJSON *set = in->settings_json[0] ? cJSON_Parse(in->settings_json) : NULL;
+    const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(set, "tokenizer"));
+    const char *tok_hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(set, "tokenizer_xxh3"));
+    if (tok && tok_hash)
+        printf("  tokenizer      %s xxh3 %s (recorded at ingest: the default of pack, train, show)\n",
+               tok, tok_hash);
+    else if (in->tokenizer_name[0] || in->tokenizer_hash[0])
+        printf("  tokenizer      %s %s\n", in->tokenizer_name, in->tokenizer_hash);
+    else
+        printf("  tokenizer      (none recorded: give one to pack/train)\n");
+    cJSON_Delete(set);
     if (in->settings_json[0]) printf("  settings       %s\n", in->settings_json);
     if (s->bad_records)
         printf("  UNREADABLE     %lld records (run lwm verify %s)\n", (long long)s->bad_records, rep->dir);
@@ -156,6 +166,9 @@ static cJSON *report_json(const inspect_report *rep)
     cJSON_AddStringToObject(tok, "name", rep->info->tokenizer_name);
     cJSON_AddStringToObject(tok, "hash", rep->info->tokenizer_hash);
     cJSON *settings = rep->info->settings_json[0] ? cJSON_Parse(rep->info->settings_json) : NULL;
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "tokenizer"));
+    const char *xxh3 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "tokenizer_xxh3"));
+    if (path && xxh3) cJSON_AddStringToObject(tok, "path", path), cJSON_AddStringToObject(tok, "xxh3", xxh3);
     cJSON_AddItemToObject(o, "settings", settings ? settings : cJSON_CreateObject());
     cJSON *fails = cJSON_AddArrayToObject(o, "failures");
     for (int64_t i = 0; i < rep->n_failures; i++) {

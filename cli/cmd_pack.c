@@ -15,9 +15,16 @@ static const char usage[] =
     "readable form (text detokenized, vision runs as frame counts). DATASET is a store\n"
     "directory or an LWM JSONL file; several are mixed (--weights).\n"
     "\n"
+    "The rows are the global stream: the same for any number of ranks reading it. \"row\"\n"
+    "counts global rows over the whole curriculum (a resumed dump continues the numbering),\n"
+    "\"train_step\" is the step of lwm train (its log.jsonl \"step\") that trains on the row;\n"
+    "--dp/--sp/--zigzag print one rank's slice of the same rows.\n"
+    "\n"
     "  --seq-len L          positions per row (required unless --curriculum)\n"
     "  --count N            rows to print (default 4)\n"
-    "  --tokenizer T        SentencePiece .model\n"
+    "  --tokenizer T        SentencePiece .model (default: the one the dataset was ingested\n"
+    "                       with; another one is an error unless --force-tokenizer)\n"
+    "  --force-tokenizer    use --tokenizer even when the dataset records another\n"
     "  --layout L           packed (default) | lwm (LWM's no_pad stream) | pad\n"
     "  --no-shuffle         dense (file) order\n"
     "  --seed S             shuffle seed (default 0)\n"
@@ -27,8 +34,13 @@ static const char usage[] =
     "  --no-segment-ids     one segment per row (cross-document attention)\n"
     "  --no-position-reset  positions run along the row\n"
     "  --skip-bad           skip and count bad records instead of failing\n"
+    "  --drop-no-loss       leave out pieces with no loss-bearing target (lwm train's default)\n"
+    "  --keep-no-loss       keep them (overrides a training config's data.drop_no_loss)\n"
     "  --weights W1,W2,...  mixing weights of the datasets\n"
-    "  --curriculum F       stages from a config (configs/curriculum-*.json)\n"
+    "  --curriculum F       stages from a curriculum (configs/curriculum-*.json) or a training\n"
+    "                       config (configs/tiny.json): then also its train.seed and data\n"
+    "                       options (tokenizer, fields_spec, layout) unless given here, so the\n"
+    "                       rows are exactly those lwm train trains on, each with its step\n"
     "  --stage K            start at curriculum stage K\n"
     "  --rows R             global rows per batch (default 1)\n"
     "  --dp RANK/SIZE       data-parallel rank and size (rows of this rank only)\n"
@@ -42,7 +54,10 @@ typedef struct pack_args {
     long long count;
     int json;
     const char *state_in, *state_out, *curriculum;
+    int given_seed, given_layout, given_drop;
+    int64_t stage_rows[64], stage_no_loss[64], stage_dropped[64]; // statistics per stage
     double weights[16];
+    lwm_loader_run_config run; // --curriculum
 } pack_args;
 
 static int parse_pair(const char *opt, const char *text, int *rank, int *size)
@@ -88,7 +103,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         {"fields", 1, 0, 'F'}, {"no-segment-ids", 0, 0, 'g'}, {"no-position-reset", 0, 0, 'p'},
         {"skip-bad", 0, 0, 'k'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
         {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'q'}, {"zigzag", 0, 0, 'z'},
-        {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"force-tokenizer", 0, 0, 'T'}, {"drop-no-loss", 0, 0, 'D'}, {"keep-no-loss", 0, 0, 'E'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     lwm_loader_options *o = &a->opt;
     a->count = 4;
     long long v;
@@ -99,9 +114,12 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'n': if (cli_parse_int("pack", "--count", optarg, 0, &v)) return -1; a->count = v; break;
         case 'j': a->json = 1; break;
         case 't': o->tokenizer = optarg; break;
-        case 'l': if (parse_layout(optarg, &o->layout)) return -1; break;
+        case 'T': o->force_tokenizer = 1; break;
+        case 'D': o->drop_no_loss = 1, a->given_drop = 1; break;
+        case 'E': o->drop_no_loss = 0, a->given_drop = 1; break;
+        case 'l': if (parse_layout(optarg, &o->layout)) return -1; a->given_layout = 1; break;
         case 'S': o->no_shuffle = 1; break;
-        case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; break;
+        case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; a->given_seed = 1; break;
         case 'f': if (cli_parse_int("pack", "--max-n-frames", optarg, 1, &v)) return -1; o->max_n_frames = v; break;
         case 'i': if (cli_parse_int("pack", "--fields-index", optarg, 0, &v)) return -1;
                   o->force_fields_index = 1, o->fields_index = (int)v; break;
@@ -137,6 +155,7 @@ static cJSON *row_json(const lwm_loader_batch *b, int64_t k, long long index)
     cJSON_AddNumberToObject(o, "stage", b->stage);
     cJSON_AddNumberToObject(o, "epoch", (double)b->epoch);
     cJSON_AddNumberToObject(o, "step", (double)b->step);
+    cJSON_AddNumberToObject(o, "train_step", (double)(b->run_step + 1));
     cJSON_AddNumberToObject(o, "seq_len", (double)b->seq_len);
     int *in = malloc((size_t)n * sizeof *in), *tv = malloc((size_t)n * sizeof *tv);
     float *loss = malloc((size_t)n * sizeof *loss);
@@ -159,6 +178,8 @@ static cJSON *row_json(const lwm_loader_batch *b, int64_t k, long long index)
     cJSON_AddNumberToObject(o, "batch_padding_fraction", b->padding_fraction);
     cJSON_AddNumberToObject(o, "batch_documents", (double)b->documents);
     cJSON_AddNumberToObject(o, "batch_documents_split", (double)b->documents_split);
+    cJSON_AddNumberToObject(o, "batch_rows_no_loss", (double)b->rows_no_loss);
+    cJSON_AddNumberToObject(o, "batch_pieces_dropped", (double)b->pieces_dropped);
     free(in), free(tv), free(loss);
     return o;
 }
@@ -168,8 +189,9 @@ static void print_row(const lwm_loader *ld, const lwm_loader_batch *b, int64_t k
                       lwm_loader_layout layout)
 {
     int64_t n = b->len, at = k * n;
-    printf("row %lld (stage %d, epoch %lld, seq_len %lld; its batch of %lld rows: %lld documents, "
-           "%lld split, padding %.1f%%)\n  ", index, b->stage, (long long)b->epoch,
+    printf("row %lld (train step %lld, stage %d, epoch %lld, seq_len %lld; its batch of %lld rows: "
+           "%lld documents, %lld split, padding %.1f%%)\n  ", index, (long long)(b->run_step + 1), b->stage,
+           (long long)b->epoch,
            (long long)b->seq_len, (long long)b->rows, (long long)b->documents,
            (long long)b->documents_split, 100 * b->padding_fraction);
     static char text[1 << 16];
@@ -207,13 +229,25 @@ static int run(pack_args *a)
         resume = &state;
     }
     if (a->curriculum) {
-        int n = 0;
-        if ((rc = lwm_loader_curriculum_load(a->curriculum, NULL, &stages, &n, &err)) < 0) goto fail;
-        a->opt.stages = stages, a->opt.n_stages = n;
+        lwm_loader_run_config *c = &a->run;
+        if ((rc = lwm_loader_run_config_load(a->curriculum, NULL, c, &err)) < 0) goto fail;
+        stages = c->stages;
+        a->opt.stages = stages, a->opt.n_stages = c->n_stages;
+        if (c->is_training) { // the trainer's stream unless told otherwise here
+            if (!a->given_seed) a->opt.seed = c->seed;
+            if (!a->given_layout) a->opt.layout = c->layout;
+            if (!a->given_drop) a->opt.drop_no_loss = c->drop_no_loss;
+            if (!a->opt.tokenizer && c->tokenizer[0])
+                a->opt.tokenizer = c->tokenizer, a->opt.force_tokenizer |= c->force_tokenizer;
+            if (!a->opt.fields_spec && c->fields_spec[0]) a->opt.fields_spec = c->fields_spec;
+        }
     }
     cli_logger(&a->opt.log, 0);
     cli_progress(&a->opt.progress, 0);
-    if ((rc = lwm_loader_create(&ld, &a->opt, resume, &err)) < 0) goto fail;
+    if ((rc = lwm_loader_create(&ld, &a->opt, resume, &err)) < 0) {
+        if (resume && strncmp(err.msg, "resume state", 12) == 0) lwm_error_prefix(&err, "%s", a->state_in);
+        goto fail;
+    }
     lwm_loader_batch b;
     for (long long printed = 0; printed < a->count;) {
         rc = lwm_loader_next(ld, &b);
@@ -222,15 +256,24 @@ static int run(pack_args *a)
             lwm_error_set(&err, rc, "%s", lwm_loader_errmsg(ld));
             goto fail;
         }
+        if (b.stage >= 0 && b.stage < 64) {
+            a->stage_rows[b.stage] += b.rows, a->stage_no_loss[b.stage] += b.rows_no_loss;
+            a->stage_dropped[b.stage] += b.pieces_dropped;
+        }
         for (int64_t k = 0; k < b.rows && printed < a->count; k++, printed++) {
             if (a->json) {
-                cJSON *row = row_json(&b, k, printed);
+                cJSON *row = row_json(&b, k, b.run_row + k);
                 if (!row || cli_print_json(row, 1) < 0) goto end;
             } else {
-                print_row(ld, &b, k, printed, a->opt.layout);
+                print_row(ld, &b, k, b.run_row + k, a->opt.layout);
             }
         }
     }
+    for (int s = 0; s < 64; s++) // statistics of the batches read (this rank's rows)
+        if (a->stage_rows[s])
+            fprintf(stderr, "lwm pack: stage %d: %lld rows read, %lld without a loss-bearing token, "
+                    "%lld pieces without one dropped\n", s, (long long)a->stage_rows[s],
+                    (long long)a->stage_no_loss[s], (long long)a->stage_dropped[s]);
     if (a->state_out) {
         lwm_loader_state now = lwm_loader_get_state(ld);
         if ((rc = lwm_loader_state_write(a->state_out, &now, &err)) < 0) goto fail;

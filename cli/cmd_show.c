@@ -4,14 +4,18 @@
 #include <string.h>
 
 #include "cli.h"
+#include "loader/loader.h"
 #include "shard_cli.h"
 
 static const char *usage =
-    "usage: lwm show DIR ID [--json] [--index]\n\n"
+    "usage: lwm show DIR ID [--json] [--index] [--tokenizer T [--force-tokenizer]]\n\n"
     "Prints one sample: id, dense index, modality, source and its metadata, the\n"
     "LWM fields spec, every text field (and token ids), frame timestamps and the\n"
     "codes of every frame. --index reads ID as the dense index instead of an id.\n"
-    "--json prints one object (codes as one array of 256 per frame).\n";
+    "--json prints one object (codes as one array of 256 per frame).\n"
+    "Text stored raw is shown tokenized with the tokenizer the dataset was ingested\n"
+    "with (lwm ingest --tokenizer), or --tokenizer T; a T other than the dataset's\n"
+    "is an error unless --force-tokenizer.\n";
 
 static void print_codes(const lwm_shard_sample *s)
 {
@@ -42,7 +46,18 @@ static void line(const char *label, const char *value)
     printf("\n");
 }
 
-static void print_human(const lwm_shard_sample *s, int part)
+// Token ids of a raw text field with the tokenizer (the loader's rule: no BOS/EOS).
+static void print_tokens(const lwm_loader_tokenizer *tok, const char *text)
+{
+    int32_t ids[4096];
+    int64_t n = lwm_loader_tokenizer_encode(tok, text, ids, sizeof ids / sizeof ids[0]);
+    if (n < 0) return;
+    printf("  tokens (%lld, tokenizer %s):", (long long)n, lwm_loader_tokenizer_hash(tok));
+    for (int64_t i = 0; i < n && i < (int64_t)(sizeof ids / sizeof ids[0]); i++) printf(" %d", ids[i]);
+    printf("%s\n", n > (int64_t)(sizeof ids / sizeof ids[0]) ? " ..." : "");
+}
+
+static void print_human(const lwm_shard_sample *s, int part, const lwm_loader_tokenizer *tok)
 {
     line("id", s->id);
     printf("index       %lld\n", (long long)s->index);
@@ -67,6 +82,8 @@ static void print_human(const lwm_shard_sample *s, int part)
             printf("  tokens (%lld):", (long long)s->texts[t].n_tokens);
             for (int64_t i = 0; i < s->texts[t].n_tokens; i++) printf(" %d", s->texts[t].tokens[i]);
             printf("\n");
+        } else if (tok) {
+            print_tokens(tok, s->texts[t].text);
         }
     }
     printf("vision      ");
@@ -76,14 +93,27 @@ static void print_human(const lwm_shard_sample *s, int part)
     print_codes(s);
 }
 
+// The dataset's tokenizer (or the given one, checked against it); none when neither exists.
+static int open_tokenizer(const char *dir, const char *given, int force, lwm_loader_tokenizer **tok)
+{
+    char path[4096], hash[33];
+    lwm_error err = {0};
+    int rc = given ? 1 : lwm_loader_dataset_tokenizer(dir, path, sizeof path, hash, &err);
+    if (rc > 0) rc = lwm_loader_tokenizer_resolve(&dir, 1, given, force, path, sizeof path, &err);
+    if (rc >= 0 && (given || path[0])) rc = lwm_loader_tokenizer_open(tok, path, &err);
+    return rc < 0 ? cli_fail_err("show", &err, rc), -1 : 0;
+}
+
 int cmd_show(int argc, char **argv)
 {
-    const char *dir = NULL, *id = NULL;
-    int json = 0, by_index = 0;
+    const char *dir = NULL, *id = NULL, *given = NULL;
+    int json = 0, by_index = 0, force = 0;
     if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) json = 1;
         else if (strcmp(argv[i], "--index") == 0) by_index = 1;
+        else if (strcmp(argv[i], "--force-tokenizer") == 0) force = 1;
+        else if (strcmp(argv[i], "--tokenizer") == 0 && i + 1 < argc) given = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1]) return cli_fail("show", "unknown option %s (see --help)", argv[i]);
         else if (!dir) dir = argv[i];
         else if (!id) id = argv[i];
@@ -92,8 +122,10 @@ int cmd_show(int argc, char **argv)
     if (!dir || !id) return cli_fail("show", "expected DIR and ID (see --help)");
     long long index = 0;
     if (by_index && cli_parse_int("show", "--index", id, 0, &index) < 0) return 1;
+    lwm_loader_tokenizer *tok = NULL;
+    if (!json && open_tokenizer(dir, given, force, &tok) < 0) return 1;
     lwm_shard_reader *r = shard_cli_open("show", dir);
-    if (!r) return 1;
+    if (!r) return lwm_loader_tokenizer_free(tok), 1;
     const lwm_shard_sample *s;
     int rc = by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, id, &s);
     int status = 0;
@@ -102,7 +134,8 @@ int cmd_show(int argc, char **argv)
         cJSON *o = shard_cli_sample_json(s, 1);
         if (part_of(r, s->index) >= 0) cJSON_AddNumberToObject(o, "part", part_of(r, s->index));
         cli_print_json(o, 1);
-    } else print_human(s, part_of(r, s->index));
+    } else print_human(s, part_of(r, s->index), tok);
     lwm_shard_reader_free(r);
+    lwm_loader_tokenizer_free(tok);
     return status;
 }

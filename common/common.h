@@ -262,6 +262,9 @@ void lwm_hasher_update(lwm_hasher *h, const void *data, size_t size);
 /** Writes 32 lowercase hex digits and a NUL into hex[33]; releases the state. */
 void lwm_hasher_final(lwm_hasher *h, char hex[33]);
 
+/** XXH3-128 hex of a whole file's bytes (a tokenizer's identity). 0 or < 0 with err naming it. */
+int lwm_file_hash(const char *path, char hex[33], lwm_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* JSON helpers (cJSON)                                                     */
 /* ------------------------------------------------------------------------ */

@@ -184,3 +184,19 @@ void lwm_hasher_final(lwm_hasher *h, char hex[33])
     XXH3_freeState(h->state);
     h->state = NULL;
 }
+
+int lwm_file_hash(const char *path, char hex[33], lwm_error *err)
+{
+    char *data = NULL;
+    size_t size = 0;
+    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    lwm_hasher h;
+    int rc = lwm_hasher_init(&h);
+    if (rc >= 0) {
+        lwm_hasher_update(&h, data, size);
+        lwm_hasher_final(&h, hex);
+    }
+    lwm_free(NULL, data);
+    LWM_CHECK(err, rc >= 0, rc, "%s: out of memory hashing", path);
+    return 0;
+}

@@ -4,6 +4,7 @@
 // in batches.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,15 +31,19 @@ static int open_vqgan(run_state *r)
     return 0;
 }
 
-// The ingest settings recorded in the dataset manifest.
-static char *settings_json(const lwm_ingest_run_options *opt)
+// The ingest settings recorded in the dataset manifest. The tokenizer is kept as an absolute
+// path with the XXH3-128 of its bytes: the loader's default tokenizer for this dataset, and
+// the identity a tokenizer given later must match.
+static char *settings_json(const lwm_ingest_run_options *opt, const char *tok_path,
+                           const char *tok_hash)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "fps", opt->decode.fps);
     cJSON_AddNumberToObject(o, "max_frames", (double)opt->decode.max_frames);
     cJSON_AddStringToObject(o, "text", "raw");
     cJSON_AddNumberToObject(o, "preprocess", LWM_INGEST_PREPROCESS_VERSION);
-    if (opt->tokenizer) cJSON_AddStringToObject(o, "tokenizer", opt->tokenizer);
+    if (tok_path) cJSON_AddStringToObject(o, "tokenizer", tok_path);
+    if (tok_path) cJSON_AddStringToObject(o, "tokenizer_xxh3", tok_hash);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -47,12 +52,18 @@ static char *settings_json(const lwm_ingest_run_options *opt)
 static int open_dataset(run_state *r)
 {
     const lwm_ingest_run_options *opt = r->opt;
+    char tok_path[PATH_MAX], tok_hash[33];
+    if (opt->tokenizer) {
+        LWM_CHECK(r->err, realpath(opt->tokenizer, tok_path), -errno, "--tokenizer %s: %s",
+                  opt->tokenizer, strerror(errno));
+        LWM_TRY(lwm_file_hash(tok_path, tok_hash, r->err));
+    }
     lwm_shard_writer_options wo = {.log = opt->log, .mem = opt->decode.mem};
     r->writer = lwm_shard_writer_create(&wo);
     if (!r->writer) return lwm_error_set(r->err, -ENOMEM, "out of memory for the store");
     int rc = lwm_shard_writer_open(r->writer, opt->out_dir);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
-    char *settings = settings_json(opt);
+    char *settings = settings_json(opt, opt->tokenizer ? tok_path : NULL, tok_hash);
     lwm_shard_info info = {
         .vqgan_hash = r->vqgan ? lwm_vqgan_weights_hash(r->vqgan) : "",
         .vqgan_preset = r->vqgan ? lwm_vqgan_config_of(r->vqgan)->name : "",
@@ -69,8 +80,8 @@ static int open_dataset(run_state *r)
     cJSON_free(settings);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     if (opt->tokenizer)
-        lwm_log(&opt->log, LWM_LOG_INFO, "--tokenizer %s: text is stored raw and tokenized by the "
-                "loader (ingest does not depend on the loader)", opt->tokenizer);
+        lwm_log(&opt->log, LWM_LOG_INFO, "--tokenizer %s: recorded as the dataset's tokenizer (xxh3 %s); "
+                "text is stored raw and tokenized by the loader", tok_path, tok_hash);
     r->last_commit = lwm_now();
     return 0;
 }

@@ -194,7 +194,13 @@ typedef struct loader_lengths {
     uint32_t *run_off;       /**< [n_docs + 1] offsets into runs */
     uint32_t *runs;          /**< pairs (start, frames) */
     size_t n_runs, cap_runs;
+    uint32_t *loss_off;      /**< [n_docs + 1] offsets into loss_runs */
+    uint32_t *loss_runs;     /**< pairs [start, end) of tokens whose loss is 1 */
+    size_t n_loss, cap_loss;
 } loader_lengths;
+
+/** 1 when some target of a piece (tokens a+1..b) of document doc carries loss. */
+int loader_piece_has_loss(const loader_lengths *len, int64_t doc, int64_t a, int64_t b);
 
 /**
  * The largest end b (a < b <= a + max_positions, b <= n - 1) at which a piece
@@ -231,7 +237,7 @@ int64_t loader_order_doc(const loader_order *o, int64_t epoch, int64_t slot);
 typedef struct loader_piece {
     int64_t doc;             /**< global document id */
     int64_t a, b;            /**< first and last token */
-    int64_t slots;           /**< positions taken in the row (b - a rounded up to the alignment) */
+    int64_t slots;           /**< positions taken in the row (b - a) */
     int32_t row;             /**< row within the window */
     int32_t split;           /**< 1 when the piece is not the whole document */
 } loader_piece;
@@ -245,6 +251,7 @@ typedef struct loader_plan {
     size_t n_rows, cap_rows;
     int64_t *remaining;      /**< scratch: free positions per row */
     size_t cap_remaining;
+    int64_t dropped;         /**< pieces without a loss-bearing target left out (drop_no_loss) */
 } loader_plan;
 
 /**
@@ -257,7 +264,7 @@ typedef struct loader_plan {
  */
 int loader_plan_window(loader_plan *plan, const loader_order *order, const loader_lengths *len,
                        int64_t epoch, int64_t window, int64_t window_docs, int64_t seq_len,
-                       int64_t align, const lwm_mem *mem, lwm_error *err);
+                       int drop_no_loss, const lwm_mem *mem, lwm_error *err);
 void loader_plan_release(loader_plan *plan, const lwm_mem *mem);
 
 /* ---- The loader context (loader.c, rows.c) ---- */
@@ -293,7 +300,7 @@ struct lwm_loader {
     loader_order order;
     lwm_loader_stage *stages;
     int n_stages;
-    int64_t window_docs, align;
+    int64_t window_docs;
     lwm_loader_state st;               /**< state after the last batch returned */
     loader_plan plan;
     loader_doc doc;
@@ -308,6 +315,8 @@ struct lwm_loader {
     lwm_loader_state consumed;         /**< state after the last batch handed to the caller */
     struct loader_prefetch *prefetch;  /**< background producer, or NULL */
     int64_t epoch_rows;                /**< packed: rows seen in the current epoch (detects empty data) */
+    int64_t dropped;                   /**< pieces without loss left out of windows planned since
+                                            the last batch (drop_no_loss) */
     lwm_loader_info info;
 };
 
@@ -332,6 +341,15 @@ void loader_prefetch_stop(lwm_loader *ld);
 
 /** Produces the next global row of the current stage; fills ld->row when materialize. */
 int loader_next_row(lwm_loader *ld, int materialize);
+
+/* Resume (resume.c): the state's part hashes and bounds. */
+
+/** Hashes of the stream's inputs, part by part, and of all parts. */
+void loader_state_parts(const lwm_loader *ld, uint64_t part[LWM_LOADER_STATE_PARTS], uint64_t *all);
+/** Checks state (NULL = fresh start) against the options and the plan, then sets ld->st. */
+int loader_resume(lwm_loader *ld, const lwm_loader_state *state);
+/** Batches in a stage: ceil(total_tokens / tokens_per_batch); unbounded stages a large bound. */
+int64_t loader_stage_steps(const lwm_loader_stage *s);
 
 /** Reads and builds global document doc into ld->doc (cached). */
 int loader_build_doc(lwm_loader *ld, int64_t doc);

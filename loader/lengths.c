@@ -7,14 +7,16 @@
 //
 // Cache file (little-endian): "LWMLLEN\0", u32 version, u32 0, u64 key,
 // u64 n_docs, u64 n_runs, u32 n_tokens[n_docs], u32 run_off[n_docs + 1]
-// (local to the file), u32 runs[2 n_runs], u64 XXH3 of everything before.
+// (local to the file), u32 runs[2 n_runs], then u64 n_loss, u32
+// loss_off[n_docs + 1] (local), u32 loss_runs[2 n_loss], u64 XXH3 of
+// everything before. Version 2 added the loss runs.
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 
-enum { CACHE_VERSION = 1 };
+enum { CACHE_VERSION = 2 };
 static const char cache_magic[8] = "LWMLLEN";
 
 static int add_runs(loader_lengths *len, const loader_doc *doc, const lwm_mem *mem)
@@ -25,6 +27,25 @@ static int add_runs(loader_lengths *len, const loader_doc *doc, const lwm_mem *m
     for (size_t r = 0; r < 2 * doc->n_runs; r++)
         len->runs[2 * len->n_runs + r] = (uint32_t)doc->runs[r];
     len->n_runs += doc->n_runs;
+    // Runs of loss-bearing tokens: what tells a piece without any trained target.
+    for (size_t i = 0; i < doc->n; i++) {
+        if (!doc->loss[i]) continue;
+        size_t j = i;
+        while (j < doc->n && doc->loss[j]) j++;
+        if (2 * (len->n_loss + 1) > len->cap_loss)
+            LWM_TRY(lwm_grow(mem, (void **)&len->loss_runs, &len->cap_loss, 2 * (len->n_loss + 1),
+                             sizeof *len->loss_runs));
+        len->loss_runs[2 * len->n_loss] = (uint32_t)i, len->loss_runs[2 * len->n_loss + 1] = (uint32_t)j;
+        len->n_loss++;
+        i = j;
+    }
+    return 0;
+}
+
+int loader_piece_has_loss(const loader_lengths *len, int64_t doc, int64_t a, int64_t b)
+{
+    for (uint32_t r = len->loss_off[doc]; r < len->loss_off[doc + 1]; r++)
+        if (len->loss_runs[2 * r] <= b && len->loss_runs[2 * r + 1] > a + 1) return 1;
     return 0;
 }
 
@@ -50,6 +71,7 @@ static int build_dataset(lwm_loader *ld, int d, int64_t first)
                 return lwm_error_set(&ld->err, -ENOMEM, "out of memory");
         }
         len->run_off[first + i + 1] = (uint32_t)len->n_runs;
+        len->loss_off[first + i + 1] = (uint32_t)len->n_loss;
         lwm_progress_update(&ld->opt.progress, i + 1, NULL);
     }
     lwm_progress_finish(&ld->opt.progress, src->count, NULL);
@@ -89,12 +111,18 @@ static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t fi
     const uint8_t *p = (const uint8_t *)data;
     int ok = size >= 48 && memcmp(p, cache_magic, 8) == 0 && p[8] == CACHE_VERSION &&
              get64(p + 16) == key && (int64_t)get64(p + 24) == count;
-    uint64_t runs = ok ? get64(p + 32) : 0;
-    size_t want = 40 + 4 * ((size_t)count + (size_t)count + 1 + 2 * (size_t)runs) + 8;
-    ok = ok && size == want && get64(p + want - 8) == lwm_hash64(p, want - 8);
+    uint64_t runs = ok ? get64(p + 32) : 0, losses = 0;
+    ok = ok && runs < size;
+    size_t part = 40 + 4 * ((size_t)count + (size_t)count + 1 + 2 * (size_t)runs);
+    if (ok && size >= part + 8) memcpy(&losses, p + part, 8);
+    size_t want = part + 8 + 4 * ((size_t)count + 1 + 2 * (size_t)losses) + 8;
+    ok = ok && losses < size && size == want &&
+         get64(p + want - 8) == lwm_hash64(p, want - 8);
     loader_lengths *len = &ld->len;
-    if (ok && lwm_grow(&ld->mem, (void **)&len->runs, &len->cap_runs, 2 * (len->n_runs + runs),
-                       sizeof *len->runs) < 0)
+    if (ok && (lwm_grow(&ld->mem, (void **)&len->runs, &len->cap_runs, 2 * (len->n_runs + runs),
+                        sizeof *len->runs) < 0 ||
+               lwm_grow(&ld->mem, (void **)&len->loss_runs, &len->cap_loss,
+                        2 * (len->n_loss + losses), sizeof *len->loss_runs) < 0))
         ok = 0;
     if (ok) {
         const uint8_t *at = p + 40;
@@ -106,7 +134,16 @@ static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t fi
             len->run_off[first + i] = base + v;
         }
         if (runs) memcpy(len->runs + 2 * len->n_runs, at, 8 * (size_t)runs);
+        at += 8 * (size_t)runs + 8;
         len->n_runs += runs;
+        base = (uint32_t)len->n_loss;
+        for (int64_t i = 0; i <= count; i++, at += 4) {
+            uint32_t v;
+            memcpy(&v, at, 4);
+            len->loss_off[first + i] = base + v;
+        }
+        if (losses) memcpy(len->loss_runs + 2 * len->n_loss, at, 8 * (size_t)losses);
+        len->n_loss += losses;
     }
     lwm_free(&ld->mem, data);
     return ok;
@@ -117,7 +154,10 @@ static void save_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t f
     const loader_lengths *len = &ld->len;
     uint32_t base = len->run_off[first];
     uint64_t runs = len->run_off[first + count] - base;
-    size_t size = 40 + 4 * ((size_t)count + (size_t)count + 1 + 2 * (size_t)runs) + 8;
+    uint32_t lbase = len->loss_off[first];
+    uint64_t losses = len->loss_off[first + count] - lbase;
+    size_t size = 40 + 4 * ((size_t)count + (size_t)count + 1 + 2 * (size_t)runs) + 8 +
+                  4 * ((size_t)count + 1 + 2 * (size_t)losses) + 8;
     uint8_t *buf = lwm_calloc(&ld->mem, 1, size);
     if (!buf) return;
     memcpy(buf, cache_magic, 8);
@@ -130,6 +170,13 @@ static void save_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t f
         memcpy(at, &v, 4);
     }
     if (runs) memcpy(at, len->runs + 2 * (size_t)base, 8 * (size_t)runs);
+    at += 8 * (size_t)runs;
+    put64(at, losses), at += 8;
+    for (int64_t i = 0; i <= count; i++, at += 4) {
+        uint32_t v = len->loss_off[first + i] - lbase;
+        memcpy(at, &v, 4);
+    }
+    if (losses) memcpy(at, len->loss_runs + 2 * (size_t)lbase, 8 * (size_t)losses);
     put64(buf + size - 8, lwm_hash64(buf, size - 8));
     lwm_error err = {0};
     if (lwm_write_file_atomic(path, buf, size, &err) < 0)
@@ -145,7 +192,8 @@ int loader_lengths_compute(lwm_loader *ld)
     len->n_docs = total;
     len->n_tokens = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->n_tokens);
     len->run_off = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->run_off);
-    LWM_CHECK(&ld->err, len->n_tokens && len->run_off, -ENOMEM, "out of memory");
+    len->loss_off = lwm_calloc(&ld->mem, (size_t)total + 1, sizeof *len->loss_off);
+    LWM_CHECK(&ld->err, len->n_tokens && len->run_off && len->loss_off, -ENOMEM, "out of memory");
     int64_t first = 0;
     for (int d = 0; d < ld->n_src; first += ld->src[d].count, d++) {
         const loader_source *src = &ld->src[d];

@@ -67,6 +67,8 @@ static int check_stages(lwm_loader *ld)
         LWM_CHECK(&ld->err, st->tokens_per_batch > 0 && st->tokens_per_batch % st->seq_len == 0,
                   LWM_EINVAL, "stage %d: tokens_per_batch %lld is not a multiple of seq_len %lld",
                   s, (long long)st->tokens_per_batch, (long long)st->seq_len);
+        LWM_CHECK(&ld->err, st->total_tokens <= INT64_MAX - st->tokens_per_batch, LWM_EINVAL,
+                  "stage %d: total_tokens %lld out of range", s, (long long)st->total_tokens);
         int64_t rows = st->tokens_per_batch / st->seq_len;
         LWM_CHECK(&ld->err, rows % D == 0, LWM_EINVAL,
                   "stage %d: %lld rows per batch do not split over %d data-parallel ranks", s,
@@ -162,24 +164,6 @@ static int reserve_doc(lwm_loader *ld)
     return 0;
 }
 
-static uint64_t config_hash(const lwm_loader *ld)
-{
-    const lwm_loader_options *o = &ld->opt;
-    int64_t v[64];
-    int k = 0;
-    v[k++] = o->layout, v[k++] = !o->no_shuffle, v[k++] = o->max_n_frames;
-    v[k++] = o->force_fields_index ? o->fields_index : -1, v[k++] = ld->window_docs;
-    v[k++] = ld->align, v[k++] = ld->n_src, v[k++] = ld->info.tokens;
-    v[k++] = (int64_t)ld->len.n_runs;
-    for (int d = 0; d < ld->n_src && k < 40; d++) v[k++] = ld->src[d].count;
-    for (int s = 0; s < ld->n_stages && k + 3 <= 64; s++) {
-        v[k++] = ld->stages[s].seq_len;
-        v[k++] = ld->stages[s].tokens_per_batch;
-        v[k++] = ld->stages[s].total_tokens;
-    }
-    return lwm_hash64(v, (size_t)k * sizeof v[0]);
-}
-
 // ---- Create / free -------------------------------------------------------
 
 static int copy_options(lwm_loader *ld, const lwm_loader_options *opt)
@@ -215,7 +199,6 @@ static int copy_options(lwm_loader *ld, const lwm_loader_options *opt)
                                     .separator = ld->separator,
                                     .max_n_frames = o->max_n_frames};
     ld->window_docs = o->pack_window > 0 ? o->pack_window : 4096;
-    ld->align = o->ring_layout == LWM_RING_ZIGZAG && o->layout == LWM_LAYOUT_PACKED ? 2 * o->sp_size : 1;
     return 0;
 }
 
@@ -231,35 +214,16 @@ static int copy_stages(lwm_loader *ld, const lwm_loader_options *opt)
     return check_stages(ld);
 }
 
-static int resume(lwm_loader *ld, const lwm_loader_state *state)
-{
-    uint64_t hash = config_hash(ld);
-    if (!state) {
-        LWM_CHECK(&ld->err, ld->opt.start_stage >= 0 && ld->opt.start_stage < ld->n_stages,
-                  LWM_EINVAL, "start stage %d: the curriculum has %d stages", ld->opt.start_stage,
-                  ld->n_stages);
-        ld->st = (lwm_loader_state){.seed = ld->opt.seed, .stage = ld->opt.start_stage,
-                                    .config_hash = hash};
-        return 0;
-    }
-    LWM_CHECK(&ld->err, state->seed == ld->opt.seed, LWM_EINVAL,
-              "resume state has seed %llu, the loader was given %llu",
-              (unsigned long long)state->seed, (unsigned long long)ld->opt.seed);
-    LWM_CHECK(&ld->err, state->config_hash == hash, LWM_EINVAL,
-              "resume state was made with other data or options (layout, datasets, stages, "
-              "max_n_frames, window or ring alignment differ)");
-    LWM_CHECK(&ld->err, state->stage >= 0 && state->stage <= ld->n_stages, LWM_EINVAL,
-              "resume state names stage %d of %d", state->stage, ld->n_stages);
-    ld->st = *state;
-    return 0;
-}
-
 static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loader_state *state)
 {
     double t0 = lwm_now();
     LWM_TRY(copy_options(ld, opt));
     LWM_TRY(copy_stages(ld, opt));
-    LWM_TRY(open_tokenizer(ld, opt->tokenizer));
+    char tokenizer[4096];
+    LWM_TRY(lwm_loader_tokenizer_resolve((const char *const *)ld->dataset_path, ld->opt.n_datasets,
+                                         opt->tokenizer, opt->force_tokenizer, tokenizer,
+                                         sizeof tokenizer, &ld->err));
+    LWM_TRY(open_tokenizer(ld, tokenizer));
     LWM_TRY(open_datasets(ld));
     LWM_TRY(loader_lengths_compute(ld));
     int64_t sizes[LOADER_MAX_DATASETS];
@@ -269,7 +233,7 @@ static int create(lwm_loader *ld, const lwm_loader_options *opt, const lwm_loade
     ld->order.shuffle = !ld->opt.no_shuffle;
     LWM_TRY(alloc_buffers(ld));
     LWM_TRY(reserve_doc(ld));
-    LWM_TRY(resume(ld, state));
+    LWM_TRY(loader_resume(ld, state));
     ld->plan.epoch = ld->plan.window = -1;
     ld->consumed = ld->st;
     if (ld->opt.prefetch_bytes) LWM_TRY(loader_prefetch_start(ld));
@@ -308,6 +272,7 @@ void lwm_loader_free(lwm_loader *ld)
     loader_order_release(&ld->order, &mem);
     loader_doc_release(&ld->doc, &mem);
     lwm_free(&mem, ld->len.n_tokens), lwm_free(&mem, ld->len.run_off), lwm_free(&mem, ld->len.runs);
+    lwm_free(&mem, ld->len.loss_off), lwm_free(&mem, ld->len.loss_runs);
     loader_row *r = &ld->row_own;
     lwm_free(&mem, r->input), lwm_free(&mem, r->target), lwm_free(&mem, r->segment);
     lwm_free(&mem, r->position), lwm_free(&mem, r->loss), lwm_free(&mem, r->input_vision);
@@ -357,6 +322,9 @@ static void slice_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
             copy_range(b, r, base + i, b->global_index[i], half);
     }
     memcpy(b->row_segment_ids + k * b->seq_len, r->segment, (size_t)b->seq_len * sizeof(int32_t));
+    int64_t i = 0;
+    while (i < b->seq_len && r->loss[i] == 0) i++;
+    b->rows_no_loss += i == b->seq_len;
     b->documents += r->documents;
     b->documents_split += r->split;
     b->padding_fraction += (double)r->padding;
@@ -377,18 +345,12 @@ static void point_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
     r->position = b->positions + at;
 }
 
-static int64_t stage_steps(const lwm_loader_stage *s)
-{
-    if (s->total_tokens <= 0) return INT64_MAX;
-    return (s->total_tokens + s->tokens_per_batch - 1) / s->tokens_per_batch;
-}
-
 int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
 {
     lwm_loader_state *st = &ld->st;
-    while (st->stage < ld->n_stages && st->step >= stage_steps(&ld->stages[st->stage])) {
-        *st = (lwm_loader_state){.seed = st->seed, .stage = st->stage + 1,
-                                 .config_hash = st->config_hash};
+    while (st->stage < ld->n_stages && st->step >= loader_stage_steps(&ld->stages[st->stage])) {
+        st->stage++; // seed and hashes stay; the cursor restarts
+        st->epoch = st->window = st->row = st->step = st->tokens = 0;
         ld->plan.epoch = -1;
         if (st->stage < ld->n_stages)
             lwm_log(&ld->opt.log, LWM_LOG_INFO, "curriculum: stage %d (seq_len %lld)", st->stage,
@@ -405,8 +367,15 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
     b->rope_theta = stage->rope_theta;
     b->epoch = st->epoch;
     b->step = st->step;
-    b->documents = b->documents_split = 0;
+    b->documents = b->documents_split = b->rows_no_loss = 0;
     b->padding_fraction = 0;
+    b->run_step = st->step, b->run_row = st->step * rows + o->dp_rank * mine;
+    for (int s = 0; s < st->stage; s++) { // earlier stages ran to their end (saturating)
+        int64_t n = loader_stage_steps(&ld->stages[s]);
+        int64_t r = n * (ld->stages[s].tokens_per_batch / ld->stages[s].seq_len);
+        b->run_step = n < INT64_MAX - b->run_step ? b->run_step + n : INT64_MAX;
+        b->run_row = r < INT64_MAX - b->run_row ? b->run_row + r : INT64_MAX;
+    }
     ring_index(b->global_index, stage->seq_len, o->sp_size, o->sp_rank,
                o->ring_layout == LWM_RING_ZIGZAG);
     for (int64_t g = 0; g < rows; g++) {
@@ -417,9 +386,11 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
         if (own) slice_row(ld, b, g - o->dp_rank * mine);
     }
     b->padding_fraction /= (double)(mine * stage->seq_len);
+    b->pieces_dropped = ld->dropped;
+    ld->dropped = 0;
     st->step++;
     st->tokens += stage->tokens_per_batch;
-    b->stage_done = st->step >= stage_steps(stage);
+    b->stage_done = st->step >= loader_stage_steps(stage);
     b->state = *st;
     return 0;
 }

@@ -21,6 +21,11 @@
  *   only where a frame (or text token) ends, never inside a frame. Each
  *   document (or piece) gets its own segment id, positions restart at 0 in each
  *   (both switchable), and the rest of a row is padding (segment 0, loss 0).
+ *   A piece of a split document can have no loss-bearing target (the frames
+ *   of a `[vision],caption` video); batches count rows without any
+ *   (rows_no_loss) and drop_no_loss (lwm train's default) leaves such pieces
+ *   out when planning, from per-document loss runs kept with the lengths, so
+ *   the stream stays a pure function of the same inputs.
  * - LWM_LAYOUT_LWM: LWM's `no_pad` stream, bit for bit: documents concatenated
  *   in order, row r takes stream tokens [r·L, r·L + L] (L + 1 tokens), inputs
  *   the first L, targets the last L, masks shifted the same way. Documents
@@ -37,18 +42,31 @@
  *   windows of consecutive permuted documents; a window's rows are a pure
  *   function of (seed, stage, epoch, window) and per-document lengths (cached
  *   beside the dataset, so start-up never re-tokenizes the corpus).
+ * - The invariant: the global stream does not depend on how many ranks read
+ *   it. Its rows are a pure function of (data, tokenizer, seed, stage
+ *   schedule, packing options); dp_size, sp_size and ring_layout never enter
+ *   packing, the plan or the state, ranks only slice the rows.
  * - All ranks walk the same global row stream; global batch b is rows
  *   [b·R, (b+1)·R) with R = tokens_per_batch / seq_len; data-parallel rank d
  *   takes R / dp_size consecutive rows of it, so no row is shared and every
  *   rank has the same step count. Sequence-parallel rank r then takes its
  *   seq_len / sp_size positions of each row (contiguous, or zigzag chunks r and
- *   2·sp_size − 1 − r of 2·sp_size, ring-attention.md §6).
+ *   2·sp_size − 1 − r of 2·sp_size, ring-attention.md §6). A document may
+ *   start anywhere in a row: ring attention needs the row length divisible by
+ *   2·sp_size (checked at create), not each document.
  * - The resume state is a few integers: seed, stage, epoch, window, row in
  *   window, plus counters (step, tokens) for reporting. Since every row is a
  *   pure function of them, and no buffer (prefetch, packing) carries anything
  *   across steps that is not recomputed from the state, a loader created with
  *   a state yields exactly the batches an uninterrupted run would have yielded
- *   after it. The state is the same on every rank.
+ *   after it. The state is the same on every rank and holds nothing about
+ *   ranks, so a state saved with P ranks (any dp × ring) resumes on Q ranks
+ *   with the same global rows (elastic resume). What may change on resume:
+ *   dp_size, sp_size, ring_layout, ranks, prefetch, cache_dir, logging. What
+ *   may not (refused at create, naming the part): datasets and their
+ *   contents, tokenizer, seed, layout, shuffle, max_n_frames, fields options,
+ *   packing options, and every stage's seq_len, tokens_per_batch and
+ *   total_tokens. Every field of a state is bounds-checked against the plan.
  *
  * Lifecycle: lwm_loader_create → lwm_loader_next … → lwm_loader_free.
  *
@@ -65,7 +83,9 @@
  *   its checksum, a spec naming a field the record lacks, a vision field whose
  *   length is not a multiple of 256, a document that cannot be split to fit a
  *   row (one frame longer than the row). A tokenizer that differs from the one
- *   the dataset was tokenized with is always an error at create. (In the LWM
+ *   the dataset was tokenized with is always an error at create; one that
+ *   differs from the one it was ingested with (lwm ingest --tokenizer) unless
+ *   force_tokenizer, and without a tokenizer the recorded one is used. (In the LWM
  *   and pad layouts long documents are cut, as LWM does, not rejected.)
  */
 #ifndef LWM_LOADER_H
@@ -116,7 +136,10 @@ typedef struct lwm_loader_options {
     const char *const *datasets; /**< set by caller: dataset paths (store directories, or LWM JSONL files) */
     const double *weights;       /**< set by caller: mixing weight per dataset; NULL = all equal */
     int n_datasets;              /**< set by caller: >= 1 */
-    const char *tokenizer;       /**< set by caller: SentencePiece .model; NULL = the dataset's */
+    const char *tokenizer;       /**< set by caller: SentencePiece .model; NULL = the one the
+                                      datasets record (lwm ingest --tokenizer) */
+    int force_tokenizer;         /**< set by caller: 1 = use tokenizer even when a dataset records
+                                      another (otherwise that is an error) */
 
     const lwm_loader_stage *stages; /**< set by caller: curriculum; NULL = one stage below */
     int n_stages;                   /**< set by caller */
@@ -135,11 +158,14 @@ typedef struct lwm_loader_options {
     int no_segment_ids;          /**< set by caller: 1 = every real position gets segment 1 (cross-document attention) */
     int no_position_reset;       /**< set by caller: 1 = positions run 0..seq_len-1 along the row */
     int pack_window;             /**< set by caller: documents per packing window; 0 = 4096 */
+    int drop_no_loss;            /**< set by caller: 1 = leave out pieces of documents with no
+                                      loss-bearing target (e.g. the frames of a [vision],caption
+                                      video split over rows): packed layout; lwm train's default */
     int start_stage;             /**< set by caller: begin at this curriculum stage (not when resuming) */
 
     int dp_rank, dp_size;        /**< set by caller: data-parallel rank and size; size 0 = 1 */
     int sp_rank, sp_size;        /**< set by caller: sequence-parallel (ring) rank and size; size 0 = 1 */
-    lwm_ring_layout ring_layout; /**< set by caller; zigzag also pads documents to multiples of 2·sp_size */
+    lwm_ring_layout ring_layout; /**< set by caller; only slices rows (seq_len must divide by 2·sp_size) */
 
     lwm_loader_bad_policy on_bad_record; /**< set by caller; default LWM_LOADER_FAIL */
     size_t prefetch_bytes;       /**< set by caller: background prefetch cap in bytes; 0 = no thread */
@@ -153,6 +179,9 @@ typedef struct lwm_loader_options {
  * Where the loader is: everything needed to resume. Filled by the loader; the
  * caller only stores and restores it (lwm_loader_state_save/_load).
  */
+/** Parts of the stream's inputs hashed one by one in the state (see lwm_loader_state_part_name). */
+enum { LWM_LOADER_STATE_PARTS = 10 };
+
 typedef struct lwm_loader_state {
     uint64_t seed;       /**< the shuffle seed the state belongs to (checked on resume) */
     int32_t stage;       /**< curriculum stage index */
@@ -161,11 +190,17 @@ typedef struct lwm_loader_state {
     int64_t row;         /**< next row within the window (LWM layout: token offset in the document) */
     int64_t step;        /**< global batches delivered in this stage */
     int64_t tokens;      /**< global positions delivered in this stage (step · tokens_per_batch) */
-    uint64_t config_hash;/**< hash of what shapes the stream (layout, datasets, lengths); checked on resume */
+    uint64_t config_hash;/**< hash of what shapes the stream (the parts below); checked on resume */
+    uint64_t part_hash[LWM_LOADER_STATE_PARTS]; /**< one hash per part of the stream's inputs
+                                                     (lwm_loader_state_part_name), so a mismatch
+                                                     on resume names what changed */
 } lwm_loader_state;
 
 /** Size of a serialized state: magic "LWMLDST", version, the fields, a checksum. */
-#define LWM_LOADER_STATE_BYTES 80
+#define LWM_LOADER_STATE_BYTES 160
+
+/** What part i of lwm_loader_state.part_hash covers (a config field name), or NULL. */
+const char *lwm_loader_state_part_name(int i);
 
 /**
  * One batch for this rank: rows × len arrays (row-major), len = seq_len /
@@ -194,6 +229,13 @@ typedef struct lwm_loader_batch {
     double padding_fraction;      /**< padding positions / positions over this rank's rows */
     int64_t documents;            /**< documents (or pieces) that start in this rank's rows */
     int64_t documents_split;      /**< pieces that are not a whole document, in this rank's rows */
+    int64_t rows_no_loss;         /**< this rank's rows without any loss-bearing target */
+    int64_t pieces_dropped;       /**< pieces without loss left out (drop_no_loss) of the windows
+                                       planned for this batch (the same count on every rank) */
+    int64_t run_step;             /**< steps of the whole curriculum before this one (the trainer
+                                       logs this batch as step run_step + 1) */
+    int64_t run_row;              /**< global row number, over the whole curriculum, of this
+                                       rank's first row (the same whatever the rank layout) */
     lwm_loader_state state;       /**< the state right after this batch: save this one */
 } lwm_loader_batch;
 
@@ -267,6 +309,23 @@ const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t);
 void lwm_loader_tokenizer_free(lwm_loader_tokenizer *t);
 
 /**
+ * The tokenizer a store dataset was ingested with (lwm ingest --tokenizer T
+ * records T's absolute path and XXH3-128): 1 with path/hash filled, 0 when it
+ * records none (or dataset is a JSONL file), < 0 when it cannot be opened.
+ */
+int lwm_loader_dataset_tokenizer(const char *dataset, char *path, size_t cap, char hash[33],
+                                 lwm_error *err);
+
+/**
+ * Which tokenizer to use with these datasets: given when not NULL (an error
+ * when a dataset records another one, unless force), else the one the
+ * datasets record (an error when none does, when they disagree, or when the
+ * file changed since ingest). The path goes to out (capacity cap).
+ */
+int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char *given, int force,
+                                 char *out, size_t cap, lwm_error *err);
+
+/**
  * sizeof of the public structs, for bindings that mirror them (python/):
  * which = 0 options, 1 batch, 2 state, 3 info. 0 for other values.
  */
@@ -279,6 +338,13 @@ void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader
 int lwm_loader_state_load(lwm_loader_state *state, const uint8_t buf[LWM_LOADER_STATE_BYTES],
                           lwm_error *err);
 
+/**
+ * As lwm_loader_state_load for a buffer of size bytes (checked): a state of an
+ * older version is refused with a message saying why (LWM_EVERSION). This only
+ * checks the bytes; lwm_loader_create checks every field against the plan.
+ */
+int lwm_loader_state_parse(lwm_loader_state *state, const void *buf, size_t size, lwm_error *err);
+
 /** State files: the same bytes, written atomically / read with the file named in errors. */
 int lwm_loader_state_write(const char *path, const lwm_loader_state *state, lwm_error *err);
 int lwm_loader_state_read(const char *path, lwm_loader_state *state, lwm_error *err);
@@ -290,5 +356,30 @@ int lwm_loader_state_read(const char *path, lwm_loader_state *state, lwm_error *
  */
 int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_stage **stages,
                                int *n, lwm_error *err);
+
+/** The seed of a training config without "train.seed" (lwm train's default). */
+#define LWM_LOADER_TRAIN_SEED 1
+
+/**
+ * What a config file says about the stream: a curriculum (its "stages") or a
+ * training config (configs/tiny.json: "stages", "train.seed" and the "data"
+ * options tokenizer, fields_spec, layout), read the one way lwm train and
+ * lwm pack --curriculum both use, so that pack prints the trainer's rows.
+ */
+typedef struct lwm_loader_run_config {
+    lwm_loader_stage *stages;   /**< allocated through mem (lwm_free) */
+    int n_stages;
+    int is_training;            /**< 1 when the file has "model", "train" or "data" */
+    uint64_t seed;              /**< train.seed, LWM_LOADER_TRAIN_SEED when absent */
+    char tokenizer[2048];       /**< data.tokenizer; "" = not given (the dataset's) */
+    int force_tokenizer;        /**< data.force_tokenizer (JSON bool): use it over the dataset's */
+    char fields_spec[1024];     /**< data.fields_spec; "" = not given */
+    lwm_loader_layout layout;   /**< data.layout; default packed */
+    int drop_no_loss;           /**< data.drop_no_loss (JSON bool); default true in a training config */
+} lwm_loader_run_config;
+
+/** Reads a curriculum or training config. Errors name the file and field. */
+int lwm_loader_run_config_load(const char *path, const lwm_mem *mem, lwm_loader_run_config *cfg,
+                               lwm_error *err);
 
 #endif /* LWM_LOADER_H */

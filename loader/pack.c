@@ -14,11 +14,9 @@ static int add_piece(loader_plan *plan, const lwm_mem *mem, loader_piece piece)
     return 0;
 }
 
-static int64_t round_up(int64_t x, int64_t align) { return (x + align - 1) / align * align; }
-
 // Cuts every document of the window into pieces of at most seq_len positions.
 static int cut_window(loader_plan *plan, const loader_order *order, const loader_lengths *len,
-                      int64_t epoch, int64_t first, int64_t last, int64_t seq_len, int64_t align,
+                      int64_t epoch, int64_t first, int64_t last, int64_t seq_len, int drop_no_loss,
                       const lwm_mem *mem, lwm_error *err)
 {
     for (int64_t slot = first; slot < last; slot++) {
@@ -31,8 +29,9 @@ static int cut_window(loader_plan *plan, const loader_order *order, const loader
             LWM_CHECK(err, b > a, LWM_EINVAL,
                       "document %lld: a frame does not fit in a row of %lld positions",
                       (long long)doc, (long long)seq_len);
-            loader_piece piece = {doc, a, b, round_up(b - a, align), -1, split};
-            if (add_piece(plan, mem, piece) < 0) return lwm_error_set(err, -ENOMEM, "out of memory");
+            loader_piece piece = {doc, a, b, b - a, -1, split};
+            if (drop_no_loss && !loader_piece_has_loss(len, doc, a, b)) plan->dropped++;
+            else if (add_piece(plan, mem, piece) < 0) return lwm_error_set(err, -ENOMEM, "out of memory");
             a = b;
         }
     }
@@ -81,15 +80,16 @@ static int place(loader_plan *plan, const lwm_mem *mem, int64_t seq_len)
 
 int loader_plan_window(loader_plan *plan, const loader_order *order, const loader_lengths *len,
                        int64_t epoch, int64_t window, int64_t window_docs, int64_t seq_len,
-                       int64_t align, const lwm_mem *mem, lwm_error *err)
+                       int drop_no_loss, const lwm_mem *mem, lwm_error *err)
 {
     plan->n_pieces = 0;
+    plan->dropped = 0;
     plan->n_rows = 0;
     plan->epoch = plan->window = -1;
     int64_t first = window * window_docs;
     int64_t last = first + window_docs < order->epoch_slots ? first + window_docs
                                                             : order->epoch_slots;
-    LWM_TRY(cut_window(plan, order, len, epoch, first, last, seq_len, align, mem, err));
+    LWM_TRY(cut_window(plan, order, len, epoch, first, last, seq_len, drop_no_loss, mem, err));
     for (size_t i = 0; i < plan->n_pieces; i++) plan->pieces[i].row = (int32_t)i;
     qsort(plan->pieces, plan->n_pieces, sizeof *plan->pieces, by_size_desc);
     if (place(plan, mem, seq_len) < 0) return lwm_error_set(err, -ENOMEM, "out of memory");

@@ -1,9 +1,12 @@
 // The tokenizer as a public object: the SentencePiece wrapper plus the file's
 // identity hash, for tools that write token ids into the store.
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "internal.h"
+#include "shard/shard.h"
 
 struct lwm_loader_tokenizer {
     loader_spm *spm;
@@ -62,4 +65,82 @@ void lwm_loader_tokenizer_free(lwm_loader_tokenizer *t)
     if (!t) return;
     loader_spm_free(t->spm);
     lwm_free(NULL, t);
+}
+
+// ---- The dataset's tokenizer -------------------------------------------
+
+int lwm_loader_dataset_tokenizer(const char *dataset, char *path, size_t cap, char hash[33],
+                                 lwm_error *err)
+{
+    path[0] = hash[0] = '\0';
+    struct stat sb;
+    if (stat(dataset, &sb) != 0 || !S_ISDIR(sb.st_mode)) return 0; // a JSONL file records nothing
+    lwm_shard_reader *r = lwm_shard_reader_create(&(lwm_shard_reader_options){0});
+    LWM_CHECK(err, r, -ENOMEM, "out of memory");
+    int rc = lwm_shard_reader_open(r, dataset);
+    if (rc < 0) {
+        lwm_error_set(err, rc, "%s", lwm_shard_reader_errmsg(r));
+        lwm_shard_reader_free(r);
+        return rc;
+    }
+    const lwm_shard_info *info = lwm_shard_reader_info(r);
+    cJSON *settings = info && info->settings_json ? cJSON_Parse(info->settings_json) : NULL;
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(settings, "tokenizer");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(settings, "tokenizer_xxh3");
+    rc = 0;
+    if (cJSON_IsString(p) && cJSON_IsString(h) && strlen(h->valuestring) == 32) {
+        rc = lwm_format(path, cap, "%s", p->valuestring) < 0
+                 ? lwm_error_set(err, LWM_EINVAL, "%s: recorded tokenizer path too long", dataset)
+                 : 1;
+        memcpy(hash, h->valuestring, 33);
+    }
+    cJSON_Delete(settings);
+    lwm_shard_reader_free(r);
+    return rc;
+}
+
+int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char *given, int force,
+                                 char *out, size_t cap, lwm_error *err)
+{
+    char path[4096], hash[33], first[4096] = "", first_hash[33] = "";
+    const char *from = NULL;
+    for (int d = 0; d < n; d++) {
+        int rc = lwm_loader_dataset_tokenizer(datasets[d], path, sizeof path, hash, err);
+        if (rc <= 0) {
+            if (rc < 0) return rc;
+            continue;
+        }
+        if (!from) {
+            from = datasets[d];
+            memcpy(first, path, sizeof first), memcpy(first_hash, hash, sizeof hash);
+        }
+        LWM_CHECK(err, force || strcmp(hash, first_hash) == 0, LWM_EINVAL,
+                  "%s was ingested with tokenizer %s (xxh3 %s), %s with %s (xxh3 %s): give one "
+                  "with --force-tokenizer to use it for both", from, first, first_hash,
+                  datasets[d], path, hash);
+    }
+    if (!given) {
+        LWM_CHECK(err, from, LWM_EINVAL,
+                  "a tokenizer is needed: no dataset records one (lwm ingest --tokenizer T), "
+                  "give a SentencePiece .model");
+        char now[33];
+        int rc = lwm_file_hash(first, now, err);
+        if (rc < 0) return lwm_error_prefix(err, "%s: its recorded tokenizer", from);
+        LWM_CHECK(err, strcmp(now, first_hash) == 0, LWM_EINVAL,
+                  "%s: its recorded tokenizer %s changed since ingest (xxh3 %s, recorded %s)", from,
+                  first, now, first_hash);
+        LWM_CHECK(err, lwm_format(out, cap, "%s", first) == 0, LWM_EINVAL, "%s: path too long", first);
+        return 0;
+    }
+    if (from && !force) {
+        char now[33];
+        LWM_TRY(lwm_file_hash(given, now, err));
+        LWM_CHECK(err, strcmp(now, first_hash) == 0, LWM_EINVAL,
+                  "tokenizer %s (xxh3 %s) is not the one %s was ingested with (%s, xxh3 %s): "
+                  "leave the tokenizer out to use the dataset's, or force it (--force-tokenizer, "
+                  "data.force_tokenizer, force_tokenizer=True)",
+                  given, now, from, first, first_hash);
+    }
+    LWM_CHECK(err, lwm_format(out, cap, "%s", given) == 0, LWM_EINVAL, "%s: path too long", given);
+    return 0;
 }

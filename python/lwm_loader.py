@@ -9,9 +9,13 @@
 Keys follow LWM's batch names: input_tokens, target_tokens (int32), loss_masks
 (float32), input_vision_masks, target_vision_masks (bool), plus segment_ids and
 positions (int32), global_index (int32, the ring slice), and stage, seq_len,
-rope_theta, epoch, step, padding_fraction. Arrays are copies: they stay valid
-after the next batch. The library is found at $LWM_LIB, else ../build/liblwm.so
-next to this file.
+rope_theta, epoch, step, padding_fraction, run_step and run_row (the global
+step and row numbers over the curriculum, as lwm pack prints them), rows_no_loss
+and pieces_dropped. Arrays are copies: they stay valid after the next batch.
+tokenizer=None uses the tokenizer the datasets were ingested with (lwm ingest
+--tokenizer); another one is refused unless force_tokenizer=True. The rows are
+the same for any dp/sp/zigzag: those only slice the global stream. The library
+is found at $LWM_LIB, else ../build/liblwm.so next to this file.
 """
 import ctypes as C
 import os
@@ -19,7 +23,8 @@ import os
 import numpy as np
 
 LAYOUTS = {"packed": 0, "lwm": 1, "pad": 2}
-STATE_BYTES = 80
+STATE_BYTES = 160
+STATE_PARTS = 10
 
 
 class _Stage(C.Structure):
@@ -43,14 +48,14 @@ class _Mem(C.Structure):
 
 class _Options(C.Structure):
     _fields_ = [("datasets", C.POINTER(C.c_char_p)), ("weights", C.POINTER(C.c_double)),
-                ("n_datasets", C.c_int), ("tokenizer", C.c_char_p),
+                ("n_datasets", C.c_int), ("tokenizer", C.c_char_p), ("force_tokenizer", C.c_int),
                 ("stages", C.POINTER(_Stage)), ("n_stages", C.c_int),
                 ("seq_len", C.c_int64), ("rows", C.c_int64), ("layout", C.c_int),
                 ("no_shuffle", C.c_int), ("seed", C.c_uint64), ("max_n_frames", C.c_int64),
                 ("force_fields_index", C.c_int), ("fields_index", C.c_int),
                 ("fields_spec", C.c_char_p), ("subfield_separator", C.c_char_p),
                 ("no_segment_ids", C.c_int), ("no_position_reset", C.c_int),
-                ("pack_window", C.c_int), ("start_stage", C.c_int), ("dp_rank", C.c_int), ("dp_size", C.c_int),
+                ("pack_window", C.c_int), ("drop_no_loss", C.c_int), ("start_stage", C.c_int), ("dp_rank", C.c_int), ("dp_size", C.c_int),
                 ("sp_rank", C.c_int), ("sp_size", C.c_int), ("ring_layout", C.c_int),
                 ("on_bad_record", C.c_int), ("prefetch_bytes", C.c_size_t),
                 ("cache_dir", C.c_char_p), ("log", _Logger), ("progress", _Progress),
@@ -60,7 +65,8 @@ class _Options(C.Structure):
 class _State(C.Structure):
     _fields_ = [("seed", C.c_uint64), ("stage", C.c_int32), ("epoch", C.c_int64),
                 ("window", C.c_int64), ("row", C.c_int64), ("step", C.c_int64),
-                ("tokens", C.c_int64), ("config_hash", C.c_uint64)]
+                ("tokens", C.c_int64), ("config_hash", C.c_uint64),
+                ("part_hash", C.c_uint64 * STATE_PARTS)]
 
 
 class _Batch(C.Structure):
@@ -74,7 +80,9 @@ class _Batch(C.Structure):
                 ("row_segment_ids", C.POINTER(C.c_int32)),
                 ("stage", C.c_int32), ("rope_theta", C.c_double), ("epoch", C.c_int64),
                 ("step", C.c_int64), ("stage_done", C.c_int), ("padding_fraction", C.c_double),
-                ("documents", C.c_int64), ("documents_split", C.c_int64), ("state", _State)]
+                ("documents", C.c_int64), ("documents_split", C.c_int64),
+                ("rows_no_loss", C.c_int64), ("pieces_dropped", C.c_int64),
+                ("run_step", C.c_int64), ("run_row", C.c_int64), ("state", _State)]
 
 
 class _Error(C.Structure):
@@ -111,10 +119,10 @@ class LoaderError(RuntimeError):
 class Loader:
     """One loader (one rank's view). Options mirror `lwm pack`; see loader/loader.h."""
 
-    def __init__(self, datasets, tokenizer, seq_len=0, rows=1, layout="packed", shuffle=True,
+    def __init__(self, datasets, tokenizer=None, seq_len=0, rows=1, layout="packed", shuffle=True,
                  seed=0, max_n_frames=0, weights=None, curriculum=None, dp=(0, 1), sp=(0, 1),
                  zigzag=False, segment_ids=True, position_reset=True, skip_bad=False,
-                 prefetch_bytes=0, start_stage=0, state=None):
+                 prefetch_bytes=0, start_stage=0, state=None, force_tokenizer=False):
         self._lib = _library()
         self._keep = []
         o = _Options()
@@ -126,7 +134,9 @@ class Loader:
             w = (C.c_double * len(weights))(*weights)
             self._keep.append(w)
             o.weights = C.cast(w, C.POINTER(C.c_double))
-        o.tokenizer = os.fsencode(tokenizer)
+        # None: the tokenizer the datasets were ingested with; another one only when forced.
+        o.tokenizer = os.fsencode(tokenizer) if tokenizer is not None else None
+        o.force_tokenizer = int(force_tokenizer)
         o.seq_len, o.rows, o.layout = seq_len, rows, LAYOUTS[layout]
         o.no_shuffle, o.seed, o.max_n_frames = int(not shuffle), seed, max_n_frames
         o.dp_rank, o.dp_size = dp
@@ -182,6 +192,8 @@ class Loader:
             "global_index": arr(b.global_index, np.int32, b.len, (b.len,)),
             "stage": b.stage, "seq_len": b.seq_len, "rope_theta": b.rope_theta,
             "epoch": b.epoch, "step": b.step, "padding_fraction": b.padding_fraction,
+            "run_step": b.run_step, "run_row": b.run_row, "rows_no_loss": b.rows_no_loss,
+            "pieces_dropped": b.pieces_dropped,
             "state": state.raw,
         }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "loader/loader.h"
 
 // ------------------------------------------------------------------ config
 // Every field has a range. The integer bounds keep each buffer size (train_sizes_compute,
@@ -118,7 +119,7 @@ static int parse_optimizer(train_config *cfg, const cJSON *opt, const char *what
 static int parse_train(train_config *cfg, const cJSON *root, const char *what, lwm_error *err)
 {
     const cJSON *tr = cJSON_GetObjectItemCaseSensitive(root, "train");
-    int64_t seed = 1;
+    int64_t seed = LWM_LOADER_TRAIN_SEED;
     cfg->rows_per_load = 1;
     cfg->attn_tile = 128;
     cfg->chunk = 64;

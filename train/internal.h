@@ -118,6 +118,7 @@ typedef struct train_batch {
     const int32_t *input_tokens, *target_tokens, *segment_ids, *positions;
     const float *loss_masks;
     const uint8_t *input_vision_masks, *target_vision_masks;
+    int rows_no_loss;                    // of these rows, whole rows without a loss-bearing target
 } train_batch;
 
 /** Global position of local index i on ring rank r (zigzag, spec §6). */

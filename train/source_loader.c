@@ -2,7 +2,6 @@
 // into rows, zigzag-sliced for this ring rank, with the curriculum of the same config. The
 // loader and the trainer count stage steps the same way (ceil(total_tokens /
 // tokens_per_batch)); a batch from another stage than the trainer's is an error.
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,34 +20,21 @@ typedef struct lsrc {
     int stage;                // the trainer's current stage
 } lsrc;
 
-// Optional "data" fields of the config: tokenizer, fields_spec, layout.
-static int read_data_options(lsrc *s, const char *config_path, lwm_error *err)
+// The "data" options of the config (tokenizer, fields_spec, layout), read as lwm pack
+// --curriculum reads them, so that pack prints the rows this trainer trains on.
+static int read_data_options(lsrc *s, const char *config_path, const lwm_mem *mem, lwm_error *err)
 {
-    cJSON *root = NULL;
-    LWM_TRY(lwm_json_load_file(config_path, &root, err));
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-    const char *tok = NULL, *spec = NULL, *layout = "packed";
-    int rc = 0;
-    if (data) {
-        char what[2100];
-        snprintf(what, sizeof what, "config %s: data", config_path);
-        if ((rc = lwm_json_get_string(data, "tokenizer", 0, &tok, what, err)) < 0 ||
-            (rc = lwm_json_get_string(data, "fields_spec", 0, &spec, what, err)) < 0 ||
-            (rc = lwm_json_get_string(data, "layout", 0, &layout, what, err)) < 0)
-            goto done;
-    }
-    if (tok && (rc = lwm_format(s->tokenizer, sizeof s->tokenizer, "%s", tok)) < 0) goto done;
-    if (spec && (rc = lwm_format(s->fields_spec, sizeof s->fields_spec, "%s", spec)) < 0) goto done;
-    s->opt.tokenizer = tok ? s->tokenizer : NULL;
-    s->opt.fields_spec = spec ? s->fields_spec : NULL;
-    if (strcmp(layout, "packed") == 0) s->opt.layout = LWM_LAYOUT_PACKED;
-    else if (strcmp(layout, "lwm") == 0) s->opt.layout = LWM_LAYOUT_LWM;
-    else if (strcmp(layout, "pad") == 0) s->opt.layout = LWM_LAYOUT_PAD;
-    else rc = lwm_error_set(err, LWM_EINVAL, "config %s: data.layout \"%s\" is not packed, lwm or pad",
-                            config_path, layout);
-done:
-    cJSON_Delete(root);
-    return rc;
+    lwm_loader_run_config rc;
+    LWM_TRY(lwm_loader_run_config_load(config_path, mem, &rc, err));
+    lwm_free(mem, rc.stages); // the trainer's own parse holds the same stages
+    memcpy(s->tokenizer, rc.tokenizer, sizeof s->tokenizer);
+    memcpy(s->fields_spec, rc.fields_spec, sizeof s->fields_spec);
+    s->opt.tokenizer = s->tokenizer[0] ? s->tokenizer : NULL;
+    s->opt.fields_spec = s->fields_spec[0] ? s->fields_spec : NULL;
+    s->opt.layout = rc.layout;
+    s->opt.force_tokenizer = rc.force_tokenizer;
+    s->opt.drop_no_loss = rc.drop_no_loss;
+    return 0;
 }
 
 static int open_loader(lsrc *s, lwm_error *err)
@@ -84,7 +70,8 @@ static int src_next(void *ctx, train_batch *out, lwm_error *err)
               s->data_dir, b.stage, s->stage);
     s->state = b.state;
     *out = (train_batch){(int)b.rows, b.len, b.input_tokens, b.target_tokens, b.segment_ids,
-                         b.positions, b.loss_masks, b.input_vision_masks, b.target_vision_masks};
+                         b.positions, b.loss_masks, b.input_vision_masks, b.target_vision_masks,
+                         (int)b.rows_no_loss};
     return 0;
 }
 
@@ -101,11 +88,12 @@ static int src_save(void *ctx, void *buf, size_t cap, lwm_error *err)
 static int src_restore(void *ctx, const void *buf, size_t size, lwm_error *err)
 {
     lsrc *s = ctx;
-    LWM_CHECK(err, size == LWM_LOADER_STATE_BYTES, LWM_EFORMAT,
+    LWM_CHECK(err, size >= 12, LWM_EFORMAT,
               "checkpoint holds %zu bytes of loader state, expected %d (not a corpus run?)", size,
               LWM_LOADER_STATE_BYTES);
     LWM_CHECK(err, !s->ld, LWM_EINTERNAL, "loader state restored after the loader opened");
-    LWM_TRY(lwm_loader_state_load(&s->state, buf, err));
+    if (lwm_loader_state_parse(&s->state, buf, size, err) < 0)
+        return lwm_error_prefix(err, "checkpoint's loader state");
     s->have_state = 1;
     return 0;
 }
@@ -127,7 +115,7 @@ int source_loader_create(train_source *src, const train_config *cfg, const char 
     LWM_CHECK(err, s, -ENOMEM, "out of memory");
     if (mem) s->opt.mem = *mem; // the loader allocates through the trainer's hook too
     int rc = lwm_format(s->data_dir, sizeof s->data_dir, "%s", data_dir);
-    if (rc == 0) rc = read_data_options(s, config_path, err);
+    if (rc == 0) rc = read_data_options(s, config_path, mem, err);
     if (rc < 0) {
         lwm_free(mem, s);
         return rc < 0 && !err->msg[0] ? lwm_error_set(err, rc, "%s: path too long", data_dir) : rc;

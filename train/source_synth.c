@@ -124,7 +124,7 @@ static int synth_next(void *ctx, train_batch *out, lwm_error *err)
         slice_row(s, r);
     }
     s->next_row += (int64_t)rows * s->ring.dp_size;
-    *out = (train_batch){rows, s->c, s->in, s->tgt, s->seg, s->pos, s->mask, s->vin, s->vtgt};
+    *out = (train_batch){rows, s->c, s->in, s->tgt, s->seg, s->pos, s->mask, s->vin, s->vtgt, 0};
     return 0;
 }
 

@@ -58,6 +58,8 @@ typedef struct lwm_train_step {
                                 embeddings; 0 on a single rank) */
     int grad_slices_early; /**< of them, finished while the backward pass still ran */
     double grad_wait_s;    /**< seconds spent waiting for the reductions after the backward */
+    int64_t rows_no_loss;  /**< rows of the step without a loss-bearing target (loader data;
+                                lwm pack --curriculum shows them) */
 } lwm_train_step;
 
 typedef struct lwm_train_options {

@@ -207,6 +207,7 @@ cJSON *lwm_train_step_json(const lwm_train_step *s)
     cJSON_AddNumberToObject(o, "grad_slices", s->grad_slices);
     cJSON_AddNumberToObject(o, "grad_slices_early", s->grad_slices_early);
     cJSON_AddNumberToObject(o, "grad_wait_s", s->grad_wait_s);
+    cJSON_AddNumberToObject(o, "rows_no_loss", (double)s->rows_no_loss);
     return o;
 }
 
@@ -242,7 +243,7 @@ static int allreduce_sum(const train_ring *r, void *buf, int n, MPI_Datatype typ
     return train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, r->world), what, err);
 }
 
-static int accumulate(lwm_train *t, double sums[2], grad_sync *sync, const train_stage *s, lwm_error *err)
+static int accumulate(lwm_train *t, double sums[3], grad_sync *sync, const train_stage *s, lwm_error *err)
 {
     train_model *m = t->model;
     const int64_t rows = s->tokens_per_batch / s->seq_len, mine = rows / t->ring.dp_size;
@@ -257,6 +258,7 @@ static int accumulate(lwm_train *t, double sums[2], grad_sync *sync, const train
                   "data source gave %d x %lld tokens, expected up to %lld x %lld", bt.rows,
                   (long long)bt.len, (long long)(mine - done), (long long)m->c);
         done += bt.rows;
+        sums[2] += (double)bt.rows_no_loss / t->ring.size; // each ring rank counts its rows' whole rows
         for (int b = 0; b < bt.rows; b++) {
             if (done == mine && b == bt.rows - 1 && sync->comm != MPI_COMM_NULL)
                 model_set_sync(m, sync); // the step's last row: reduce slices as they are final
@@ -272,7 +274,7 @@ static int accumulate(lwm_train *t, double sums[2], grad_sync *sync, const train
 static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
 {
     train_model *m = t->model;
-    double t0 = lwm_now(), sums[2] = {0, 0};
+    double t0 = lwm_now(), sums[3] = {0, 0, 0};
     memset(m->grads, 0, m->lay.total * sizeof(float));
     grad_sync sync;
     grad_sync_begin(&sync, t->ring.use_mpi && t->ring.world_size > 1 ? t->ring.world : MPI_COMM_NULL);
@@ -280,13 +282,14 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
     model_set_sync(m, NULL);
     LWM_TRY(rc);
     LWM_TRY(grad_sync_finish(&sync, err));
-    LWM_TRY(allreduce_sum(&t->ring, sums, 2, MPI_DOUBLE, "loss all-reduce", err));
+    LWM_TRY(allreduce_sum(&t->ring, sums, 3, MPI_DOUBLE, "loss all-reduce", err));
     lwm_train_step rec = {0};
     rec.grad_slices = sync.posted;
     rec.grad_slices_early = sync.early;
     rec.grad_wait_s = sync.wait_s;
     rec.text_loss = sums[0];
     rec.vision_loss = sums[1];
+    rec.rows_no_loss = (int64_t)(sums[2] + 0.5);
     rec.loss = 0.5 * (sums[0] + sums[1]);
     rec.grad_norm = grad_global_norm(m->grads, m->lay.total);
     rec.lr = lr_at(&t->cfg, t->st.step, t->total_steps);

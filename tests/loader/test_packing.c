@@ -209,9 +209,10 @@ TEST(ring_slices_reassemble_rows)
 {
     const char *path = fixture_jsonl("docs.jsonl", N_DOCS, 0, 1);
     for (int zigzag = 0; zigzag < 2; zigzag++) {
+        // The whole row comes from one contiguous rank: the ring layout only slices it.
         lwm_loader_options o = base_options(&path, 1, 1024);
-        o.ring_layout = zigzag ? LWM_RING_ZIGZAG : LWM_RING_CONTIGUOUS;
         lwm_loader *whole = open_or_fail(&o, NULL);
+        o.ring_layout = zigzag ? LWM_RING_ZIGZAG : LWM_RING_CONTIGUOUS;
         o.sp_size = 4;
         lwm_loader *part[4];
         for (int r = 0; r < 4; r++) o.sp_rank = r, part[r] = open_or_fail(&o, NULL);
@@ -219,7 +220,8 @@ TEST(ring_slices_reassemble_rows)
         for (int step = 0; step < 10; step++) {
             lwm_loader_batch w, p;
             REQUIRE(lwm_loader_next(whole, &w) == 0, "next");
-            int32_t row[1024];
+            int32_t row[1024], target[1024], seg[1024];
+            float loss[1024];
             for (int r = 0; r < 4; r++) {
                 REQUIRE(lwm_loader_next(part[r], &p) == 0, "next");
                 CHECK(p.len == 256, "len %lld", (long long)p.len);
@@ -228,14 +230,15 @@ TEST(ring_slices_reassemble_rows)
                     int64_t want = zigzag ? (i < 128 ? r * 128 + i : (7 - r) * 128 + i - 128) : r * 256 + i;
                     CHECK(g == want, "zigzag %d rank %d: local %lld holds %lld", zigzag, r, (long long)i,
                           (long long)g);
-                    row[g] = p.input_tokens[i];
+                    row[g] = p.input_tokens[i], target[g] = p.target_tokens[i];
+                    seg[g] = p.segment_ids[i], loss[g] = p.loss_masks[i];
                 }
-                if (zigzag) // documents start on multiples of 2·sp_size under zigzag
-                    for (int64_t i = 1; i < p.seq_len; i++)
-                        if (p.row_segment_ids[i] != p.row_segment_ids[i - 1] && p.row_segment_ids[i])
-                            CHECK(i % 8 == 0, "document starts at %lld", (long long)i);
+                CHECK(!memcmp(p.row_segment_ids, w.segment_ids, sizeof seg),
+                      "zigzag %d rank %d: whole-row segment ids differ from the 1-rank row", zigzag, r);
             }
-            CHECK(!zigzag ? !memcmp(row, w.input_tokens, sizeof row) : 1, "contiguous slices differ");
+            CHECK(!memcmp(row, w.input_tokens, sizeof row) && !memcmp(target, w.target_tokens, sizeof target) &&
+                      !memcmp(seg, w.segment_ids, sizeof seg) && !memcmp(loss, w.loss_masks, sizeof loss),
+                  "step %d: %s slices do not rebuild the 1-rank row", step, zigzag ? "zigzag" : "contiguous");
         }
         lwm_loader_free(whole);
         for (int r = 0; r < 4; r++) lwm_loader_free(part[r]);
@@ -283,13 +286,14 @@ TEST(mixing_follows_weights)
 
 TEST(state_files_reject_damage)
 {
-    lwm_loader_state st = {7, 1, 2, 3, 4, 5, 6, 99}, back;
+    lwm_loader_state st = {7, 1, 2, 3, 4, 5, 6, 99, {11, 12, 13, 14, 15, 16, 17, 18, 19, 20}}, back;
     uint8_t bytes[LWM_LOADER_STATE_BYTES];
     lwm_loader_state_save(bytes, &st);
     lwm_error err = {0};
     CHECK(lwm_loader_state_load(&back, bytes, &err) == 0 && back.seed == 7 && back.stage == 1 &&
               back.epoch == 2 && back.window == 3 && back.row == 4 && back.step == 5 &&
-              back.tokens == 6 && back.config_hash == 99,
+              back.tokens == 6 && back.config_hash == 99 && back.part_hash[0] == 11 &&
+              back.part_hash[9] == 20,
           "round trip: %s", err.msg);
     bytes[30] ^= 1;
     CHECK(lwm_loader_state_load(&back, bytes, &err) == LWM_ECHECKSUM, "flipped byte accepted");
@@ -307,7 +311,7 @@ TEST(state_files_reject_damage)
     lwm_loader_free(ld);
     o.seq_len = 512;
     lwm_loader *other = NULL;
-    CHECK(lwm_loader_create(&other, &o, &st, &err) == LWM_EINVAL && strstr(err.msg, "options"),
+    CHECK(lwm_loader_create(&other, &o, &st, &err) == LWM_EINVAL && strstr(err.msg, "stages[].seq_len"),
           "state of other options accepted: %s", err.msg);
     lwm_loader_free(other);
 }

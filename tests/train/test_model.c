@@ -110,7 +110,7 @@ TEST(loss_and_gradients_match_pytorch)
     snprintf(path, sizeof path, "%s/batch.bin", dir);
     REQUIRE(write_all(path, parts, sizes, 9) == 0, "cannot write %.300s", path);
 
-    train_batch bt = {ROWS, C, b.in, b.tgt, b.seg, b.pos, b.mask, b.vin, b.vtgt};
+    train_batch bt = {ROWS, C, b.in, b.tgt, b.seg, b.pos, b.mask, b.vin, b.vtgt, 0};
     memset(m->grads, 0, m->lay.total * sizeof(float));
     double text = 0, vision = 0;
     for (int r = 0; r < ROWS; r++) {
