@@ -10,6 +10,7 @@ static const loader_spm *tokenizer(void)
     if (tried) return spm;
     tried = 1;
     lwm_error err = {0};
+    char hash[33];
     const char *corpus = fuzz_path("corpus.txt"), *prefix = fuzz_path("spm");
     FILE *f = fopen(corpus, "w");
     if (!f) return NULL;
@@ -20,7 +21,7 @@ static const loader_spm *tokenizer(void)
              "--hard_vocab_limit=false --minloglevel=2 >/dev/null 2>&1", corpus, prefix);
     snprintf(model, sizeof model, "%s.model", prefix);
     if (system(cmd) != 0) fprintf(stderr, "fuzz jsonl: spm_train failed: %s\n", cmd);
-    else if (loader_spm_load(&spm, model, &err) < 0) fprintf(stderr, "fuzz jsonl: %s\n", err.msg);
+    else if (loader_spm_open(&spm, hash, model, &err) < 0) fprintf(stderr, "fuzz jsonl: %s\n", err.msg);
     unlink(corpus), unlink(model);
     snprintf(model, sizeof model, "%s.vocab", prefix);
     unlink(model);
