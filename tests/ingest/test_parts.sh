@@ -98,6 +98,10 @@ ingest --out "$D/w8p1" --part 1/3 --vqgan "$D/w8.safetensors" >/dev/null 2>&1
 expect_fail refuse_weights "VQGAN weights" "$LWM" merge "$D/p0" "$D/w8p1" "$D/p2" --out "$D/r1"
 ingest --out "$D/fps1" --part 1/3 --fps 2 >/dev/null 2>&1
 expect_fail refuse_settings "ingest settings" "$LWM" merge "$D/p0" "$D/fps1" "$D/p2" --out "$D/r2"
+spm_train --input="$D/corpus.txt" --model_prefix="$D/tok2" --vocab_size=50 \
+    --hard_vocab_limit=false --minloglevel=2 >/dev/null 2>&1
+ingest --out "$D/tokp1" --part 1/3 --tokenizer "$D/tok2.model" >/dev/null 2>&1
+expect_fail refuse_tokenizer "tokenizer_xxh3.*not parts of one corpus" "$LWM" merge "$D/p0" "$D/tokp1" "$D/p2" --out "$D/r7"
 expect_fail refuse_missing_part "2 were given|missing" "$LWM" merge "$D/p0" "$D/p2" --out "$D/r3"
 expect_fail refuse_twice_part "given twice" "$LWM" merge "$D/p0" "$D/p0" "$D/p2" --out "$D/r4"
 expect_fail refuse_not_dataset "not a dataset" "$LWM" merge "$D/p0" "$D/media" "$D/p2" --out "$D/r5"
@@ -111,7 +115,7 @@ expect_fail refuse_duplicate_id 'sample id "t0" is in part' "$LWM" merge "$D/d0"
 snapshot >"$TMP/after"
 check refusals_leave_parts "a refused merge changed a part" cmp -s "$TMP/before" "$TMP/after"
 check refusals_write_nothing "a refused merge left a dataset behind" \
-    sh -c "! ls '$D'/r[1-6]/manifest.json 2>/dev/null | grep -q ."
+    sh -c "! ls '$D'/r[1-7]/manifest.json 2>/dev/null | grep -q ."
 expect_fail refuse_other_part "part 1/3" ingest --out "$D/p0" --part 1/3
 
 # Bad --part values.
