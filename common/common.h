@@ -262,8 +262,12 @@ void lwm_hasher_update(lwm_hasher *h, const void *data, size_t size);
 /** Writes 32 lowercase hex digits and a NUL into hex[33]; releases the state. */
 void lwm_hasher_final(lwm_hasher *h, char hex[33]);
 
-/** XXH3-128 hex of a whole file's bytes (a tokenizer's identity). 0 or < 0 with err naming it. */
-int lwm_file_hash(const char *path, char hex[33], lwm_error *err);
+/**
+ * XXH3-128 hex of a regular file's bytes, read in 1 MiB chunks (a tokenizer's
+ * identity, a sealed shard's checksum); *size (may be NULL) gets the byte
+ * count. 0 or < 0 with err naming the file (LWM_ENOTFOUND when missing).
+ */
+int lwm_file_hash(const char *path, char hex[33], int64_t *size, lwm_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* JSON helpers (cJSON)                                                     */

@@ -185,18 +185,37 @@ void lwm_hasher_final(lwm_hasher *h, char hex[33])
     h->state = NULL;
 }
 
-int lwm_file_hash(const char *path, char hex[33], lwm_error *err)
+int lwm_file_hash(const char *path, char hex[33], int64_t *size, lwm_error *err)
 {
-    char *data = NULL;
-    size_t size = 0;
-    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
+    LWM_TRY(lwm_check_regular_file(path, err)); // before open, which blocks on a pipe
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lwm_error_set(err, errno == ENOENT ? LWM_ENOTFOUND : -errno, "%s: %s", path,
+                             strerror(errno));
     lwm_hasher h;
-    int rc = lwm_hasher_init(&h);
-    if (rc >= 0) {
-        lwm_hasher_update(&h, data, size);
-        lwm_hasher_final(&h, hex);
+    static const size_t chunk = 1 << 20;
+    uint8_t *buf = lwm_malloc(NULL, chunk);
+    if (!buf || lwm_hasher_init(&h) < 0) {
+        lwm_free(NULL, buf);
+        close(fd);
+        return lwm_error_set(err, -ENOMEM, "out of memory");
     }
-    lwm_free(NULL, data);
-    LWM_CHECK(err, rc >= 0, rc, "%s: out of memory hashing", path);
-    return 0;
+    int64_t total = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf, chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            rc = lwm_error_set(err, -errno, "%s: read: %s", path, strerror(errno));
+            break;
+        }
+        if (n == 0) break;
+        lwm_hasher_update(&h, buf, (size_t)n);
+        total += n;
+    }
+    lwm_hasher_final(&h, hex);
+    lwm_free(NULL, buf);
+    close(fd);
+    if (size) *size = total;
+    return rc;
 }

@@ -56,7 +56,7 @@ static int open_dataset(run_state *r)
     if (opt->tokenizer) {
         LWM_CHECK(r->err, realpath(opt->tokenizer, tok_path), -errno, "--tokenizer %s: %s",
                   opt->tokenizer, strerror(errno));
-        LWM_TRY(lwm_file_hash(tok_path, tok_hash, r->err));
+        LWM_TRY(lwm_file_hash(tok_path, tok_hash, NULL, r->err));
     }
     lwm_shard_writer_options wo = {.log = opt->log, .mem = opt->decode.mem};
     r->writer = lwm_shard_writer_create(&wo);

@@ -124,7 +124,7 @@ int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char 
                   "a tokenizer is needed: no dataset records one (lwm ingest --tokenizer T), "
                   "give a SentencePiece .model");
         char now[33];
-        int rc = lwm_file_hash(first, now, err);
+        int rc = lwm_file_hash(first, now, NULL, err);
         if (rc < 0) return lwm_error_prefix(err, "%s: its recorded tokenizer", from);
         LWM_CHECK(err, strcmp(now, first_hash) == 0, LWM_EINVAL,
                   "%s: its recorded tokenizer %s changed since ingest (xxh3 %s, recorded %s)", from,
@@ -134,7 +134,7 @@ int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char 
     }
     if (from && !force) {
         char now[33];
-        LWM_TRY(lwm_file_hash(given, now, err));
+        LWM_TRY(lwm_file_hash(given, now, NULL, err));
         LWM_CHECK(err, strcmp(now, first_hash) == 0, LWM_EINVAL,
                   "tokenizer %s (xxh3 %s) is not the one %s was ingested with (%s, xxh3 %s): "
                   "leave the tokenizer out to use the dataset's, or force it (--force-tokenizer, "

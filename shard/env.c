@@ -224,37 +224,3 @@ int shard_sync_dir(const char *dir, lwm_error *err)
     if (rc) return lwm_error_set(err, rc, "%s: fsync: %s", dir, strerror(-rc));
     return 0;
 }
-
-int shard_hash_file(const char *path, char hex[33], int64_t *size, lwm_error *err)
-{
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return lwm_error_set(err, errno == ENOENT ? LWM_ENOTFOUND : -errno, "%s: %s", path,
-                             strerror(errno));
-    lwm_hasher h;
-    static const size_t chunk = 1 << 20;
-    uint8_t *buf = lwm_malloc(NULL, chunk);
-    if (!buf || lwm_hasher_init(&h) < 0) {
-        lwm_free(NULL, buf);
-        close(fd);
-        return lwm_error_set(err, -ENOMEM, "out of memory");
-    }
-    int64_t total = 0;
-    int rc = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf, chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            rc = lwm_error_set(err, -errno, "%s: read: %s", path, strerror(errno));
-            break;
-        }
-        if (n == 0) break;
-        lwm_hasher_update(&h, buf, (size_t)n);
-        total += n;
-    }
-    lwm_hasher_final(&h, hex);
-    lwm_free(NULL, buf);
-    close(fd);
-    *size = total;
-    return rc;
-}

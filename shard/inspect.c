@@ -180,7 +180,7 @@ static void verify_files(lwm_shard_reader *r, verify_sink *sink)
         }
         if (shard_reader_hashed_at_open(r)) continue;
         lwm_path_join(path, sizeof path, shard_reader_dir(r), files[i].name);
-        int rc = shard_hash_file(path, hex, &size, &err);
+        int rc = lwm_file_hash(path, hex, &size, &err);
         if (rc < 0) report(sink, rc, files[i].name, -1, err.msg);
         else if (strcmp(hex, files[i].checksum) != 0) {
             snprintf(msg, sizeof msg, "%s: shard file checksum mismatch (xxh3-128 %s, manifest %s)",

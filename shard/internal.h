@@ -121,8 +121,6 @@ int shard_file_name(char *out, size_t cap, int64_t number, int open);
 /** fsyncs a directory so renames in it are durable. */
 int shard_sync_dir(const char *dir, lwm_error *err);
 
-/** XXH3-128 hex and size of a file. */
-int shard_hash_file(const char *path, char hex[33], int64_t *size, lwm_error *err);
 
 /* ---- manifest (manifest.c) ---- */
 typedef struct shard_manifest {

@@ -196,7 +196,7 @@ static int seal_open_shard(lwm_shard_writer *w)
         return shard_mdb_error(&w->err, rc, tmp);
     }
     LWM_TRY(fsync_file(tmp, &w->err));
-    LWM_TRY(shard_hash_file(tmp, f.checksum, &f.file_bytes, &w->err));
+    LWM_TRY(lwm_file_hash(tmp, f.checksum, &f.file_bytes, &w->err));
     if (rename(tmp, final) != 0)
         return lwm_error_set(&w->err, -errno, "%s: rename: %s", final, strerror(errno));
     LWM_TRY(shard_sync_dir(w->dir, &w->err));

@@ -110,7 +110,7 @@ int shard_check_sealed_file(const char *dir, const lwm_shard_file *f, int rehash
     if (!rehash && cache_has(&st, f->checksum)) return 0;
     char hex[33];
     int64_t size;
-    LWM_TRY(shard_hash_file(path, hex, &size, err));
+    LWM_TRY(lwm_file_hash(path, hex, &size, err));
     LWM_CHECK(err, strcmp(hex, f->checksum) == 0, LWM_ECHECKSUM,
               "%s: shard file is damaged (xxh3-128 %s, the manifest says %s)", path, hex, f->checksum);
     struct stat after; // remembered only if nothing touched the file while it was hashed

@@ -147,18 +147,18 @@ static int open_existing_shard(lwm_shard_writer *w)
 
 // A new dataset goes only into an empty (or new) directory, so a mistyped
 // --out never mixes shards into unrelated files. The manifest's temporary file
-// of a run killed while creating the dataset does not count (and goes).
+// of a run killed while creating the dataset does not count (clean_leftovers
+// removes it).
 static int check_empty(lwm_shard_writer *w)
 {
     DIR *d = opendir(w->dir);
     if (!d) return lwm_error_set(&w->err, -errno, "%s: %s", w->dir, strerror(errno));
     struct dirent *e;
     const char *other = NULL;
-    while (!other && (e = readdir(d))) {
-        if (shard_is_manifest_tmp(e->d_name)) remove_file(w, e->d_name, "unfinished creation");
-        else if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "writer.lock"))
+    while (!other && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "writer.lock") &&
+            !shard_is_manifest_tmp(e->d_name))
             other = e->d_name;
-    }
     int rc = other ? lwm_error_set(&w->err, LWM_EINVAL,
                                    "%s: not a dataset (no manifest.json) and not empty (holds %s); "
                                    "choose a new or empty directory",

@@ -72,21 +72,6 @@ static inline const char *fixture_tokenizer(void)
     return model;
 }
 
-/** XXH3-128 hex of the file at path (a tokenizer's identity, as stores record it); 0 or -1. */
-static inline int fixture_file_hash(const char *path, char hex[33])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    lwm_hasher h;
-    if (lwm_hasher_init(&h) < 0) return fclose(f), -1;
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) lwm_hasher_update(&h, buf, n);
-    fclose(f);
-    lwm_hasher_final(&h, hex);
-    return 0;
-}
-
 /** Options over n datasets with the fixture tokenizer: seed 42, one row of seq_len. */
 static inline lwm_loader_options fixture_options(const char **paths, int n, int64_t seq_len)
 {

@@ -117,7 +117,7 @@ TEST(length_cache_makes_restart_cheap_and_follows_the_data)
 TEST(stored_tokens_used_only_with_their_tokenizer)
 {
     char hex[33];
-    REQUIRE(fixture_tokenizer() && fixture_file_hash(fixture_tokenizer(), hex) == 0, "hash");
+    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0, "hash");
     // Markers inside the tokenizer's 37 pieces (out-of-range ids are refused: test_stored_ids).
     const int32_t marker[3] = {30, 31, 32};
     const char *store = write_store("store_tok", 0, 4, marker, 3, hex);
@@ -187,7 +187,7 @@ static int reseal(const char *dir, const char *old_hex)
     snprintf(man, sizeof man, "%s/manifest.json", dir);
     char *text = NULL, *at;
     size_t n = 0;
-    if (fixture_file_hash(shard, hex) < 0 || lwm_read_file(NULL, man, &text, &n, NULL) < 0) return -1;
+    if (lwm_file_hash(shard, hex, NULL, NULL) < 0 || lwm_read_file(NULL, man, &text, &n, NULL) < 0) return -1;
     int rc = (at = strstr(text, old_hex)) ? 0 : -1;
     if (rc == 0) memcpy(at, hex, 32), rc = lwm_write_file_atomic(man, text, n, NULL);
     lwm_free(NULL, text);
@@ -217,7 +217,7 @@ TEST(damaged_record_fails_or_is_skipped)
     lwm_loader_free(ld);
     char shard[600], old_hex[33];
     snprintf(shard, sizeof shard, "%s/shard-00000.mdb", dir);
-    REQUIRE(fixture_file_hash(shard, old_hex) == 0, "hash");
+    REQUIRE(lwm_file_hash(shard, old_hex, NULL, NULL) == 0, "hash");
     REQUIRE(damage(dir, 2) == 0, "record 2 not found in the shard");
     // The sealed shard no longer matches the manifest: refused before LMDB reads it.
     ld = open_loader(dir, LWM_LAYOUT_PACKED, &err);

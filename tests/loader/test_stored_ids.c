@@ -78,7 +78,7 @@ static int run_pack(const char *dir, const char *mode, char *out, size_t cap)
 TEST(out_of_range_stored_ids_refused)
 {
     char hex[33];
-    REQUIRE(fixture_tokenizer() && fixture_file_hash(fixture_tokenizer(), hex) == 0, "tokenizer");
+    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0, "tokenizer");
     const int32_t bad[] = {-5, 2147483647, 40000};
     for (int i = 0; i < 3; i++) {
         char dir[512], why[1024], want[128];
@@ -103,7 +103,7 @@ TEST(out_of_range_stored_ids_refused)
 TEST(in_range_stored_ids_pack)
 {
     char hex[33], dir[512], why[1024];
-    REQUIRE(fixture_tokenizer() && fixture_file_hash(fixture_tokenizer(), hex) == 0, "tokenizer");
+    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0, "tokenizer");
     snprintf(dir, sizeof dir, "%s/store_good", test_tmpdir());
     REQUIRE(write_store(dir, 30, hex) == 0, "write store");
     drain(dir, why, sizeof why);

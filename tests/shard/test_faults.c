@@ -81,19 +81,6 @@ static void collect(void *opaque, const lwm_shard_problem *p)
     snprintf(f->last, sizeof f->last, "%.500s", p->message);
 }
 
-// XXH3-128 hex of a whole file.
-static int file_hex(const char *path, char hex[33])
-{
-    char *data = NULL;
-    size_t n = 0;
-    lwm_hasher h;
-    if (lwm_read_file(NULL, path, &data, &n, NULL) < 0 || lwm_hasher_init(&h) < 0) return -1;
-    lwm_hasher_update(&h, data, n);
-    lwm_hasher_final(&h, hex);
-    lwm_free(NULL, data);
-    return 0;
-}
-
 // Writes the damaged file's checksum into the manifest, as whoever crafts a
 // dataset can: the record-level checks must hold on their own. old_hex is the
 // file's checksum before the damage.
@@ -103,7 +90,7 @@ static int reseal(const char *dir, const char *shard, const char *old_hex)
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     char *text = NULL, *at;
     size_t n = 0;
-    if (file_hex(shard, hex) < 0 || lwm_read_file(NULL, path, &text, &n, NULL) < 0) return -1;
+    if (lwm_file_hash(shard, hex, NULL, NULL) < 0 || lwm_read_file(NULL, path, &text, &n, NULL) < 0) return -1;
     int rc = (at = strstr(text, old_hex)) ? 0 : -1;
     if (rc == 0) memcpy(at, hex, 32);
     if (rc == 0) rc = lwm_write_file_atomic(path, text, n, NULL);
@@ -147,7 +134,7 @@ TEST(verify_names_every_record_with_a_flipped_byte)
         while (f + 1 < nfiles && files[f + 1].first_index <= bad[b]) f++;
         shard_path(path, sizeof path, dir, f);
         char old_hex[33];
-        REQUIRE(file_hex(path, old_hex) == 0, "hash");
+        REQUIRE(lwm_file_hash(path, old_hex, NULL, NULL) == 0, "hash");
         size_t len = 0;
         long off = locate(path, bad[b], &len, 0);
         REQUIRE(off > 0 && len > 40, "locate record %lld", (long long)bad[b]);
@@ -190,7 +177,7 @@ TEST(verify_survives_a_zeroed_page)
     REQUIRE(off > 0, "locate leaf page");
     static uint8_t zeros[4096];
     char old_hex[33];
-    REQUIRE(file_hex(path, old_hex) == 0, "hash");
+    REQUIRE(lwm_file_hash(path, old_hex, NULL, NULL) == 0, "hash");
     REQUIRE(patch(path, off, zeros, sizeof zeros) == 0, "patch");
     // As damage: the reader refuses the shard unless asked to open around it;
     // verify then reports the shard once and reads none of its records.
@@ -279,7 +266,7 @@ TEST(newer_record_layout_is_refused)
     REQUIRE(off > 0, "locate");
     uint8_t v = 9;
     char old_hex[33];
-    REQUIRE(file_hex(path, old_hex) == 0, "hash");
+    REQUIRE(lwm_file_hash(path, old_hex, NULL, NULL) == 0, "hash");
     REQUIRE(patch(path, off + 4, &v, 1) == 0, "patch");
     REQUIRE(reseal(dir, path, old_hex) == 0, "reseal");
     int rc;
