@@ -97,8 +97,23 @@ static int fuzz_replay_(const char *name, int argc, char **argv)
 }
 #define FUZZ_MAIN(name)                                                                      \
     int main(int argc, char **argv) { return fuzz_replay_(name, argc, argv); }
+#define FUZZ_RESEAL_MUTANTS(reseal)
 #else
 #define FUZZ_MAIN(name)
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+/*
+ * For formats that carry a checksum: libFuzzer's own mutation, then
+ * reseal(data, size) rewrites the checksum as anyone who writes the file can
+ * (it is not a MAC); without it every mutant stops at the checksum check.
+ */
+#define FUZZ_RESEAL_MUTANTS(reseal)                                                          \
+    size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed) \
+    {                                                                                        \
+        (void)seed;                                                                          \
+        size = LLVMFuzzerMutate(data, size, max_size);                                       \
+        reseal(data, size);                                                                  \
+        return size;                                                                         \
+    }
 #endif
 
 #endif /* LWM_TESTS_FUZZ_H */

@@ -17,15 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifdef LWM_LIBFUZZER
-size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-
-// Mutates, then recomputes the trailing XXH3-128 hex over bytes 12..size-32 as ckpt_write
-// does: the checksum is not a MAC, and without this every mutant stops at the check.
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed)
+// The trailing XXH3-128 hex over bytes 12..size-32, as ckpt_write computes it.
+static inline void reseal(uint8_t *data, size_t size)
 {
-    (void)seed;
-    size = LLVMFuzzerMutate(data, size, max_size);
     lwm_hasher h;
     if (size >= 12 + 32 && lwm_hasher_init(&h) == 0) {
         char hex[33];
@@ -33,8 +27,7 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
         lwm_hasher_final(&h, hex);
         memcpy(data + size - 32, hex, 32);
     }
-    return size;
 }
-#endif
+FUZZ_RESEAL_MUTANTS(reseal)
 
 FUZZ_MAIN("checkpoint")

@@ -17,21 +17,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-#ifdef LWM_LIBFUZZER
-size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-
-// Mutates, then rewrites the state's XXH3 (bytes 72..79, little-endian, over bytes 0..71), as
-// anyone who writes a state file can: the checksum is not a MAC.
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed)
+// The state's XXH3 (bytes 72..79, little-endian, over bytes 0..71).
+static inline void reseal(uint8_t *data, size_t size)
 {
-    (void)seed;
-    size = LLVMFuzzerMutate(data, size, max_size);
     if (size >= LWM_LOADER_STATE_BYTES) {
         uint64_t hash = lwm_hash64(data, 72);
         for (int i = 0; i < 8; i++) data[72 + i] = (uint8_t)(hash >> (8 * i));
     }
-    return size;
 }
-#endif
+FUZZ_RESEAL_MUTANTS(reseal)
 
 FUZZ_MAIN("loader_state")
