@@ -8,6 +8,11 @@
 #   make demo        run the main job on built-in sample data
 #   make fuzz        libFuzzer on every parser of file bytes, FUZZ_S seconds each (default 60)
 
+# Builds use every core unless the caller chose -j: CI runs plain `make test`.
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
+endif
+
 DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libavformat-dev libavcodec-dev libswscale-dev libavutil-dev \
 	liblmdb-dev lmdb-utils libzstd-dev libxxhash-dev libcjson-dev libjemalloc-dev \

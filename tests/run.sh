@@ -20,14 +20,15 @@ fi
 FILTER=${TESTS:-}
 TIMEOUT=${TEST_TIMEOUT:-900}
 
-passed=0
-failed=0
-failures=()
+JOBS=${TEST_JOBS:-$(nproc 2>/dev/null || echo 1)}
+
 root_tmp=$(mktemp -d "${TMPDIR:-/tmp}/lwm-tests.XXXXXX")
 trap 'rm -rf "$root_tmp"' EXIT
 # The verified-shard cache (shard/verified.c) of this run, not the user's.
 export LWM_CACHE_DIR="$root_tmp/cache"
 
+# Runs one test and leaves its report in $tmp.report: its ok/not ok lines, the
+# stderr of a failure, a summary line, and "counts P F" for the totals.
 run_one() {
     local name=$1
     shift
@@ -40,34 +41,71 @@ run_one() {
     local p f
     p=$(grep -c '^ok ' "$out")
     f=$(grep -c '^not ok ' "$out")
-    grep -E '^(ok|not ok) ' "$out"
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        f=1
-        echo "not ok $name: exited with status $rc"
-        tail -n 20 "$tmp.stderr" | sed 's/^/    /'
-    elif [ "$f" -gt 0 ]; then
-        tail -n 10 "$tmp.stderr" | sed 's/^/    /'
-    fi
-    [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && { f=1; echo "not ok $name: reported no result"; }
+    {
+        grep -E '^(ok|not ok) ' "$out"
+        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+            f=1
+            echo "not ok $name: exited with status $rc"
+            tail -n 20 "$tmp.stderr" | sed 's/^/    /'
+        elif [ "$f" -gt 0 ]; then
+            tail -n 10 "$tmp.stderr" | sed 's/^/    /'
+        fi
+        [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && { f=1; echo "not ok $name: reported no result"; }
+        echo "# $name: ${p} passed, ${f} failed ($((SECONDS - t0)) s)"
+        echo "counts $p $f $name"
+    } >"$tmp.report.part"
+    mv "$tmp.report.part" "$tmp.report"
+}
+
+# Every test, compiled C tests (build/tests/<stage>/test_*) first, then scripts.
+tests=()
+for bin in $(find "$BUILD/tests" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort); do
+    tests+=("${bin#"$BUILD/tests/"}|$bin")
+done
+for script in $(find tests -mindepth 2 -type f \( -name 'test_*.sh' -o -name 'test_*.py' \) | sort); do
+    case "$script" in
+        *.sh) tests+=("${script#tests/}|bash $script") ;;
+        *.py) tests+=("${script#tests/}|/usr/bin/python3 $script") ;;
+    esac
+done
+
+# Tests run $JOBS at a time (TEST_JOBS, default the number of cores): most spend
+# much of their time in single-threaded start-up, Python imports and I/O. Each
+# report is printed whole when its test ends.
+passed=0
+failed=0
+failures=()
+print_report() {
+    local report=$1 p f name
+    grep -v '^counts ' "$report"
+    read -r _ p f name < <(grep '^counts ' "$report")
     passed=$((passed + p))
     failed=$((failed + f))
     [ "$f" -gt 0 ] && failures+=("$name")
-    echo "# $name: ${p} passed, ${f} failed ($((SECONDS - t0)) s)"
+    rm -f "$report"
 }
-
-for bin in $(find "$BUILD/tests" -type f -name 'test_*' -perm -u+x 2>/dev/null | sort); do
-    name=${bin#"$BUILD/tests/"}
+pending=()
+reap_finished() {
+    local still=() r
+    for r in "${pending[@]}"; do
+        if [ -f "$r" ]; then print_report "$r"; else still+=("$r"); fi
+    done
+    pending=("${still[@]}")
+}
+for entry in "${tests[@]}"; do
+    name=${entry%%|*}
     [ -n "$FILTER" ] && [[ "$name" != *$FILTER* ]] && continue
-    run_one "$name" "$bin"
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do
+        wait -n 2>/dev/null
+        reap_finished
+    done
+    # The command is split on spaces: no test path contains one.
+    # shellcheck disable=SC2086
+    run_one "$name" ${entry#*|} &
+    pending+=("$root_tmp/${name//\//_}.report")
 done
-for script in $(find tests -mindepth 2 -type f \( -name 'test_*.sh' -o -name 'test_*.py' \) | sort); do
-    name=${script#tests/}
-    [ -n "$FILTER" ] && [[ "$name" != *$FILTER* ]] && continue
-    case "$script" in
-        *.sh) run_one "$name" bash "$script" ;;
-        *.py) run_one "$name" /usr/bin/python3 "$script" ;;
-    esac
-done
+wait
+reap_finished
 
 [ ${#failures[@]} -gt 0 ] && echo "# failing: ${failures[*]}"
 echo "$passed passed, $failed failed"
