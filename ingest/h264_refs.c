@@ -2,12 +2,23 @@
 // record per packet with its picture order count, marking, and the frames its
 // slices' active reference lists name (§8.2.1, §8.2.4, §8.2.5). h264_plan.c
 // then decides from these records what sparse sampling must decode.
+//
+// The analysis is all or nothing: anything outside the common case (fields,
+// long-term references, MMCO other than 1, data partitioning, a frame_num gap)
+// calls stop(), after which no record is trusted and the caller falls back to
+// decoding every reference frame. A wrong record would silently change which
+// pixels come out, a stopped analysis only costs speed; so every check that
+// cannot be done cheaply stops rather than guesses. The records live in
+// flat pools (slices, mods, lists, dpbs, mmcos) indexed by offsets in each
+// frame_rec, so one packet costs a few appends and no allocation per packet.
 #include <errno.h>
 #include <string.h>
 
 #include "h264.h"
 #include "internal.h"
 
+// Records the first reason the stream left the supported subset; later
+// reasons are ignored so the message names the cause, not a consequence.
 static void stop(h264_refs *r, const char *why)
 {
     if (!r->stopped) r->stopped = why;
@@ -18,6 +29,11 @@ const char *h264_refs_stopped(const h264_refs *r)
     return r->stopped;
 }
 
+// Picture order count of a frame (§8.2.1): type 0 from poc_lsb with the
+// wrap-around of the previous reference picture's msb, type 2 from frame_num
+// (output order = decoding order). Type 1 never reaches here: the SPS parser
+// refuses it. st carries the previous reference picture's values, so frames
+// must be passed in decoding order, each exactly once.
 int h264_picture_order(h264_poc_state *st, const frame_rec *f)
 {
     int idr = f->flags & FRAME_IDR, ref = f->flags & FRAME_REF;
@@ -40,6 +56,9 @@ int h264_picture_order(h264_poc_state *st, const frame_rec *f)
     return idr ? 0 : 2 * (offset + f->frame_num) - (ref ? 0 : 1);
 }
 
+// What building a slice's reference lists needs (§8.2.4): its type, the
+// active counts and its list modifications, read back from the pools. The
+// modifications of list 1 follow those of list 0 in r->mods.
 h264_list_params h264_slice_params(const h264_refs *r, const slice_rec *s)
 {
     h264_list_params lp = {.type = s->type};
@@ -51,6 +70,12 @@ h264_list_params h264_slice_params(const h264_refs *r, const slice_rec *s)
     return lp;
 }
 
+// Reference marking after a reference picture is decoded (§8.2.5): an IDR
+// empties the buffer, adaptive marking unmarks the short-term pictures its
+// MMCO 1 operations name, otherwise the sliding window drops the oldest; then
+// the picture itself is stored. Returns -1 when an MMCO names a picture the
+// buffer does not hold (a stream this analysis does not understand); h264_plan.c
+// replays the same marking on its own buffer, hence the const records.
 int h264_mark(const h264_refs *r, const frame_rec *f, h264_dpb *d, h264_ref pic)
 {
     int rc = 0;
@@ -106,6 +131,10 @@ static void start_picture(h264_refs *r, const h264_slice *s, frame_rec *f)
     }
 }
 
+// Records one slice of the packet's picture: its list modifications and the
+// reference lists it builds from the buffer as it stands before this picture's
+// own marking. Grows every pool first so that nothing below can fail half way;
+// H264_MAX_DPB + 1 covers the buffer snapshot start_picture may append.
 static int add_slice(h264_refs *r, const h264_slice *s, frame_rec *f)
 {
     if (GROW(r, slices, n_slices, 1) || GROW(r, mods, n_mods, s->n_mods[0] + s->n_mods[1]) ||
@@ -140,6 +169,9 @@ static int add_slice(h264_refs *r, const h264_slice *s, frame_rec *f)
     return 0;
 }
 
+// One NAL unit: parameter sets update r->params (a later slice may refer to
+// them), slices are recorded, other types (SEI, AUD, filler) are ignored.
+// Returns only allocation failures; a stream it cannot follow stops instead.
 static int add_nal(h264_refs *r, const uint8_t *nal, size_t size, frame_rec *f)
 {
     if (size < 2 || r->stopped) return 0;
@@ -168,6 +200,10 @@ static int add_nals(h264_refs *r, const uint8_t *p, size_t size, int len_size, f
     return 0;
 }
 
+// Starts the analysis of one stream from its codec parameters: the sequence
+// and picture parameter sets come from the extradata, either avcC (MP4, MKV:
+// length-prefixed NAL units) or Annex B (start codes). Damaged extradata is
+// skipped entry by entry; the first slice that names a missing set then stops.
 h264_refs *h264_refs_create(const lwm_mem *mem, const AVCodecParameters *par)
 {
     h264_refs *r = lwm_calloc(mem, 1, sizeof *r);
@@ -194,6 +230,9 @@ h264_refs *h264_refs_create(const lwm_mem *mem, const AVCodecParameters *par)
     return r;
 }
 
+// Appends the record of the next packet in decoding order. Every packet gets
+// a record, even after the analysis stopped or when it holds no picture
+// (FRAME_NOPIC), so that record i is always packet i for h264_plan.c.
 int h264_refs_add(h264_refs *r, const uint8_t *data, size_t size)
 {
     if (GROW(r, frames, n_frames, 1)) return -ENOMEM;

@@ -1,5 +1,25 @@
 // The dataset reader: a snapshot of the manifest's sealed shards plus the
 // shard being appended, and per-thread views that fetch and decode records.
+//
+// Numbering. A sample's index is its position in the dataset (0..count-1),
+// counted over the shards in manifest order; files[i].first_index is the index
+// of shard i's first record. Inside a shard, records are stored under keys
+// that start at files[i].key_base: equal to first_index for shards written
+// here, but a shard merged from a part (lwm merge) keeps the part's own keys,
+// so shard_reader_key_of() translates. Nothing is renumbered on merge, which
+// is what makes merging independent of the records' size.
+//
+// Snapshot. The manifest lists sealed shards with their hashes; the one being
+// appended is not listed and is found by name. A writer may seal it between
+// our manifest read and our open: open_snapshot() then reports 1 and the
+// whole snapshot is re-read (at most 6 times), so a reader never mixes an old
+// manifest with a newer set of files. Sealed shards are hashed before LMDB
+// maps them (check_sealed), because LMDB trusts its file's bytes.
+//
+// Threads. The reader itself is read-only after open; each thread reads
+// through its own view, whose per-shard read transactions are reset after
+// every get and renewed on the next (cheap in LMDB, and holds no snapshot of
+// the open shard longer than one record). The lock guards only the view list.
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -23,7 +43,7 @@ struct lwm_shard_reader {
     const lwm_mem *mem;
     lwm_error err;
     char dir[4096];
-    pid_t pid; // the opener; a forked child must not touch LMDB state
+    pid_t pid; // the opener; a forked child must not touch LMDB state (LMDB forbids it)
     shard_manifest man;
     int man_loaded;
     shard_env *envs;
@@ -35,7 +55,7 @@ struct lwm_shard_reader {
     int64_t n_failures;
     pthread_mutex_t lock; // guards the view list
     lwm_shard_view *views;
-    lwm_shard_view *own;
+    lwm_shard_view *own; // the view behind lwm_shard_get/find, for single-threaded callers
 };
 
 lwm_shard_reader *lwm_shard_reader_create(const lwm_shard_reader_options *opt)
@@ -89,6 +109,9 @@ static void drop_view_txns(lwm_shard_view *v)
     v->n_txns = 0;
 }
 
+// Releases everything open_snapshot() built, leaving the reader reopenable.
+// In a forked child (a Python DataLoader worker) the LMDB handles belong to
+// the parent: only memory is freed, transactions and environments are left.
 static void close_snapshot(lwm_shard_reader *r)
 {
     int same_process = r->pid == getpid();
@@ -127,7 +150,9 @@ static int check_sealed(lwm_shard_reader *r, int i)
     return rc;
 }
 
-// Reads meta and failures of shard i (opened in r->envs[i]).
+// Reads meta and failures of shard i (opened in r->envs[i]). A failure entry is
+// the manifest line (8 bytes little-endian) then the reason; entries of every
+// shard are appended to r->failures, sorted once the snapshot is complete.
 static int load_shard_meta(lwm_shard_reader *r, int i, shard_meta *m)
 {
     shard_env *e = &r->envs[i];
@@ -173,6 +198,10 @@ static int load_shard_meta(lwm_shard_reader *r, int i, shard_meta *m)
     return rc;
 }
 
+// Opens shard i and checks it against the manifest: it belongs to this
+// dataset, its keys start where the manifest says, and a sealed shard holds
+// exactly the records listed. The open shard is ours by construction and its
+// count is read from its meta, since the manifest does not list it.
 static int open_one(lwm_shard_reader *r, int i, int sealed)
 {
     lwm_shard_file *f = &r->files[i];
@@ -361,6 +390,8 @@ void shard_view_sizes(const lwm_shard_view *v, int64_t *stored, int64_t *raw)
     *raw = (int64_t)v->dec.raw.size;
 }
 
+// The shard holding index (binary search on first_index; files are in index
+// order). The caller has checked 0 <= index < count.
 int shard_reader_file_of(const lwm_shard_reader *r, int64_t index)
 {
     int lo = 0, hi = r->n_files - 1;
@@ -422,6 +453,10 @@ int lwm_shard_view_get(lwm_shard_view *v, int64_t index, const lwm_shard_sample 
     return 0;
 }
 
+// Looks id up in each shard's id table (id -> big-endian key, so LMDB keeps
+// keys in numeric order) and fetches that record. The table is as hostile as
+// any file: the key must fall inside the shard and the record found must
+// carry the same id, or the shard is reported damaged.
 int lwm_shard_view_find(lwm_shard_view *v, const char *id, const lwm_shard_sample **out)
 {
     lwm_shard_reader *r = v->r;
