@@ -164,8 +164,7 @@ int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *pa
     LWM_CHECK(err, size >= 8, LWM_EFORMAT, "%s: truncated: %zu bytes, not a safetensors file",
               path, size);
     const unsigned char *p = file;
-    uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | p[i];
+    uint64_t hlen = lwm_le_get64(p);
     LWM_CHECK(err, hlen <= MAX_HEADER && hlen <= size - 8, LWM_EFORMAT,
               "%s: truncated or not safetensors: header of %llu bytes, file of %zu", path,
               (unsigned long long)hlen, size);

@@ -99,9 +99,6 @@ static int cache_path(const lwm_loader *ld, const loader_source *src, uint64_t k
     return lwm_path_join(out, cap, ld->cache_dir ? ld->cache_dir : src->path, name);
 }
 
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); } // little-endian hosts only
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
 static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t first, int64_t count)
 {
     char *data = NULL;
@@ -110,14 +107,14 @@ static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t fi
     if (lwm_read_file(&ld->mem, path, &data, &size, &ignore) < 0) return 0;
     const uint8_t *p = (const uint8_t *)data;
     int ok = size >= 48 && memcmp(p, cache_magic, 8) == 0 && p[8] == CACHE_VERSION &&
-             get64(p + 16) == key && (int64_t)get64(p + 24) == count;
-    uint64_t runs = ok ? get64(p + 32) : 0, losses = 0;
+             lwm_le_get64(p + 16) == key && (int64_t)lwm_le_get64(p + 24) == count;
+    uint64_t runs = ok ? lwm_le_get64(p + 32) : 0, losses = 0;
     ok = ok && runs < size;
     size_t part = 40 + 4 * ((size_t)count + (size_t)count + 1 + 2 * (size_t)runs);
-    if (ok && size >= part + 8) memcpy(&losses, p + part, 8);
+    if (ok && size >= part + 8) losses = lwm_le_get64(p + part);
     size_t want = part + 8 + 4 * ((size_t)count + 1 + 2 * (size_t)losses) + 8;
     ok = ok && losses < size && size == want &&
-         get64(p + want - 8) == lwm_hash64(p, want - 8);
+         lwm_le_get64(p + want - 8) == lwm_hash64(p, want - 8);
     loader_lengths *len = &ld->len;
     if (ok && (lwm_grow(&ld->mem, (void **)&len->runs, &len->cap_runs, 2 * (len->n_runs + runs),
                         sizeof *len->runs) < 0 ||
@@ -129,18 +126,14 @@ static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t fi
         memcpy(len->n_tokens + first, at, 4 * (size_t)count), at += 4 * (size_t)count;
         uint32_t base = (uint32_t)len->n_runs;
         for (int64_t i = 0; i <= count; i++, at += 4) {
-            uint32_t v;
-            memcpy(&v, at, 4);
-            len->run_off[first + i] = base + v;
+            len->run_off[first + i] = base + lwm_le_get32(at);
         }
         if (runs) memcpy(len->runs + 2 * len->n_runs, at, 8 * (size_t)runs);
         at += 8 * (size_t)runs + 8;
         len->n_runs += runs;
         base = (uint32_t)len->n_loss;
         for (int64_t i = 0; i <= count; i++, at += 4) {
-            uint32_t v;
-            memcpy(&v, at, 4);
-            len->loss_off[first + i] = base + v;
+            len->loss_off[first + i] = base + lwm_le_get32(at);
         }
         if (losses) memcpy(len->loss_runs + 2 * len->n_loss, at, 8 * (size_t)losses);
         len->n_loss += losses;
@@ -162,22 +155,23 @@ static void save_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t f
     if (!buf) return;
     memcpy(buf, cache_magic, 8);
     buf[8] = CACHE_VERSION;
-    put64(buf + 16, key), put64(buf + 24, (uint64_t)count), put64(buf + 32, runs);
+    lwm_le_put64(buf + 16, key);
+    lwm_le_put64(buf + 24, (uint64_t)count);
+    lwm_le_put64(buf + 32, runs);
     uint8_t *at = buf + 40;
     memcpy(at, len->n_tokens + first, 4 * (size_t)count), at += 4 * (size_t)count;
     for (int64_t i = 0; i <= count; i++, at += 4) {
-        uint32_t v = len->run_off[first + i] - base;
-        memcpy(at, &v, 4);
+        lwm_le_put32(at, len->run_off[first + i] - base);
     }
     if (runs) memcpy(at, len->runs + 2 * (size_t)base, 8 * (size_t)runs);
     at += 8 * (size_t)runs;
-    put64(at, losses), at += 8;
+    lwm_le_put64(at, losses);
+    at += 8;
     for (int64_t i = 0; i <= count; i++, at += 4) {
-        uint32_t v = len->loss_off[first + i] - lbase;
-        memcpy(at, &v, 4);
+        lwm_le_put32(at, len->loss_off[first + i] - lbase);
     }
     if (losses) memcpy(at, len->loss_runs + 2 * (size_t)lbase, 8 * (size_t)losses);
-    put64(buf + size - 8, lwm_hash64(buf, size - 8));
+    lwm_le_put64(buf + size - 8, lwm_hash64(buf, size - 8));
     lwm_error err = {0};
     if (lwm_write_file_atomic(path, buf, size, &err) < 0)
         lwm_log(&ld->opt.log, LWM_LOG_WARN, "length cache not written: %s", err.msg);

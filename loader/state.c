@@ -16,42 +16,20 @@
 enum { STATE_VERSION = 2, STATE_SUM = LWM_LOADER_STATE_BYTES - 8 };
 static const char state_magic[8] = "LWMLDST";
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader_state *s)
 {
     memcpy(buf, state_magic, 8);
-    put32(buf + 8, STATE_VERSION);
-    put32(buf + 12, (uint32_t)s->stage);
-    put64(buf + 16, s->seed);
-    put64(buf + 24, (uint64_t)s->epoch);
-    put64(buf + 32, (uint64_t)s->window);
-    put64(buf + 40, (uint64_t)s->row);
-    put64(buf + 48, (uint64_t)s->step);
-    put64(buf + 56, (uint64_t)s->tokens);
-    put64(buf + 64, s->config_hash);
-    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++) put64(buf + 72 + 8 * i, s->part_hash[i]);
-    put64(buf + STATE_SUM, lwm_hash64(buf, STATE_SUM));
+    lwm_le_put32(buf + 8, STATE_VERSION);
+    lwm_le_put32(buf + 12, (uint32_t)s->stage);
+    lwm_le_put64(buf + 16, s->seed);
+    lwm_le_put64(buf + 24, (uint64_t)s->epoch);
+    lwm_le_put64(buf + 32, (uint64_t)s->window);
+    lwm_le_put64(buf + 40, (uint64_t)s->row);
+    lwm_le_put64(buf + 48, (uint64_t)s->step);
+    lwm_le_put64(buf + 56, (uint64_t)s->tokens);
+    lwm_le_put64(buf + 64, s->config_hash);
+    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++) lwm_le_put64(buf + 72 + 8 * i, s->part_hash[i]);
+    lwm_le_put64(buf + STATE_SUM, lwm_hash64(buf, STATE_SUM));
 }
 
 int lwm_loader_state_parse(lwm_loader_state *s, const void *data, size_t size, lwm_error *err)
@@ -59,7 +37,7 @@ int lwm_loader_state_parse(lwm_loader_state *s, const void *data, size_t size, l
     const uint8_t *buf = data;
     LWM_CHECK(err, size >= 12 && memcmp(buf, state_magic, 8) == 0, LWM_EFORMAT,
               "not a loader state (bad magic)");
-    uint32_t version = get32(buf + 8);
+    uint32_t version = lwm_le_get32(buf + 8);
     LWM_CHECK(err, version != 1, LWM_EVERSION,
               "loader state version 1 was written by a loader whose packed rows depended on the "
               "ring layout; this build (state version %d) cannot continue that stream: start the "
@@ -68,17 +46,17 @@ int lwm_loader_state_parse(lwm_loader_state *s, const void *data, size_t size, l
               "loader state version %u, this build reads version %d", version, STATE_VERSION);
     LWM_CHECK(err, size == LWM_LOADER_STATE_BYTES, LWM_EFORMAT, "%zu bytes, a loader state has %d",
               size, LWM_LOADER_STATE_BYTES);
-    LWM_CHECK(err, get64(buf + STATE_SUM) == lwm_hash64(buf, STATE_SUM), LWM_ECHECKSUM,
+    LWM_CHECK(err, lwm_le_get64(buf + STATE_SUM) == lwm_hash64(buf, STATE_SUM), LWM_ECHECKSUM,
               "loader state checksum does not match (corrupted)");
-    s->stage = (int32_t)get32(buf + 12);
-    s->seed = get64(buf + 16);
-    s->epoch = (int64_t)get64(buf + 24);
-    s->window = (int64_t)get64(buf + 32);
-    s->row = (int64_t)get64(buf + 40);
-    s->step = (int64_t)get64(buf + 48);
-    s->tokens = (int64_t)get64(buf + 56);
-    s->config_hash = get64(buf + 64);
-    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++) s->part_hash[i] = get64(buf + 72 + 8 * i);
+    s->stage = (int32_t)lwm_le_get32(buf + 12);
+    s->seed = lwm_le_get64(buf + 16);
+    s->epoch = (int64_t)lwm_le_get64(buf + 24);
+    s->window = (int64_t)lwm_le_get64(buf + 32);
+    s->row = (int64_t)lwm_le_get64(buf + 40);
+    s->step = (int64_t)lwm_le_get64(buf + 48);
+    s->tokens = (int64_t)lwm_le_get64(buf + 56);
+    s->config_hash = lwm_le_get64(buf + 64);
+    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++) s->part_hash[i] = lwm_le_get64(buf + 72 + 8 * i);
     return 0;
 }
 

@@ -38,12 +38,6 @@
 #define SHARD_PACKED_FRAME 416 /* 256 codes × 13 bits / 8 */
 #define SHARD_UNPACK_PAD 8
 
-/* ---- little-endian helpers ---- */
-static inline void le_put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void le_put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline uint32_t le_get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t le_get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
 /* ---- growable byte buffer ---- */
 typedef struct shard_buf {
     uint8_t *data;

@@ -189,7 +189,7 @@ static int load_shard_meta(lwm_shard_reader *r, int i, shard_meta *m)
         reason[d.mv_size - 8] = 0;
         f->id = id;
         f->reason = reason;
-        f->manifest_line = (int64_t)le_get64(d.mv_data);
+        f->manifest_line = (int64_t)lwm_le_get64(d.mv_data);
         r->n_failures++;
     }
     if (rc == 0 && mrc != MDB_NOTFOUND) rc = shard_mdb_error(&r->err, mrc, e->path);

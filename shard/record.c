@@ -65,7 +65,7 @@ void lwm_shard_unpack13(uint16_t *out, const uint8_t *in, size_t n)
     // so the loop has no data-dependent branches and vectorises well.
     size_t i = 0;
     for (; i + 8 <= n; i += 8, in += 13) {
-        uint64_t a = le_get64(in), b = le_get64(in + 5); // b holds bits 40..103
+        uint64_t a = lwm_le_get64(in), b = lwm_le_get64(in + 5); // b holds bits 40..103
         out[i + 0] = (uint16_t)(a & 0x1fff);
         out[i + 1] = (uint16_t)((a >> 13) & 0x1fff);
         out[i + 2] = (uint16_t)((a >> 26) & 0x1fff);
@@ -95,7 +95,7 @@ static uint8_t *put_string(uint8_t *p, const char *s)
 {
     s = str_or_empty(s);
     size_t n = strlen(s);
-    le_put32(p, (uint32_t)n);
+    lwm_le_put32(p, (uint32_t)n);
     memcpy(p + 4, s, n + 1);
     return p + 4 + n + 1;
 }
@@ -152,14 +152,14 @@ static void write_raw(uint8_t *base, const lwm_shard_sample *s)
     uint8_t *p = base;
     memset(p, 0, FIXED_BYTES);
     p[0] = (uint8_t)s->modality;
-    le_put32(p + 4, (uint32_t)s->n_texts);
-    le_put64(p + 8, (uint64_t)s->frames);
-    le_put64(p + 16, (uint64_t)s->manifest_line);
+    lwm_le_put32(p + 4, (uint32_t)s->n_texts);
+    lwm_le_put64(p + 8, (uint64_t)s->frames);
+    lwm_le_put64(p + 16, (uint64_t)s->manifest_line);
     memcpy(p + 24, &s->duration, 8);
     memcpy(p + 32, &s->fps, 8);
-    le_put32(p + 40, (uint32_t)s->width);
-    le_put32(p + 44, (uint32_t)s->height);
-    le_put64(p + 48, (uint64_t)s->source_bytes);
+    lwm_le_put32(p + 40, (uint32_t)s->width);
+    lwm_le_put32(p + 44, (uint32_t)s->height);
+    lwm_le_put64(p + 48, (uint64_t)s->source_bytes);
     p += FIXED_BYTES;
     p = put_string(p, s->id);
     p = put_string(p, s->source);
@@ -170,7 +170,7 @@ static void write_raw(uint8_t *base, const lwm_shard_sample *s)
     for (int t = 0; t < s->n_texts; t++) {
         p = put_string(p, s->texts[t].name);
         p = put_string(p, s->texts[t].text);
-        le_put32(p, (uint32_t)s->texts[t].n_tokens);
+        lwm_le_put32(p, (uint32_t)s->texts[t].n_tokens);
         p += 4;
         while ((size_t)(p - base) % 4) *p++ = 0;
         if (s->texts[t].n_tokens) memcpy(p, s->texts[t].tokens, 4 * (size_t)s->texts[t].n_tokens);
@@ -222,15 +222,15 @@ int shard_record_encode(ZSTD_CCtx *cctx, const shard_encode_options *opt, const 
     else memcpy(p, raw->data + head_n, codes_z = codes_n);
     p += codes_z;
     uint8_t *h = out->data;
-    le_put32(h, SHARD_RECORD_MAGIC);
+    lwm_le_put32(h, SHARD_RECORD_MAGIC);
     uint16_t version = SHARD_RECORD_VERSION;
     memcpy(h + 4, &version, 2);
     memcpy(h + 6, &flags, 2);
-    le_put32(h + 8, (uint32_t)n);
-    le_put32(h + 12, (uint32_t)(p - h - SHARD_RECORD_HEADER));
-    le_put64(h + 16, lwm_hash64(raw->data, n));
-    le_put32(h + 24, (uint32_t)head_n);
-    le_put32(h + 28, (uint32_t)head_z);
+    lwm_le_put32(h + 8, (uint32_t)n);
+    lwm_le_put32(h + 12, (uint32_t)(p - h - SHARD_RECORD_HEADER));
+    lwm_le_put64(h + 16, lwm_hash64(raw->data, n));
+    lwm_le_put32(h + 24, (uint32_t)head_n);
+    lwm_le_put32(h + 28, (uint32_t)head_z);
     out->size = (size_t)(p - h);
     return 0;
 }
@@ -253,7 +253,7 @@ typedef struct cursor {
 static int take_string(cursor *c, const char **out)
 {
     if (c->end - c->p < 5) return -1;
-    uint32_t n = le_get32(c->p);
+    uint32_t n = lwm_le_get32(c->p);
     if ((size_t)(c->end - c->p - 4) < (size_t)n + 1 || c->p[4 + n] != 0) return -1;
     *out = (const char *)c->p + 4;
     c->p += 4 + (size_t)n + 1;
@@ -277,7 +277,7 @@ static int parse_texts(shard_decoder *d, const lwm_mem *mem, cursor *c, uint32_t
     for (uint32_t t = 0; t < n_texts; t++) {
         if (take_string(c, &texts[t].name) || take_string(c, &texts[t].text) || c->end - c->p < 4)
             return -1;
-        uint32_t nt = le_get32(c->p);
+        uint32_t nt = lwm_le_get32(c->p);
         c->p += 4;
         if (take_align(c, 4) || (size_t)(c->end - c->p) / 4 < nt) return -1;
         texts[t].tokens = nt ? (const int32_t *)(const void *)c->p : NULL;
@@ -298,17 +298,17 @@ static int parse_raw(shard_decoder *d, const lwm_mem *mem, size_t n, unsigned ve
     LWM_CHECK(err, n >= FIXED_BYTES, LWM_EFORMAT, "record shorter than its fixed part");
     const uint8_t *p = d->raw.data;
     s->modality = p[0];
-    uint32_t n_texts = le_get32(p + 4);
-    s->frames = (int64_t)le_get64(p + 8);
-    s->manifest_line = (int64_t)le_get64(p + 16);
+    uint32_t n_texts = lwm_le_get32(p + 4);
+    s->frames = (int64_t)lwm_le_get64(p + 8);
+    s->manifest_line = (int64_t)lwm_le_get64(p + 16);
     memcpy(&s->duration, p + 24, 8);
     memcpy(&s->fps, p + 32, 8);
-    s->width = (int)le_get32(p + 40);
-    s->height = (int)le_get32(p + 44);
+    s->width = (int)lwm_le_get32(p + 40);
+    s->height = (int)lwm_le_get32(p + 44);
     LWM_CHECK(err, s->modality <= 2 && s->frames >= 0 && s->frames < (1 << 24), LWM_EFORMAT,
               "record has a bad modality or frame count");
     s->source_xxh3 = "";
-    if (version >= 2) s->source_bytes = (int64_t)le_get64(p + 48);
+    if (version >= 2) s->source_bytes = (int64_t)lwm_le_get64(p + 48);
     if (take_string(&c, &s->id) || take_string(&c, &s->source) || take_string(&c, &s->fields) ||
         take_string(&c, &s->vision_name) || take_string(&c, &s->codec) ||
         (version >= 2 && take_string(&c, &s->source_xxh3)))
@@ -359,7 +359,7 @@ static int can_hold(size_t n, size_t z, unsigned zstd)
 int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *value, size_t size,
                         lwm_error *err)
 {
-    LWM_CHECK(err, size >= SHARD_RECORD_HEADER + 8 && le_get32(value) == SHARD_RECORD_MAGIC,
+    LWM_CHECK(err, size >= SHARD_RECORD_HEADER + 8 && lwm_le_get32(value) == SHARD_RECORD_MAGIC,
               LWM_EFORMAT, "not a record (bad magic or %zu bytes)", size);
     uint16_t version, flags;
     memcpy(&version, value + 4, 2);
@@ -367,8 +367,8 @@ int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *val
     LWM_CHECK(err, version <= SHARD_RECORD_VERSION, LWM_EVERSION,
               "record layout version %u is newer than this build reads (%d)", version,
               SHARD_RECORD_VERSION);
-    size_t raw_n = le_get32(value + 8), stored_n = le_get32(value + 12);
-    size_t head_n = le_get32(value + 24), head_z = le_get32(value + 28);
+    size_t raw_n = lwm_le_get32(value + 8), stored_n = lwm_le_get32(value + 12);
+    size_t head_n = lwm_le_get32(value + 24), head_z = lwm_le_get32(value + 28);
     LWM_CHECK(err, stored_n == size - SHARD_RECORD_HEADER && head_n <= raw_n && head_z + 8 <= stored_n,
               LWM_EFORMAT, "record sizes are inconsistent (payload %zu bytes, header says %zu)",
               size - SHARD_RECORD_HEADER, stored_n);
@@ -385,7 +385,7 @@ int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *val
                     flags & SHARD_FLAG_CODES_ZSTD, "codes", err));
     memset(d->raw.data + raw_n, 0, SHARD_UNPACK_PAD);
     d->raw.size = raw_n;
-    uint64_t want = le_get64(value + 16), got = lwm_hash64(d->raw.data, raw_n);
+    uint64_t want = lwm_le_get64(value + 16), got = lwm_hash64(d->raw.data, raw_n);
     LWM_CHECK(err, want == got, LWM_ECHECKSUM,
               "checksum mismatch (stored %016llx, computed %016llx)", (unsigned long long)want,
               (unsigned long long)got);

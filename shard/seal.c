@@ -39,7 +39,7 @@ static int put_failure(MDB_txn *txn, lwm_shard_writer *w, const batch_item *it, 
     size_t n = strlen(it->reason);
     uint8_t buf[8 + 2048];
     if (n > sizeof buf - 9) n = sizeof buf - 9;
-    le_put64(buf, (uint64_t)it->line);
+    lwm_le_put64(buf, (uint64_t)it->line);
     memcpy(buf + 8, it->reason, n);
     buf[8 + n] = 0;
     MDB_val k = {strlen(it->id), it->id}, d = {9 + n, buf};
