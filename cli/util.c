@@ -1,6 +1,7 @@
 // Shared CLI helpers: failure messages, the stderr logger, the progress line, option parsing.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <libavutil/log.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -9,14 +10,20 @@
 
 #include "cli.h"
 
-int cli_fail(const char *cmd, const char *fmt, ...)
+int cli_vfail(const char *cmd, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "lwm %s: %s\n", cmd, msg);
+    return 1;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    cli_vfail(cmd, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "lwm %s: %s\n", cmd, msg);
     return 1;
 }
 
@@ -38,6 +45,11 @@ void cli_logger(lwm_logger *log, int verbose)
     log->fn = log_to_stderr;
     log->opaque = NULL;
     log->level = verbose ? LWM_LOG_DEBUG : LWM_LOG_INFO;
+}
+
+void cli_quiet_ffmpeg(int verbose)
+{
+    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
 }
 
 static void format_duration(char *out, size_t cap, double s)
