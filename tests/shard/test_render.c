@@ -130,6 +130,12 @@ TEST(mp4_has_every_frame)
              "stream=nb_read_frames,width,height -of csv=p=0 %s)\" = \"256,256,%d\"",
              mp4, FRAMES);
     CHECK(system(cmd) == 0, "ffprobe does not see %d frames of 256x256 in %s", FRAMES, mp4);
+    char err_path[4200], *text = NULL;
+    size_t n = 0;
+    snprintf(err_path, sizeof err_path, "%s/render.err", test_tmpdir());
+    lwm_read_file(NULL, err_path, &text, &n, NULL);
+    CHECK(!text || !strstr(text, "x264"), "x264's log reached stderr without --verbose: %.200s", text);
+    lwm_free(NULL, text);
 }
 
 TEST(bad_requests_name_the_problem)
