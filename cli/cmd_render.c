@@ -13,14 +13,15 @@
 #include "vqgan/vqgan.h"
 
 static const char *usage =
-    "usage: lwm render DIR ID --vqgan W --out F.png|F.mp4 [--index] [--max-frames N]\n"
+    "usage: lwm render DIR ID [--vqgan W] --out F.png|F.mp4 [--index] [--max-frames N]\n"
     "                  [--json] [--quiet] [--verbose]\n\n"
-    "Decodes the codes of sample ID with the VQGAN weights W (default: none; the weights\n"
-    "that made the dataset's codes). F.png: a contact sheet of up to N frames (default 16,\n"
+    "Decodes the codes of sample ID with the VQGAN weights W (default: the weights the\n"
+    "dataset records, those that made its codes). F.png: a contact sheet of up to N frames (default 16,\n"
     "chosen evenly as LWM subsamples), in rows left to right, each tile labelled with its\n"
     "frame index and time. F.mp4: the frames as an H.264 video (every frame unless\n"
     "--max-frames), at the rate the stored timestamps give.\n\n"
-    "  --vqgan W         VQGAN weights (safetensors) that decode the codes\n"
+    "  --vqgan W         VQGAN weights (safetensors) that decode the codes (default: the\n"
+    "                    dataset's, recorded by lwm ingest)\n"
     "  --out F           F.png (contact sheet) or F.mp4 (video)\n"
     "  --index           read ID as the dense index\n"
     "  --max-frames N    at most N frames\n"
@@ -63,7 +64,6 @@ static int parse(int argc, char **argv, render_args *a)
     }
     if (argc - optind != 2) return cli_usage_error(&p, "expected DIR and ID");
     a->dir = argv[optind], a->id = argv[optind + 1];
-    if (!a->weights) return cli_usage_error(&p, "--vqgan W is required (the weights that made the codes)");
     if (!a->out) return cli_usage_error(&p, "--out F.png or --out F.mp4 is required");
     if (!ends_with(a->out, ".mp4") && !ends_with(a->out, ".png"))
         return cli_usage_error(&p, "--out %s: expected a .png or .mp4 file name", a->out);
@@ -167,6 +167,16 @@ static lwm_vqgan *load_vqgan(const char *weights, const lwm_shard_info *info)
     return vq;
 }
 
+// The VQGAN weights lwm ingest recorded in the dataset's settings ("vqgan": an absolute path).
+static const char *recorded_vqgan(const lwm_shard_info *info, char *out, size_t cap)
+{
+    cJSON *set = info->settings_json[0] ? cJSON_Parse(info->settings_json) : NULL;
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(set, "vqgan"));
+    int ok = path && path[0] && lwm_format(out, cap, "%s", path) == 0;
+    cJSON_Delete(set);
+    return ok ? out : NULL;
+}
+
 static void print_result(const lwm_shard_sample *s, int64_t rendered, const char *out)
 {
     cJSON *o = cJSON_CreateObject();
@@ -192,8 +202,11 @@ int cmd_render(int argc, char **argv)
     int rc = a.by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, a.id, &s);
     lwm_vqgan *vq = NULL;
     render_job job = {.args = &a, .s = s};
+    char recorded[4096];
     if (rc < 0) rc = cli_fail("render", "%s", lwm_shard_reader_errmsg(r));
     else if (s->frames == 0) rc = cli_fail("render", "%s: sample has no frames (a %s sample)", s->id, lwm_shard_modality_name(s->modality));
+    else if (!a.weights && !(a.weights = recorded_vqgan(lwm_shard_reader_info(r), recorded, sizeof recorded)))
+        rc = cli_fail("render", "%s: no --vqgan W given and the dataset records no VQGAN weights", a.dir) + 1;
     else if (!(vq = load_vqgan(a.weights, lwm_shard_reader_info(r)))) rc = 1;
     else {
         job.vq = vq;
@@ -215,5 +228,5 @@ int cmd_render(int argc, char **argv)
     free(job.frame);
     lwm_vqgan_free(vq);
     lwm_shard_reader_free(r);
-    return rc ? 1 : 0;
+    return rc == CLI_USAGE ? CLI_USAGE : rc ? 1 : 0;
 }

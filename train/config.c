@@ -172,7 +172,7 @@ done:
 }
 
 // ------------------------------------------------------------------ layout
-// Tensor names follow LWM's Flax parameter tree joined with dots (documented in README.md).
+// Tensor names follow LWM's Flax parameter tree joined with dots (documented in docs/train.md).
 
 static void add(train_layout *lay, const char *name, int rank, int64_t a, int64_t b, int decay)
 {

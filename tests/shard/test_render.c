@@ -151,6 +151,7 @@ TEST(bad_requests_name_the_problem)
         {"%s nope --vqgan %s --out x.png", "no sample with id \"nope\""},
         {"%s clip --vqgan %s/missing.safetensors --out x.png", "missing.safetensors"},
         {"%s clip --vqgan %s --out x.gif", "expected a .png or .mp4"},
+        {"%s clip --out x.png", "no --vqgan W given and the dataset records no VQGAN weights"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *second = strstr(cases[i].args, "missing") ? test_tmpdir() : weights;
