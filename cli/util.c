@@ -37,7 +37,10 @@ static void log_to_stderr(void *opaque, int level, const char *msg)
 {
     (void)opaque;
     static const char *names[] = {"error", "warning", "info", "debug"};
-    fprintf(stderr, "lwm: %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+    // On a terminal a progress line may be half-drawn: clear it so the message starts clean
+    // (the next progress report draws the line again).
+    fprintf(stderr, "%slwm: %s: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "",
+            names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
 }
 
 void cli_logger(lwm_logger *log, int verbose)

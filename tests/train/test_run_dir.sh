@@ -33,6 +33,13 @@ before=$(cat "$TMP/r/log.jsonl" "$TMP/r/checkpoint.bin" "$TMP/r/weights.safetens
 check progress_line_names_step_stage_loss_rate_eta "stderr: $(tail -c 300 "$TMP/first_run.err")" \
     grep -Eq 'train: 3/3 steps.*ETA.*stage 0, seq 32, loss [0-9]+\.[0-9]{4}, [0-9]+ tokens/s' "$TMP/first_run.err"
 
+# On a terminal (script(1) gives it one): one line rewritten in place, no JSON.
+script -qec "'$LWM' train --config '$TMP/run.json' --data '$TMP' --out '$TMP/tty' --steps 2" /dev/null \
+    >"$TMP/tty.out" 2>&1 </dev/null
+check terminal_line_rewritten_in_place "output: $(tr -d '\033' <"$TMP/tty.out" | head -c 300)" \
+    grep -Eq $'\r\033\\[Ktrain: 2/2 steps.*loss [0-9]+\\.[0-9]{4}, [0-9]+ tokens/s' "$TMP/tty.out"
+check terminal_gets_no_json "output: $(head -c 300 "$TMP/tty.out")" bash -c "! grep -q '{\"step\"' '$TMP/tty.out'"
+
 "$LWM" train --config "$TMP/run.json" --data "$TMP" --out "$TMP/r" --steps 3 --quiet >/dev/null 2>"$TMP/again.err"
 rc=$?
 check rerun_refused_with_exit_2 "exit $rc" test $rc -eq 2
