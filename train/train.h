@@ -20,7 +20,7 @@
  * step, stage, parameters, both Adam moments, data-source state, XXH3-128 checksum; the
  * newest train.keep_checkpoints kept), latest (a link to the newest), checkpoint.bin (a link
  * to latest: what resume reads), weights.safetensors (parameters of the newest checkpoint
- * with the names documented in docs/; kernels stored [in, out]).
+ * with the names documented in docs/train.md; kernels stored [in, out]).
  *
  * Caveats
  * - Every rank of comm must call lwm_train_create/run with the same options. A failure on

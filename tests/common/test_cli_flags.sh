@@ -33,11 +33,13 @@ for c in $commands; do
     bad=$(grep -E -- '--weights|--max-n-frames' "$TMP/$c.help" | grep -v 'old name')
     check "$c/no_old_names" "usage names: $bad" test -z "$bad"
     # The options of the shared concepts that the usage lists are ones the parser knows
-    # (one run each, so only these: every run starts the whole program).
+    # (one run each, so only these: every run starts the whole program; the sanitizer
+    # build, slower to start, leaves this parsing-only check to the normal build).
+    [ "${SAN:-}" = 1 ] && continue
     sub=""
     [ "$c" = vqgan ] && sub=info
     unknown=""
-    for flag in $(grep -oE -- '--(vqgan|max-frames|mix|json|quiet|verbose|out|tokenizer|fields)\b' "$TMP/$c.help" | sort -u); do
+    for flag in $(grep -oE -- '--(vqgan|max-frames|mix|json|quiet)\b' "$TMP/$c.help" | sort -u); do
         "$LWM" "$c" $sub "$flag" </dev/null >/dev/null 2>"$TMP/flag.err"
         grep -q 'unknown option' "$TMP/flag.err" && unknown="$unknown $flag"
     done
