@@ -2,14 +2,13 @@
 // person sees exactly what the tokenizer will see.
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <libavutil/log.h>
 #include <string.h>
 
 #include "cli.h"
 #include "ingest/ingest.h"
 
 static const char *usage =
-    "usage: lwm frames VIDEO [--fps F] [--max-frames N] --out DIR [--json]\n"
+    "usage: lwm frames VIDEO [--fps F] [--max-frames N] --out DIR [--json] [--quiet]\n"
     "\n"
     "Decodes VIDEO (or an image), samples frames by presentation time, resizes the\n"
     "short side to 256 (bicubic), centre-crops 256x256, and writes DIR/000000.png,\n"
@@ -22,6 +21,7 @@ static const char *usage =
     "  --out DIR        output directory (created)\n"
     "  --threads N      decoder threads (default: automatic)\n"
     "  --json           print {\"frames\": [...], \"source\": {...}} on stdout\n"
+    "  -q, --quiet      no progress line\n"
     "  -v, --verbose    also show FFmpeg's and debug messages\n";
 
 typedef struct frames_result {
@@ -99,7 +99,7 @@ static int over_cap(int64_t frames, const char *video, lwm_error *err)
 // this many frames (0 = no cap), checked against the container's frame count
 // before anything is written, and while writing when that count is unknown.
 static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int64_t cap,
-                   frames_result *r, lwm_error *err)
+                   frames_result *r, lwm_progress *progress, lwm_error *err)
 {
     if (lwm_ingest_open(ing, video) < 0)
         return lwm_error_set(err, LWM_EDECODE, "%s", lwm_ingest_errmsg(ing));
@@ -107,6 +107,7 @@ static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int6
     // Sampling (--fps) knows its count exactly; otherwise the container's claim.
     double expect = info->frames_selected >= 0 ? (double)info->frames_selected : info->fps * info->duration;
     if (cap && expect > (double)cap + 0.5) return over_cap((int64_t)(expect + 0.5), video, err);
+    lwm_progress_start(progress, "frames", "frames", expect > 0 ? (int64_t)(expect + 0.5) : 0);
     lwm_frame *frame = lwm_malloc(NULL, sizeof *frame);
     if (!frame) return lwm_error_set(err, -ENOMEM, "out of memory");
     int rc;
@@ -127,7 +128,9 @@ static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int6
             lwm_error_set(err, rc, "out of memory");
             break;
         }
+        lwm_progress_update(progress, r->count, NULL);
     }
+    if (rc == LWM_EOF) lwm_progress_finish(progress, r->count, NULL);
     r->source = *lwm_ingest_info(ing);
     if (rc == LWM_EOF) rc = 0;
     else if (rc < 0 && !err->msg[0]) lwm_error_set(err, rc, "%s", lwm_ingest_errmsg(ing));
@@ -135,40 +138,60 @@ static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int6
     return rc;
 }
 
+typedef struct frames_args {
+    const char *video, *out_dir;
+    int json, verbose, quiet, all;
+    lwm_ingest_options opt;
+} frames_args;
+
+// 0, 1 after --help, or CLI_USAGE.
+static int parse(frames_args *a, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"fps", required_argument, NULL, 'f'}, {"max-frames", required_argument, NULL, 'm'},
+        {"all", no_argument, NULL, 'a'}, {"out", required_argument, NULL, 'o'},
+        {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    cli_parser p = {"frames", usage, longs, "qv", NULL, 0};
+    long long n;
+    for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
+        switch (c) {
+        case 'f': if (cli_parse_double("frames", "--fps", optarg, &a->opt.fps)) return CLI_USAGE; break;
+        case 'm': if (cli_parse_int("frames", "--max-frames", optarg, 1, &n)) return CLI_USAGE;
+                  a->opt.max_frames = n; break;
+        case 't': if (cli_parse_int("frames", "--threads", optarg, 0, &n)) return CLI_USAGE;
+                  a->opt.threads = (int)n; break;
+        case 'a': a->all = 1; break;
+        case 'o': a->out_dir = optarg; break;
+        case 'j': a->json = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'v': a->verbose = 1; break;
+        default: return c == CLI_HELP ? 1 : CLI_USAGE;
+        }
+    }
+    if (argc - optind != 1 || !a->out_dir) return cli_usage_error(&p, "VIDEO and --out DIR are required");
+    a->video = argv[optind];
+    return 0;
+}
+
 int cmd_frames(int argc, char **argv)
 {
-    const char *video = NULL, *out_dir = NULL;
-    int json = 0, verbose = 0, all = 0;
-    lwm_ingest_options opt = {0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        long long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage, stdout), 0;
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--all")) all = 1;
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
-        else if (!strcmp(a, "--fps") && next) {
-            if (cli_parse_double("frames", a, argv[++i], &opt.fps)) return 2;
-        } else if (!strcmp(a, "--max-frames") && next) {
-            if (cli_parse_int("frames", a, argv[++i], 1, &n)) return 2;
-            opt.max_frames = n;
-        } else if (!strcmp(a, "--threads") && next) {
-            if (cli_parse_int("frames", a, argv[++i], 0, &n)) return 2;
-            opt.threads = (int)n;
-        } else if (!strcmp(a, "--out") && next) out_dir = argv[++i];
-        else if (a[0] == '-' && a[1]) return cli_fail("frames", "unknown option '%s'\n%s", a, usage), 2;
-        else if (!video) video = a;
-        else return cli_fail("frames", "unexpected argument '%s'", a), 2;
-    }
-    if (!video || !out_dir) return cli_fail("frames", "VIDEO and --out DIR are required\n%s", usage), 2;
-    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
+    frames_args a = {0};
+    int parsed = parse(&a, argc, argv);
+    if (parsed) return parsed == 1 ? 0 : parsed;
+    const char *video = a.video, *out_dir = a.out_dir;
+    int json = a.json, verbose = a.verbose, all = a.all;
+    lwm_ingest_options opt = a.opt;
+    cli_quiet_ffmpeg(verbose);
     cli_logger(&opt.log, verbose);
     lwm_error err = {0};
     if (lwm_mkdirs(out_dir, &err) < 0) return cli_fail_err("frames", &err, err.code);
     lwm_ingest *ing = lwm_ingest_create(&opt);
     if (!ing) return cli_fail("frames", "out of memory");
     frames_result r = {0};
-    int rc = extract(ing, video, out_dir, all || opt.max_frames ? 0 : FRAMES_DEFAULT_CAP, &r, &err);
+    lwm_progress progress;
+    cli_progress(&progress, a.quiet);
+    int rc = extract(ing, video, out_dir, all || opt.max_frames ? 0 : FRAMES_DEFAULT_CAP, &r, &progress, &err);
     lwm_ingest_free(ing);
     if (rc == 0) {
         if (json) rc = print_json(&r);

@@ -1,7 +1,6 @@
 // lwm ingest: run a JSONL manifest through the ingest library and report.
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <libavutil/log.h>
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,50 +145,74 @@ static int under_mpirun(void)
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
 
+typedef struct ingest_args {
+    lwm_ingest_run_options opt;
+    int json, quiet, verbose;
+} ingest_args;
+
+static int parse_option(void *ctx, int c)
+{
+    ingest_args *a = ctx;
+    lwm_ingest_run_options *opt = &a->opt;
+    long long n = 0;
+    switch (c) {
+    case 'j': a->json = 1; return 0;
+    case 'q': a->quiet = 1; return 0;
+    case 'v': a->verbose = 1; return 0;
+    case 's': opt->strict = 1; return 0;
+    case 'R': opt->retry_failed = 1; return 0;
+    case 'P': return parse_part(optarg, &opt->part, &opt->parts);
+    case 'M': opt->manifest = optarg; return 0;
+    case 'o': opt->out_dir = optarg; return 0;
+    case 'w': opt->vqgan = optarg; return 0;
+    case 't': opt->tokenizer = optarg; return 0;
+    case 'f': return cli_parse_double("ingest", "--fps", optarg, &opt->decode.fps);
+    case 'm':
+        if (cli_parse_int("ingest", "--max-frames", optarg, 1, &n)) return -1;
+        opt->decode.max_frames = n;
+        return 0;
+    case 'c':
+        if (cli_parse_int("ingest", "--commit-every", optarg, 1, &n)) return -1;
+        opt->commit_every = (int)n;
+        return 0;
+    case 'W':
+        if (cli_parse_int("ingest", "--workers", optarg, 1, &n)) return -1;
+        opt->workers = (int)n;
+        return 0;
+    case 'E':
+        if (cli_parse_int("ingest", "--encode-chunk", optarg, 1, &n)) return -1;
+        opt->encode_chunk = (int)n;
+        return 0;
+    case 'T':
+        if (cli_parse_int("ingest", "--threads", optarg, 0, &n)) return -1;
+        opt->decode.threads = (int)n;
+        return 0;
+    default: return -1;
+    }
+}
+
 int cmd_ingest(int argc, char **argv)
 {
-    lwm_ingest_run_options opt = {0};
-    int json = 0, quiet = 0, verbose = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
-        long long n;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return fputs(usage, stdout), 0;
-        else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--strict")) opt.strict = 1;
-        else if (!strcmp(a, "--retry-failed")) opt.retry_failed = 1;
-        else if (!strcmp(a, "--part") && next) {
-            if (parse_part(argv[++i], &opt.part, &opt.parts) < 0) return 2;
-        }
-        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
-        else if (!strcmp(a, "--manifest") && next) opt.manifest = argv[++i];
-        else if (!strcmp(a, "--out") && next) opt.out_dir = argv[++i];
-        else if (!strcmp(a, "--vqgan") && next) opt.vqgan = argv[++i];
-        else if (!strcmp(a, "--tokenizer") && next) opt.tokenizer = argv[++i];
-        else if (!strcmp(a, "--commit-every") && next) {
-            if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
-            opt.commit_every = (int)n;
-        }
-        else if (!strcmp(a, "--fps") && next) {
-            if (cli_parse_double("ingest", a, argv[++i], &opt.decode.fps)) return 2;
-        } else if (!strcmp(a, "--max-frames") && next) {
-            if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
-            opt.decode.max_frames = n;
-        } else if (!strcmp(a, "--workers") && next) {
-            if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
-            opt.workers = (int)n;
-        } else if (!strcmp(a, "--encode-chunk") && next) {
-            if (cli_parse_int("ingest", a, argv[++i], 1, &n)) return 2;
-            opt.encode_chunk = (int)n;
-        } else if (!strcmp(a, "--threads") && next) {
-            if (cli_parse_int("ingest", a, argv[++i], 0, &n)) return 2;
-            opt.decode.threads = (int)n;
-        } else return cli_fail("ingest", "unknown option or missing value '%s'\n%s", a, usage), 2;
-    }
-    if (!opt.manifest) return cli_fail("ingest", "--manifest is required\n%s", usage), 2;
+    static const struct option longs[] = {
+        {"manifest", required_argument, NULL, 'M'}, {"out", required_argument, NULL, 'o'},
+        {"vqgan", required_argument, NULL, 'w'}, {"tokenizer", required_argument, NULL, 't'},
+        {"commit-every", required_argument, NULL, 'c'}, {"fps", required_argument, NULL, 'f'},
+        {"max-frames", required_argument, NULL, 'm'}, {"strict", no_argument, NULL, 's'},
+        {"part", required_argument, NULL, 'P'}, {"retry-failed", no_argument, NULL, 'R'},
+        {"workers", required_argument, NULL, 'W'}, {"threads", required_argument, NULL, 'T'},
+        {"encode-chunk", required_argument, NULL, 'E'}, {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    cli_parser p = {"ingest", usage, longs, "qv", NULL, 0};
+    ingest_args a = {0};
+    int parsed = cli_parse(&p, argc, argv, parse_option, &a);
+    if (parsed) return parsed == CLI_HELP ? 0 : parsed;
+    lwm_ingest_run_options opt = a.opt;
+    int json = a.json, quiet = a.quiet, verbose = a.verbose;
+    if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
+    if (!opt.manifest) return cli_usage_error(&p, "--manifest is required");
     if ((opt.vqgan || opt.tokenizer) && !opt.out_dir)
         return cli_fail("ingest", "--vqgan and --tokenizer need --out DIR"), 2;
-    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
+    cli_quiet_ffmpeg(verbose);
     cli_logger(&opt.log, verbose);
     opt.decode.log = opt.log;
     lwm_progress progress;

@@ -185,8 +185,8 @@ int cmd_inspect(int argc, char **argv)
 {
     const char *dir = NULL;
     int json = 0, quiet = 0;
-    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
-    if (shard_cli_dir_args("inspect", argc, argv, &dir, &json, &quiet) < 0) return 1;
+    int parsed = shard_cli_dir_args("inspect", usage, argc, argv, &dir, &json, &quiet);
+    if (parsed) return parsed == 1 ? 0 : parsed;
     lwm_shard_reader *r = shard_cli_open("inspect", dir);
     if (!r) return 1;
     inspect_report rep = {.dir = dir, .info = lwm_shard_reader_info(r)};

@@ -7,24 +7,27 @@
 
 static const char *usage =
     "usage: lwm ls DIR [--modality text|image|video] [--json]\n\n"
-    "Lists the samples in dense-index order: index, id, modality, frames.\n"
-    "--json prints {\"samples\": [{\"index\", \"id\", \"modality\", \"frames\"}, ...]}.\n";
+    "Lists the samples in dense-index order: index, id, modality, frames.\n\n"
+    "  --modality M  only samples of modality M (text, image or video)\n"
+    "  --json        print {\"samples\": [{\"index\", \"id\", \"modality\", \"frames\"}, ...]}\n";
 
 int cmd_ls(int argc, char **argv)
 {
     const char *dir = NULL;
     int json = 0, modality = -1;
-    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--modality") == 0 && i + 1 < argc) {
-            modality = lwm_shard_modality_parse(argv[++i]);
-            if (modality < 0) return cli_fail("ls", "--modality: expected text, image or video, got '%s'", argv[i]);
-        } else if (argv[i][0] == '-') return cli_fail("ls", "unknown option %s (see --help)", argv[i]);
-        else if (!dir) dir = argv[i];
-        else return cli_fail("ls", "unexpected argument %s", argv[i]);
+    static const struct option longs[] = {
+        {"json", no_argument, NULL, 'j'}, {"modality", required_argument, NULL, 'm'}, {0, 0, 0, 0}};
+    cli_parser p = {"ls", usage, longs, NULL, NULL, 0};
+    for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
+        if (c == 'j') json = 1;
+        else if (c == 'm') {
+            modality = lwm_shard_modality_parse(optarg);
+            if (modality < 0) return cli_usage_error(&p, "--modality: expected text, image or video, got '%s'", optarg);
+        } else return c == CLI_HELP ? 0 : CLI_USAGE;
     }
-    if (!dir) return cli_fail("ls", "missing DIR (see --help)");
+    if (optind == argc) return cli_usage_error(&p, "missing DIR");
+    if (optind + 1 < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind + 1]);
+    dir = argv[optind];
     lwm_shard_reader *r = shard_cli_open("ls", dir);
     if (!r) return 1;
     cJSON *list = json ? cJSON_CreateArray() : NULL;

@@ -7,7 +7,7 @@
 #include "shard/shard.h"
 
 static const char *usage =
-    "usage: lwm merge PART_DIR... --out DIR [--json] [-v]\n"
+    "usage: lwm merge PART_DIR... --out DIR [--json] [--quiet] [--verbose]\n"
     "\n"
     "Makes one dataset in DIR of the parts of one manifest that 'lwm ingest --part K/N'\n"
     "built (given in any order; all N are needed). The dense order is the manifest's, as\n"
@@ -19,6 +19,7 @@ static const char *usage =
     "\n"
     "  --out DIR      the merged dataset (a new or empty directory)\n"
     "  --json         print the result as one JSON object\n"
+    "  -q, --quiet    no summary line\n"
     "  -v, --verbose  notes of what was done\n";
 
 cJSON *merge_result_json(const lwm_shard_merge_result *r)
@@ -36,35 +37,29 @@ cJSON *merge_result_json(const lwm_shard_merge_result *r)
 int cmd_merge(int argc, char **argv)
 {
     const char *out = NULL;
-    int json = 0, verbose = 0, n = 0;
-    const char **parts = calloc((size_t)argc, sizeof *parts);
-    if (!parts) return cli_fail("merge", "out of memory");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            free(parts);
-            return fputs(usage, stdout), 0;
-        } else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
-        else if (!strcmp(a, "--out") && i + 1 < argc) out = argv[++i];
-        else if (a[0] != '-') parts[n++] = a;
-        else {
-            free(parts);
-            return cli_fail("merge", "unknown option or missing value '%s'\n%s", a, usage), 2;
-        }
+    int json = 0, verbose = 0, quiet = 0, n = 0;
+    static const struct option longs[] = {
+        {"out", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    cli_parser p = {"merge", usage, longs, "qv", NULL, 0};
+    for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
+        if (c == 'o') out = optarg;
+        else if (c == 'j') json = 1;
+        else if (c == 'q') quiet = 1;
+        else if (c == 'v') verbose = 1;
+        else return c == CLI_HELP ? 0 : CLI_USAGE;
     }
-    if (!out || n == 0) {
-        free(parts);
-        return cli_fail("merge", "PART_DIR... and --out DIR are required\n%s", usage), 2;
-    }
+    const char **parts = (const char **)argv + optind;
+    n = argc - optind;
+    if (!out || n == 0) return cli_usage_error(&p, "PART_DIR... and --out DIR are required");
     lwm_shard_merge_options opt = {0};
     cli_logger(&opt.log, verbose);
     lwm_shard_merge_result res;
     lwm_error err = {0};
     int rc = lwm_shard_merge(parts, n, out, &opt, &res, &err);
-    free(parts);
     if (rc < 0) return cli_fail_err("merge", &err, rc);
     if (json) return cli_print_json(merge_result_json(&res), 1), 0;
+    if (quiet) return 0;
     printf("merge: %s%d parts into %s: %lld samples, %lld failed, %lld frames, %lld shards "
            "linked in %.3f s\n",
            res.already ? "already done: " : "", n, out, (long long)res.samples,

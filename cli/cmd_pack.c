@@ -1,6 +1,5 @@
 // lwm pack: packed training rows of a dataset, for inspection and tests.
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +12,7 @@ static const char usage[] =
     "Prints packed rows: one JSON object per row with --json (input_tokens, target_tokens,\n"
     "loss_masks, input_vision_masks, target_vision_masks, segment_ids, positions), else a\n"
     "readable form (text detokenized, vision runs as frame counts). DATASET is a store\n"
-    "directory or an LWM JSONL file; several are mixed (--weights).\n"
+    "directory or an LWM JSONL file; several are mixed (--mix).\n"
     "\n"
     "The rows are the global stream: the same for any number of ranks reading it. \"row\"\n"
     "counts global rows over the whole curriculum (a resumed dump continues the numbering),\n"
@@ -28,7 +27,7 @@ static const char usage[] =
     "  --layout L           packed (default) | lwm (LWM's no_pad stream) | pad\n"
     "  --no-shuffle         dense (file) order\n"
     "  --seed S             shuffle seed (default 0)\n"
-    "  --max-n-frames K     subsample vision fields to K frames\n"
+    "  --max-frames K       subsample vision fields to K frames (old name: --max-n-frames)\n"
     "  --fields-index I     always take entry I of list specs\n"
     "  --fields SPEC        spec for records without one\n"
     "  --no-segment-ids     one segment per row (cross-document attention)\n"
@@ -36,7 +35,7 @@ static const char usage[] =
     "  --skip-bad           skip and count bad records instead of failing\n"
     "  --drop-no-loss       leave out pieces with no loss-bearing target (lwm train's default)\n"
     "  --keep-no-loss       keep them (overrides a training config's data.drop_no_loss)\n"
-    "  --weights W1,W2,...  mixing weights of the datasets\n"
+    "  --mix W1,W2,...      mixing weights of the datasets (old name: --weights)\n"
     "  --curriculum F       stages from a curriculum (configs/curriculum-*.json) or a training\n"
     "                       config (configs/tiny.json): then also its train.seed and data\n"
     "                       options (tokenizer, fields_spec, layout) unless given here, so the\n"
@@ -47,12 +46,15 @@ static const char usage[] =
     "  --sp RANK/SIZE       sequence-parallel rank and size (positions of this rank)\n"
     "  --zigzag             zigzag ring layout (default contiguous)\n"
     "  --state-in F         continue from a saved state\n"
-    "  --state-out F        save the state after the printed rows\n";
+    "  --state-out F        save the state after the printed rows\n"
+    "  --json               one JSON object per row on stdout\n"
+    "  -q, --quiet          no progress line or statistics on stderr\n"
+    "  -v, --verbose        debug messages\n";
 
 typedef struct pack_args {
     lwm_loader_options opt;
     long long count;
-    int json;
+    int json, quiet, verbose;
     const char *state_in, *state_out, *curriculum;
     int given_seed, given_layout, given_drop;
     int64_t stage_rows[64], stage_no_loss[64], stage_dropped[64]; // statistics per stage
@@ -78,7 +80,7 @@ static int parse_weights(pack_args *a, const char *text)
     for (const char *p = text; *p && n < 16; n++) {
         char *end = NULL;
         a->weights[n] = strtod(p, &end);
-        if (end == p || a->weights[n] <= 0) return cli_fail("pack", "--weights: bad list '%s'", text);
+        if (end == p || a->weights[n] <= 0) return cli_fail("pack", "--mix: bad list '%s'", text);
         p = *end == ',' ? end + 1 : end;
     }
     a->opt.weights = a->weights;
@@ -99,16 +101,17 @@ static int parse_args(pack_args *a, int argc, char **argv)
     static const struct option longs[] = {
         {"seq-len", 1, 0, 'L'}, {"count", 1, 0, 'n'}, {"json", 0, 0, 'j'},
         {"tokenizer", 1, 0, 't'}, {"layout", 1, 0, 'l'}, {"no-shuffle", 0, 0, 'S'},
-        {"seed", 1, 0, 's'}, {"max-n-frames", 1, 0, 'f'}, {"fields-index", 1, 0, 'i'},
+        {"seed", 1, 0, 's'}, {"max-frames", 1, 0, 'f'}, {"max-n-frames", 1, 0, 'f'}, {"fields-index", 1, 0, 'i'},
         {"fields", 1, 0, 'F'}, {"no-segment-ids", 0, 0, 'g'}, {"no-position-reset", 0, 0, 'p'},
-        {"skip-bad", 0, 0, 'k'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
-        {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'q'}, {"zigzag", 0, 0, 'z'},
-        {"force-tokenizer", 0, 0, 'T'}, {"drop-no-loss", 0, 0, 'D'}, {"keep-no-loss", 0, 0, 'E'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"skip-bad", 0, 0, 'k'}, {"mix", 1, 0, 'w'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
+        {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'y'}, {"zigzag", 0, 0, 'z'},
+        {"force-tokenizer", 0, 0, 'T'}, {"drop-no-loss", 0, 0, 'D'}, {"keep-no-loss", 0, 0, 'E'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {0, 0, 0, 0}};
+    static const cli_alias aliases[] = {{"weights", "mix"}, {"max-n-frames", "max-frames"}, {NULL, NULL}};
+    cli_parser parser = {"pack", usage, longs, "qv", aliases, 0};
     lwm_loader_options *o = &a->opt;
     a->count = 4;
     long long v;
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
+    for (int c; (c = cli_getopt(&parser, argc, argv)) != CLI_END;) {
         switch (c) {
         case 'L': if (cli_parse_int("pack", "--seq-len", optarg, 2, &v)) return -1; o->seq_len = v; break;
         case 'n': if (cli_parse_int("pack", "--count", optarg, 0, &v)) return -1; a->count = v; break;
@@ -120,7 +123,7 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'l': if (parse_layout(optarg, &o->layout)) return -1; a->given_layout = 1; break;
         case 'S': o->no_shuffle = 1; break;
         case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; a->given_seed = 1; break;
-        case 'f': if (cli_parse_int("pack", "--max-n-frames", optarg, 1, &v)) return -1; o->max_n_frames = v; break;
+        case 'f': if (cli_parse_int("pack", "--max-frames", optarg, 1, &v)) return -1; o->max_n_frames = v; break;
         case 'i': if (cli_parse_int("pack", "--fields-index", optarg, 0, &v)) return -1;
                   o->force_fields_index = 1, o->fields_index = (int)v; break;
         case 'F': o->fields_spec = optarg; break;
@@ -132,18 +135,20 @@ static int parse_args(pack_args *a, int argc, char **argv)
         case 'K': if (cli_parse_int("pack", "--stage", optarg, 0, &v)) return -1; o->start_stage = (int)v; break;
         case 'r': if (cli_parse_int("pack", "--rows", optarg, 1, &v)) return -1; o->rows = v; break;
         case 'd': if (parse_pair("--dp", optarg, &o->dp_rank, &o->dp_size)) return -1; break;
-        case 'q': if (parse_pair("--sp", optarg, &o->sp_rank, &o->sp_size)) return -1; break;
+        case 'y': if (parse_pair("--sp", optarg, &o->sp_rank, &o->sp_size)) return -1; break;
         case 'z': o->ring_layout = LWM_RING_ZIGZAG; break;
         case 'I': a->state_in = optarg; break;
         case 'O': a->state_out = optarg; break;
-        case 'h': fputs(usage, stdout); return 1;
-        default: return cli_fail("pack", "see 'lwm pack --help'"), -1;
+        case 'q': a->quiet = 1; break;
+        case 'v': a->verbose = 1; break;
+        case CLI_HELP: return 1;
+        default: return -1;
         }
     }
     o->datasets = (const char *const *)(argv + optind);
     o->n_datasets = argc - optind;
-    if (o->n_datasets < 1) return cli_fail("pack", "no dataset given (see 'lwm pack --help')"), -1;
-    if (!o->seq_len && !a->curriculum) return cli_fail("pack", "--seq-len is required"), -1;
+    if (o->n_datasets < 1) return cli_usage_error(&parser, "no dataset given"), -1;
+    if (!o->seq_len && !a->curriculum) return cli_usage_error(&parser, "--seq-len is required"), -1;
     return 0;
 }
 
@@ -242,8 +247,8 @@ static int run(pack_args *a)
             if (!a->opt.fields_spec && c->fields_spec[0]) a->opt.fields_spec = c->fields_spec;
         }
     }
-    cli_logger(&a->opt.log, 0);
-    cli_progress(&a->opt.progress, 0);
+    cli_logger(&a->opt.log, a->verbose);
+    cli_progress(&a->opt.progress, a->quiet);
     if ((rc = lwm_loader_create(&ld, &a->opt, resume, &err)) < 0) {
         if (resume && strncmp(err.msg, "resume state", 12) == 0) lwm_error_prefix(&err, "%s", a->state_in);
         goto fail;
@@ -269,7 +274,7 @@ static int run(pack_args *a)
             }
         }
     }
-    for (int s = 0; s < 64; s++) // statistics of the batches read (this rank's rows)
+    for (int s = 0; s < 64 && !a->quiet; s++) // statistics of the batches read (this rank's rows)
         if (a->stage_rows[s])
             fprintf(stderr, "lwm pack: stage %d: %lld rows read, %lld without a loss-bearing token, "
                     "%lld pieces without one dropped\n", s, (long long)a->stage_rows[s],

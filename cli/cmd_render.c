@@ -1,6 +1,7 @@
 // lwm render DIR ID --vqgan W --out F.png|F.mp4: decodes a sample's codes
 // with the VQGAN and writes a contact sheet (PNG) or a video (MP4) so a
 // person can see what the sample holds.
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,45 +13,61 @@
 #include "vqgan/vqgan.h"
 
 static const char *usage =
-    "usage: lwm render DIR ID --vqgan W --out F.png|F.mp4 [--index] [--max-frames N] [--quiet]\n\n"
-    "Decodes the codes of sample ID with the VQGAN weights W. F.png: a contact\n"
-    "sheet of up to N frames (default 16, chosen evenly as LWM subsamples), in\n"
-    "rows left to right. F.mp4: the frames as an H.264 video (every frame unless\n"
-    "--max-frames), at the rate the stored timestamps give. --index reads ID as\n"
-    "the dense index.\n";
-
-typedef struct render_args {
-    const char *dir, *id, *weights, *out;
-    int by_index, quiet;
-    long long max_frames;
-} render_args;
-
-static int parse(int argc, char **argv, render_args *a)
-{
-    for (int i = 1; i < argc; i++) {
-        const char *opt = argv[i];
-        int has_value = i + 1 < argc;
-        if (strcmp(opt, "--vqgan") == 0 && has_value) a->weights = argv[++i];
-        else if (strcmp(opt, "--out") == 0 && has_value) a->out = argv[++i];
-        else if (strcmp(opt, "--max-frames") == 0 && has_value) {
-            if (cli_parse_int("render", opt, argv[++i], 1, &a->max_frames) < 0) return -1;
-        } else if (strcmp(opt, "--index") == 0) a->by_index = 1;
-        else if (strcmp(opt, "--quiet") == 0) a->quiet = 1;
-        else if (opt[0] == '-' && opt[1]) return cli_fail("render", "unknown option %s (see --help)", opt), -1;
-        else if (!a->dir) a->dir = opt;
-        else if (!a->id) a->id = opt;
-        else return cli_fail("render", "unexpected argument %s", opt), -1;
-    }
-    if (!a->dir || !a->id) return cli_fail("render", "expected DIR and ID (see --help)"), -1;
-    if (!a->weights) return cli_fail("render", "--vqgan W is required (the weights that made the codes)"), -1;
-    if (!a->out) return cli_fail("render", "--out F.png or --out F.mp4 is required"), -1;
-    return 0;
-}
+    "usage: lwm render DIR ID [--vqgan W] --out F.png|F.mp4 [--index] [--max-frames N]\n"
+    "                  [--json] [--quiet] [--verbose]\n\n"
+    "Decodes the codes of sample ID with the VQGAN weights W (default: the weights the\n"
+    "dataset records, those that made its codes). F.png: a contact sheet of up to N frames (default 16,\n"
+    "chosen evenly as LWM subsamples), in rows left to right, each tile labelled with its\n"
+    "frame index and time. F.mp4: the frames as an H.264 video (every frame unless\n"
+    "--max-frames), at the rate the stored timestamps give.\n\n"
+    "  --vqgan W         VQGAN weights (safetensors) that decode the codes (default: the\n"
+    "                    dataset's, recorded by lwm ingest)\n"
+    "  --out F           F.png (contact sheet) or F.mp4 (video)\n"
+    "  --index           read ID as the dense index\n"
+    "  --max-frames N    at most N frames\n"
+    "  --json            print {\"id\", \"frames\", \"rendered\", \"out\"} on stdout\n"
+    "  -q, --quiet       no progress line\n"
+    "  -v, --verbose     also show FFmpeg's (x264's) messages\n";
 
 static int ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && strcasecmp(s + n - k, suffix) == 0;
+}
+
+typedef struct render_args {
+    const char *dir, *id, *weights, *out;
+    int by_index, quiet, verbose, json;
+    long long max_frames;
+} render_args;
+
+// 0, or CLI_USAGE after a usage error, or 1 after --help.
+static int parse(int argc, char **argv, render_args *a)
+{
+    static const struct option longs[] = {
+        {"vqgan", required_argument, NULL, 'w'}, {"out", required_argument, NULL, 'o'},
+        {"max-frames", required_argument, NULL, 'm'}, {"index", no_argument, NULL, 'i'},
+        {"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    cli_parser p = {"render", usage, longs, "qv", NULL, 0};
+    for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
+        switch (c) {
+        case 'w': a->weights = optarg; break;
+        case 'o': a->out = optarg; break;
+        case 'm': if (cli_parse_int("render", "--max-frames", optarg, 1, &a->max_frames) < 0) return CLI_USAGE; break;
+        case 'i': a->by_index = 1; break;
+        case 'j': a->json = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'v': a->verbose = 1; break;
+        default: return c == CLI_HELP ? 1 : CLI_USAGE;
+        }
+    }
+    if (argc - optind != 2) return cli_usage_error(&p, "expected DIR and ID");
+    a->dir = argv[optind], a->id = argv[optind + 1];
+    if (!a->out) return cli_usage_error(&p, "--out F.png or --out F.mp4 is required");
+    if (!ends_with(a->out, ".mp4") && !ends_with(a->out, ".png"))
+        return cli_usage_error(&p, "--out %s: expected a .png or .mp4 file name", a->out);
+    return 0;
 }
 
 // LWM's frame choice (spec §2.3): trunc(linspace(0, n-1, m)), last forced to n-1.
@@ -87,7 +104,9 @@ static int decode(render_job *job, int64_t k)
     return 0;
 }
 
-// Frames in rows of ceil(sqrt(count)), left to right, top to bottom.
+// Frames in rows of ceil(sqrt(count)), left to right, top to bottom; each labelled at its
+// bottom left with its frame index and time ("#12 3.50s": 7 x 2 pixel glyphs on a box).
+enum { LABEL_HEIGHT = 18 };
 static int write_sheet(render_job *job)
 {
     int cols = (int)ceil(sqrt((double)job->count)), rows = (int)((job->count + cols - 1) / cols);
@@ -98,6 +117,10 @@ static int write_sheet(render_job *job)
     for (int64_t k = 0; k < job->count && rc == 0; k++) {
         if ((rc = decode(job, k)) < 0) break;
         uint8_t *at = sheet + (size_t)(k / cols) * job->res * sheet_row + (size_t)(k % cols) * row_bytes;
+        int64_t f = pick(job->s->frames, job->count, k);
+        char label[64];
+        snprintf(label, sizeof label, "#%lld %.2fs", (long long)f, job->s->timestamps[f]);
+        cli_draw_label(job->frame, job->res, job->res, 0, job->res - LABEL_HEIGHT, label, 2);
         for (int y = 0; y < job->res; y++) memcpy(at + (size_t)y * sheet_row, job->frame + (size_t)y * row_bytes, row_bytes);
     }
     lwm_error err = {0};
@@ -144,23 +167,46 @@ static lwm_vqgan *load_vqgan(const char *weights, const lwm_shard_info *info)
     return vq;
 }
 
+// The VQGAN weights lwm ingest recorded in the dataset's settings ("vqgan": an absolute path).
+static const char *recorded_vqgan(const lwm_shard_info *info, char *out, size_t cap)
+{
+    cJSON *set = info->settings_json[0] ? cJSON_Parse(info->settings_json) : NULL;
+    const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(set, "vqgan"));
+    int ok = path && path[0] && lwm_format(out, cap, "%s", path) == 0;
+    cJSON_Delete(set);
+    return ok ? out : NULL;
+}
+
+static void print_result(const lwm_shard_sample *s, int64_t rendered, const char *out)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", s->id);
+    cJSON_AddNumberToObject(o, "frames", (double)s->frames);
+    cJSON_AddNumberToObject(o, "rendered", (double)rendered);
+    cJSON_AddStringToObject(o, "out", out);
+    cli_print_json(o, 1);
+}
+
 int cmd_render(int argc, char **argv)
 {
     render_args a = {0};
-    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
-    if (parse(argc, argv, &a) < 0) return 1;
+    int parsed = parse(argc, argv, &a);
+    if (parsed) return parsed == 1 ? 0 : parsed;
     int mp4 = ends_with(a.out, ".mp4");
-    if (!mp4 && !ends_with(a.out, ".png")) return cli_fail("render", "--out %s: expected a .png or .mp4 file name", a.out);
     long long index = 0;
-    if (a.by_index && cli_parse_int("render", "ID", a.id, 0, &index) < 0) return 1;
+    if (a.by_index && cli_parse_int("render", "ID", a.id, 0, &index) < 0) return CLI_USAGE;
+    cli_quiet_ffmpeg(a.verbose);
     lwm_shard_reader *r = shard_cli_open("render", a.dir);
     if (!r) return 1;
     const lwm_shard_sample *s = NULL;
     int rc = a.by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, a.id, &s);
     lwm_vqgan *vq = NULL;
     render_job job = {.args = &a, .s = s};
+    char recorded[4096];
     if (rc < 0) rc = cli_fail("render", "%s", lwm_shard_reader_errmsg(r));
     else if (s->frames == 0) rc = cli_fail("render", "%s: sample has no frames (a %s sample)", s->id, lwm_shard_modality_name(s->modality));
+    else if (!a.weights && !(a.weights = recorded_vqgan(lwm_shard_reader_info(r), recorded, sizeof recorded)))
+        rc = cli_fail("render", "%s: no --vqgan W given and the dataset records no VQGAN weights", a.dir) + 1;
     else if (!(vq = load_vqgan(a.weights, lwm_shard_reader_info(r)))) rc = 1;
     else {
         job.vq = vq;
@@ -173,11 +219,14 @@ int cmd_render(int argc, char **argv)
         rc = !job.frame ? cli_fail("render", "out of memory") : (mp4 ? write_video(&job) : write_sheet(&job)) < 0;
         if (rc == 0) {
             lwm_progress_finish(&job.progress, job.count, NULL);
-            if (!a.quiet) fprintf(stderr, "lwm render: %s: %lld of %lld frames -> %s\n", s->id, (long long)job.count, (long long)s->frames, a.out);
+            if (a.json) print_result(s, job.count, a.out);
+            else if (!a.quiet)
+                fprintf(stderr, "lwm render: %s: %lld of %lld frames -> %s\n", s->id, (long long)job.count,
+                        (long long)s->frames, a.out);
         }
     }
     free(job.frame);
     lwm_vqgan_free(vq);
     lwm_shard_reader_free(r);
-    return rc ? 1 : 0;
+    return rc == CLI_USAGE ? CLI_USAGE : rc ? 1 : 0;
 }

@@ -108,20 +108,22 @@ int cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *id = NULL, *given = NULL;
     int json = 0, by_index = 0, force = 0;
-    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) json = 1;
-        else if (strcmp(argv[i], "--index") == 0) by_index = 1;
-        else if (strcmp(argv[i], "--force-tokenizer") == 0) force = 1;
-        else if (strcmp(argv[i], "--tokenizer") == 0 && i + 1 < argc) given = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) return cli_fail("show", "unknown option %s (see --help)", argv[i]);
-        else if (!dir) dir = argv[i];
-        else if (!id) id = argv[i];
-        else return cli_fail("show", "unexpected argument %s", argv[i]);
+    static const struct option longs[] = {
+        {"json", no_argument, NULL, 'j'}, {"index", no_argument, NULL, 'i'},
+        {"tokenizer", required_argument, NULL, 't'}, {"force-tokenizer", no_argument, NULL, 'T'},
+        {0, 0, 0, 0}};
+    cli_parser p = {"show", usage, longs, NULL, NULL, 0};
+    for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
+        if (c == 'j') json = 1;
+        else if (c == 'i') by_index = 1;
+        else if (c == 't') given = optarg;
+        else if (c == 'T') force = 1;
+        else return c == CLI_HELP ? 0 : CLI_USAGE;
     }
-    if (!dir || !id) return cli_fail("show", "expected DIR and ID (see --help)");
+    if (argc - optind != 2) return cli_usage_error(&p, "expected DIR and ID");
+    dir = argv[optind], id = argv[optind + 1];
     long long index = 0;
-    if (by_index && cli_parse_int("show", "--index", id, 0, &index) < 0) return 1;
+    if (by_index && cli_parse_int("show", "--index", id, 0, &index) < 0) return CLI_USAGE;
     lwm_loader_tokenizer *tok = NULL;
     if (!json && open_tokenizer(dir, given, force, &tok) < 0) return 1;
     lwm_shard_reader *r = shard_cli_open("show", dir);

@@ -13,22 +13,33 @@
 
 extern char **environ;
 
-static void usage(void)
-{
-    printf("usage: mpirun -np P lwm train --config C --data DIR [--steps N] [--out RUN] [--resume]\n"
-           "                             [--export-init W.safetensors]\n"
-           "       lwm train --plot RUN [--png FILE]\n\n"
-           "Trains LWM's vision-language LLaMA with blockwise ring attention over the P ranks\n"
-           "(P = data-parallel replicas x the config's \"ring\" size; ring 0 = all ranks).\n"
-           "Walks the config's curriculum stages; writes RUN/log.jsonl (one JSON object per step,\n"
-           "also printed), RUN/checkpoint.bin and RUN/weights.safetensors (default RUN: run).\n\n"
-           "  --steps N        stop after N optimizer steps in all (resumed ones count)\n"
-           "  --resume         continue from RUN/checkpoint.bin, bit for bit\n"
-           "  --export-init W  write the initial weights to W before the first step\n"
-           "  --plot RUN       write the loss curve of RUN/log.jsonl (or a log file) as a PNG\n"
-           "  --png FILE       where --plot writes (default: RUN/loss.png)\n"
-           "  --quiet          no progress line\n");
-}
+static const char usage[] =
+    "usage: mpirun -np P lwm train --config C --data DIR [--out RUN] [--steps N]\n"
+    "                             [--resume | --overwrite] [--tokenizer T] [--fields SPEC]\n"
+    "                             [--export-init W.safetensors] [--json] [--quiet]\n"
+    "       lwm train --plot RUN [--png FILE]\n\n"
+    "Trains LWM's vision-language LLaMA with blockwise ring attention over the P ranks\n"
+    "(P = data-parallel replicas x the config's \"ring\" size; ring 0 = all ranks).\n"
+    "Walks the config's curriculum stages. On a terminal it shows a progress line (step of\n"
+    "total, stage, loss, tokens/s, ETA), elsewhere a log line every 10 s. Writes to RUN\n"
+    "(default: run): log.jsonl (one JSON object per step), checkpoints/step-N.bin (the\n"
+    "newest train.keep_checkpoints, default 2), latest and checkpoint.bin (links to the\n"
+    "newest), weights.safetensors. A RUN holding a run is refused unless --resume or\n"
+    "--overwrite.\n\n"
+    "  --config C       training config (configs/tiny.json, configs/small.json)\n"
+    "  --data DIR       the dataset (lwm ingest --out DIR) or an LWM JSONL file\n"
+    "  --out RUN        run directory (default: run)\n"
+    "  --steps N        stop after N optimizer steps in all (resumed ones count)\n"
+    "  --resume         continue from RUN/checkpoint.bin, bit for bit\n"
+    "  --overwrite      replace the run RUN holds (its log, checkpoints and weights)\n"
+    "  --tokenizer T    SentencePiece model (overrides the config's data.tokenizer)\n"
+    "  --fields SPEC    LWM fields spec for records without one (overrides data.fields_spec)\n"
+    "  --export-init W  write the initial weights to W before the first step\n"
+    "  --json           also print each step's JSON object on stdout\n"
+    "  -q, --quiet      no progress line\n"
+    "  -v, --verbose    debug messages\n"
+    "  --plot RUN       write the loss curve of RUN/log.jsonl (or a log file) as a PNG\n"
+    "  --png FILE       where --plot writes (default: RUN/loss.png)\n";
 
 // The plot runs in Debian's python3 with matplotlib (listed in make deps).
 static const char PLOT_SCRIPT[] =
@@ -85,33 +96,53 @@ static void print_step(void *opaque, const lwm_train_step *s)
 typedef struct train_args {
     lwm_train_options o;
     const char *plot_run, *png;
-    int quiet;
+    int quiet, verbose, json;
 } train_args;
 
+static int parse_option(void *ctx, int c)
+{
+    train_args *a = ctx;
+    long long v;
+    switch (c) {
+    case 'c': a->o.config_path = optarg; return 0;
+    case 'd': a->o.data_dir = optarg; return 0;
+    case 'o': a->o.out_dir = optarg; return 0;
+    case 'e': a->o.export_init = optarg; return 0;
+    case 't': a->o.tokenizer = optarg; return 0;
+    case 'F': a->o.fields_spec = optarg; return 0;
+    case 'p': a->plot_run = optarg; return 0;
+    case 'P': a->png = optarg; return 0;
+    case 'r': a->o.resume = 1; return 0;
+    case 'W': a->o.overwrite = 1; return 0;
+    case 'j': a->json = 1; return 0;
+    case 'q': a->quiet = 1; return 0;
+    case 'v': a->verbose = 1; return 0;
+    case 's':
+        if (cli_parse_int("train", "--steps", optarg, 1, &v) < 0) return -1;
+        a->o.max_steps = v;
+        return 0;
+    default: return -1;
+    }
+}
+
+// 0, 1 after --help, or CLI_USAGE.
 static int parse(train_args *a, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *k = argv[i];
-        int has = i + 1 < argc;
-        long long v;
-        if (strcmp(k, "--help") == 0 || strcmp(k, "-h") == 0) return usage(), 1;
-        else if (strcmp(k, "--resume") == 0) a->o.resume = 1;
-        else if (strcmp(k, "--quiet") == 0) a->quiet = 1;
-        else if (!has) return cli_fail("train", "%s needs a value (see lwm train --help)", k) + 1;
-        else if (strcmp(k, "--config") == 0) a->o.config_path = argv[++i];
-        else if (strcmp(k, "--data") == 0) a->o.data_dir = argv[++i];
-        else if (strcmp(k, "--out") == 0) a->o.out_dir = argv[++i];
-        else if (strcmp(k, "--export-init") == 0) a->o.export_init = argv[++i];
-        else if (strcmp(k, "--plot") == 0) a->plot_run = argv[++i];
-        else if (strcmp(k, "--png") == 0) a->png = argv[++i];
-        else if (strcmp(k, "--steps") == 0) {
-            if (cli_parse_int("train", k, argv[++i], 1, &v) < 0) return 2;
-            a->o.max_steps = v;
-        } else return cli_fail("train", "unknown option '%s' (see lwm train --help)", k) + 1;
-    }
+    static const struct option longs[] = {
+        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
+        {"out", required_argument, NULL, 'o'}, {"steps", required_argument, NULL, 's'},
+        {"resume", no_argument, NULL, 'r'}, {"overwrite", no_argument, NULL, 'W'},
+        {"tokenizer", required_argument, NULL, 't'}, {"fields", required_argument, NULL, 'F'},
+        {"export-init", required_argument, NULL, 'e'}, {"plot", required_argument, NULL, 'p'},
+        {"png", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    cli_parser p = {"train", usage, longs, "qv", NULL, 0};
+    int rc = cli_parse(&p, argc, argv, parse_option, a);
+    if (rc) return rc == CLI_HELP ? 1 : rc;
+    if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (a->plot_run) return 0;
-    if (!a->o.config_path || !a->o.data_dir)
-        return cli_fail("train", "--config and --data are required (see lwm train --help)") + 1;
+    if (!a->o.config_path || !a->o.data_dir) return cli_usage_error(&p, "--config and --data are required");
+    if (a->o.resume && a->o.overwrite) return cli_usage_error(&p, "--resume and --overwrite: choose one");
     return 0;
 }
 
@@ -129,15 +160,20 @@ int cmd_train(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     lwm_progress progress;
-    cli_logger(&a.o.log, 0);
+    cli_logger(&a.o.log, a.verbose);
     if (rank != 0) a.o.log.level = LWM_LOG_ERROR;
-    cli_progress(&progress, a.quiet || rank != 0 || !isatty(STDERR_FILENO));
+    cli_progress(&progress, a.quiet || rank != 0);
     a.o.progress = progress.fn ? &progress : NULL;
-    a.o.on_step = rank == 0 ? print_step : NULL;
+    a.o.on_step = rank == 0 && a.json ? print_step : NULL;
     lwm_error err = {0};
     lwm_train *t = NULL;
     int code = lwm_train_create(&t, &a.o, MPI_COMM_WORLD, &err);
     if (code == 0) code = lwm_train_run(t, &err);
+    if (code == LWM_EEXISTS && !t) { // the run directory: every rank got rank 0's verdict
+        if (rank == 0) cli_fail_err("train", &err, code);
+        MPI_Finalize();
+        return CLI_USAGE;
+    }
     if (code < 0) {
         if (size > 1) cli_fail("train", "rank %d: %s", rank, err.msg[0] ? err.msg : lwm_strerror(code));
         else cli_fail_err("train", &err, code);

@@ -37,8 +37,8 @@ int cmd_verify(int argc, char **argv)
 {
     const char *dir = NULL;
     int json = 0, quiet = 0;
-    if (shard_cli_wants_help(argc, argv)) return printf("%s", usage), 0;
-    if (shard_cli_dir_args("verify", argc, argv, &dir, &json, &quiet) < 0) return 1;
+    int parsed = shard_cli_dir_args("verify", usage, argc, argv, &dir, &json, &quiet);
+    if (parsed) return parsed == 1 ? 0 : parsed;
     // Hash every sealed shard now (no cache) before LMDB sees it; a damaged one is
     // reported and skipped rather than opened.
     lwm_shard_reader_options ro = {.check_files = 1, .open_damaged = 1};

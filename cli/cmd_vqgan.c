@@ -19,53 +19,74 @@ static const char usage[] =
     "      seeded random weights (marked untrained) for a preset in configs/vqgan/\n"
     "      (lwm, tiny, small) or a config JSON file\n"
     "  import SRC --out W.safetensors\n"
-    "      LWM's pickle of the Flax tree, or a safetensors file in LWM or aMUSEd/diffusers\n"
-    "      layout (detected), into our weights file\n"
-    "  encode --weights W (--image F | --video F [--fps F] [--max-frames N]) [--json]\n"
+    "      LWM's pickle of the Flax tree (vqgan, from Hugging Face LargeWorldModel), or a\n"
+    "      safetensors file in LWM or aMUSEd/diffusers layout (detected), into our weights file\n"
+    "  encode --vqgan W (--image F | --video F [--fps F] [--max-frames N]) [--json]\n"
     "         [--batch N] [--threads N] [--quiet]\n"
     "      prints the codes of every frame (256 per frame, raster order);\n"
     "      --json prints {\"frames\": N, \"codes\": [[...], ...]}\n"
-    "  decode --weights W --codes F.json --out F.png\n"
+    "  decode --vqgan W --codes F.json --out F.png\n"
     "      pixels from codes (the JSON encode prints), frames side by side in one PNG\n"
-    "  info --weights W [--json]\n"
-    "      the config, tensor hash and untrained flag of a weights file\n";
+    "  info --vqgan W [--json]\n"
+    "      the config, tensor hash and untrained flag of a weights file\n\n"
+    "  --vqgan W        VQGAN weights (safetensors); the old name --weights still works\n"
+    "  --json           print JSON on stdout (encode, info)\n"
+    "  -q, --quiet      no progress line or notes\n"
+    "  -v, --verbose    also show FFmpeg's and debug messages\n";
 
 typedef struct opts {
     const char *weights, *image, *video, *codes, *out, *preset, *src;
     long long seed, max_frames, batch, threads;
     double fps;
-    int json, quiet, have_seed;
+    int json, quiet, verbose, have_seed;
+    const char *cmd; // "vqgan encode", ... for messages
 } opts;
 
-// Parses "--name value" pairs and flags; the first bare word is SRC (import).
+static int parse_value(void *ctx, int c)
+{
+    opts *o = ctx;
+    const char *cmd = o->cmd;
+    switch (c) {
+    case 'w': o->weights = optarg; return 0;
+    case 'i': o->image = optarg; return 0;
+    case 'V': o->video = optarg; return 0;
+    case 'c': o->codes = optarg; return 0;
+    case 'o': o->out = optarg; return 0;
+    case 'p': o->preset = optarg; return 0;
+    case 'f': return cli_parse_double(cmd, "--fps", optarg, &o->fps);
+    case 'm': return cli_parse_int(cmd, "--max-frames", optarg, 1, &o->max_frames);
+    case 'b': return cli_parse_int(cmd, "--batch", optarg, 1, &o->batch);
+    case 't': return cli_parse_int(cmd, "--threads", optarg, 0, &o->threads);
+    case 's': o->have_seed = 1; return cli_parse_int(cmd, "--seed", optarg, 0, &o->seed);
+    case 'j': o->json = 1; return 0;
+    case 'q': o->quiet = 1; return 0;
+    case 'v': o->verbose = 1; return 0;
+    default: return -1;
+    }
+}
+
+// Options of every subcommand; the first positional word is SRC (import). 0, 1 after
+// --help, or CLI_USAGE.
 static int parse(const char *cmd, int argc, char **argv, opts *o)
 {
+    static const struct option longs[] = {
+        {"vqgan", required_argument, NULL, 'w'}, {"weights", required_argument, NULL, 'w'},
+        {"image", required_argument, NULL, 'i'}, {"video", required_argument, NULL, 'V'},
+        {"codes", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
+        {"preset", required_argument, NULL, 'p'}, {"fps", required_argument, NULL, 'f'},
+        {"max-frames", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
+        {"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    static const cli_alias aliases[] = {{"weights", "vqgan"}, {NULL, NULL}};
+    cli_parser p = {cmd, usage, longs, "qv", aliases, 0};
     memset(o, 0, sizeof *o);
     o->batch = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--json") == 0) o->json = 1;
-        else if (strcmp(a, "--quiet") == 0) o->quiet = 1;
-        else if (a[0] != '-' && !o->src) o->src = a;
-        else if (!v) return cli_fail(cmd, "%s needs a value (see 'lwm vqgan --help')", a), -1;
-        else {
-            i++;
-            if (strcmp(a, "--weights") == 0) o->weights = v;
-            else if (strcmp(a, "--image") == 0) o->image = v;
-            else if (strcmp(a, "--video") == 0) o->video = v;
-            else if (strcmp(a, "--codes") == 0) o->codes = v;
-            else if (strcmp(a, "--out") == 0) o->out = v;
-            else if (strcmp(a, "--preset") == 0) o->preset = v;
-            else if (strcmp(a, "--fps") == 0) { if (cli_parse_double(cmd, a, v, &o->fps)) return -1; }
-            else if (strcmp(a, "--max-frames") == 0) { if (cli_parse_int(cmd, a, v, 1, &o->max_frames)) return -1; }
-            else if (strcmp(a, "--batch") == 0) { if (cli_parse_int(cmd, a, v, 1, &o->batch)) return -1; }
-            else if (strcmp(a, "--threads") == 0) { if (cli_parse_int(cmd, a, v, 0, &o->threads)) return -1; }
-            else if (strcmp(a, "--seed") == 0) {
-                if (cli_parse_int(cmd, a, v, 0, &o->seed)) return -1;
-                o->have_seed = 1;
-            } else return cli_fail(cmd, "unknown option %s (see 'lwm vqgan --help')", a), -1;
-        }
-    }
+    o->cmd = cmd;
+    int rc = cli_parse(&p, argc, argv, parse_value, o);
+    if (rc) return rc == CLI_HELP ? 1 : rc;
+    if (optind < argc) o->src = argv[optind];
+    if (optind + 1 < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind + 1]);
     return 0;
 }
 
@@ -91,7 +112,7 @@ static int find_shipped(char *out, size_t cap, const char *rel)
 static int cmd_init(const opts *o)
 {
     if (!o->preset || !o->out || !o->have_seed)
-        return cli_fail("vqgan init", "needs --preset NAME --seed S --out W.safetensors");
+        return cli_fail("vqgan init", "needs --preset NAME --seed S --out W.safetensors") + 1;
     char path[PATH_MAX], rel[256];
     if (strchr(o->preset, '/') || strstr(o->preset, ".json")) lwm_format(path, sizeof path, "%s", o->preset);
     else if (lwm_format(rel, sizeof rel, "configs/vqgan/%s.json", o->preset) < 0 ||
@@ -135,7 +156,7 @@ static int is_safetensors(const char *path)
 
 static int cmd_import(const opts *o)
 {
-    if (!o->src || !o->out) return cli_fail("vqgan import", "needs SRC and --out W.safetensors");
+    if (!o->src || !o->out) return cli_fail("vqgan import", "needs SRC and --out W.safetensors") + 1;
     if (access(o->src, R_OK) != 0) return cli_fail("vqgan import", "%s: %s", o->src, strerror(errno));
     char tmp[PATH_MAX];
     const char *from = o->src;
@@ -150,16 +171,17 @@ static int cmd_import(const opts *o)
     int layout = 0, rc = lwm_vqgan_import(o->out, from, &layout, &err);
     if (pickled) unlink(tmp);
     if (rc < 0) return cli_fail_err("vqgan import", &err, rc);
-    fprintf(stderr, "lwm vqgan import: %s (%s layout) -> %s\n", o->src,
+    if (!o->quiet)
+        fprintf(stderr, "lwm vqgan import: %s (%s layout) -> %s\n", o->src,
             pickled ? "LWM pickle" : layout == LWM_VQGAN_LAYOUT_DIFFUSERS ? "diffusers" : "LWM", o->out);
     return 0;
 }
 
 static lwm_vqgan *open_weights(const char *cmd, const opts *o)
 {
-    if (!o->weights) return cli_fail(cmd, "needs --weights W.safetensors"), NULL;
+    if (!o->weights) return cli_fail(cmd, "needs --vqgan W.safetensors"), NULL;
     lwm_vqgan_options vo = {.threads = (int)o->threads, .max_batch = (int)o->batch};
-    cli_logger(&vo.log, 0);
+    cli_logger(&vo.log, o->verbose);
     lwm_vqgan *v = lwm_vqgan_create(&vo);
     if (!v) return cli_fail(cmd, "out of memory"), NULL;
     int rc = lwm_vqgan_load(v, o->weights);
@@ -256,7 +278,7 @@ static int cmd_vqgan_encode(const opts *o, lwm_vqgan *v)
                         o->weights, c->resolution, c->resolution, c->in_channels, LWM_FRAME_SIDE,
                         LWM_FRAME_SIDE);
     lwm_ingest_options io = {.fps = o->fps, .max_frames = o->max_frames};
-    cli_logger(&io.log, 0);
+    cli_logger(&io.log, o->verbose);
     lwm_ingest *in = lwm_ingest_create(&io);
     if (!in) return cli_fail("vqgan encode", "out of memory");
     code_list l = {0};
@@ -361,18 +383,27 @@ int cmd_vqgan(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? CLI_USAGE : 0;
     }
     const char *sub = argv[1];
-    opts o;
-    if (parse("vqgan", argc - 1, argv + 1, &o) < 0) return 2;
-    if (strcmp(sub, "init") == 0) return cmd_init(&o);
-    if (strcmp(sub, "import") == 0) return cmd_import(&o);
     int enc = strcmp(sub, "encode") == 0, dec = strcmp(sub, "decode") == 0, inf = strcmp(sub, "info") == 0;
-    if (!enc && !dec && !inf) return cli_fail("vqgan", "unknown subcommand '%s' (see 'lwm vqgan --help')", sub);
-    if (enc && !o.image == !o.video) return cli_fail("vqgan encode", "needs exactly one of --image F or --video F");
-    if (dec && (!o.codes || !o.out)) return cli_fail("vqgan decode", "needs --codes F.json and --out F.png");
-    lwm_vqgan *v = open_weights(enc ? "vqgan encode" : dec ? "vqgan decode" : "vqgan info", &o);
+    int init = strcmp(sub, "init") == 0, imp = strcmp(sub, "import") == 0;
+    if (!enc && !dec && !inf && !init && !imp) {
+        fprintf(stderr, "lwm vqgan: unknown subcommand '%s'\n\n%s", sub, usage);
+        return CLI_USAGE;
+    }
+    char cmd[32];
+    lwm_format(cmd, sizeof cmd, "vqgan %s", sub);
+    opts o;
+    int parsed = parse(cmd, argc - 1, argv + 1, &o);
+    if (parsed) return parsed == 1 ? 0 : parsed;
+    cli_quiet_ffmpeg(o.verbose);
+    if (init) return cmd_init(&o);
+    if (imp) return cmd_import(&o);
+    if (enc && !o.image == !o.video) return cli_fail(cmd, "needs exactly one of --image F or --video F") + 1;
+    if (dec && (!o.codes || !o.out)) return cli_fail(cmd, "needs --codes F.json and --out F.png") + 1;
+    if (!o.weights) return cli_fail(cmd, "needs --vqgan W.safetensors") + 1;
+    lwm_vqgan *v = open_weights(cmd, &o);
     if (!v) return 1;
     int rc = enc ? cmd_vqgan_encode(&o, v) : dec ? cmd_vqgan_decode(&o, v) : cmd_info(&o, v);
     lwm_vqgan_free(v);

@@ -25,23 +25,20 @@ lwm_shard_reader *shard_cli_open_with(const char *cmd, const char *dir, const lw
     return r;
 }
 
-int shard_cli_wants_help(int argc, char **argv)
+int shard_cli_dir_args(const char *cmd, const char *usage, int argc, char **argv, const char **dir,
+                       int *json, int *quiet)
 {
-    for (int i = 1; i < argc; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
-    return 0;
-}
-
-int shard_cli_dir_args(const char *cmd, int argc, char **argv, const char **dir, int *json, int *quiet)
-{
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) *json = 1;
-        else if (strcmp(argv[i], "--quiet") == 0) *quiet = 1;
-        else if (argv[i][0] == '-') return cli_fail(cmd, "unknown option %s (see --help)", argv[i]), -1;
-        else if (!*dir) *dir = argv[i];
-        else return cli_fail(cmd, "unexpected argument %s", argv[i]), -1;
+    static const struct option longs[] = {
+        {"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'}, {0, 0, 0, 0}};
+    cli_parser p = {cmd, usage, longs, "q", NULL, 0};
+    for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
+        if (c == 'j') *json = 1;
+        else if (c == 'q') *quiet = 1;
+        else return c == CLI_HELP ? 1 : CLI_USAGE;
     }
-    if (!*dir) return cli_fail(cmd, "missing DIR (see --help)"), -1;
+    if (optind == argc) return cli_usage_error(&p, "missing DIR");
+    if (optind + 1 < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind + 1]);
+    *dir = argv[optind];
     return 0;
 }
 

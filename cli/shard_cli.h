@@ -15,12 +15,10 @@ lwm_shard_reader *shard_cli_open_with(const char *cmd, const char *dir, const lw
 struct cJSON *shard_cli_sample_json(const lwm_shard_sample *s, int with_codes);
 
 /**
- * Parses "DIR [--json] [--quiet]" (argv[0] is the command name). Returns 0, or
- * -1 after printing why.
+ * Parses "DIR [--json] [--quiet]" (argv[0] is the command name). Returns 0; 1 after
+ * --help printed the usage; CLI_USAGE after printing a usage error.
  */
-int shard_cli_dir_args(const char *cmd, int argc, char **argv, const char **dir, int *json, int *quiet);
-
-/** Returns 1 when argv[i] is "--help"/"-h". */
-int shard_cli_wants_help(int argc, char **argv);
+int shard_cli_dir_args(const char *cmd, const char *usage, int argc, char **argv, const char **dir,
+                       int *json, int *quiet);
 
 #endif

@@ -1,6 +1,7 @@
 // Shared CLI helpers: failure messages, the stderr logger, the progress line, option parsing.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <libavutil/log.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -9,14 +10,20 @@
 
 #include "cli.h"
 
-int cli_fail(const char *cmd, const char *fmt, ...)
+int cli_vfail(const char *cmd, const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "lwm %s: %s\n", cmd, msg);
+    return 1;
+}
+
+int cli_fail(const char *cmd, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    cli_vfail(cmd, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "lwm %s: %s\n", cmd, msg);
     return 1;
 }
 
@@ -30,7 +37,10 @@ static void log_to_stderr(void *opaque, int level, const char *msg)
 {
     (void)opaque;
     static const char *names[] = {"error", "warning", "info", "debug"};
-    fprintf(stderr, "lwm: %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+    // On a terminal a progress line may be half-drawn: clear it so the message starts clean
+    // (the next progress report draws the line again).
+    fprintf(stderr, "%slwm: %s: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "",
+            names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
 }
 
 void cli_logger(lwm_logger *log, int verbose)
@@ -38,6 +48,11 @@ void cli_logger(lwm_logger *log, int verbose)
     log->fn = log_to_stderr;
     log->opaque = NULL;
     log->level = verbose ? LWM_LOG_DEBUG : LWM_LOG_INFO;
+}
+
+void cli_quiet_ffmpeg(int verbose)
+{
+    av_log_set_level(verbose ? AV_LOG_WARNING : AV_LOG_QUIET);
 }
 
 static void format_duration(char *out, size_t cap, double s)

@@ -189,10 +189,12 @@ typedef struct lwm_progress {
     /* state below: set by lwm_progress_* */
     const char *task, *unit;
     double t_start, t_last;
-    int64_t total;
+    int64_t total, done_before;
 } lwm_progress;
 
 void lwm_progress_start(lwm_progress *p, const char *task, const char *unit, int64_t total);
+/** After start: done units were finished earlier (a resumed job); rate and ETA count the rest. */
+void lwm_progress_resume(lwm_progress *p, int64_t done);
 /** Reports done units (throttled); detail may be NULL. */
 void lwm_progress_update(lwm_progress *p, int64_t done, const char *detail);
 /** Always reports, marked final. */

@@ -22,6 +22,12 @@ void lwm_progress_start(lwm_progress *p, const char *task, const char *unit, int
     p->total = total;
     p->t_start = lwm_now();
     p->t_last = 0;
+    p->done_before = 0;
+}
+
+void lwm_progress_resume(lwm_progress *p, int64_t done)
+{
+    if (p) p->done_before = done;
 }
 
 static void report(lwm_progress *p, double now, int64_t done, const char *detail, int final)
@@ -30,7 +36,7 @@ static void report(lwm_progress *p, double now, int64_t done, const char *detail
         .task = p->task, .unit = p->unit, .done = done, .total = p->total,
         .elapsed = now - p->t_start, .detail = detail, .final = final, .eta = -1,
     };
-    info.rate = info.elapsed > 0 ? (double)done / info.elapsed : 0;
+    info.rate = info.elapsed > 0 ? (double)(done - p->done_before) / info.elapsed : 0;
     if (p->total > 0 && info.rate > 0 && done <= p->total)
         info.eta = (double)(p->total - done) / info.rate;
     p->t_last = now;

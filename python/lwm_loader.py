@@ -39,7 +39,7 @@ class _Logger(C.Structure):
 class _Progress(C.Structure):
     _fields_ = [("fn", C.c_void_p), ("opaque", C.c_void_p), ("interval", C.c_double),
                 ("task", C.c_char_p), ("unit", C.c_char_p), ("t_start", C.c_double),
-                ("t_last", C.c_double), ("total", C.c_int64)]
+                ("t_last", C.c_double), ("total", C.c_int64), ("done_before", C.c_int64)]
 
 
 class _Mem(C.Structure):

@@ -1,4 +1,4 @@
-// Weights as safetensors (names in README.md) and the resumable training state: one file
+// Weights as safetensors (names in docs/train.md) and the resumable training state: one file
 // with a magic, a version, the model shape, step/stage counters, the three slabs (params,
 // Adam m, Adam v), the data source's state and an XXH3 checksum, written atomically.
 #include <cjson/cJSON.h>

@@ -128,6 +128,8 @@ static int parse_train(train_config *cfg, const cJSON *root, const char *what, l
     LWM_TRY(get_int(tr, "seed", 0, &seed, 0, INT64_MAX, what, err));
     cfg->seed = (uint64_t)seed;
     LWM_TRY(get_int(tr, "checkpoint_every", 0, &cfg->checkpoint_every, 0, MAX_STEPS, what, err));
+    cfg->keep_checkpoints = 2;
+    LWM_TRY(get_small(tr, "keep_checkpoints", 0, &cfg->keep_checkpoints, 1, 1000, what, err));
     LWM_TRY(get_int(tr, "rows_per_load", 0, &cfg->rows_per_load, 1, 1 << 20, what, err));
     LWM_TRY(get_small(tr, "attn_tile", 0, &cfg->attn_tile, 1, 4096, what, err));
     LWM_TRY(get_small(tr, "chunk", 0, &cfg->chunk, 1, 1 << 16, what, err));
@@ -170,7 +172,7 @@ done:
 }
 
 // ------------------------------------------------------------------ layout
-// Tensor names follow LWM's Flax parameter tree joined with dots (documented in README.md).
+// Tensor names follow LWM's Flax parameter tree joined with dots (documented in docs/train.md).
 
 static void add(train_layout *lay, const char *name, int rank, int64_t a, int64_t b, int decay)
 {

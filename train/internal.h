@@ -45,6 +45,7 @@ typedef struct train_config {
     double lr, min_lr, weight_decay, beta1, beta2, adam_eps, grad_clip;
     int64_t warmup_steps;
     int64_t checkpoint_every; // steps; 0 = only at exit
+    int keep_checkpoints;     // newest checkpoints kept in RUN/checkpoints (train.keep_checkpoints)
     int64_t rows_per_load;    // rows per loader batch (micro-batch)
     int attn_tile;            // attention tile (tokens)
     int chunk;                // feed-forward / head token chunk
@@ -54,6 +55,7 @@ typedef struct train_config {
     train_stage stages[TRAIN_MAX_STAGES];
     char data_kind[32];       // "loader", or the synthetic "needle" / "mixed"
     int synth_values, synth_fillers; // synthetic needle task vocabulary
+    const char *tokenizer, *fields_spec; // lwm_train_options' overrides of data.*; NULL = config's
 } train_config;
 
 int train_config_parse(train_config *cfg, const char *path, lwm_error *err);
@@ -337,6 +339,19 @@ int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
 int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source_state,
               size_t source_cap, const train_layout *lay, float *params, float *m, float *v,
               lwm_error *err);
+
+/* ---------------------------------------------------------- run directory */
+
+/** Refuses a directory holding a run unless resume (nothing checked) or overwrite (its
+ *  outputs removed, nothing else). LWM_EEXISTS names the way out. */
+int run_dir_prepare(const char *dir, int resume, int overwrite, lwm_error *err);
+/** Creates dir and dir/checkpoints. */
+int run_dir_make(const char *dir, lwm_error *err);
+/** dir/checkpoints/step-%08lld.bin */
+int run_dir_checkpoint_path(char *out, size_t cap, const char *dir, int64_t step);
+/** After the checkpoint of step is written: RUN/latest names it, RUN/checkpoint.bin links to
+ *  latest, and only the newest keep checkpoints stay. */
+int run_dir_publish(const char *dir, int64_t step, int keep, lwm_error *err);
 
 /* ------------------------------------------------------------ data sources */
 

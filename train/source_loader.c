@@ -132,6 +132,8 @@ int source_loader_create(train_source *src, const train_config *cfg, const char 
     s->opt.dp_rank = ring->dp_rank, s->opt.dp_size = ring->dp_size;
     s->opt.sp_rank = ring->rank, s->opt.sp_size = ring->size;
     s->opt.ring_layout = LWM_RING_ZIGZAG;
+    if (cfg->tokenizer) s->opt.tokenizer = cfg->tokenizer; // lwm train --tokenizer / --fields
+    if (cfg->fields_spec) s->opt.fields_spec = cfg->fields_spec;
     *src = (train_source){s, src_set_stage, src_next, src_state_size, src_save, src_restore, src_free};
     return 0;
 }

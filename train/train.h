@@ -16,9 +16,11 @@
  *   lwm_train_free(t);
  *
  * Outputs in out_dir: log.jsonl (one JSON object per optimizer step, rank 0 only),
- * checkpoint.bin (resumable state: magic "LWMTRNST", version, model shape, step, stage,
- * parameters, both Adam moments, data-source state, XXH3-128 checksum), weights.safetensors
- * (parameters with the names documented in README.md; kernels stored [in, out]).
+ * checkpoints/step-NNNNNNNN.bin (resumable state: magic "LWMTRNST", version, model shape,
+ * step, stage, parameters, both Adam moments, data-source state, XXH3-128 checksum; the
+ * newest train.keep_checkpoints kept), latest (a link to the newest), checkpoint.bin (a link
+ * to latest: what resume reads), weights.safetensors (parameters of the newest checkpoint
+ * with the names documented in docs/train.md; kernels stored [in, out]).
  *
  * Caveats
  * - Every rank of comm must call lwm_train_create/run with the same options. A failure on
@@ -69,6 +71,11 @@ typedef struct lwm_train_options {
     int64_t max_steps;       /**< set by caller: stop once this many steps are done in all
                                   (counting resumed ones); 0 = the whole curriculum */
     int resume;              /**< set by caller: continue from out_dir/checkpoint.bin */
+    int overwrite;           /**< set by caller: replace the run out_dir holds (its log,
+                                  checkpoints, weights); without it or resume, a directory
+                                  holding a run is refused with LWM_EEXISTS on every rank */
+    const char *tokenizer;   /**< set by caller: overrides the config's data.tokenizer; NULL = none */
+    const char *fields_spec; /**< set by caller: overrides data.fields_spec; NULL = none */
     const char *export_init; /**< set by caller: write the initial weights here (safetensors)
                                   before the first step; NULL = none */
     lwm_logger log;          /**< set by caller: log lines (rank 0 logs; others errors only) */

@@ -23,6 +23,7 @@ struct lwm_train {
     void *src_state;
     size_t src_state_cap;
     FILE *log;
+    char progress_detail[128]; // the last step's, kept for the final progress line
 };
 
 // ------------------------------------------------------------------ layout of ranks
@@ -87,6 +88,23 @@ static int check_stages(const train_config *cfg, const train_ring *r, lwm_error 
 
 // ------------------------------------------------------------------ create / free
 
+// Rank 0 checks (and with overwrite clears) the run directory; every rank returns its verdict.
+static int prepare_run_dir(lwm_train *t, lwm_error *err)
+{
+    int rc = 0;
+    if (t->ring.world_rank == 0) {
+        rc = run_dir_prepare(t->out_dir, t->opts.resume, t->opts.overwrite, err);
+        if (rc == 0) rc = run_dir_make(t->out_dir, err);
+    }
+    if (!t->ring.use_mpi || t->ring.world_size == 1) return rc;
+    int sent[2] = {rc, rc < 0 ? err->code : 0};
+    LWM_TRY(train_mpi_check(MPI_Bcast(sent, 2, MPI_INT, 0, t->ring.world), "MPI_Bcast run directory", err));
+    LWM_TRY(train_mpi_check(MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, 0, t->ring.world),
+                            "MPI_Bcast run directory", err));
+    err->code = sent[1];
+    return sent[0];
+}
+
 static int open_outputs(lwm_train *t, lwm_error *err)
 {
     const char *dir = t->opts.out_dir ? t->opts.out_dir : "run";
@@ -94,8 +112,8 @@ static int open_outputs(lwm_train *t, lwm_error *err)
     LWM_TRY(lwm_path_join(t->log_path, sizeof t->log_path, dir, "log.jsonl"));
     LWM_TRY(lwm_path_join(t->ckpt_path, sizeof t->ckpt_path, dir, "checkpoint.bin"));
     LWM_TRY(lwm_path_join(t->weights_path, sizeof t->weights_path, dir, "weights.safetensors"));
+    LWM_TRY(prepare_run_dir(t, err));
     if (t->ring.world_rank != 0) return 0;
-    LWM_TRY(lwm_mkdirs(dir, err));
     t->log = fopen(t->log_path, t->opts.resume ? "a" : "w");
     LWM_CHECK(err, t->log, -errno, "%s: cannot open: %s", t->log_path, strerror(errno));
     return 0;
@@ -136,6 +154,7 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     ring_reset(&t->ring);
     int rc;
     LWM_TRY_GOTO(rc, train_config_parse(&t->cfg, opts->config_path, err), fail);
+    t->cfg.tokenizer = opts->tokenizer, t->cfg.fields_spec = opts->fields_spec;
     LWM_TRY_GOTO(rc, ring_init(&t->ring, &t->cfg, comm, err), fail);
     LWM_TRY_GOTO(rc, check_stages(&t->cfg, &t->ring, err), fail);
     for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += stage_steps(&t->cfg.stages[i]);
@@ -184,8 +203,11 @@ static int save_checkpoint(lwm_train *t, lwm_error *err)
     LWM_TRY(t->src.save(t->src.ctx, buf, sizeof buf, err));
     t->st.source_state_size = n;
     train_model *m = t->model;
-    LWM_TRY(ckpt_write(t->ckpt_path, &t->st, buf, &m->lay, m->params, m->adam_m, m->adam_v, err));
-    return safetensors_write(t->weights_path, &m->lay, m->params, err);
+    char path[2200];
+    LWM_TRY(run_dir_checkpoint_path(path, sizeof path, t->out_dir, t->st.step));
+    LWM_TRY(ckpt_write(path, &t->st, buf, &m->lay, m->params, m->adam_m, m->adam_v, err));
+    LWM_TRY(safetensors_write(t->weights_path, &m->lay, m->params, err));
+    return run_dir_publish(t->out_dir, t->st.step, t->cfg.keep_checkpoints, err);
 }
 
 cJSON *lwm_train_step_json(const lwm_train_step *s)
@@ -228,9 +250,9 @@ static void log_step(lwm_train *t, const lwm_train_step *s)
                 (long long)s->step, s->loss, s->grad_norm);
     if (t->opts.on_step) t->opts.on_step(t->opts.on_step_opaque, s);
     if (t->opts.progress) {
-        char detail[128];
-        snprintf(detail, sizeof detail, "stage %d, seq %lld, loss %.4f", s->stage, (long long)s->seq_len, s->loss);
-        lwm_progress_update(t->opts.progress, s->step, detail);
+        snprintf(t->progress_detail, sizeof t->progress_detail, "stage %d, seq %lld, loss %.4f, %.0f tokens/s",
+                 s->stage, (long long)s->seq_len, s->loss, s->tokens_per_s);
+        lwm_progress_update(t->opts.progress, s->step, t->progress_detail);
     }
 }
 
@@ -347,7 +369,10 @@ static int prepare_stage(lwm_train *t, lwm_error *err)
 int lwm_train_run(lwm_train *t, lwm_error *err)
 {
     int64_t limit = t->opts.max_steps > 0 && t->opts.max_steps < t->total_steps ? t->opts.max_steps : t->total_steps;
-    if (t->opts.progress && t->ring.world_rank == 0) lwm_progress_start(t->opts.progress, "train", "steps", limit);
+    if (t->opts.progress && t->ring.world_rank == 0) {
+        lwm_progress_start(t->opts.progress, "train", "steps", limit);
+        lwm_progress_resume(t->opts.progress, t->st.step);
+    }
     while (t->st.stage < t->cfg.nstages && t->st.step < limit) {
         const train_stage *s = &t->cfg.stages[t->st.stage];
         if (t->st.stage_step >= stage_steps(s)) {
@@ -361,7 +386,7 @@ int lwm_train_run(lwm_train *t, lwm_error *err)
             LWM_TRY(save_checkpoint(t, err));
     }
     LWM_TRY(save_checkpoint(t, err));
-    if (t->opts.progress && t->ring.world_rank == 0) lwm_progress_finish(t->opts.progress, t->st.step, NULL);
+    if (t->opts.progress && t->ring.world_rank == 0) lwm_progress_finish(t->opts.progress, t->st.step, t->progress_detail[0] ? t->progress_detail : NULL);
     return 0;
 }
 

@@ -38,6 +38,7 @@ static int one_step(const char *config, const char *dir, long long len)
     o.config_path = path;
     o.data_dir = dir;
     o.out_dir = dir;
+    o.overwrite = 1; // one run per length in the same directory
     lwm_train *t = NULL;
     double t0 = lwm_now();
     int rc = lwm_train_create(&t, &o, MPI_COMM_NULL, &err);

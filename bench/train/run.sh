@@ -31,7 +31,7 @@ c["data"] = {"kind": "mixed"}
 json.dump(c, open(sys.argv[2], "w"))
 PY
 ours=$(mpirun --allow-run-as-root -np 1 -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$LWM" train \
-       --config "$TMP/b8k.json" --data "$TMP" --out "$TMP/run8k" --quiet 2>/dev/null \
+       --config "$TMP/b8k.json" --data "$TMP" --out "$TMP/run8k" --quiet --json 2>/dev/null \
        | /usr/bin/python3 -c 'import json,sys; r=[json.loads(l) for l in sys.stdin]; print(max(x["tokens_per_s"] for x in r), max(x["peak_memory"] for x in r))')
 ref=$(/usr/bin/python3 bench/train/ref_torch.py "$TMP/b8k.json" 8192 "$OMP_NUM_THREADS" \
       | /usr/bin/python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["tokens_per_s"], r["peak_memory"])')

@@ -9,10 +9,10 @@ out="$DEMO_DIR/vqgan"
 mkdir -p "$out"
 ffmpeg -v error -y -f lavfi -i testsrc2=size=256x256:rate=1 -frames:v 1 "$out/frame.png"
 "$LWM" vqgan init --preset "$preset" --seed 1 --out "$out/weights.safetensors"
-"$LWM" vqgan info --weights "$out/weights.safetensors"
-"$LWM" vqgan encode --weights "$out/weights.safetensors" --image "$out/frame.png" --json \
+"$LWM" vqgan info --vqgan "$out/weights.safetensors"
+"$LWM" vqgan encode --vqgan "$out/weights.safetensors" --image "$out/frame.png" --json \
     > "$out/codes.json"
-"$LWM" vqgan decode --weights "$out/weights.safetensors" --codes "$out/codes.json" \
+"$LWM" vqgan decode --vqgan "$out/weights.safetensors" --codes "$out/codes.json" \
     --out "$out/decoded.png"
 echo "vqgan: $out/frame.png -> $(head -c 120 "$out/codes.json")... -> $out/decoded.png"
 echo "vqgan: (random weights: the decoded picture shows structure, not the input)"

@@ -36,7 +36,7 @@ json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
 rm -rf "$OUT/run"
 mpirun --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS \
-    -np 2 "$LWM" train --config "$OUT/tiny-demo.json" --data "$DATA" --out "$OUT/run" --quiet \
+    -np 2 "$LWM" train --config "$OUT/tiny-demo.json" --data "$DATA" --out "$OUT/run" --quiet --json \
     | /usr/bin/python3 -c '
 import json, sys
 for line in sys.stdin:

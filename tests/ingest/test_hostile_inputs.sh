@@ -25,8 +25,8 @@ run() { # name cmd...: runs, keeping stdout, stderr and status
 # A directory where a file is expected (was: "out of memory reading 9223372036854775807 bytes").
 "$LWM" vqgan init --preset tiny --seed 1 --out "$D/w.safetensors" 2>/dev/null
 expect_fail directory_codes "adir: not a regular file \\(a directory\\)" \
-    "$LWM" vqgan decode --weights "$D/w.safetensors" --codes "$D/adir" --out "$D/x.png"
-expect_fail directory_weights "adir: not a regular file" "$LWM" vqgan info --weights "$D/adir"
+    "$LWM" vqgan decode --vqgan "$D/w.safetensors" --codes "$D/adir" --out "$D/x.png"
+expect_fail directory_weights "adir: not a regular file" "$LWM" vqgan info --vqgan "$D/adir"
 
 # A PNG whose header declares 100000x100000 (was: "video stream has no frame size").
 $PY - "$D/huge.png" <<'PY'

@@ -78,7 +78,7 @@ def compare(rows, expect):
 def check_tokenizer(name, tok, data, examples, seq_len, count, max_frames=-1):
     sp = spm.SentencePieceProcessor(model_file=tok)
     docs = [ref.process(sp, e, i, max_n_frames=max_frames) for i, e in enumerate(examples)]
-    extra = ["--max-n-frames", str(max_frames)] if max_frames > 0 else []
+    extra = ["--max-frames", str(max_frames)] if max_frames > 0 else []
     try:
         rows = run_pack(data, tok, "--layout", "lwm", "--no-shuffle", "--seq-len", str(seq_len),
                         "--count", str(count), *extra)

@@ -2,7 +2,8 @@
 // PNG contact sheet and an MP4. The expected pixels come from calling the
 // VQGAN decoder directly on the codes written (render's job is to pick the
 // frames, tile them and write the file); the PNG is read back with Pillow and
-// the MP4 is counted with ffprobe, both independent of our code.
+// the MP4 is counted with ffprobe, both independent of our code. Each tile of the sheet
+// carries a label (frame index and time) at its bottom left: white glyphs on black.
 // Paths here are short (the runner's scratch dir); truncation warnings on the
 // generous buffers would only be noise.
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -14,6 +15,7 @@
 #include "vqgan/vqgan.h"
 
 #define FRAMES 3 /* a 2x2 sheet with one empty tile */
+#define LABEL_ROWS 24 /* each tile's bottom rows may hold its label ("#1 0.50s") */
 
 static char dir[4096], weights[4200], cfg_path[4200];
 
@@ -83,13 +85,30 @@ TEST(png_contact_sheet_holds_the_decoded_frames)
     const lwm_shard_sample *s;
     REQUIRE(lwm_shard_reader_open(r, dir) == 0 && lwm_shard_find(r, "clip", &s) == 0, "read back");
     static uint8_t frame[256 * 256 * 3];
+    int labels[FRAMES][LABEL_ROWS * 256 / 8] = {{0}}; // which bottom-strip pixels are label white
     for (int f = 0; f < FRAMES; f++) { // 3 frames: 2 columns, 2 rows; tile 3 stays black
         REQUIRE(lwm_vqgan_decode_rgb(vq, frame, s->codes + f * 256, 1) == 0, "decode");
-        int bad = 0;
-        for (int y = 0; y < 256 && !bad; y++)
-            bad = memcmp(sheet + ((size_t)(f / 2 * 256 + y) * 512 + (size_t)(f % 2) * 256) * 3, frame + y * 768, 768) != 0;
-        CHECK(!bad, "tile %d differs from the decoder's frame %d", f, f);
+        const uint8_t *tile = (const uint8_t *)sheet + ((size_t)(f / 2 * 256) * 512 + (size_t)(f % 2) * 256) * 3;
+        int bad = 0, odd = 0, white = 0;
+        for (int y = 0; y < 256 - LABEL_ROWS && !bad; y++)
+            bad = memcmp(tile + (size_t)y * 512 * 3, frame + y * 768, 768) != 0;
+        CHECK(!bad, "tile %d differs from the decoder's frame %d above its label", f, f);
+        // The label strip: the frame, or black box, or white glyph pixels; never anything else.
+        for (int y = 256 - LABEL_ROWS; y < 256; y++)
+            for (int x = 0; x < 256; x++) {
+                const uint8_t *p = tile + ((size_t)y * 512 + x) * 3, *q = frame + ((size_t)y * 256 + x) * 3;
+                int is_white = p[0] == 255 && p[1] == 255 && p[2] == 255 && memcmp(p, q, 3) != 0;
+                int is_black = p[0] == 0 && p[1] == 0 && p[2] == 0;
+                odd += !is_white && !is_black && memcmp(p, q, 3) != 0;
+                white += is_white;
+                int i = (y - (256 - LABEL_ROWS)) * 256 + x;
+                if (is_white) labels[f][i / 8] |= 1 << (i % 8);
+            }
+        CHECK(odd == 0, "tile %d: %d label-strip pixels are neither the frame, black nor white", f, odd);
+        CHECK(white >= 40, "tile %d: no label (%d white glyph pixels)", f, white);
     }
+    for (int f = 1; f < FRAMES; f++)
+        CHECK(memcmp(labels[f], labels[f - 1], sizeof labels[f]) != 0, "tiles %d and %d have the same label", f - 1, f);
     int black = 1;
     for (int y = 256; y < 512; y++)
         for (int x = 256 * 3; x < 512 * 3; x++) black &= sheet[(size_t)y * 512 * 3 + x] == 0;
@@ -111,6 +130,12 @@ TEST(mp4_has_every_frame)
              "stream=nb_read_frames,width,height -of csv=p=0 %s)\" = \"256,256,%d\"",
              mp4, FRAMES);
     CHECK(system(cmd) == 0, "ffprobe does not see %d frames of 256x256 in %s", FRAMES, mp4);
+    char err_path[4200], *text = NULL;
+    size_t n = 0;
+    snprintf(err_path, sizeof err_path, "%s/render.err", test_tmpdir());
+    lwm_read_file(NULL, err_path, &text, &n, NULL);
+    CHECK(!text || !strstr(text, "x264"), "x264's log reached stderr without --verbose: %.200s", text);
+    lwm_free(NULL, text);
 }
 
 TEST(bad_requests_name_the_problem)
@@ -126,6 +151,7 @@ TEST(bad_requests_name_the_problem)
         {"%s nope --vqgan %s --out x.png", "no sample with id \"nope\""},
         {"%s clip --vqgan %s/missing.safetensors --out x.png", "missing.safetensors"},
         {"%s clip --vqgan %s --out x.gif", "expected a .png or .mp4"},
+        {"%s clip --out x.png", "no --vqgan W given and the dataset records no VQGAN weights"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *second = strstr(cases[i].args, "missing") ? test_tmpdir() : weights;

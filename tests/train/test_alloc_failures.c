@@ -29,6 +29,7 @@ static int run(const char *config, const char *out, int64_t steps, int resume, f
     o.out_dir = out;
     o.max_steps = steps;
     o.resume = resume;
+    o.overwrite = !resume; // every fresh run starts over in the same directory
     o.mem = fail_alloc_mem(c);
     lwm_train *t = NULL;
     int rc = lwm_train_create(&t, &o, MPI_COMM_NULL, err);

@@ -11,7 +11,7 @@ $PY tests/vqgan/craft_safetensors.py "$W" "$TMP/bad" >/dev/null
 
 one_line_fail() { # name pattern: info on bad/<name>.safetensors fails with one matching line
     local name=$1 pattern=$2 f="$TMP/bad/$1.safetensors"
-    "$LWM" vqgan info --weights "$f" >"$TMP/$name.out" 2>"$TMP/$name.err"
+    "$LWM" vqgan info --vqgan "$f" >"$TMP/$name.out" 2>"$TMP/$name.err"
     local rc=$? lines
     lines=$(wc -l <"$TMP/$name.err")
     if [ $rc -eq 0 ]; then not_ok "$name" "accepted (exit 0)"
