@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <libavutil/log.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +12,10 @@
 #include "shard/shard.h"
 
 static const char *usage =
-    "usage: lwm ingest --manifest M.jsonl [--out DIR [--vqgan W] [--tokenizer T]]\n"
+    "usage: lwm ingest --manifest M.jsonl [--out DIR [--vqgan W] [--tokenizer T] [--fields S]]\n"
     "                  [--fps F] [--max-frames N] [--part K/N] [--retry-failed] [--strict]\n"
     "                  [options]\n"
+    "       lwm ingest --check M.jsonl [--fields S] [--json]\n"
     "       mpirun -np N lwm ingest --manifest M.jsonl --out DIR [...]\n"
     "\n"
     "Reads a JSONL manifest (one sample a line: \"id\", \"video\" or \"image\" or\n"
@@ -23,7 +25,12 @@ static const char *usage =
     "the VQGAN and every sample is stored in manifest order, crash-safe; re-running\n"
     "the same command after a crash resumes, skipping what is stored. Each failed\n"
     "sample is reported (and recorded in the dataset) with its id, manifest line and\n"
-    "reason, and the run goes on; the exit status is 1 when any sample failed.\n"
+    "reason, and the run goes on; the exit status is 1 when any sample failed (in this run or\n"
+    "an earlier one, and not retried), 2 for a usage error (video or image samples and no\n"
+    "VQGAN weights, other --fps/--max-frames/--fields/weights/tokenizer than DIR's), 130\n"
+    "after Ctrl-C (what was handled is stored: rerun the same command to continue).\n"
+    "DIR records its VQGAN weights, tokenizer and fields spec: reruns, pack, train and show\n"
+    "use them when not given.\n"
     "\n"
     "  --manifest M     the JSONL manifest (relative media paths start from its directory)\n"
     "  --out DIR        the dataset to build or resume (LMDB shards)\n"
@@ -32,6 +39,11 @@ static const char *usage =
     "  --tokenizer T    recorded with the dataset (absolute path, XXH3-128): the default\n"
     "                   tokenizer of pack, train, show; text is stored raw and tokenized\n"
     "                   by the loader\n"
+    "  --fields S       the dataset's default fields spec for lines without a \"fields\" key,\n"
+    "                   e.g. '[vision],caption' (docs/fields.md); default: vision, then the\n"
+    "                   line's text fields in manifest order, loss on the text\n"
+    "  --check M        only check manifest M (keys, fields specs, ids), no decoding; exit 1\n"
+    "                   if a line is bad\n"
     "  --commit-every N samples per store commit (default 16, and at least every 2 s)\n"
     "  --fps F          one frame per 1/F seconds of video time\n"
     "  --max-frames N   at most N frames per video, spread as LWM does\n"
@@ -65,6 +77,24 @@ static int parse_part(const char *text, int64_t *part, int64_t *parts)
     return 0;
 }
 
+// Set by SIGINT/SIGTERM, read by the run (lwm_ingest_run_options.cancel). A signal handler
+// can only talk through a flag like this one; it is the CLI's, never the library's.
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_interrupts(void)
+{
+    struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESETHAND}; // twice: die
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void print_summary(const lwm_ingest_run_result *r, int json)
 {
     if (json) {
@@ -77,6 +107,9 @@ static void print_summary(const lwm_ingest_run_result *r, int json)
         cJSON_AddNumberToObject(o, "seconds", r->seconds);
         cJSON_AddNumberToObject(o, "first_line", (double)r->first_line);
         cJSON_AddNumberToObject(o, "end_line", (double)r->end_line);
+        cJSON_AddNumberToObject(o, "failed_before", (double)r->failed_before);
+        cJSON_AddNumberToObject(o, "stored", (double)r->stored);
+        cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
         cli_print_json(o, 1);
         return;
     }
@@ -84,8 +117,49 @@ static void print_summary(const lwm_ingest_run_result *r, int json)
            "(%.1f frames/s)\n",
            (long long)r->samples, (long long)r->ok, (long long)r->failed, (long long)r->skipped,
            (long long)r->frames, r->seconds, r->seconds > 0 ? (double)r->frames / r->seconds : 0.0);
-    if (r->failed > 0)
-        printf("ingest: fix what the errors name, then re-run the same command with --retry-failed\n");
+}
+
+// What the run leaves for the user to do; the exit status.
+static int report_outcome(const lwm_ingest_run_result *r, const char *out)
+{
+    if (r->interrupted) {
+        fprintf(stderr, "interrupted: %lld samples stored; rerun the same command to continue\n",
+                (long long)r->stored);
+        return 130;
+    }
+    int64_t left = r->failed + r->failed_before;
+    if (left == 0) return 0;
+    fprintf(stderr, "lwm ingest: %lld samples failed", (long long)left);
+    if (r->failed_before > 0) fprintf(stderr, " (%lld in earlier runs)", (long long)r->failed_before);
+    if (out)
+        fprintf(stderr, ": fix what the errors name (lwm inspect %s lists them), then rerun the "
+                "same command with --retry-failed\n", out);
+    else fprintf(stderr, ": fix what the errors name\n");
+    return 1;
+}
+
+// --check: every line read and checked, nothing decoded or written.
+static int check_manifest(const lwm_ingest_run_options *opt, int json)
+{
+    lwm_ingest_run_result res;
+    lwm_error err = {0};
+    int64_t media = 0;
+    int rc = lwm_ingest_check(opt, &res, &media, &err);
+    if (rc < 0) return res.usage ? (cli_fail("ingest", "%s", err.msg), 2) : cli_fail_err("ingest", &err, rc);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "samples", (double)res.samples);
+        cJSON_AddNumberToObject(o, "ok", (double)res.ok);
+        cJSON_AddNumberToObject(o, "failed", (double)res.failed);
+        cJSON_AddNumberToObject(o, "media", (double)media);
+        cJSON_AddNumberToObject(o, "seconds", res.seconds);
+        cli_print_json(o, 1);
+    } else {
+        printf("ingest --check: %lld samples: %lld ok, %lld bad; %lld videos or images to decode "
+               "(%.1f s)\n", (long long)res.samples, (long long)res.ok, (long long)res.failed,
+               (long long)media, res.seconds);
+    }
+    return res.failed > 0 ? 1 : 0;
 }
 
 // Under mpirun: rank r runs part r of N into DIR/parts/part-r-of-N, then rank
@@ -149,7 +223,7 @@ static int under_mpirun(void)
 int cmd_ingest(int argc, char **argv)
 {
     lwm_ingest_run_options opt = {0};
-    int json = 0, quiet = 0, verbose = 0;
+    int json = 0, quiet = 0, verbose = 0, check = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *next = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
@@ -163,6 +237,8 @@ int cmd_ingest(int argc, char **argv)
         else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = 1;
         else if (!strcmp(a, "--manifest") && next) opt.manifest = argv[++i];
+        else if (!strcmp(a, "--check") && next) opt.manifest = argv[++i], check = 1;
+        else if (!strcmp(a, "--fields") && next) opt.fields = argv[++i];
         else if (!strcmp(a, "--out") && next) opt.out_dir = argv[++i];
         else if (!strcmp(a, "--vqgan") && next) opt.vqgan = argv[++i];
         else if (!strcmp(a, "--tokenizer") && next) opt.tokenizer = argv[++i];
@@ -206,10 +282,14 @@ int cmd_ingest(int argc, char **argv)
         MPI_Finalize();
         return status;
     }
+    if (check) return check_manifest(&opt, json);
+    catch_interrupts();
+    opt.cancel = &interrupted;
     lwm_ingest_run_result res;
     lwm_error err = {0};
     int rc = lwm_ingest_run(&opt, &res, &err);
+    if (rc < 0 && res.usage) return cli_fail("ingest", "%s", err.msg), 2;
     if (rc < 0) return cli_fail_err("ingest", &err, rc);
     print_summary(&res, json);
-    return res.failed > 0 ? 1 : 0;
+    return report_outcome(&res, opt.out_dir);
 }
