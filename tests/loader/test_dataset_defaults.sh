@@ -60,7 +60,9 @@ check pack_fields_overrides "--fields gave the default rows" \
 check python_loader_defaults "the Python Loader's rows differ from lwm pack's" $PY - "$D/ds3" "$TMP/auto.json" "$TMP/over.json" <<'PY'
 import json, os, sys
 sys.path.insert(0, "python")
-os.environ.setdefault("LWM_LIB", os.path.join(os.environ.get("LWM_BUILD", "build"), "liblwm.so"))
+# A sanitizer build cannot be loaded into Python (ASan must come first): the plain one then.
+build = "build" if os.environ.get("SAN") == "1" else os.environ.get("LWM_BUILD", "build")
+os.environ.setdefault("LWM_LIB", os.path.join(build, "liblwm.so"))
 import lwm_loader
 for fields, path in ((None, sys.argv[2]), ("[caption],vision", sys.argv[3])):
     want = json.loads(open(path).readline())
