@@ -2,6 +2,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <mpi.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,10 @@
 #include "shard/shard.h"
 
 static const char *usage =
-    "usage: lwm ingest --manifest M.jsonl [--out DIR [--vqgan W] [--tokenizer T]]\n"
+    "usage: lwm ingest --manifest M.jsonl [--out DIR [--vqgan W] [--tokenizer T] [--fields S]]\n"
     "                  [--fps F] [--max-frames N] [--part K/N] [--retry-failed] [--strict]\n"
     "                  [options]\n"
+    "       lwm ingest --check M.jsonl [--fields S] [--json]\n"
     "       mpirun -np N lwm ingest --manifest M.jsonl --out DIR [...]\n"
     "\n"
     "Reads a JSONL manifest (one sample a line: \"id\", \"video\" or \"image\" or\n"
@@ -22,7 +24,12 @@ static const char *usage =
     "the VQGAN and every sample is stored in manifest order, crash-safe; re-running\n"
     "the same command after a crash resumes, skipping what is stored. Each failed\n"
     "sample is reported (and recorded in the dataset) with its id, manifest line and\n"
-    "reason, and the run goes on; the exit status is 1 when any sample failed.\n"
+    "reason, and the run goes on; the exit status is 1 when any sample failed (in this run or\n"
+    "an earlier one, and not retried), 2 for a usage error (video or image samples and no\n"
+    "VQGAN weights, other --fps/--max-frames/--fields/weights/tokenizer than DIR's), 130\n"
+    "after Ctrl-C (what was handled is stored: rerun the same command to continue).\n"
+    "DIR records its VQGAN weights, tokenizer and fields spec: reruns, pack, train and show\n"
+    "use them when not given.\n"
     "\n"
     "  --manifest M     the JSONL manifest (relative media paths start from its directory)\n"
     "  --out DIR        the dataset to build or resume (LMDB shards)\n"
@@ -31,6 +38,11 @@ static const char *usage =
     "  --tokenizer T    recorded with the dataset (absolute path, XXH3-128): the default\n"
     "                   tokenizer of pack, train, show; text is stored raw and tokenized\n"
     "                   by the loader\n"
+    "  --fields S       the dataset's default fields spec for lines without a \"fields\" key,\n"
+    "                   e.g. '[vision],caption' (docs/fields.md); default: vision, then the\n"
+    "                   line's text fields in manifest order, loss on the text\n"
+    "  --check M        only check manifest M (keys, fields specs, ids), no decoding; exit 1\n"
+    "                   if a line is bad\n"
     "  --commit-every N samples per store commit (default 16, and at least every 2 s)\n"
     "  --fps F          one frame per 1/F seconds of video time\n"
     "  --max-frames N   at most N frames per video, spread as LWM does\n"
@@ -64,6 +76,24 @@ static int parse_part(const char *text, int64_t *part, int64_t *parts)
     return 0;
 }
 
+// Set by SIGINT/SIGTERM, read by the run (lwm_ingest_run_options.cancel). A signal handler
+// can only talk through a flag like this one; it is the CLI's, never the library's.
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_interrupts(void)
+{
+    struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESETHAND}; // twice: die
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 static void print_summary(const lwm_ingest_run_result *r, int json)
 {
     if (json) {
@@ -76,6 +106,9 @@ static void print_summary(const lwm_ingest_run_result *r, int json)
         cJSON_AddNumberToObject(o, "seconds", r->seconds);
         cJSON_AddNumberToObject(o, "first_line", (double)r->first_line);
         cJSON_AddNumberToObject(o, "end_line", (double)r->end_line);
+        cJSON_AddNumberToObject(o, "failed_before", (double)r->failed_before);
+        cJSON_AddNumberToObject(o, "stored", (double)r->stored);
+        cJSON_AddBoolToObject(o, "interrupted", r->interrupted);
         cli_print_json(o, 1);
         return;
     }
@@ -83,8 +116,49 @@ static void print_summary(const lwm_ingest_run_result *r, int json)
            "(%.1f frames/s)\n",
            (long long)r->samples, (long long)r->ok, (long long)r->failed, (long long)r->skipped,
            (long long)r->frames, r->seconds, r->seconds > 0 ? (double)r->frames / r->seconds : 0.0);
-    if (r->failed > 0)
-        printf("ingest: fix what the errors name, then re-run the same command with --retry-failed\n");
+}
+
+// What the run leaves for the user to do; the exit status.
+static int report_outcome(const lwm_ingest_run_result *r, const char *out)
+{
+    if (r->interrupted) {
+        fprintf(stderr, "interrupted: %lld samples stored; rerun the same command to continue\n",
+                (long long)r->stored);
+        return 130;
+    }
+    int64_t left = r->failed + r->failed_before;
+    if (left == 0) return 0;
+    fprintf(stderr, "lwm ingest: %lld samples failed", (long long)left);
+    if (r->failed_before > 0) fprintf(stderr, " (%lld in earlier runs)", (long long)r->failed_before);
+    if (out)
+        fprintf(stderr, ": fix what the errors name (lwm inspect %s lists them), then rerun the "
+                "same command with --retry-failed\n", out);
+    else fprintf(stderr, ": fix what the errors name\n");
+    return 1;
+}
+
+// --check: every line read and checked, nothing decoded or written.
+static int check_manifest(const lwm_ingest_run_options *opt, int json)
+{
+    lwm_ingest_run_result res;
+    lwm_error err = {0};
+    int64_t media = 0;
+    int rc = lwm_ingest_check(opt, &res, &media, &err);
+    if (rc < 0) return res.usage ? (cli_fail("ingest", "%s", err.msg), 2) : cli_fail_err("ingest", &err, rc);
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "samples", (double)res.samples);
+        cJSON_AddNumberToObject(o, "ok", (double)res.ok);
+        cJSON_AddNumberToObject(o, "failed", (double)res.failed);
+        cJSON_AddNumberToObject(o, "media", (double)media);
+        cJSON_AddNumberToObject(o, "seconds", res.seconds);
+        cli_print_json(o, 1);
+    } else {
+        printf("ingest --check: %lld samples: %lld ok, %lld bad; %lld videos or images to decode "
+               "(%.1f s)\n", (long long)res.samples, (long long)res.ok, (long long)res.failed,
+               (long long)media, res.seconds);
+    }
+    return res.failed > 0 ? 1 : 0;
 }
 
 // Under mpirun: rank r runs part r of N into DIR/parts/part-r-of-N, then rank
@@ -147,7 +221,7 @@ static int under_mpirun(void)
 
 typedef struct ingest_args {
     lwm_ingest_run_options opt;
-    int json, quiet, verbose;
+    int json, quiet, verbose, check;
 } ingest_args;
 
 static int parse_option(void *ctx, int c)
@@ -163,6 +237,11 @@ static int parse_option(void *ctx, int c)
     case 'R': opt->retry_failed = 1; return 0;
     case 'P': return parse_part(optarg, &opt->part, &opt->parts);
     case 'M': opt->manifest = optarg; return 0;
+    case 'C':
+        opt->manifest = optarg;
+        a->check = 1;
+        return 0;
+    case 'F': opt->fields = optarg; return 0;
     case 'o': opt->out_dir = optarg; return 0;
     case 'w': opt->vqgan = optarg; return 0;
     case 't': opt->tokenizer = optarg; return 0;
@@ -201,13 +280,15 @@ int cmd_ingest(int argc, char **argv)
         {"part", required_argument, NULL, 'P'}, {"retry-failed", no_argument, NULL, 'R'},
         {"workers", required_argument, NULL, 'W'}, {"threads", required_argument, NULL, 'T'},
         {"encode-chunk", required_argument, NULL, 'E'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'},
+        {"check", required_argument, NULL, 'C'}, {"fields", required_argument, NULL, 'F'},
+        {0, 0, 0, 0}};
     cli_parser p = {"ingest", usage, longs, "qv", NULL, 0};
     ingest_args a = {0};
     int parsed = cli_parse(&p, argc, argv, parse_option, &a);
     if (parsed) return parsed == CLI_HELP ? 0 : parsed;
     lwm_ingest_run_options opt = a.opt;
-    int json = a.json, quiet = a.quiet, verbose = a.verbose;
+    int json = a.json, quiet = a.quiet, verbose = a.verbose, check = a.check;
     if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (!opt.manifest) return cli_usage_error(&p, "--manifest is required");
     if ((opt.vqgan || opt.tokenizer) && !opt.out_dir)
@@ -229,10 +310,14 @@ int cmd_ingest(int argc, char **argv)
         MPI_Finalize();
         return status;
     }
+    if (check) return check_manifest(&opt, json);
+    catch_interrupts();
+    opt.cancel = &interrupted;
     lwm_ingest_run_result res;
     lwm_error err = {0};
     int rc = lwm_ingest_run(&opt, &res, &err);
+    if (rc < 0 && res.usage) return cli_fail("ingest", "%s", err.msg), 2;
     if (rc < 0) return cli_fail_err("ingest", &err, rc);
     print_summary(&res, json);
-    return res.failed > 0 ? 1 : 0;
+    return report_outcome(&res, opt.out_dir);
 }

@@ -57,7 +57,8 @@ static void print_tokens(const lwm_loader_tokenizer *tok, const char *text)
     printf("%s\n", n > (int64_t)(sizeof ids / sizeof ids[0]) ? " ..." : "");
 }
 
-static void print_human(const lwm_shard_sample *s, int part, const lwm_loader_tokenizer *tok)
+static void print_human(const lwm_shard_sample *s, int part, const lwm_loader_tokenizer *tok,
+                        const char *default_spec)
 {
     line("id", s->id);
     printf("index       %lld\n", (long long)s->index);
@@ -71,7 +72,9 @@ static void print_human(const lwm_shard_sample *s, int part, const lwm_loader_to
     printf("file        %lld bytes, xxh3-128 %s\n", (long long)s->source_bytes,
            s->source_xxh3[0] ? s->source_xxh3 : "-");
     if (part >= 0) printf("built by    part %d\n", part);
-    line("fields", s->fields);
+    if (s->fields[0]) line("fields", s->fields);
+    else if (default_spec) printf("fields      (none: the dataset's default '%s')\n", default_spec);
+    else printf("fields      (none: vision without loss, then the text fields with loss)\n");
     for (int t = 0; t < s->n_texts; t++) {
         printf("text ");
         cli_put_escaped(stdout, s->texts[t].name);
@@ -136,7 +139,14 @@ int cmd_show(int argc, char **argv)
         cJSON *o = shard_cli_sample_json(s, 1);
         if (part_of(r, s->index) >= 0) cJSON_AddNumberToObject(o, "part", part_of(r, s->index));
         cli_print_json(o, 1);
-    } else print_human(s, part_of(r, s->index), tok);
+    } else {
+        // The spec a record without one is read with (lwm ingest --fields), as the loader does.
+        const lwm_shard_info *info = lwm_shard_reader_info(r);
+        cJSON *settings = info->settings_json[0] ? cJSON_Parse(info->settings_json) : NULL;
+        print_human(s, part_of(r, s->index), tok,
+                    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "fields")));
+        cJSON_Delete(settings);
+    }
     lwm_shard_reader_free(r);
     lwm_loader_tokenizer_free(tok);
     return status;

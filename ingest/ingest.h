@@ -42,6 +42,7 @@
 #ifndef LWM_INGEST_H
 #define LWM_INGEST_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -149,7 +150,8 @@ typedef struct lwm_ingest_text {
  * directory); LWM's optional "fields" spec (a string or a list of strings,
  * lwm-format.md §3.1); a key whose name contains "vision" holding a list of
  * codes (0..8191, a multiple of 256: LWM's pre-tokenized format, which needs
- * no decoding); and text fields: every other key with a string value.
+ * no decoding); and text fields: every other key, a string (see
+ * lwm_ingest_sample_parse_spec for the checks; this is it without a default spec).
  */
 typedef struct lwm_ingest_sample {
     int64_t line;              /**< 1-based line in the manifest */
@@ -175,6 +177,21 @@ typedef struct lwm_ingest_sample {
 int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
                             const char *manifest_dir, const lwm_mem *mem, lwm_error *err);
 
+/**
+ * As lwm_ingest_sample_parse, with the dataset's default fields spec
+ * (lwm ingest --fields; NULL = none) applying to a line without its own.
+ *
+ * Which keys are text: those the spec (the line's, else the default) names;
+ * without any spec, every key but "id", "video", "image" and "fields" (and
+ * inline vision code lists). A key one typo away from a reserved one
+ * ("vidoe", "imgae", "Id") that no spec names, a text field that is not a
+ * string, and a text value naming an existing media file (a path, relative to
+ * manifest_dir, ending in a video or image extension) fail the line.
+ */
+int lwm_ingest_sample_parse_spec(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
+                                 const char *manifest_dir, const char *default_spec,
+                                 const lwm_mem *mem, lwm_error *err);
+
 /** Frees what a parsed sample owns and zeroes it (safe on a zeroed sample). */
 void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem);
 
@@ -191,7 +208,11 @@ typedef struct lwm_ingest_run_options {
     const char *out_dir;      /**< set by caller: dataset directory to build (shard store);
                                    NULL = decode and check only */
     const char *vqgan;        /**< set by caller: VQGAN weights that encode decoded frames;
-                                   NULL = none (then only text and inline-code samples store) */
+                                   recorded in the dataset (absolute path; its hash is the
+                                   dataset's VQGAN identity); NULL = the ones the dataset
+                                   records, else none: then a video or image sample in the
+                                   manifest refuses the run before anything is read
+                                   (res->usage) */
     const char *tokenizer;    /**< set by caller: recorded in the dataset's settings only: text is
                                    stored raw and tokenized by the loader (ingest may not
                                    depend on the loader); NULL = none */
@@ -218,6 +239,14 @@ typedef struct lwm_ingest_run_options {
     int retry_failed;         /**< set by caller: samples recorded as failed are tried again
                                    (stored ones are still skipped); one that succeeds is stored
                                    after the records already there, and its failure is dropped */
+    const char *fields;       /**< set by caller: the dataset's default fields spec, e.g.
+                                   "[vision],caption" (one spec string), recorded in its settings
+                                   for lines without their own; NULL = the one recorded, else
+                                   none (the loader then takes vision, then the sample's text
+                                   fields in manifest order, loss on the text) */
+    const volatile sig_atomic_t *cancel; /**< set by caller: when *cancel turns non-zero (a
+                                   signal handler), the run stops after the samples already
+                                   handled, commits them and returns with res->interrupted */
 } lwm_ingest_run_options;
 
 /**
@@ -238,6 +267,12 @@ typedef struct lwm_ingest_run_result {
     int64_t frames;   /**< frames decoded in ok samples */
     double seconds;   /**< wall time of the run */
     int64_t first_line, end_line; /**< the manifest lines this run covered: [first, end) */
+    int64_t failed_before;    /**< skipped samples an earlier run recorded as failed (not retried) */
+    int64_t stored;           /**< with a dataset: records in it when the run ended */
+    int interrupted;          /**< 1 when *cancel stopped the run (what it handled is stored) */
+    int usage;                /**< 1 when the run was refused for what it was asked (media
+                                   samples and no VQGAN, other settings than the dataset's):
+                                   nothing was read or written; err says why */
 } lwm_ingest_run_result;
 
 /**
@@ -270,6 +305,18 @@ typedef struct lwm_ingest_run_result {
  * or max_frames.
  */
 int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, lwm_error *err);
+
+/**
+ * Checks a manifest (the part opt asks for) as lwm_ingest_run would read it,
+ * without decoding or writing anything: every line parsed and checked (keys,
+ * fields specs against opt->fields, duplicate ids), each bad one logged at
+ * LWM_LOG_ERROR as lwm_ingest_run logs it. res->samples, ok and failed count
+ * lines; res->frames is unused. *media gets the number of video and image
+ * samples (NULL = not wanted). Returns 0, or negative when the manifest cannot
+ * be read.
+ */
+int lwm_ingest_check(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res,
+                     int64_t *media, lwm_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Media output: what `lwm frames`, `lwm vqgan decode` and `lwm render` write */

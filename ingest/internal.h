@@ -10,6 +10,8 @@
  *   preprocess.c  colour conversion, bicubic resize, centre crop, rotation (libswscale)
  *   manifest.c    JSONL manifest lines → samples
  *   run.c         the manifest run: every sample decoded, failures reported
+ *   store.c       each finished sample: counted, stored or recorded as failed
+ *   settings.c    the dataset's recorded settings: checked, carried over, used as defaults
  *   media_out.c   PNG and MP4 writers
  */
 #ifndef LWM_INGEST_INTERNAL_H
@@ -261,6 +263,7 @@ typedef struct job {
     int rc;                    // 0, or why it failed (err has the message)
     lwm_error err;
     int skipped;               // already in the dataset
+    int failed_before;         // skipped: an earlier run recorded it as failed
     int done;                  // set under run_state.mu when the result is ready
     int64_t frames;            // frames decoded
     int64_t encoded;           // of them, encoded into codes (the rest are held in rgb)
@@ -307,7 +310,29 @@ typedef struct run_state {
     double last_commit;
     struct seen_id *ids;       // ids seen in this manifest (open addressing)
     size_t ids_cap, ids_n;
+    // settings.c: what the dataset in out_dir records, and what this run uses
+    struct cJSON *stored;      // its settings object, or NULL (new dataset, or unreadable)
+    int stored_data;           // it holds records or failures: its settings bind this run
+    char stored_vqgan_hash[33];
+    const char *fields;        // default fields spec: opt->fields, else the recorded one; or NULL
+    char vqgan_path[4096];     // opt->vqgan, else the recorded weights; "" = none
 } run_state;
+
+/**
+ * settings.c: reads what the dataset in out_dir records (settings, VQGAN
+ * identity), refuses other sampling settings or fields spec than its own
+ * (res->usage), and picks the weights and default spec. 0 or negative.
+ */
+int run_read_dataset(run_state *r);
+/**
+ * The settings object to record (JSON text, cJSON_free it): the recorded one
+ * updated with this run's; the tokenizer and the weights (vqgan_hash: the
+ * loaded weights' hash, "" = none) are checked against the recorded ones.
+ * NULL with err filled (res->usage when the run asks for another identity).
+ */
+char *run_settings_json(run_state *r, const char *vqgan_hash, lwm_error *err);
+/** Frees what run_read_dataset read. */
+void run_release_dataset(run_state *r);
 
 /** Sets up what the run needs beyond decoding (ids table); 0 or negative with r->err. */
 int run_setup(run_state *r);
@@ -337,6 +362,21 @@ int job_add_frame(run_state *r, job *j, const lwm_frame *frame);
 void job_free(run_state *r, job *j);
 /** Frees the setup's state. */
 void run_release(run_state *r);
+/** Logs j's failure as the run reports it and counts it in res->failed. */
+void run_report_failure(run_state *r, job *j);
+
+/** run.c: hashes and counts the manifest, places the run's lines, opens it. 0 or negative. */
+int run_open_manifest(run_state *r);
+/** Closes what run_open_manifest opened (safe to repeat). */
+void run_close_manifest(run_state *r);
+/** Reads the next non-blank line of the range into a new job, parsed and checked: 1, 0 at the end, or negative. */
+int run_next_job(run_state *r, job **out);
+
+/**
+ * check.c: with a dataset to build and no VQGAN weights, a video or image sample in the
+ * run's lines is a usage error (res->usage) found before anything is decoded or written.
+ */
+int run_refuse_media(run_state *r);
 
 /** Turns an FFmpeg error code into text ("Invalid data found when processing input"). */
 const char *ingest_av_err(int averr, char *buf, size_t cap);

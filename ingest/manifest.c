@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 
 #include "internal.h"
 
@@ -90,10 +92,59 @@ static int parse_media(lwm_ingest_sample *s, sample_store *st, const char *dir, 
     return 0;
 }
 
+static const char *const reserved_keys[] = {"id", "video", "image", "fields", "vision"};
+
 static int is_reserved(const char *key)
 {
     return !strcmp(key, "id") || !strcmp(key, "video") || !strcmp(key, "image") ||
            !strcmp(key, "fields");
+}
+
+// 1 when a and b differ by one edit: a letter changed, added, dropped, or two neighbours swapped.
+static int one_edit_apart(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na < nb) return one_edit_apart(b, a);
+    if (na - nb > 1) return 0;
+    size_t i = 0;
+    while (i < nb && a[i] == b[i]) i++;
+    if (i == nb) return na != nb; // b is a with one letter dropped at the end (or equal)
+    if (na > nb) return !strcmp(a + i + 1, b + i);
+    if (!strcmp(a + i + 1, b + i + 1)) return 1;
+    return i + 1 < na && a[i] == b[i + 1] && a[i + 1] == b[i] && !strcmp(a + i + 2, b + i + 2);
+}
+
+// The reserved key that `key` looks like a typo of ("vidoe", "imgae", "Id"), or NULL. Short
+// keys only match by case: "id" is one letter away from too many real words.
+static const char *near_reserved(const char *key)
+{
+    if (strstr(key, "vision")) return NULL; // a vision key, e.g. "vision_1"
+    for (size_t i = 0; i < sizeof reserved_keys / sizeof *reserved_keys; i++) {
+        const char *r = reserved_keys[i];
+        if (strcmp(key, r) && !strcasecmp(key, r)) return r;
+        if (strlen(r) >= 5 && one_edit_apart(key, r)) return r;
+    }
+    return NULL;
+}
+
+// A text value that is the path of a media file next to the manifest: a mistyped
+// "video"/"image" key would otherwise train on the file's name.
+static int names_media_file(const char *value, const char *dir)
+{
+    static const char *const exts[] = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg",
+                                       ".mpeg", ".ts", ".gif", ".png", ".jpg", ".jpeg", ".bmp",
+                                       ".webp", ".tif", ".tiff"};
+    size_t n = strlen(value);
+    if (n == 0 || n > 1024 || strchr(value, '\n')) return 0;
+    const char *dot = strrchr(value, '.');
+    int media = 0;
+    for (size_t i = 0; dot && i < sizeof exts / sizeof *exts; i++) media |= !strcasecmp(dot, exts[i]);
+    if (!media) return 0;
+    char path[4096];
+    if (value[0] == '/' || !dir || !dir[0]) lwm_format(path, sizeof path, "%s", value);
+    else if (lwm_path_join(path, sizeof path, dir, value) < 0) return 0;
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
 // Inline codes under a key containing "vision" (LWM's own test, §3.1).
@@ -122,21 +173,81 @@ static int parse_codes(lwm_ingest_sample *s, sample_store *st, const cJSON *arr,
     return 0;
 }
 
-static int parse_fields_of_line(lwm_ingest_sample *s, sample_store *st, const lwm_mem *mem,
-                                lwm_error *err)
+// 1 when one spec string ("[vision],caption+question") names key as a text key.
+static int spec_names(const char *spec, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *p = spec; *p;) {
+        size_t len = strcspn(p, ",+");
+        const char *name = p;
+        size_t n = len;
+        if (n > 0 && name[0] == '[') name++, n--;
+        if (n > 0 && name[n - 1] == ']') n--;
+        if (n == klen && !memcmp(name, key, n)) return 1;
+        p += len + (p[len] ? 1 : 0);
+    }
+    return 0;
+}
+
+// 1 when the line's own spec (a string or list) or, without one, the dataset's default names key.
+static int named_text(const cJSON *line_spec, const char *default_spec, const char *key)
+{
+    if (cJSON_IsString(line_spec)) return spec_names(line_spec->valuestring, key);
+    if (cJSON_IsArray(line_spec)) {
+        for (const cJSON *e = line_spec->child; e; e = e->next)
+            if (cJSON_IsString(e) && spec_names(e->valuestring, key)) return 1;
+        return 0;
+    }
+    return default_spec && spec_names(default_spec, key);
+}
+
+static const char *json_type_name(const cJSON *v)
+{
+    return cJSON_IsNumber(v) ? "a number" : cJSON_IsBool(v) ? "a boolean" : cJSON_IsNull(v) ? "null"
+         : cJSON_IsArray(v) ? "a list" : "an object";
+}
+
+// One key of the line that is not id/video/image/fields: inline codes, a text field, or a
+// mistake. Text fields are the keys the fields spec names or, without a spec, every other key.
+static int classify_key(lwm_ingest_sample *s, sample_store *st, const cJSON *f, int have_spec,
+                        int named, const char *dir, const lwm_mem *mem, lwm_error *err)
+{
+    const char *key = f->string;
+    if (cJSON_IsArray(f) && strstr(key, "vision")) return parse_codes(s, st, f, mem, err);
+    const char *typo = named ? NULL : near_reserved(key);
+    if (typo)
+        return bad(s, err, LWM_EINVAL, "key \"%s\" looks like a misspelt \"%s\": correct it (or, "
+                   "if it is text, name it in a fields spec)", key, typo);
+    if (have_spec && !named) return 0; // not text the spec uses: kept out of the sample
+    if (!cJSON_IsString(f))
+        return bad(s, err, LWM_EINVAL, "text field \"%s\" is %s, not a string%s", key,
+                   json_type_name(f), have_spec ? "" : " (keys other than id, video, image and "
+                   "fields are text unless a fields spec says which are)");
+    if (!have_spec && key[strcspn(key, ",+[]")])
+        return bad(s, err, LWM_EINVAL, "text field \"%s\": a name with ',', '+', '[' or ']' "
+                   "cannot be used in a fields spec; rename it", key);
+    if (names_media_file(f->valuestring, dir))
+        return bad(s, err, LWM_EINVAL, "text field \"%s\" is the name of the media file \"%s\"; "
+                   "a video or image goes under \"video\" or \"image\"", key, f->valuestring);
+    st->texts[s->n_texts].name = key;
+    st->texts[s->n_texts++].text = f->valuestring;
+    return 0;
+}
+
+static int parse_fields_of_line(lwm_ingest_sample *s, sample_store *st, const char *dir,
+                                const char *default_spec, const lwm_mem *mem, lwm_error *err)
 {
     int n = 0;
     for (const cJSON *f = st->json->child; f; f = f->next) n++;
     st->texts = lwm_calloc(mem, (size_t)n + 1, sizeof *st->texts);
     if (!st->texts) return bad(s, err, -ENOMEM, "out of memory");
+    const cJSON *line_spec = cJSON_GetObjectItemCaseSensitive(st->json, "fields");
+    if (cJSON_IsNull(line_spec)) line_spec = NULL;
+    int have_spec = line_spec || default_spec;
     for (const cJSON *f = st->json->child; f; f = f->next) {
         if (is_reserved(f->string)) continue;
-        if (cJSON_IsString(f)) {
-            st->texts[s->n_texts].name = f->string;
-            st->texts[s->n_texts++].text = f->valuestring;
-        } else if (cJSON_IsArray(f) && strstr(f->string, "vision")) {
-            LWM_TRY(parse_codes(s, st, f, mem, err));
-        }
+        int named = have_spec && named_text(line_spec, default_spec, f->string);
+        LWM_TRY(classify_key(s, st, f, have_spec, named, dir, mem, err));
     }
     s->texts = st->texts;
     if (s->codes && s->media)
@@ -187,10 +298,12 @@ static int check_spec(lwm_ingest_sample *s, const char *spec, lwm_error *err)
     }
 }
 
-static int parse_spec(lwm_ingest_sample *s, sample_store *st, lwm_error *err)
+static int parse_spec(lwm_ingest_sample *s, sample_store *st, const char *default_spec,
+                      lwm_error *err)
 {
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(st->json, "fields");
-    if (!f || cJSON_IsNull(f)) return 0;
+    if (!f || cJSON_IsNull(f)) // the dataset's default applies: checked here, stored once
+        return default_spec ? check_spec(s, default_spec, err) : 0;
     if (cJSON_IsString(f)) {
         LWM_TRY(check_spec(s, f->valuestring, err));
     } else if (cJSON_IsArray(f) && cJSON_GetArraySize(f) > 0) {
@@ -225,6 +338,13 @@ static int check_keys(lwm_ingest_sample *s, const cJSON *obj, const char *text, 
 int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
                             const char *manifest_dir, const lwm_mem *mem, lwm_error *err)
 {
+    return lwm_ingest_sample_parse_spec(s, text, len, line, manifest_dir, NULL, mem, err);
+}
+
+int lwm_ingest_sample_parse_spec(lwm_ingest_sample *s, const char *text, size_t len, int64_t line,
+                                 const char *manifest_dir, const char *default_spec,
+                                 const lwm_mem *mem, lwm_error *err)
+{
     memset(s, 0, sizeof *s);
     s->line = line;
     sample_store *st = lwm_calloc(mem, 1, sizeof *st);
@@ -247,7 +367,8 @@ int lwm_ingest_sample_parse(lwm_ingest_sample *s, const char *text, size_t len, 
     }
     if ((rc = check_keys(s, st->json, text, len, err)) < 0) goto fail;
     if ((rc = parse_id(s, st, err)) < 0 || (rc = parse_media(s, st, manifest_dir, mem, err)) < 0 ||
-        (rc = parse_fields_of_line(s, st, mem, err)) < 0 || (rc = parse_spec(s, st, err)) < 0)
+        (rc = parse_fields_of_line(s, st, manifest_dir, default_spec, mem, err)) < 0 ||
+        (rc = parse_spec(s, st, default_spec, err)) < 0)
         goto fail;
     return 0;
 fail:

@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal.h"
 
 /* ---- the decode queue and workers ---------------------------------------------------- */
+
+static int cancelled(const run_state *r) { return r->opt->cancel && *r->opt->cancel; }
 
 static job *queue_pop(run_state *r)
 {
@@ -43,6 +46,7 @@ static void decode_job(run_state *r, lwm_ingest *ing, lwm_frame *frame, job *j)
     int rc;
     const int64_t chunk = r->opt->encode_chunk > 0 ? r->opt->encode_chunk : LWM_INGEST_ENCODE_CHUNK;
     while ((rc = lwm_ingest_read(ing, frame)) == 0) {
+        if (cancelled(r)) return; // never handled: run_loop stops before it
         if (r->keep_frames && job_add_frame(r, j, frame) < 0) return;
         j->frames++;
         if (r->vqgan && j->frames - j->encoded >= chunk) {
@@ -154,7 +158,7 @@ static ssize_t read_line_bounded(FILE *f, char **buf, size_t *cap, size_t max, s
 
 // Reads the next non-blank line into a new job, parsed and checked. Returns 1
 // (a job, maybe already failed or skipped), 0 at the end, or negative.
-static int next_job(run_state *r, job **out)
+int run_next_job(run_state *r, job **out)
 {
     ssize_t n;
     size_t whole = 0;
@@ -173,8 +177,9 @@ static int next_job(run_state *r, job **out)
         j->rc = lwm_error_set(&j->err, LWM_EINVAL, "manifest line %lld: %zu bytes, more than the %zu "
                               "a line may have", (long long)r->line_no, whole, LWM_MAX_LINE_BYTES);
     else
-        j->rc = lwm_ingest_sample_parse(&j->sample, r->line, (size_t)n, r->line_no, r->manifest_dir,
-                                        &r->opt->decode.mem, &j->err);
+        j->rc = lwm_ingest_sample_parse_spec(&j->sample, r->line, (size_t)n, r->line_no,
+                                             r->manifest_dir, r->fields, &r->opt->decode.mem,
+                                             &j->err);
     run_check_new(r, j); // duplicate ids, already stored or recorded
     *out = j;
     return 1;
@@ -200,7 +205,7 @@ static int issue_jobs(run_state *r)
 {
     while (!r->eof && r->issued - r->finished < (int64_t)r->window) {
         job *j = NULL;
-        int rc = next_job(r, &j);
+        int rc = run_next_job(r, &j);
         if (rc < 0) return rc;
         if (rc == 0) {
             r->eof = 1;
@@ -219,6 +224,16 @@ static int issue_jobs(run_state *r)
     return 0;
 }
 
+// Waits for cv_done, waking every 100 ms to see a cancel (a signal handler cannot signal it).
+static void wait_done(run_state *r)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100000000;
+    if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+    pthread_cond_timedwait(&r->cv_done, &r->mu, &until);
+}
+
 static int run_loop(run_state *r)
 {
     for (;;) {
@@ -226,8 +241,12 @@ static int run_loop(run_state *r)
         if (r->finished == r->issued) break;
         job *j = r->slots[r->finished % r->window];
         pthread_mutex_lock(&r->mu);
-        while (!j->done) pthread_cond_wait(&r->cv_done, &r->mu);
+        while (!j->done && !cancelled(r)) wait_done(r);
         pthread_mutex_unlock(&r->mu);
+        if (cancelled(r)) { // checked after the wait: a job cut short by it is never handled
+            r->halted = r->res->interrupted = 1; // stop_workers drops what is in flight
+            break;
+        }
         int rc = run_handle(r, j); // in manifest order
         r->slots[r->finished % r->window] = NULL;
         r->finished++;
@@ -293,35 +312,60 @@ static void stop_workers(run_state *r)
     lwm_free(&r->opt->decode.mem, r->slots);
 }
 
+int run_open_manifest(run_state *r)
+{
+    LWM_TRY(scan_manifest(r, r->err));
+    r->res->first_line = r->first_line;
+    r->res->end_line = r->end_line;
+    r->manifest = fopen(r->opt->manifest, "rb");
+    if (!r->manifest) return lwm_error_set(r->err, -errno, "%s: %s", r->opt->manifest, strerror(errno));
+    manifest_dir_of(r->manifest_dir, sizeof r->manifest_dir, r->opt->manifest);
+    return 0;
+}
+
+void run_close_manifest(run_state *r)
+{
+    if (r->manifest) fclose(r->manifest);
+    r->manifest = NULL;
+    free(r->line); // read_line_bounded grows it with realloc
+    r->line = NULL;
+}
+
+// A --strict stop or an interrupt leaves lines unread: they count as skipped samples.
+static void count_unread(run_state *r)
+{
+    size_t whole;
+    for (ssize_t n; ++r->line_no < r->end_line &&
+                    (n = read_line_bounded(r->manifest, &r->line, &r->line_cap,
+                                           LWM_MAX_LINE_BYTES + 1, &whole)) >= 0;)
+        r->res->skipped += !blank(r->line, (size_t)n);
+}
+
 int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, lwm_error *err)
 {
     memset(res, 0, sizeof *res);
     LWM_CHECK(err, opt && opt->manifest, LWM_EINVAL, "no manifest given");
     run_state r = {.opt = opt, .res = res, .err = err, .t0 = lwm_now()};
-    LWM_TRY(scan_manifest(&r, err));
-    res->first_line = r.first_line;
-    res->end_line = r.end_line;
-    r.manifest = fopen(opt->manifest, "rb");
-    if (!r.manifest) return lwm_error_set(err, -errno, "%s: %s", opt->manifest, strerror(errno));
-    manifest_dir_of(r.manifest_dir, sizeof r.manifest_dir, opt->manifest);
+    int rc = run_open_manifest(&r);
+    if (rc == 0) rc = run_read_dataset(&r);
+    if (rc == 0 && opt->out_dir && !r.vqgan_path[0]) rc = run_refuse_media(&r);
+    if (rc < 0) {
+        run_release(&r);
+        run_close_manifest(&r);
+        return rc;
+    }
     lwm_progress_start(opt->progress, "ingest", "samples", r.end_line - r.first_line);
-    int rc = run_setup(&r);
+    rc = run_setup(&r);
     if (rc == 0) rc = start_workers(&r);
     if (rc == 0) rc = run_loop(&r);
     int stopped = r.halted && !r.eof;
     stop_workers(&r);
     if (rc == 0) rc = run_finish(&r);
-    // A --strict stop leaves lines unread: they count as skipped samples.
-    size_t whole;
-    for (ssize_t n; stopped && ++r.line_no < r.end_line &&
-                    (n = read_line_bounded(r.manifest, &r.line, &r.line_cap, LWM_MAX_LINE_BYTES + 1,
-                                           &whole)) >= 0;)
-        res->skipped += !blank(r.line, (size_t)n);
+    if (stopped) count_unread(&r);
     run_release(&r);
     res->samples = res->ok + res->failed + res->skipped;
     res->seconds = lwm_now() - r.t0;
     report_progress(&r, 1);
-    fclose(r.manifest);
-    free(r.line); // read_line_bounded grows it with realloc
+    run_close_manifest(&r);
     return rc;
 }

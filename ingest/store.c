@@ -25,52 +25,32 @@ static int open_vqgan(run_state *r)
     lwm_vqgan_options vo = {.max_batch = 4, .log = r->opt->log, .mem = r->opt->decode.mem};
     r->vqgan = lwm_vqgan_create(&vo);
     if (!r->vqgan) return lwm_error_set(r->err, -ENOMEM, "out of memory for the VQGAN");
-    int rc = lwm_vqgan_load(r->vqgan, r->opt->vqgan);
+    int rc = lwm_vqgan_load(r->vqgan, r->vqgan_path);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_vqgan_errmsg(r->vqgan));
     r->keep_frames = 1;
     return 0;
 }
 
-// The ingest settings recorded in the dataset manifest. The tokenizer is kept as an absolute
-// path with the XXH3-128 of its bytes: the loader's default tokenizer for this dataset, and
-// the identity a tokenizer given later must match.
-static char *settings_json(const lwm_ingest_run_options *opt, const char *tok_path,
-                           const char *tok_hash)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "fps", opt->decode.fps);
-    cJSON_AddNumberToObject(o, "max_frames", (double)opt->decode.max_frames);
-    cJSON_AddStringToObject(o, "text", "raw");
-    cJSON_AddNumberToObject(o, "preprocess", LWM_INGEST_PREPROCESS_VERSION);
-    if (tok_path) cJSON_AddStringToObject(o, "tokenizer", tok_path);
-    if (tok_path) cJSON_AddStringToObject(o, "tokenizer_xxh3", tok_hash);
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
-}
-
 static int open_dataset(run_state *r)
 {
     const lwm_ingest_run_options *opt = r->opt;
-    char tok_path[PATH_MAX], tok_hash[33];
-    if (opt->tokenizer) {
-        LWM_CHECK(r->err, realpath(opt->tokenizer, tok_path), -errno, "--tokenizer %s: %s",
-                  opt->tokenizer, strerror(errno));
-        LWM_TRY(lwm_file_hash(tok_path, tok_hash, NULL, r->err));
-    }
+    char *settings = run_settings_json(r, r->vqgan ? lwm_vqgan_weights_hash(r->vqgan) : "", r->err);
+    if (!settings) return r->err->code ? r->err->code : -ENOMEM;
     lwm_shard_writer_options wo = {.log = opt->log, .mem = opt->decode.mem};
     r->writer = lwm_shard_writer_create(&wo);
-    if (!r->writer) return lwm_error_set(r->err, -ENOMEM, "out of memory for the store");
-    int rc = lwm_shard_writer_open(r->writer, opt->out_dir);
-    if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
-    char *settings = settings_json(opt, opt->tokenizer ? tok_path : NULL, tok_hash);
+    int rc = r->writer ? lwm_shard_writer_open(r->writer, opt->out_dir) : -ENOMEM;
+    if (rc < 0) {
+        cJSON_free(settings);
+        return lwm_error_set(r->err, rc, "%s", r->writer ? lwm_shard_writer_errmsg(r->writer)
+                                                         : "out of memory for the store");
+    }
     lwm_shard_info info = {
         .vqgan_hash = r->vqgan ? lwm_vqgan_weights_hash(r->vqgan) : "",
         .vqgan_preset = r->vqgan ? lwm_vqgan_config_of(r->vqgan)->name : "",
         .vqgan_untrained = r->vqgan ? lwm_vqgan_untrained(r->vqgan) : 0,
         .tokenizer_hash = "",
         .tokenizer_name = "",
-        .settings_json = settings ? settings : "",
+        .settings_json = settings,
         .origin = {.source_lines = r->total_lines, .part = opt->parts > 0 ? opt->part : 0,
                    .parts = opt->parts > 0 ? opt->parts : 0, .first_line = r->first_line,
                    .end_line = r->end_line, .complete = 0},
@@ -80,8 +60,8 @@ static int open_dataset(run_state *r)
     cJSON_free(settings);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     if (opt->tokenizer)
-        lwm_log(&opt->log, LWM_LOG_INFO, "--tokenizer %s: recorded as the dataset's tokenizer (xxh3 %s); "
-                "text is stored raw and tokenized by the loader", tok_path, tok_hash);
+        lwm_log(&opt->log, LWM_LOG_INFO, "--tokenizer %s: recorded as the dataset's tokenizer; text "
+                "is stored raw and tokenized by the loader", opt->tokenizer);
     r->last_commit = lwm_now();
     return 0;
 }
@@ -89,7 +69,7 @@ static int open_dataset(run_state *r)
 int run_setup(run_state *r)
 {
     r->keep_frames = 0;
-    if (r->opt->vqgan) LWM_TRY(open_vqgan(r));
+    if (r->vqgan_path[0]) LWM_TRY(open_vqgan(r));
     if (r->opt->out_dir) LWM_TRY(open_dataset(r));
     return 0;
 }
@@ -133,7 +113,7 @@ static void skip_recorded_failure(run_state *r, job *j)
     char key[32];
     snprintf(key, sizeof key, "line %lld", (long long)j->line);
     if (r->writer && !r->opt->retry_failed && lwm_shard_writer_has(r->writer, key) == 2)
-        j->skipped = 1;
+        j->skipped = j->failed_before = 1;
 }
 
 void run_check_new(run_state *r, job *j)
@@ -156,7 +136,8 @@ void run_check_new(run_state *r, job *j)
     if (!r->writer) return;
     // Resuming: what a previous run stored (or recorded as failed) is not decoded again.
     int has = lwm_shard_writer_has(r->writer, j->sample.id);
-    if (has == 1 || (has == 2 && !r->opt->retry_failed)) j->skipped = 1;
+    j->failed_before = has == 2 && !r->opt->retry_failed;
+    if (has == 1 || j->failed_before) j->skipped = 1;
     else if (has < 0) j->rc = lwm_error_set(&j->err, has, "%s", lwm_shard_writer_errmsg(r->writer));
     else if (j->sample.media && !r->vqgan)
         j->rc = lwm_error_set(&j->err, LWM_EINVAL, "%s: no --vqgan given to encode its frames",
@@ -222,7 +203,7 @@ static int store_sample(run_state *r, job *j)
     return lwm_error_set(r->err, (int)idx, "%s", lwm_shard_writer_errmsg(r->writer));
 }
 
-static void report_failure(run_state *r, job *j)
+void run_report_failure(run_state *r, job *j)
 {
     r->res->failed++;
     if (j->sample.id)
@@ -237,6 +218,7 @@ int run_handle(run_state *r, job *j)
     lwm_ingest_run_result *res = r->res;
     if (j->skipped) {
         res->skipped++;
+        res->failed_before += j->failed_before;
         return 0;
     }
     if (j->rc == 0 && r->writer) {
@@ -244,7 +226,7 @@ int run_handle(run_state *r, job *j)
         if (rc < 0) return rc;
     }
     if (j->rc < 0) {
-        report_failure(r, j);
+        run_report_failure(r, j);
         if (r->writer) LWM_TRY(store_failure(r, j));
     } else {
         res->ok++;
@@ -260,9 +242,10 @@ int run_finish(run_state *r)
 {
     if (!r->writer) return 0;
     int rc = lwm_shard_writer_close(r->writer);
+    r->res->stored = lwm_shard_writer_count(r->writer);
     // Every line of the range handled (stored, failed or skipped as stored):
     // the part can be merged. A --strict stop leaves it unfinished.
-    if (rc == 0 && r->eof && !r->halted) rc = lwm_shard_writer_set_complete(r->writer);
+    if (rc == 0 && r->eof && !r->halted && !r->res->interrupted) rc = lwm_shard_writer_set_complete(r->writer);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     return 0;
 }
@@ -295,6 +278,7 @@ void run_release(run_state *r)
 {
     lwm_shard_writer_free(r->writer); // without a close: as a crash leaves it, nothing lost
     lwm_vqgan_free(r->vqgan);
+    run_release_dataset(r);
     for (size_t i = 0; i < r->ids_cap; i++) lwm_free(&r->opt->decode.mem, r->ids[i].id);
     lwm_free(&r->opt->decode.mem, r->ids);
 }

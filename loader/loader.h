@@ -153,7 +153,11 @@ typedef struct lwm_loader_options {
     int force_fields_index;      /**< set by caller: 1 = always take entry fields_index of a list spec */
     int fields_index;            /**< set by caller: with force_fields_index; otherwise entry
                                       random.Random(dense index).choice(list), as LWM */
-    const char *fields_spec;     /**< set by caller: spec used when a record has none; NULL = error */
+    const char *fields_spec;     /**< set by caller: spec used when a record has none; NULL =
+                                      the dataset's (lwm ingest --fields), else for a store
+                                      record its vision field without loss then its text
+                                      fields in manifest order with loss ("[vision],caption");
+                                      for an LWM JSONL line without one, an error */
     const char *subfield_separator; /**< set by caller: joins a+b text; NULL = " " */
     int no_segment_ids;          /**< set by caller: 1 = every real position gets segment 1 (cross-document attention) */
     int no_position_reset;       /**< set by caller: 1 = positions run 0..seq_len-1 along the row */

@@ -3,6 +3,7 @@
 // dataset was tokenized with the same tokenizer (checked by hash at open).
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -19,6 +20,7 @@ typedef struct shard_source {
     size_t fields_cap;       /**< records of one dataset mostly share a spec */
     cJSON *fields;
     int8_t *memo;            /**< [count] chosen list entry per record; -1 = unknown */
+    char *dataset_spec;      /**< the dataset's default spec (lwm ingest --fields), or NULL */
 } shard_source;
 
 static void shard_close(void *impl)
@@ -31,6 +33,7 @@ static void shard_close(void *impl)
     lwm_free(&mem, s->fields_text);
     lwm_free(&mem, s->memo);
     lwm_free(&mem, s->spec);
+    lwm_free(&mem, s->dataset_spec);
     lwm_free(&mem, s);
 }
 
@@ -44,14 +47,35 @@ static int keep_spec(shard_source *s, const char *spec, size_t len, lwm_error *e
     return 0;
 }
 
-// The stored spec is JSON text (a string or a list); "" = none (default spec).
+// The spec of a record without one, when neither the caller nor the dataset gives one:
+// its vision field without loss, then its text fields in manifest order with loss.
+static int automatic_spec(shard_source *s, const lwm_shard_sample *smp, lwm_error *err)
+{
+    size_t len = 0;
+    int vision = smp->frames > 0 && smp->vision_name && smp->vision_name[0];
+    if (vision) len += strlen(smp->vision_name) + 3;
+    for (int i = 0; i < smp->n_texts; i++) len += strlen(smp->texts[i].name) + 1;
+    LWM_CHECK(err, len > 0, LWM_EINVAL, "no fields to train on (no text, no frames)");
+    if (len + 1 > s->spec_cap && lwm_grow(&s->mem, (void **)&s->spec, &s->spec_cap, len + 1, 1) < 0)
+        return lwm_error_set(err, -ENOMEM, "out of memory");
+    size_t at = 0;
+    if (vision) at += (size_t)snprintf(s->spec, s->spec_cap, "[%s],", smp->vision_name);
+    for (int i = 0; i < smp->n_texts; i++)
+        at += (size_t)snprintf(s->spec + at, s->spec_cap - at, "%s,", smp->texts[i].name);
+    s->spec[at - 1] = '\0'; // the last comma
+    return 0;
+}
+
+// The stored spec is JSON text (a string or a list); "" = none: the caller's default spec,
+// else the dataset's, else the automatic one.
 static int choose_spec(shard_source *s, const lwm_shard_sample *smp, lwm_error *err)
 {
     const char *spec;
     size_t len;
     if (!smp->fields || !smp->fields[0]) {
-        LWM_TRY(loader_spec_choose(NULL, smp->index, s->build, &spec, &len, err));
-        return keep_spec(s, spec, len, err);
+        if (!s->build->default_spec && !s->dataset_spec) return automatic_spec(s, smp, err);
+        spec = s->build->default_spec ? s->build->default_spec : s->dataset_spec;
+        return keep_spec(s, spec, strlen(spec), err);
     }
     if (!s->fields || strcmp(s->fields_text, smp->fields) != 0) {
         cJSON_Delete(s->fields);
@@ -109,6 +133,17 @@ static uint64_t data_identity(const lwm_shard_reader *r)
     return h;
 }
 
+// The default spec the dataset records (settings "fields", from lwm ingest --fields).
+static int read_dataset_spec(shard_source *s, const lwm_shard_info *info, lwm_error *err)
+{
+    cJSON *settings = info->settings_json && info->settings_json[0] ? cJSON_Parse(info->settings_json) : NULL;
+    const char *spec = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "fields"));
+    int failed = spec && !(s->dataset_spec = lwm_strdup(&s->mem, spec));
+    cJSON_Delete(settings);
+    LWM_CHECK(err, !failed, -ENOMEM, "out of memory");
+    return 0;
+}
+
 int loader_source_shard_open(loader_source *src, const char *dir, const loader_build_opts *b,
                              const char *tokenizer_hash, const lwm_mem *mem, lwm_error *err)
 {
@@ -135,6 +170,10 @@ int loader_source_shard_open(loader_source *src, const char *dir, const loader_b
         return rc;
     }
     s->use_tokens = stored[0] != '\0';
+    if (read_dataset_spec(s, info, err) < 0) {
+        shard_close(s);
+        return lwm_error_prefix(err, "%s", dir);
+    }
     int64_t count = lwm_shard_reader_count(s->reader);
     s->memo = lwm_malloc(&s->mem, (size_t)(count > 0 ? count : 1));
     if (!s->memo) {

@@ -99,6 +99,35 @@ int lwm_loader_dataset_tokenizer(const char *dataset, char *path, size_t cap, ch
     return rc;
 }
 
+// The recorded tokenizer: at its recorded path, or (moved with the dataset) under the same
+// name in the dataset's directory or the one above it, always with the recorded XXH3-128.
+static int find_recorded(const char *dataset, const char *recorded, const char hash[33], char *out,
+                         size_t cap, lwm_error *err)
+{
+    const char *slash = strrchr(recorded, '/');
+    const char *name = slash ? slash + 1 : recorded;
+    char cand[3][4096], now[33] = "";
+    int n = lwm_format(cand[0], sizeof cand[0], "%s", recorded) == 0;
+    n += lwm_format(cand[n], sizeof cand[n], "%s/%s", dataset, name) == 0;
+    n += lwm_format(cand[n], sizeof cand[n], "%s/../%s", dataset, name) == 0;
+    for (int i = 0; i < n; i++) {
+        char h[33];
+        if (lwm_file_hash(cand[i], h, NULL, NULL) < 0) continue;
+        if (i == 0) memcpy(now, h, sizeof now);
+        if (strcmp(h, hash)) continue;
+        LWM_CHECK(err, lwm_format(out, cap, "%s", cand[i]) == 0, LWM_EINVAL, "%s: path too long",
+                  cand[i]);
+        return 0;
+    }
+    if (now[0])
+        return lwm_error_set(err, LWM_EINVAL, "%s: its recorded tokenizer %s changed since ingest "
+                             "(xxh3 %s, recorded %s): give the original with --tokenizer",
+                             dataset, recorded, now, hash);
+    return lwm_error_set(err, LWM_ENOTFOUND, "%s: its recorded tokenizer %s is gone (nor is it "
+                         "next to the dataset or one directory up): give it with --tokenizer "
+                         "(the file whose xxh3 is %s)", dataset, recorded, hash);
+}
+
 int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char *given, int force,
                                  char *out, size_t cap, lwm_error *err)
 {
@@ -123,14 +152,7 @@ int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char 
         LWM_CHECK(err, from, LWM_EINVAL,
                   "a tokenizer is needed: no dataset records one (lwm ingest --tokenizer T), "
                   "give a SentencePiece .model");
-        char now[33];
-        int rc = lwm_file_hash(first, now, NULL, err);
-        if (rc < 0) return lwm_error_prefix(err, "%s: its recorded tokenizer", from);
-        LWM_CHECK(err, strcmp(now, first_hash) == 0, LWM_EINVAL,
-                  "%s: its recorded tokenizer %s changed since ingest (xxh3 %s, recorded %s)", from,
-                  first, now, first_hash);
-        LWM_CHECK(err, lwm_format(out, cap, "%s", first) == 0, LWM_EINVAL, "%s: path too long", first);
-        return 0;
+        return find_recorded(from, first, first_hash, out, cap, err);
     }
     if (from && !force) {
         char now[33];

@@ -13,7 +13,9 @@ rope_theta, epoch, step, padding_fraction, run_step and run_row (the global
 step and row numbers over the curriculum, as lwm pack prints them), rows_no_loss
 and pieces_dropped. Arrays are copies: they stay valid after the next batch.
 tokenizer=None uses the tokenizer the datasets were ingested with (lwm ingest
---tokenizer); another one is refused unless force_tokenizer=True. The rows are
+--tokenizer); another one is refused unless force_tokenizer=True. fields="[vision],caption"
+is the fields spec of samples without their own (docs/fields.md); None uses the
+dataset's (lwm ingest --fields), else vision then the text fields. The rows are
 the same for any dp/sp/zigzag: those only slice the global stream. The library
 is found at $LWM_LIB, else ../build/liblwm.so next to this file.
 """
@@ -122,7 +124,7 @@ class Loader:
     def __init__(self, datasets, tokenizer=None, seq_len=0, rows=1, layout="packed", shuffle=True,
                  seed=0, max_n_frames=0, weights=None, curriculum=None, dp=(0, 1), sp=(0, 1),
                  zigzag=False, segment_ids=True, position_reset=True, skip_bad=False,
-                 prefetch_bytes=0, start_stage=0, state=None, force_tokenizer=False):
+                 prefetch_bytes=0, start_stage=0, state=None, force_tokenizer=False, fields=None):
         self._lib = _library()
         self._keep = []
         o = _Options()
@@ -137,6 +139,8 @@ class Loader:
         # None: the tokenizer the datasets were ingested with; another one only when forced.
         o.tokenizer = os.fsencode(tokenizer) if tokenizer is not None else None
         o.force_tokenizer = int(force_tokenizer)
+        # None: the dataset's default spec (lwm ingest --fields), else vision then text fields.
+        o.fields_spec = os.fsencode(fields) if fields is not None else None
         o.seq_len, o.rows, o.layout = seq_len, rows, LAYOUTS[layout]
         o.no_shuffle, o.seed, o.max_n_frames = int(not shuffle), seed, max_n_frames
         o.dp_rank, o.dp_size = dp

@@ -21,7 +21,9 @@ typedef struct lsrc {
 } lsrc;
 
 // The "data" options of the config (tokenizer, fields_spec, layout), read as lwm pack
-// --curriculum reads them, so that pack prints the rows this trainer trains on.
+// --curriculum reads them, so that pack prints the rows this trainer trains on. Left out,
+// tokenizer and fields_spec are the dataset's (lwm ingest --tokenizer, --fields; the loader
+// resolves them), so a shipped config trains any ingested corpus unedited.
 static int read_data_options(lsrc *s, const char *config_path, const lwm_mem *mem, lwm_error *err)
 {
     lwm_loader_run_config rc;

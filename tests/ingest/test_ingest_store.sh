@@ -106,7 +106,7 @@ import json, subprocess, sys
 s = json.loads(subprocess.run([sys.argv[1], "ls", sys.argv[2], "--json"], capture_output=True, text=True).stdout)
 assert [(x["id"], x["frames"]) for x in s["samples"]] == [("x", 2), ("y", 0)], s
 ' "$LWM" "$D/imported"
-expect_fail media_without_vqgan 'sample "v0" \(manifest line 1\): .*no --vqgan' \
+expect_fail media_without_vqgan 'm\.jsonl line 1 is a video or image sample.*give --vqgan' \
     "$LWM" ingest --manifest "$D/m.jsonl" --out "$D/novq" -q
 expect_fail vqgan_needs_out '--vqgan and --tokenizer need --out' \
     "$LWM" ingest --manifest "$D/m.jsonl" --vqgan "$D/tiny.safetensors"

@@ -46,6 +46,17 @@ expect_ok pack_other_forced "$LWM" pack "$TMP/ds" --seq-len 512 --count 1 --toke
 expect_fail pack_none_recorded "tokenizer is needed" "$LWM" pack "$TMP/plain" --seq-len 512 --count 1
 cp "$B" "$TMP/moving.model"
 expect_fail pack_changed_file_refused "changed since ingest" "$LWM" pack "$TMP/moved" --seq-len 512 --count 1
+# Moved with the dataset (issue 16): found next to it by name and hash; gone: said so.
+mkdir -p "$TMP/proj"
+cp -r "$TMP/ds" "$TMP/proj/ds"
+cp "$A" "$TMP/proj/tiny.model"
+mv "$A" "$A.away"
+expect_ok pack_moved_found "$LWM" pack "$TMP/proj/ds" --seq-len 512 --count 6 --json
+check pack_moved_same_rows "rows differ" cmp -s "$TMP/pack_default.out" "$TMP/pack_moved_found.out"
+rm "$TMP/proj/tiny.model"
+expect_fail pack_gone_refused "recorded tokenizer .*tiny.model is gone.*--tokenizer" \
+    "$LWM" pack "$TMP/proj/ds" --seq-len 512 --count 1
+mv "$A.away" "$A"
 
 # show: raw text tokenized with the dataset's tokenizer.
 expect_ok show_default "$LWM" show "$TMP/ds" t0
