@@ -22,17 +22,21 @@ static const char usage[] =
     "      LWM's pickle of the Flax tree, or a safetensors file in LWM or aMUSEd/diffusers\n"
     "      layout (detected), into our weights file\n"
     "  encode --weights W (--image F | --video F [--fps F] [--max-frames N]) [--json]\n"
-    "         [--batch N] [--threads N] [--quiet]\n"
+    "         [--batch N] [--threads N] [--precision fp32|bf16] [--quiet]\n"
     "      prints the codes of every frame (256 per frame, raster order);\n"
-    "      --json prints {\"frames\": N, \"codes\": [[...], ...]}\n"
+    "      --json prints {\"frames\": N, \"precision\": P, \"codes\": [[...], ...]};\n"
+    "      --precision bf16 runs the encoder's convs on AVX512_BF16 dot products (faster,\n"
+    "      codes ~92 %% equal to fp32's; an error where the CPU lacks them)\n"
     "  decode --weights W --codes F.json --out F.png\n"
     "      pixels from codes (the JSON encode prints), frames side by side in one PNG\n"
     "  info --weights W [--json]\n"
-    "      the config, tensor hash and untrained flag of a weights file\n";
+    "      the config, tensor hash and untrained flag of a weights file, and the\n"
+    "      encoder precisions this machine can run\n";
 
 typedef struct opts {
     const char *weights, *image, *video, *codes, *out, *preset, *src;
     long long seed, max_frames, batch, threads;
+    int precision; // enum lwm_vqgan_precision
     double fps;
     int json, quiet, have_seed;
 } opts;
@@ -56,6 +60,10 @@ static int parse(const char *cmd, int argc, char **argv, opts *o)
             else if (strcmp(a, "--codes") == 0) o->codes = v;
             else if (strcmp(a, "--out") == 0) o->out = v;
             else if (strcmp(a, "--preset") == 0) o->preset = v;
+            else if (strcmp(a, "--precision") == 0) {
+                if ((o->precision = lwm_vqgan_precision_parse(v)) < 0)
+                    return cli_fail(cmd, "--precision %s: expected fp32 or bf16", v), -1;
+            }
             else if (strcmp(a, "--fps") == 0) { if (cli_parse_double(cmd, a, v, &o->fps)) return -1; }
             else if (strcmp(a, "--max-frames") == 0) { if (cli_parse_int(cmd, a, v, 1, &o->max_frames)) return -1; }
             else if (strcmp(a, "--batch") == 0) { if (cli_parse_int(cmd, a, v, 1, &o->batch)) return -1; }
@@ -158,7 +166,8 @@ static int cmd_import(const opts *o)
 static lwm_vqgan *open_weights(const char *cmd, const opts *o)
 {
     if (!o->weights) return cli_fail(cmd, "needs --weights W.safetensors"), NULL;
-    lwm_vqgan_options vo = {.threads = (int)o->threads, .max_batch = (int)o->batch};
+    lwm_vqgan_options vo = {.threads = (int)o->threads, .max_batch = (int)o->batch,
+                            .precision = o->precision};
     cli_logger(&vo.log, 0);
     lwm_vqgan *v = lwm_vqgan_create(&vo);
     if (!v) return cli_fail(cmd, "out of memory"), NULL;
@@ -181,11 +190,12 @@ typedef struct code_list {
     size_t n, cap; // codes
 } code_list;
 
-static int print_codes(const code_list *l, int per, int json, const char *hash)
+static int print_codes(const code_list *l, int per, int json, const char *hash, int precision)
 {
     int frames = (int)(l->n / (size_t)per);
     if (!json) {
-        printf("# %d frames, %d codes each, weights %s\n", frames, per, hash);
+        printf("# %d frames, %d codes each, weights %s, %s\n", frames, per, hash,
+               lwm_vqgan_precision_name(precision));
         for (int f = 0; f < frames; f++) {
             printf("frame %d:", f);
             for (int i = 0; i < per; i++) printf(" %u", l->codes[(size_t)f * per + i]);
@@ -197,6 +207,7 @@ static int print_codes(const code_list *l, int per, int json, const char *hash)
     int *row = malloc((size_t)per * sizeof *row);
     if (!root || !all || !row) return free(row), cJSON_Delete(root), cJSON_Delete(all), -ENOMEM;
     cJSON_AddNumberToObject(root, "frames", frames);
+    cJSON_AddStringToObject(root, "precision", lwm_vqgan_precision_name(precision));
     for (int f = 0; f < frames; f++) {
         for (int i = 0; i < per; i++) row[i] = l->codes[(size_t)f * per + i];
         cJSON_AddItemToArray(all, cJSON_CreateIntArray(row, per));
@@ -262,7 +273,7 @@ static int cmd_vqgan_encode(const opts *o, lwm_vqgan *v)
     code_list l = {0};
     int status = encode_source(o, v, in, &l);
     if (!status && print_codes(&l, lwm_vqgan_config_codes_per_frame(c), o->json,
-                               lwm_vqgan_weights_hash(v)) < 0)
+                               lwm_vqgan_weights_hash(v), o->precision) < 0)
         status = cli_fail("vqgan encode", "out of memory");
     free(l.codes);
     lwm_ingest_free(in);
@@ -347,12 +358,15 @@ static int cmd_info(const opts *o, lwm_vqgan *v)
     cJSON_AddNumberToObject(j, "z_channels", c->z_channels);
     cJSON_AddNumberToObject(j, "num_embeddings", c->num_embeddings);
     cJSON_AddNumberToObject(j, "codes_per_frame", lwm_vqgan_config_codes_per_frame(c));
+    const char *precisions = lwm_simd_bf16() ? "fp32,bf16" : "fp32";
+    cJSON_AddStringToObject(j, "precisions", precisions);
     if (o->json) return cli_print_json(j, 1) ? 1 : 0;
     printf("weights     %s\nhash        %s%s\npreset      %s\nresolution  %d\nchannels    %d × [",
            o->weights, lwm_vqgan_weights_hash(v), lwm_vqgan_untrained(v) ? " (untrained)" : "",
            c->name, c->resolution, c->hidden_channels);
     for (int i = 0; i < c->num_levels; i++) printf("%s%d", i ? "," : "", c->channel_mult[i]);
-    printf("], %d res blocks\ncodebook    %d × %d\n", c->num_res_blocks, c->num_embeddings, c->embed_dim);
+    printf("], %d res blocks\ncodebook    %d × %d\nprecisions  %s (encoder, on this machine)\n",
+           c->num_res_blocks, c->num_embeddings, c->embed_dim, precisions);
     cJSON_Delete(j);
     return 0;
 }

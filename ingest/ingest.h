@@ -218,6 +218,9 @@ typedef struct lwm_ingest_run_options {
     int retry_failed;         /**< set by caller: samples recorded as failed are tried again
                                    (stored ones are still skipped); one that succeeds is stored
                                    after the records already there, and its failure is dropped */
+    int vqgan_precision;      /**< set by caller: enum lwm_vqgan_precision of the encoder; recorded
+                                   in the dataset's settings ("vqgan_precision"), so a resumed
+                                   run with another precision is refused */
 } lwm_ingest_run_options;
 
 /**

@@ -22,7 +22,8 @@ typedef struct seen_id {
 
 static int open_vqgan(run_state *r)
 {
-    lwm_vqgan_options vo = {.max_batch = 4, .log = r->opt->log, .mem = r->opt->decode.mem};
+    lwm_vqgan_options vo = {.max_batch = 4, .log = r->opt->log, .mem = r->opt->decode.mem,
+                            .precision = r->opt->vqgan_precision};
     r->vqgan = lwm_vqgan_create(&vo);
     if (!r->vqgan) return lwm_error_set(r->err, -ENOMEM, "out of memory for the VQGAN");
     int rc = lwm_vqgan_load(r->vqgan, r->opt->vqgan);
@@ -42,6 +43,8 @@ static char *settings_json(const lwm_ingest_run_options *opt, const char *tok_pa
     cJSON_AddNumberToObject(o, "max_frames", (double)opt->decode.max_frames);
     cJSON_AddStringToObject(o, "text", "raw");
     cJSON_AddNumberToObject(o, "preprocess", LWM_INGEST_PREPROCESS_VERSION);
+    if (opt->vqgan)
+        cJSON_AddStringToObject(o, "vqgan_precision", lwm_vqgan_precision_name(opt->vqgan_precision));
     if (tok_path) cJSON_AddStringToObject(o, "tokenizer", tok_path);
     if (tok_path) cJSON_AddStringToObject(o, "tokenizer_xxh3", tok_hash);
     char *text = cJSON_PrintUnformatted(o);
