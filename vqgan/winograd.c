@@ -41,6 +41,8 @@ void vqgan_winograd_weights(float *U, const vq_conv *p, const vq_ukernel *uk)
                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                     {0, 0, 1}};
     int cin = p->cin, cout = p->cout, nr = uk->nr, panels = cout / nr;
+    // Part of every load (and so of every ingest's start): spread over the cores.
+#pragma omp parallel for schedule(static)
     for (int ci = 0; ci < cin; ci++)
         for (int co = 0; co < cout; co++) {
             double g[3][3], t[T6][3];
