@@ -202,29 +202,39 @@ static void abs_winograd_block(double S[4][4], const float *x, const float *w, i
         }
 }
 
+// The rounding bound S of output (b, oy, ox, co); blk caches the Winograd
+// block last computed (key: b, ty, tx, co).
+static double bound_at(const float *x, const vq_conv *p, int H, int W, vq_geom g, int wino, int b,
+                       int oy, int ox, int co, double blk[4][4], int key[4])
+{
+    if (!wino) return abs_conv_at(x, p->w, H, W, p->cin, p->cout, p->k, g, b, oy, ox, co);
+    if (key[0] != b || key[1] != oy / 4 || key[2] != ox / 4 || key[3] != co) {
+        abs_winograd_block(blk, x, p->w, H, W, p->cin, p->cout, b, oy / 4, ox / 4, co);
+        key[0] = b, key[1] = oy / 4, key[2] = ox / 4, key[3] = co;
+    }
+    return blk[oy % 4][ox % 4];
+}
+
 // Worst |got − ref| / (γ·S) over one conv case; *rel gets max |got − ref| / max |ref|.
 static double bf16_worst_ratio(const float *got, const vq_tensor *ref, const float *x, const vq_conv *p,
                                int B, int H, int W, vq_geom g, int wino, double *rel)
 {
-    int Ho, Wo;
+    int Ho, Wo, key[4] = {-1, -1, -1, -1};
     vqgan_conv_out_size(H, W, p->k, g, &Ho, &Wo);
-    double worst = 0, err = 0, scale = 1e-30;
+    double worst = 0, err = 0, scale = 1e-30, blk[4][4];
+    // Winograd blocks outermost, so each block's bound is computed once per channel.
     for (int b = 0; b < B; b++)
-        for (int oy = 0; oy < Ho; oy++)
-            for (int ox = 0; ox < Wo; ox++)
-                for (int co = 0; co < p->cout; co++) {
-                    double S;
-                    if (wino) {
-                        double blk[4][4];
-                        abs_winograd_block(blk, x, p->w, H, W, p->cin, p->cout, b, oy / 4, ox / 4, co);
-                        S = blk[oy % 4][ox % 4];
-                    } else
-                        S = abs_conv_at(x, p->w, H, W, p->cin, p->cout, p->k, g, b, oy, ox, co);
-                    size_t i = (((size_t)b * Ho + oy) * Wo + ox) * p->cout + co;
-                    double e = fabs(got[i] - (double)ref->data[i]);
-                    worst = fmax(worst, e / (BF16_GAMMA * S + 1e-30));
-                    err = fmax(err, e), scale = fmax(scale, fabs(ref->data[i]));
-                }
+        for (int ty = 0; ty < Ho; ty += 4)
+            for (int tx = 0; tx < Wo; tx += 4)
+                for (int co = 0; co < p->cout; co++)
+                    for (int oy = ty; oy < ty + 4 && oy < Ho; oy++)
+                        for (int ox = tx; ox < tx + 4 && ox < Wo; ox++) {
+                            double S = bound_at(x, p, H, W, g, wino, b, oy, ox, co, blk, key);
+                            size_t i = (((size_t)b * Ho + oy) * Wo + ox) * p->cout + co;
+                            double e = fabs(got[i] - (double)ref->data[i]);
+                            worst = fmax(worst, e / (BF16_GAMMA * S + 1e-30));
+                            err = fmax(err, e), scale = fmax(scale, fabs(ref->data[i]));
+                        }
     *rel = err / scale;
     return worst;
 }
