@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "ingest/ingest.h"
 #include "shard/shard.h"
+#include "vqgan/vqgan.h"
 
 static const char *usage =
     "usage: lwm ingest --manifest M.jsonl [--out DIR [--vqgan W] [--tokenizer T] [--fields S]]\n"
@@ -35,6 +36,8 @@ static const char *usage =
     "  --out DIR        the dataset to build or resume (LMDB shards)\n"
     "  --vqgan W        VQGAN weights that turn frames into codes (not needed when every\n"
     "                   visual sample carries inline \"vision\" codes)\n"
+    "  --precision P    the encoder's arithmetic: fp32 (default) or bf16 (AVX512_BF16 dot\n"
+    "                   products: faster, codes ~92 %% equal to fp32's); recorded in DIR\n"
     "  --tokenizer T    recorded with the dataset (absolute path, XXH3-128): the default\n"
     "                   tokenizer of pack, train, show; text is stored raw and tokenized\n"
     "                   by the loader\n"
@@ -242,6 +245,10 @@ static int parse_option(void *ctx, int c)
         a->check = 1;
         return 0;
     case 'F': opt->fields = optarg; return 0;
+    case 'p':
+        if ((opt->vqgan_precision = lwm_vqgan_precision_parse(optarg)) >= 0) return 0;
+        cli_fail("ingest", "--precision %s: expected fp32 or bf16", optarg);
+        return -1;
     case 'o': opt->out_dir = optarg; return 0;
     case 'w': opt->vqgan = optarg; return 0;
     case 't': opt->tokenizer = optarg; return 0;
@@ -282,6 +289,7 @@ int cmd_ingest(int argc, char **argv)
         {"encode-chunk", required_argument, NULL, 'E'}, {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'},
         {"check", required_argument, NULL, 'C'}, {"fields", required_argument, NULL, 'F'},
+        {"precision", required_argument, NULL, 'p'},
         {0, 0, 0, 0}};
     cli_parser p = {"ingest", usage, longs, "qv", NULL, 0};
     ingest_args a = {0};

@@ -6,6 +6,14 @@
 #include "cli.h"
 #include "shard_cli.h"
 
+// The encoder precision recorded in a dataset's settings (ingest --precision);
+// datasets from before the setting existed were encoded in fp32.
+static const char *vqgan_precision(const cJSON *settings)
+{
+    const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "vqgan_precision"));
+    return p ? p : "fp32";
+}
+
 static const char *usage =
     "usage: lwm inspect DIR [--json] [--quiet]\n\n"
     "Summarises a dataset: samples by modality, frames and tokens (total and a\n"
@@ -76,9 +84,10 @@ static void print_human(const inspect_report *rep)
                rep->files[i].sealed ? "sealed" : "open  ", (long long)rep->files[i].records,
                (long long)rep->files[i].file_bytes);
     const lwm_shard_info *in = rep->info;
-    printf("  vqgan          %s%s%s%s\n", in->vqgan_preset[0] ? in->vqgan_preset : "(none)",
-           in->vqgan_hash[0] ? " weights " : "", in->vqgan_hash, in->vqgan_untrained ? " (UNTRAINED: random weights)" : "");
     cJSON *set = in->settings_json[0] ? cJSON_Parse(in->settings_json) : NULL;
+    printf("  vqgan          %s%s%s%s%s%s\n", in->vqgan_preset[0] ? in->vqgan_preset : "(none)",
+           in->vqgan_hash[0] ? " weights " : "", in->vqgan_hash, in->vqgan_untrained ? " (UNTRAINED: random weights)" : "",
+           in->vqgan_hash[0] ? ", encoder precision " : "", in->vqgan_hash[0] ? vqgan_precision(set) : "");
     const char *tok = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(set, "tokenizer"));
     const char *tok_hash = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(set, "tokenizer_xxh3"));
     if (tok && tok_hash)
@@ -162,10 +171,11 @@ static cJSON *report_json(const inspect_report *rep)
     cJSON_AddStringToObject(vq, "preset", rep->info->vqgan_preset);
     cJSON_AddStringToObject(vq, "weights_hash", rep->info->vqgan_hash);
     cJSON_AddBoolToObject(vq, "untrained", rep->info->vqgan_untrained);
+    cJSON *settings = rep->info->settings_json[0] ? cJSON_Parse(rep->info->settings_json) : NULL;
+    if (rep->info->vqgan_hash[0]) cJSON_AddStringToObject(vq, "precision", vqgan_precision(settings));
     cJSON *tok = cJSON_AddObjectToObject(o, "tokenizer");
     cJSON_AddStringToObject(tok, "name", rep->info->tokenizer_name);
     cJSON_AddStringToObject(tok, "hash", rep->info->tokenizer_hash);
-    cJSON *settings = rep->info->settings_json[0] ? cJSON_Parse(rep->info->settings_json) : NULL;
     const char *path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "tokenizer"));
     const char *xxh3 = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "tokenizer_xxh3"));
     if (path && xxh3) cJSON_AddStringToObject(tok, "path", path), cJSON_AddStringToObject(tok, "xxh3", xxh3);

@@ -387,6 +387,11 @@ enum { LWM_SIMD_SCALAR = 0, LWM_SIMD_AVX2 = 1, LWM_SIMD_AVX512 = 2 };
 int lwm_simd_level(void);
 /** "avx512", "avx2" or "scalar". Static string. */
 const char *lwm_simd_name(int level);
+/**
+ * 1 when bf16 dot products (AVX512_BF16's vdpbf16ps) may be used: the CPU has
+ * them and the level (after the LWM_SIMD cap) is AVX-512; else 0.
+ */
+int lwm_simd_bf16(void);
 
 /**
  * Row-major C = alpha·op(A)·op(B) + beta·C (op = transpose when trans_* is set)

@@ -57,6 +57,11 @@ int lwm_simd_level(void)
     return wanted_level();
 }
 
+int lwm_simd_bf16(void)
+{
+    return lwm_simd_level() == LWM_SIMD_AVX512 && __builtin_cpu_supports("avx512bf16");
+}
+
 const char *lwm_simd_name(int level)
 {
     return level == LWM_SIMD_AVX512 ? "avx512" : level == LWM_SIMD_AVX2 ? "avx2" : "scalar";

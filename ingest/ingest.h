@@ -222,8 +222,10 @@ typedef struct lwm_ingest_run_options {
     int workers;              /**< set by caller: samples decoded at once; 0 = 2 */
     int strict;               /**< set by caller: stop at the first failed sample */
     int encode_chunk;         /**< set by caller: frames a worker holds before the encoder
-                                   takes them; memory for pixels is about workers ×
-                                   encode_chunk × 196 KB whatever the video's length;
+                                   takes them (it takes fewer, a multiple of 4, when it is
+                                   idle); a worker decodes into a second chunk meanwhile, so
+                                   memory for pixels is about 2 × workers × encode_chunk ×
+                                   196 KB whatever the video's length;
                                    0 = LWM_INGEST_ENCODE_CHUNK */
     lwm_progress *progress;   /**< set by caller: progress sink (samples, with frames/s); may be NULL */
     lwm_logger log;           /**< set by caller: failures (ERROR), damage (WARN), notes (INFO) */
@@ -247,6 +249,9 @@ typedef struct lwm_ingest_run_options {
     const volatile sig_atomic_t *cancel; /**< set by caller: when *cancel turns non-zero (a
                                    signal handler), the run stops after the samples already
                                    handled, commits them and returns with res->interrupted */
+    int vqgan_precision;      /**< set by caller: enum lwm_vqgan_precision of the encoder; recorded
+                                   in the dataset's settings ("vqgan_precision"), so a resumed
+                                   run with another precision is refused */
 } lwm_ingest_run_options;
 
 /**

@@ -255,6 +255,21 @@ size_t ingest_select(int64_t *out, const double *times, size_t n, double fps, in
 
 #include <stdio.h>
 
+/** Frames of one sample held for the encoder (RGB24, LWM_FRAME_BYTES each). */
+typedef struct encode_buf {
+    uint8_t *rgb;
+    size_t cap;                // frames rgb can hold
+    int64_t n;                 // frames held
+    int64_t first;             // index in the sample of the first one
+    int in_flight;             // handed to the encoder (under mu)
+    struct job *job;
+    struct encode_buf *next;   // encode queue link
+} encode_buf;
+
+/** Frames the encoder takes at once (lwm_vqgan max_batch); hand-offs start at multiples of it,
+    so a sample's frames meet the same batches whatever the timing, and its codes are the same. */
+#define ENCODE_BATCH 4
+
 /** One manifest sample on its way through the run. */
 typedef struct job {
     int64_t seq;               // position among non-blank lines
@@ -266,14 +281,16 @@ typedef struct job {
     int failed_before;         // skipped: an earlier run recorded it as failed
     int done;                  // set under run_state.mu when the result is ready
     int64_t frames;            // frames decoded
-    int64_t encoded;           // of them, encoded into codes (the rest are held in rgb)
-    uint16_t *codes;           // encoded × 256 codes
+    uint16_t *codes;           // frames × 256 codes, written by the encoder thread only
     size_t codes_cap;          // frames' worth of codes allocated
-    uint8_t *rgb;              // (frames - encoded) × LWM_FRAME_BYTES held for the encoder
-    size_t rgb_cap;            // frames rgb can hold
     double *pts;               // frames presentation times when kept
     size_t frames_cap;
-    int chunk_pending;         // the worker waits for the encoder to take its held frames
+    encode_buf buf[2];         // frames held for the encoder: the worker fills buf[cur] while
+    int cur;                   // the encoder works on the other (double buffering)
+    int in_flight;             // buffers handed to the encoder, not yet encoded (under mu)
+    int decode_finished;       // the worker is done with it (under mu)
+    int enc_rc;                // the encoder's failure, merged into rc when done (under mu)
+    lwm_error enc_err;
     lwm_source_info info;
     struct job *next;          // decode queue link
 } job;
@@ -302,7 +319,8 @@ typedef struct run_state {
     int keep_frames;           // frames are kept for an encoder
     struct lwm_shard_writer *writer; // the dataset being built, or NULL
     struct lwm_vqgan *vqgan;   // the encoder, or NULL
-    job *encode_head, *encode_tail;
+    encode_buf *encode_head, *encode_tail; // buffers waiting for the encoder (under mu)
+    int encoder_busy;          // the encoder is working on a buffer (under mu)
     pthread_t encoder;
     int encoder_started;
     pthread_cond_t cv_encode;
@@ -341,13 +359,19 @@ int run_setup(run_state *r);
  * or its failure already recorded). Called for lines that did not parse too.
  */
 void run_check_new(run_state *r, job *j);
-/** Called by a worker under r->mu after decoding j: queues it for the encoder, or marks it done. */
+/**
+ * Called by a worker under r->mu after decoding j: hands the frames it still holds to the
+ * encoder; j is done once the encoder has them all (at once when it has no frames or failed).
+ */
 void run_decoded(run_state *r, job *j);
 /**
- * Called by a worker (not holding r->mu) once j holds its chunk of frames: hands them to the
- * encoder and waits until they are codes, so a worker never holds more than one chunk.
+ * Called by a worker (not holding r->mu) after each frame it keeps: hands the held frames to
+ * the encoder when they make a chunk, or a multiple of ENCODE_BATCH while the encoder is idle,
+ * and goes on decoding into the other buffer; it waits only while that one is still being
+ * encoded, so a worker holds at most two chunks. 0, or -1 when j must stop (the run stopped,
+ * or encoding it failed).
  */
-void run_encode_held(run_state *r, job *j);
+int run_encode_held(run_state *r, job *j, int64_t chunk);
 /** Starts the encoder thread when the run encodes; 0 or negative. Called after the mutex exists. */
 int run_start_encoder(run_state *r);
 /** Stops the encoder thread (r->stop is set); frees jobs left in its queue are not freed here. */

@@ -4,7 +4,8 @@
 // store). Workers only decode.
 //
 //   caller:  read line → parse/check → window[seq] ─┐          ┌→ handle in seq order
-//   workers:                          decode queue ─┴→ decode ─┘
+//   workers:                          decode queue ─┴→ decode ─┤
+//   encoder (encode.c):                  chunks of frames ─→ encode ─┘
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -49,10 +50,7 @@ static void decode_job(run_state *r, lwm_ingest *ing, lwm_frame *frame, job *j)
         if (cancelled(r)) return; // never handled: run_loop stops before it
         if (r->keep_frames && job_add_frame(r, j, frame) < 0) return;
         j->frames++;
-        if (r->vqgan && j->frames - j->encoded >= chunk) {
-            run_encode_held(r, j);
-            if (j->rc < 0) return;
-        }
+        if (r->vqgan && run_encode_held(r, j, chunk) < 0) return;
     }
     j->info = *lwm_ingest_info(ing);
     if (rc != LWM_EOF) j->rc = lwm_error_set(&j->err, rc, "%s", lwm_ingest_errmsg(ing));

@@ -1,6 +1,7 @@
 // What a dataset remembers of how it was ingested, and what a rerun may
 // change. The settings object of the dataset manifest holds the sampling and
-// preprocessing (fps, max_frames, preprocess), the default fields spec, and
+// preprocessing (fps, max_frames, preprocess), the encoder's precision
+// (vqgan_precision), the default fields spec, and
 // the VQGAN weights and tokenizer as absolute paths (with the tokenizer's
 // XXH3-128; the weights' hash is the dataset's vqgan identity). A rerun
 // leaves out what it does not give (the recorded weights, tokenizer and
@@ -15,6 +16,7 @@
 
 #include "internal.h"
 #include "shard/shard.h"
+#include "vqgan/vqgan.h"
 
 // Reads the settings of the dataset in out_dir, when there is one. A directory
 // that cannot be read as a dataset records nothing here: opening it for writing
@@ -62,6 +64,14 @@ static int check_same(run_state *r)
         return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset's frames were made by preprocess "
                              "version %d, this lwm makes version %d: ingest into a new --out",
                              o->out_dir, pre->valueint, LWM_INGEST_PREPROCESS_VERSION);
+    }
+    const char *was = stored_string(r, "vqgan_precision");
+    const char *now = lwm_vqgan_precision_name(o->vqgan_precision);
+    if (r->stored_data && was && strcmp(was, now)) {
+        r->res->usage = 1;
+        return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset was encoded with vqgan_precision "
+                             "\"%s\", this run asks for \"%s\": rerun with --precision %s, or "
+                             "ingest into a new --out", o->out_dir, was, now, was);
     }
     const char *fields = stored_string(r, "fields");
     if (r->stored_data && fields && o->fields && strcmp(fields, o->fields)) {
@@ -143,6 +153,10 @@ char *run_settings_json(run_state *r, const char *vqgan_hash, lwm_error *err)
     cJSON_AddNumberToObject(s, "max_frames", (double)o->decode.max_frames);
     cJSON_AddStringToObject(s, "text", "raw");
     cJSON_AddNumberToObject(s, "preprocess", LWM_INGEST_PREPROCESS_VERSION);
+    if (vq[0]) { // the encoder's arithmetic, where this run encodes
+        cJSON_DeleteItemFromObject(s, "vqgan_precision");
+        cJSON_AddStringToObject(s, "vqgan_precision", lwm_vqgan_precision_name(o->vqgan_precision));
+    }
     struct { const char *key, *value; } given[] = {
         {"tokenizer", tok}, {"tokenizer_xxh3", tok_hash}, {"vqgan", vq}, {"fields", o->fields}};
     for (size_t i = 0; i < sizeof given / sizeof *given; i++) {

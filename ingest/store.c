@@ -22,7 +22,8 @@ typedef struct seen_id {
 
 static int open_vqgan(run_state *r)
 {
-    lwm_vqgan_options vo = {.max_batch = 4, .log = r->opt->log, .mem = r->opt->decode.mem};
+    lwm_vqgan_options vo = {.max_batch = ENCODE_BATCH, .log = r->opt->log, .mem = r->opt->decode.mem,
+                            .precision = r->opt->vqgan_precision};
     r->vqgan = lwm_vqgan_create(&vo);
     if (!r->vqgan) return lwm_error_set(r->err, -ENOMEM, "out of memory for the VQGAN");
     int rc = lwm_vqgan_load(r->vqgan, r->vqgan_path);
@@ -253,12 +254,13 @@ int run_finish(run_state *r)
 int job_add_frame(run_state *r, job *j, const lwm_frame *frame)
 {
     const lwm_mem *mem = &r->opt->decode.mem;
-    size_t held = (size_t)(j->frames - j->encoded);
-    if (lwm_grow(mem, (void **)&j->rgb, &j->rgb_cap, held + 1, LWM_FRAME_BYTES) < 0 ||
+    encode_buf *b = &j->buf[j->cur];
+    if (lwm_grow(mem, (void **)&b->rgb, &b->cap, (size_t)b->n + 1, LWM_FRAME_BYTES) < 0 ||
         lwm_grow(mem, (void **)&j->pts, &j->frames_cap, (size_t)j->frames + 1, sizeof *j->pts) < 0)
-        return j->rc = lwm_error_set(&j->err, -ENOMEM, "%s: out of memory holding %zu frames",
-                                     j->sample.media, held + 1);
-    memcpy(j->rgb + held * LWM_FRAME_BYTES, frame->rgb, LWM_FRAME_BYTES);
+        return j->rc = lwm_error_set(&j->err, -ENOMEM, "%s: out of memory holding %lld frames",
+                                     j->sample.media, (long long)b->n + 1);
+    memcpy(b->rgb + (size_t)b->n * LWM_FRAME_BYTES, frame->rgb, LWM_FRAME_BYTES);
+    b->n++;
     j->pts[j->frames] = frame->pts;
     return 0;
 }
@@ -268,7 +270,8 @@ void job_free(run_state *r, job *j)
     if (!j) return;
     const lwm_mem *mem = &r->opt->decode.mem;
     lwm_ingest_sample_release(&j->sample, mem);
-    lwm_free(mem, j->rgb);
+    lwm_free(mem, j->buf[0].rgb);
+    lwm_free(mem, j->buf[1].rgb);
     lwm_free(mem, j->pts);
     lwm_free(mem, j->codes);
     lwm_free(mem, j);

@@ -36,9 +36,8 @@ size_t vqgan_conv_tile_floats(int max_cin, int k)
     return min > TILE_TARGET_FLOATS ? min : TILE_TARGET_FLOATS;
 }
 
-// Gathers output rows [r0, r1) (flattened over B, Ho, Wo) into A [rows × k·k·cin].
-static void im2col(float *A, const float *in, int r0, int r1, int H, int W, int cin, int k,
-                   vq_geom g, int Ho, int Wo)
+void vqgan_im2col(float *A, const float *in, int r0, int r1, int H, int W, int cin, int k,
+                  vq_geom g, int Ho, int Wo)
 {
     size_t K = (size_t)k * k * cin, cin_bytes = (size_t)cin * sizeof(float);
     int He = H * g.upsample, We = W * g.upsample;
@@ -105,7 +104,7 @@ static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int 
         float *A = s->tiles + (size_t)omp_get_thread_num() * s->tile_floats;
         const float *a = in + (size_t)r0 * K;
         if (!pointwise) {
-            im2col(A, in, r0, r1, H, W, p->cin, p->k, g, Ho, Wo);
+            vqgan_im2col(A, in, r0, r1, H, W, p->cin, p->k, g, Ho, Wo);
             a = A;
         }
         float *c = out + (size_t)r0 * N;

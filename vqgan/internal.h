@@ -26,6 +26,9 @@ typedef struct vq_conv {
     // (vqgan_winograd_weights); NULL where the layer runs as an im2col GEMM.
     const float *wino;
     const struct vq_ukernel *wino_kernel;
+    // bf16 mode (bf16.c): the kernel, or its Winograd transform, rounded to bf16
+    // and packed in k-pair panels at load; NULL where the layer stays fp32.
+    const uint16_t *bf16, *wino_bf16;
 } vq_conv;
 
 typedef struct vq_norm {
@@ -143,7 +146,8 @@ typedef struct vq_kernels {
     const char *name;
     vq_conv_fn conv;
 } vq_kernels;
-extern const vq_kernels vqgan_kernels_gemm, vqgan_kernels_direct, vqgan_kernels_winograd;
+extern const vq_kernels vqgan_kernels_gemm, vqgan_kernels_direct, vqgan_kernels_winograd,
+    vqgan_kernels_bf16;
 
 // A register-blocked GEMM micro-kernel (ukernel.c): C[mr×nr] (=, or += when acc)
 // A[mr×K] (rows lda apart) · B[K×nr] (packed, 64-byte aligned rows), C rows ldc apart.
@@ -164,6 +168,26 @@ size_t vqgan_winograd_weight_floats(const vq_conv *p);
 void vqgan_winograd_weights(float *U, const vq_conv *p, const vq_ukernel *uk);
 
 void vqgan_conv_out_size(int H, int W, int k, vq_geom g, int *Ho, int *Wo);
+// Gathers output rows [r0, r1) (flattened over B, Ho, Wo) into A [rows × k·k·cin].
+void vqgan_im2col(float *A, const float *in, int r0, int r1, int H, int W, int cin, int k,
+                  vq_geom g, int Ho, int Wo);
+
+// bf16 mode (bf16.c): AVX512_BF16 dot products (vdpbf16ps: pairs of bf16
+// products summed into fp32 lanes), fp32 accumulation. Weights are packed as
+// panels of 64 (then 16) output channels, each [K/2][width][2]: a k-pair of one
+// channel is one 32-bit lane. A conv qualifies when cout is a multiple of 16.
+int vqgan_bf16_fits(const vq_conv *p);
+// Elements (uint16) of the packed weights: Kp·cout (Kp = k·k·cin rounded up to
+// even), or 36·cin·cout for the Winograd transform (wino set; work then holds
+// 36·cin·cout floats).
+size_t vqgan_bf16_weight_count(const vq_conv *p, int wino);
+void vqgan_bf16_pack(uint16_t *dst, const vq_conv *p, int wino, float *work);
+// n floats to bf16 (round to nearest even); dst may be src itself (in place).
+void vqgan_bf16_convert(uint16_t *dst, const float *src, size_t n);
+// C[rows × cout] (=, or += when acc) A[rows × Kp] (bf16, rows lda apart, rows a
+// multiple of 6, Kp even) · packed weights Bp, C rows ldc apart.
+void vqgan_bf16_gemm(int rows, int Kp, const uint16_t *A, ptrdiff_t lda, const uint16_t *Bp,
+                     int cout, float *C, ptrdiff_t ldc, int acc);
 // Floats of im2col scratch per thread that conv_gemm needs for this config.
 size_t vqgan_conv_tile_floats(int max_cin, int k);
 

@@ -22,6 +22,7 @@ struct lwm_vqgan {
     vq_codebook cb;
     float *e_norm;
     float *wino; // transformed Winograd weights of the convs that use them
+    uint16_t *bf16; // bf16 mode: every encoder conv's packed bf16 weights
     char hash[33];
     // Scratch arena (STYLE §5: sized from config and batch, allocated once).
     float *arena;
@@ -38,6 +39,7 @@ lwm_vqgan *lwm_vqgan_create(const lwm_vqgan_options *opt)
     ctx->opt = o;
     ctx->kernels = o.conv_kind == LWM_VQGAN_CONV_DIRECT   ? &vqgan_kernels_direct
                    : o.conv_kind == LWM_VQGAN_CONV_IM2COL ? &vqgan_kernels_gemm
+                   : o.precision == LWM_VQGAN_BF16        ? &vqgan_kernels_bf16
                                                           : &vqgan_kernels_winograd;
     ctx->threads = o.threads > 0 ? o.threads : omp_get_max_threads();
     ctx->batch = o.max_batch > 0 ? o.max_batch : 1;
@@ -52,8 +54,19 @@ void lwm_vqgan_free(lwm_vqgan *ctx)
     vqgan_file_close(&ctx->file);
     lwm_free(&mem, ctx->e_norm);
     lwm_aligned_free(&mem, ctx->wino);
+    lwm_aligned_free(&mem, ctx->bf16);
     lwm_aligned_free(&mem, ctx->arena);
     lwm_free(&mem, ctx);
+}
+
+const char *lwm_vqgan_precision_name(int precision)
+{
+    return precision == LWM_VQGAN_FP32 ? "fp32" : precision == LWM_VQGAN_BF16 ? "bf16" : NULL;
+}
+
+int lwm_vqgan_precision_parse(const char *name)
+{
+    return !name ? -1 : strcmp(name, "fp32") == 0 ? LWM_VQGAN_FP32 : strcmp(name, "bf16") == 0 ? LWM_VQGAN_BF16 : -1;
 }
 
 const char *lwm_vqgan_errmsg(const lwm_vqgan *ctx)
@@ -185,19 +198,40 @@ static int wino_wanted(const vq_conv *c, const vq_ukernel *uk)
     return vqgan_winograd_fits(c, uk) && c->cin <= WINO_MAX_CHANNELS && c->cout <= WINO_MAX_CHANNELS;
 }
 
+// The encoder's convs, in model order; the resnet blocks' 3×3 convs first
+// (*n_res of them: the Winograd candidates).
+static int encoder_convs(vq_model *m, const lwm_vqgan_config *cfg, vq_conv **convs, int *n_res)
+{
+    int n = 0;
+    for (int i = 0; i < cfg->num_levels; i++)
+        for (int j = 0; j < m->enc[i].num_res; j++)
+            convs[n++] = &m->enc[i].res[j].conv0, convs[n++] = &m->enc[i].res[j].conv1;
+    *n_res = n;
+    for (int i = 0; i < cfg->num_levels; i++) {
+        for (int j = 0; j < m->enc[i].num_res; j++)
+            if (m->enc[i].res[j].shortcut.w) convs[n++] = &m->enc[i].res[j].shortcut;
+        if (m->enc[i].has_resample) convs[n++] = &m->enc[i].resample;
+    }
+    for (int j = 0; j < 2; j++) {
+        convs[n++] = &m->enc_mid[j].conv0, convs[n++] = &m->enc_mid[j].conv1;
+        if (m->enc_mid[j].shortcut.w) convs[n++] = &m->enc_mid[j].shortcut;
+    }
+    convs[n++] = &m->enc_in, convs[n++] = &m->enc_out, convs[n++] = &m->quant_conv;
+    return n;
+}
+
+#define MAX_ENCODER_CONVS (3 * LWM_VQGAN_MAX_LEVELS * VQ_MAX_RES_BLOCKS + LWM_VQGAN_MAX_LEVELS + 9)
+
 static int prepare_winograd(lwm_vqgan *ctx)
 {
     if (ctx->kernels != &vqgan_kernels_winograd) return 0;
     const vq_ukernel *uk = vqgan_ukernel(lwm_simd_level());
-    vq_conv *convs[2 * LWM_VQGAN_MAX_LEVELS * VQ_MAX_RES_BLOCKS];
-    int n = 0;
+    vq_conv *convs[MAX_ENCODER_CONVS];
+    int n = 0, n_res;
+    encoder_convs(&ctx->model, &ctx->cfg, convs, &n_res);
+    for (int i = 0; i < n_res; i++)
+        if (wino_wanted(convs[i], uk)) convs[n++] = convs[i];
     size_t total = 0;
-    for (int i = 0; i < ctx->cfg.num_levels; i++)
-        for (int j = 0; j < ctx->model.enc[i].num_res; j++) {
-            vq_resblock *r = &ctx->model.enc[i].res[j];
-            if (wino_wanted(&r->conv0, uk)) convs[n++] = &r->conv0;
-            if (wino_wanted(&r->conv1, uk)) convs[n++] = &r->conv1;
-        }
     for (int i = 0; i < n; i++) total += vqgan_winograd_weight_floats(convs[i]);
     if (!n) return 0;
     ctx->wino = lwm_aligned_alloc(&ctx->opt.mem, total * sizeof(float));
@@ -212,6 +246,45 @@ static int prepare_winograd(lwm_vqgan *ctx)
     return 0;
 }
 
+// bf16 mode: every encoder conv with a multiple of 16 output channels gets bf16
+// weights (the Winograd transform where fp32 mode would use Winograd, the
+// kernel itself elsewhere). Refused where vdpbf16ps is not to be used.
+static int prepare_bf16(lwm_vqgan *ctx)
+{
+    if (ctx->kernels != &vqgan_kernels_bf16) return 0;
+    LWM_CHECK(&ctx->err, lwm_simd_bf16(), LWM_EINVAL,
+              "vqgan: bf16 precision needs AVX512_BF16 (vdpbf16ps) at the AVX-512 level; this "
+              "run has %s%s (use fp32)", lwm_simd_name(lwm_simd_level()),
+              __builtin_cpu_supports("avx512bf16") ? ", capped by LWM_SIMD" : " without AVX512_BF16");
+    const vq_ukernel *uk = vqgan_ukernel(LWM_SIMD_AVX512);
+    vq_conv *convs[MAX_ENCODER_CONVS];
+    int n_res, n = encoder_convs(&ctx->model, &ctx->cfg, convs, &n_res);
+    size_t total = 0, work = 0;
+    for (int i = 0; i < n; i++) {
+        int wino = i < n_res && wino_wanted(convs[i], uk);
+        if (wino && vqgan_winograd_weight_floats(convs[i]) > work) work = vqgan_winograd_weight_floats(convs[i]);
+        if (vqgan_bf16_fits(convs[i])) total += (vqgan_bf16_weight_count(convs[i], wino) + 31) / 32 * 32;
+    }
+    ctx->bf16 = lwm_aligned_alloc(&ctx->opt.mem, total * sizeof(uint16_t));
+    float *U = work ? lwm_aligned_alloc(&ctx->opt.mem, work * sizeof(float)) : NULL;
+    if (!ctx->bf16 || (work && !U)) {
+        lwm_aligned_free(&ctx->opt.mem, U);
+        return lwm_error_set(&ctx->err, -ENOMEM, "%s: out of memory for %zu MiB of bf16 weights",
+                             ctx->path, total * sizeof(uint16_t) >> 20);
+    }
+    uint16_t *w = ctx->bf16;
+    for (int i = 0; i < n; i++) {
+        if (!vqgan_bf16_fits(convs[i])) continue;
+        int wino = i < n_res && wino_wanted(convs[i], uk);
+        vqgan_bf16_pack(w, convs[i], wino, U);
+        if (wino) convs[i]->wino_bf16 = w, convs[i]->wino_kernel = uk;
+        else convs[i]->bf16 = w;
+        w += (vqgan_bf16_weight_count(convs[i], wino) + 31) / 32 * 32; // panels stay 64-byte aligned
+    }
+    lwm_aligned_free(&ctx->opt.mem, U);
+    return 0;
+}
+
 int lwm_vqgan_load(lwm_vqgan *ctx, const char *path)
 {
     LWM_CHECK(&ctx->err, !ctx->loaded, LWM_EINVAL, "%s: this context already holds weights", path);
@@ -222,6 +295,7 @@ int lwm_vqgan_load(lwm_vqgan *ctx, const char *path)
     LWM_TRY_GOTO(rc, bind_model(ctx), fail);
     LWM_TRY_GOTO(rc, prepare_codebook(ctx), fail);
     LWM_TRY_GOTO(rc, prepare_winograd(ctx), fail);
+    LWM_TRY_GOTO(rc, prepare_bf16(ctx), fail);
     const char *u = vqgan_file_meta(&ctx->file, "untrained");
     ctx->untrained = u && strcmp(u, "0") != 0;
     ctx->loaded = 1;
@@ -232,7 +306,8 @@ fail:
     vqgan_file_close(&ctx->file);
     lwm_free(&ctx->opt.mem, ctx->e_norm);
     lwm_aligned_free(&ctx->opt.mem, ctx->wino);
-    ctx->e_norm = NULL, ctx->wino = NULL;
+    lwm_aligned_free(&ctx->opt.mem, ctx->bf16);
+    ctx->e_norm = NULL, ctx->wino = NULL, ctx->bf16 = NULL;
     return rc;
 }
 

@@ -41,6 +41,8 @@ void vqgan_winograd_weights(float *U, const vq_conv *p, const vq_ukernel *uk)
                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                     {0, 0, 1}};
     int cin = p->cin, cout = p->cout, nr = uk->nr, panels = cout / nr;
+    // Part of every load (and so of every ingest's start): spread over the cores.
+#pragma omp parallel for schedule(static)
     for (int ci = 0; ci < cin; ci++)
         for (int co = 0; co < cout; co++) {
             double g[3][3], t[T6][3];
@@ -171,20 +173,50 @@ static int block_tiles(const vq_conv *p, const vq_ukernel *uk, size_t scratch)
     return (size_t)nt * per_tile + work <= scratch ? nt : 0;
 }
 
+// M[ξ] = V[ξ]·U[ξ] for the 36 positions of a block of rows tiles (a multiple of
+// the kernel's rows; V's rows past the block's tiles are zero). In bf16 mode V
+// is rounded to bf16 in place first.
+static void multiply_block(float *M, float *V, int nt, int rows, const vq_conv *p)
+{
+    const vq_ukernel *uk = p->wino_kernel;
+    int cin = p->cin, cout = p->cout, panels = cout / uk->nr;
+    if (p->wino_bf16) {
+        uint16_t *Vb = (uint16_t *)V;
+        vqgan_bf16_convert(Vb, V, (size_t)XI * nt * cin);
+        for (int xi = 0; xi < XI; xi++)
+            vqgan_bf16_gemm(rows, cin, Vb + (size_t)xi * nt * cin, cin,
+                            p->wino_bf16 + (size_t)xi * cin * cout, cout,
+                            M + (size_t)xi * nt * cout, cout, 0);
+        return;
+    }
+    for (int xi = 0; xi < XI; xi++) {
+        const float *Vx = V + (size_t)xi * nt * cin;
+        float *Mx = M + (size_t)xi * nt * cout;
+        for (int k0 = 0; k0 < cin; k0 += KC) {
+            int kc = cin - k0 < KC ? cin - k0 : KC;
+            for (int j = 0; j < panels; j++) {
+                const float *U = p->wino + (((size_t)xi * panels + j) * cin + k0) * uk->nr;
+                for (int i = 0; i < rows; i += uk->mr)
+                    uk->fn(kc, Vx + (size_t)i * cin + k0, cin, U, Mx + (size_t)i * cout + j * uk->nr,
+                           cout, k0 > 0);
+            }
+        }
+    }
+}
+
 static void conv_winograd(float *out, const float *in, const vq_conv *p, int B, int H, int W,
                           vq_geom g, int accumulate, vq_scratch *s)
 {
     const vq_ukernel *uk = p->wino_kernel;
     int same = g.stride == 1 && g.upsample == 1 && g.pad_top == 1 && g.pad_left == 1 &&
                g.pad_bottom == 1 && g.pad_right == 1;
-    int nt = p->wino && same ? block_tiles(p, uk, s->tile_floats) : 0;
+    int nt = (p->wino || p->wino_bf16) && same ? block_tiles(p, uk, s->tile_floats) : 0;
     if (!nt) {
         vqgan_kernels_gemm.conv(out, in, p, B, H, W, g, accumulate, s);
         return;
     }
     wino_shape sh = {B, H, W, p->cin, p->cout, (H + T4 - 1) / T4, (W + T4 - 1) / T4};
     int T = B * sh.th * sh.tw, blocks = (T + nt - 1) / nt, cin = p->cin, cout = p->cout;
-    int panels = cout / uk->nr;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(s->threads)
     for (int blk = 0; blk < blocks; blk++) {
         float *V = s->tiles + (size_t)omp_get_thread_num() * s->tile_floats;
@@ -195,19 +227,7 @@ static void conv_winograd(float *out, const float *in, const vq_conv *p, int B, 
         for (int i = 0; i < n; i++) transform_tile(V, nt, i, e, zero, in, t0 + i, &sh);
         for (int xi = 0; xi < XI; xi++)
             for (int i = n; i < rows; i++) memset(V + ((size_t)xi * nt + i) * cin, 0, sizeof(float) * cin);
-        for (int xi = 0; xi < XI; xi++) {
-            const float *Vx = V + (size_t)xi * nt * cin;
-            float *Mx = M + (size_t)xi * nt * cout;
-            for (int k0 = 0; k0 < cin; k0 += KC) {
-                int kc = cin - k0 < KC ? cin - k0 : KC;
-                for (int j = 0; j < panels; j++) {
-                    const float *U = p->wino + (((size_t)xi * panels + j) * cin + k0) * uk->nr;
-                    for (int i = 0; i < rows; i += uk->mr)
-                        uk->fn(kc, Vx + (size_t)i * cin + k0, cin, U, Mx + (size_t)i * cout + j * uk->nr,
-                               cout, k0 > 0);
-                }
-            }
-        }
+        multiply_block(M, V, nt, rows, p);
         for (int i = 0; i < n; i++) untransform_tile(out, M, nt, i, e, p, t0 + i, &sh, accumulate);
     }
 }

@@ -2,7 +2,8 @@
 # Code agreement of every encoder variant with the float64 reference (numpy,
 # tests/vqgan/ref_vqgan.py codes64) on real frames with the full lwm preset
 # (seeded weights): Winograd (the default) and im2col GEMM, each on the widest
-# vector units and forced to AVX2 (LWM_SIMD=avx2). Also run by bench/vqgan/run.sh
+# vector units and forced to AVX2 (LWM_SIMD=avx2), and the bf16 mode (AVX512_BF16,
+# widest units only). Also run by bench/vqgan/run.sh
 # when AGREEMENT=1. N frames (default 4) from the shared videos; slow: the
 # float64 reference takes about a minute a frame.
 set -euo pipefail
@@ -25,8 +26,9 @@ done
 /usr/bin/python3 tests/vqgan/ref_vqgan.py codes64 "$tmp/w.safetensors" "$tmp/frames.rgb" "$N" "$tmp/ref.u16"
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 for simd in native avx2; do
-    for kind in default im2col; do
+    for kind in default im2col bf16; do
         if [ $simd = avx2 ]; then export LWM_SIMD=avx2; else unset LWM_SIMD; fi
+        [ $simd = avx2 ] && [ $kind = bf16 ] && continue
         r=$("$BENCH" "$tmp/w.safetensors" "$tmp/frames.rgb" "$N" 1 "$(nproc)" $kind "$tmp/c.u16")
         /usr/bin/python3 - "$tmp/ref.u16" "$tmp/c.u16" "$kind" "$r" <<'PY'
 import json, sys

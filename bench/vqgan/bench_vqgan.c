@@ -2,7 +2,9 @@
 // register-only FMA peak (widest vector units, no BLAS) and OpenBLAS's SGEMM
 // peak, both measured in the same run.
 //
-//   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default [CODES_OUT]]
+//   bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default|bf16 [CODES_OUT]]
+//
+// bf16: the default kernels with --precision bf16 (AVX512_BF16).
 //
 // FRAMES.rgb holds raw 256×256 RGB24 frames (cycled). Prints one JSON line:
 // frames/s, GFLOP/s (216.3 GFLOP per frame for the lwm preset, spec §7.8),
@@ -53,7 +55,7 @@ static double sgemm_peak(int threads, double *per_cpu)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default [CODES_OUT]]\n");
+        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default|bf16 [CODES_OUT]]\n");
         return 2;
     }
     int n = atoi(argv[3]), batch = atoi(argv[4]), threads = atoi(argv[5]);
@@ -71,7 +73,8 @@ int main(int argc, char **argv)
                            .conv_kind = argc < 7                         ? LWM_VQGAN_CONV_GEMM
                                         : strcmp(argv[6], "direct") == 0 ? LWM_VQGAN_CONV_DIRECT
                                         : strcmp(argv[6], "im2col") == 0 ? LWM_VQGAN_CONV_IM2COL
-                                                                         : LWM_VQGAN_CONV_GEMM};
+                                                                         : LWM_VQGAN_CONV_GEMM,
+                           .precision = argc > 6 && strcmp(argv[6], "bf16") == 0 ? LWM_VQGAN_BF16 : LWM_VQGAN_FP32};
     lwm_vqgan *v = lwm_vqgan_create(&o);
     if (lwm_vqgan_load(v, argv[1]) < 0) {
         fprintf(stderr, "%s\n", lwm_vqgan_errmsg(v));
@@ -111,11 +114,12 @@ int main(int argc, char **argv)
            "\"peak_fraction\": %.3f, \"gflop_per_cpu_s\": %.1f, \"sgemm_gflop_per_cpu_s\": %.1f, "
            "\"peak_fraction_cpu\": %.3f, \"arena_mib_per_frame\": %.1f, \"peak_rss_mib\": %.1f, "
            "\"rss_before_encode_mib\": %.1f, \"simd\": \"%s\", \"fma_peak_gflops\": %.1f, "
-           "\"fma_fraction\": %.3f, \"fma_peak_1thread_gflops\": %.1f}\n",
+           "\"fma_fraction\": %.3f, \"fma_peak_1thread_gflops\": %.1f, \"precision\": \"%s\"}\n",
            n, batch, threads, t, fps, gflops, peak, gflops / peak, per_cpu, peak_cpu,
            per_cpu / peak_cpu,
            lwm_vqgan_scratch_bytes(v, batch, 0) / (double)batch / 1048576.0,
-           lwm_peak_rss() / 1048576.0, rss0 / 1048576.0, lwm_simd_name(level), fma, gflops / fma, fma1);
+           lwm_peak_rss() / 1048576.0, rss0 / 1048576.0, lwm_simd_name(level), fma, gflops / fma, fma1,
+           lwm_vqgan_precision_name(o.precision));
     lwm_vqgan_free(v);
     free(codes), free(frames), free(data);
     return 0;

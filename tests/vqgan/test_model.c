@@ -4,7 +4,9 @@
 // real one from $LWM_SHARED_DATA when present, else a generated one): at least
 // 99.9% of codes equal to the float64 reference, decoded pixels within 1e-3
 // mean absolute error, and every code equal to the float64 argmin of our own
-// latents (the quantizer is exact).
+// latents (the quantizer is exact). The lwm preset's frame is also encoded in
+// bf16 mode where the CPU has AVX512_BF16, and its codes compared with the same
+// float64 reference.
 #include <omp.h>
 
 #include "harness.h"
@@ -19,10 +21,33 @@ static int sanitizer_run(const char *preset)
     return san && strcmp(san, "1") == 0 && strcmp(preset, "lwm") == 0;
 }
 
+// bf16 codes agree with float64 less than fp32's (99.9 %): the Winograd
+// transforms amplify bf16's 2^-9 rounding (layer errors of ~6 % of the largest
+// output against ~0.25 % on the im2col layers, test_layers). Measured on real
+// frames: see bench/RESULTS.md; the bar sits below the worst frame measured.
+#define BF16_MIN_AGREEMENT 0.80
+
 typedef struct result {
     double z_err, pixel_err, pixel_mae;
     int codes, same_codes, exact_codes;
+    int bf16_same_codes; // -1: bf16 mode not run
 } result;
+
+// Codes of B frames in bf16 mode (lwm preset, AVX512_BF16 present), else NULL.
+static uint16_t *bf16_codes(const char *preset, const char *weights, const float *frames, int B,
+                            int per)
+{
+    if (strcmp(preset, "lwm") != 0 || !lwm_simd_bf16()) return NULL;
+    lwm_vqgan *ctx = lwm_vqgan_create(&(lwm_vqgan_options){.precision = LWM_VQGAN_BF16});
+    uint16_t *codes = malloc((size_t)B * per * sizeof *codes);
+    if (lwm_vqgan_load(ctx, weights) < 0 || lwm_vqgan_encode(ctx, codes, frames, B) < 0) {
+        fprintf(stderr, "bf16: %s\n", lwm_vqgan_errmsg(ctx));
+        free(codes);
+        codes = NULL;
+    }
+    lwm_vqgan_free(ctx);
+    return codes;
+}
 
 // Grabs one real frame: the middle of a shared test video, short side 256,
 // centre crop, as ffmpeg's command line does it (independent of our ingest).
@@ -78,6 +103,8 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
     if (rc == 0) rc = lwm_vqgan_decode(ctx, px, codes, B);
     if (rc < 0) fprintf(stderr, "%s\n", lwm_vqgan_errmsg(ctx));
     for (int i = 0; i < B * per; i++) codes_f[i] = codes[i];
+    uint16_t *codes16 = rc == 0 ? bf16_codes(preset, w, frames, B, per) : NULL;
+    r->bf16_same_codes = -1;
     int h = side >> (cfg.num_levels - 1);
     test_tensor in[] = {{"frames", 4, {B, side, side, 3}, frames}};
     test_tensor out[] = {{"z", 4, {B, h, h, D}, z}, {"codes", 2, {B, per}, codes_f}};
@@ -111,6 +138,10 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
             r->same_codes += codes[i] == (uint16_t)need(&f, "codes")->data[i];
             r->exact_codes += codes[i] == (uint16_t)need(&f, "codes_of_c_z")->data[i];
         }
+        if (codes16) r->bf16_same_codes = 0;
+        for (int i = 0; codes16 && i < B * per; i++)
+            r->bf16_same_codes += codes16[i] == (uint16_t)need(&f, "codes")->data[i];
+        if (codes16) fprintf(stderr, "%s in bf16: codes %d/%d equal to float64\n", preset, r->bf16_same_codes, r->codes);
         int distinct = 0;
         for (int i = 0; i < B * per; i++) {
             int seen = 0;
@@ -130,7 +161,7 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
         }
     }
     lwm_vqgan_free(ctx);
-    free(frames), free(z), free(px), free(codes), free(codes_f);
+    free(frames), free(z), free(px), free(codes), free(codes_f), free(codes16);
     if (!getenv("LWM_KEEP")) remove(w);
     return rc;
 }
@@ -159,6 +190,10 @@ TEST(lwm_preset_codes_and_pixels)
     CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
           r.codes - r.exact_codes, r.codes);
     CHECK(r.pixel_mae < 1e-3, "decoded pixel MAE %.3g >= 1e-3", r.pixel_mae);
+    // bf16: BF16_MIN_AGREEMENT of the codes (see there).
+    CHECK(r.bf16_same_codes < 0 || r.bf16_same_codes >= r.codes * BF16_MIN_AGREEMENT,
+          "bf16 codes equal to float64: %d/%d (< %.0f%%)", r.bf16_same_codes, r.codes,
+          100 * BF16_MIN_AGREEMENT);
 }
 
 TEST_MAIN("vqgan/model", T(small_preset_matches_torch), T(tiny_preset_matches_float64),
