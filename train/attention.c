@@ -143,7 +143,6 @@ static void forward_task(const attn_kernel *k, float *acc, float *m, float *l,
             if (alpha[i] != 1.0f)
                 for (int j = 0; j < hd; j++) A[i * d + j] *= alpha[i];
         (void)lwm_sgemm(0, 0, nq, hd, nk, 1.0f, S, nk, kv->v + j0 * d + h * hd, d, 1.0f, A, d);
-        if (k->poke && omp_get_thread_num() == 0) k->poke(k->poke_opaque);
     }
 }
 
@@ -230,7 +229,6 @@ static void backward_head(const attn_kernel *k, float *dq, float *dk, float *dv,
             }
             (void)lwm_sgemm(0, 0, nq, hd, nk, tau, dP, nk, K, d, 1.0f, dq + i0 * d + h * hd, d);
             (void)lwm_sgemm(1, 0, nk, hd, nq, tau, dP, nk, Q, d, 1.0f, dk + j0 * d + h * hd, d);
-            if (k->poke && omp_get_thread_num() == 0) k->poke(k->poke_opaque);
         }
     }
 }
