@@ -271,7 +271,7 @@ void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(k->threads)
     for (int64_t task = 0; task < tasks; task++) {
         int h = (int)(task % k->H);
-        int64_t i0 = (task / k->H) * T;
+        int64_t i0 = (ntiles - 1 - task / k->H) * T; // the last rows first: most keys visible
         int64_t nq = q->c - i0 < T ? q->c - i0 : T;
         forward_task(k, acc, m, l, q, kv, h, i0, nq, k->scratch + per * omp_get_thread_num(), exp_row_of);
     }
