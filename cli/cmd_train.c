@@ -155,7 +155,7 @@ int cmd_train(int argc, char **argv)
     if (a.plot_run) return plot(a.plot_run, a.png);
 
     int provided = 0, rank = 0, size = 1;
-    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided) != MPI_SUCCESS)
         return cli_fail("train", "MPI_Init failed");
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -1,13 +1,15 @@
 // Gradient slices reduced over all ranks as the backward pass finishes them (STYLE §5, as
 // llm.c's train_gpt2.cu reduces each layer in a background stream): the heads' slice as soon
 // as the loss backward ends, each layer's slice after its backward, the embeddings last.
-// Open MPI has no progress thread, so the compute loops poke (grad_sync_poke) and the
-// reductions advance while later layers compute.
+// The communication thread (train/comm.c) progresses each reduction from the moment it is
+// posted, so the overlap no longer depends on when the compute loops call MPI. Every rank
+// posts the same slices in the same order (the backward pass's), from its compute thread.
 #include "internal.h"
 
-void grad_sync_begin(grad_sync *g, MPI_Comm comm)
+void grad_sync_begin(grad_sync *g, MPI_Comm comm, train_comm *thread)
 {
     g->comm = comm;
+    g->thread = thread;
     g->posted = 0;
     g->early = 0;
     g->wait_s = 0;
@@ -24,24 +26,14 @@ int grad_sync_post(grad_sync *g, float *slice, size_t floats, lwm_error *err)
     LWM_TRY(train_mpi_check(MPI_Iallreduce(MPI_IN_PLACE, slice, (int)floats, MPI_FLOAT, MPI_SUM, g->comm, r),
                             "gradient MPI_Iallreduce", err));
     g->posted++;
-    return 0;
-}
-
-void grad_sync_poke(void *opaque)
-{
-    grad_sync *g = opaque;
-    int flag;
-    for (int i = 0; i < g->posted; i++)
-        if (g->req[i] != MPI_REQUEST_NULL) MPI_Test(&g->req[i], &flag, MPI_STATUS_IGNORE);
+    return train_comm_watch(g->thread, r, err);
 }
 
 int grad_sync_finish(grad_sync *g, lwm_error *err)
 {
     if (g->comm == MPI_COMM_NULL) return 0;
-    grad_sync_poke(g);
-    for (int i = 0; i < g->posted; i++) g->early += g->req[i] == MPI_REQUEST_NULL;
     double t0 = lwm_now();
-    int rc = MPI_Waitall(g->posted, g->req, MPI_STATUSES_IGNORE);
+    int rc = train_comm_wait(g->thread, g->req, g->posted, &g->early, err);
     g->wait_s = lwm_now() - t0;
-    return train_mpi_check(rc, "gradient MPI_Waitall", err);
+    return rc;
 }

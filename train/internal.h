@@ -138,10 +138,39 @@ typedef struct train_ring {
     int rank, size;           // within the ring
     int dp_rank, dp_size;
     int use_mpi;
+    struct train_comm *comm;  // the communication thread when world_size > 1, else NULL
 } train_ring;
 
 /** Checks the MPI calls' result: returns LWM_EMPI with the call named. */
 int train_mpi_check(int mpi_rc, const char *what, lwm_error *err);
+
+/* ------------------------------------------------- communication thread */
+
+/**
+ * A thread that progresses the non-blocking MPI operations the compute thread posts (train/
+ * comm.c): the ring's K/V transfers and the gradient reductions complete while the compute
+ * thread computes, whenever it happens to call MPI. Needs MPI_THREAD_MULTIPLE.
+ */
+typedef struct train_comm train_comm;
+
+int train_comm_create(train_comm **out, const lwm_mem *mem, lwm_error *err);
+/** Stops and joins the thread; no request may still be watched. NULL is fine. */
+void train_comm_free(train_comm *c);
+/**
+ * Hands a posted request to the thread, which tests it until it completes and sets *req to
+ * MPI_REQUEST_NULL. *req stays the caller's storage: it must live until then.
+ */
+int train_comm_watch(train_comm *c, MPI_Request *req, lwm_error *err);
+/**
+ * Sleeps until each of reqs[0..n) (every one watched or already MPI_REQUEST_NULL) has
+ * completed. *already (may be NULL) receives how many had completed on entry.
+ */
+int train_comm_wait(train_comm *c, MPI_Request *reqs, int n, int *already, lwm_error *err);
+/**
+ * Stops watching every request (left in flight, never completed): for a pass that failed and
+ * whose requests' storage goes away; the run is over, MPI is aborted or finalised next.
+ */
+void train_comm_forget(train_comm *c);
 
 /* ------------------------------------------------------ attention kernels */
 
@@ -159,12 +188,8 @@ typedef struct attn_queries {
     int64_t c;
 } attn_queries;
 
-typedef void (*attn_poke_fn)(void *opaque);
-
 typedef struct attn_kernel {
     int H, hd, tile;
-    attn_poke_fn poke;        // called by thread 0 between tiles (MPI progress); may be NULL
-    void *poke_opaque;
     float *scratch;           // per-thread tile scratch: threads * attn_scratch_floats(tile, hd)
     int threads;
 } attn_kernel;
@@ -229,17 +254,17 @@ int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, rin
  */
 typedef struct grad_sync {
     MPI_Comm comm;            // all ranks; MPI_COMM_NULL: a single rank, nothing to reduce
+    train_comm *thread;       // progresses the reductions (set with comm)
     MPI_Request req[TRAIN_MAX_GRAD_SLICES];
     int posted;               // slices posted this step
     int early;                // of them, complete before grad_sync_finish (overlapped)
     double wait_s;            // seconds grad_sync_finish waited
 } grad_sync;
 
-void grad_sync_begin(grad_sync *g, MPI_Comm comm);
+void grad_sync_begin(grad_sync *g, MPI_Comm comm, train_comm *thread);
+/** Starts the sum of one slice; the communication thread carries it on from here. */
 int grad_sync_post(grad_sync *g, float *slice, size_t floats, lwm_error *err);
-/** Advances the posted reductions (an attn_poke_fn; thread 0 of the compute loops). */
-void grad_sync_poke(void *g);
-/** Waits for every posted slice. */
+/** Waits (sleeping) for every posted slice. */
 int grad_sync_finish(grad_sync *g, lwm_error *err);
 
 /* ----------------------------------------------------------------- layers */

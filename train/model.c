@@ -250,7 +250,6 @@ static void ffn_backward(train_model *m, float *dxmid, const float *dx, const fl
         mm_bt(ch->dhn, ch->b, P + o->w3, n, F, d, 1);
         rmsnorm_backward(dxmid + t0 * d, G + o->ffn_norm, ch->dhn, xr, P + o->ffn_norm, ch->rstd, n, d);
         for (int64_t i = 0; i < n * d; i++) dxmid[t0 * d + i] += dy[i];
-        if (m->kern.poke) m->kern.poke(m->kern.poke_opaque); // gradient reductions in flight
     }
 }
 
@@ -306,8 +305,6 @@ static int layer_backward(train_model *m, int l, double theta, const ring_row *r
 void model_set_sync(train_model *m, grad_sync *sync)
 {
     m->sync = sync;
-    m->kern.poke = sync ? grad_sync_poke : NULL;
-    m->kern.poke_opaque = sync;
 }
 
 // Gradients [begin, end) of the slab are final for this step: reduce them while the backward
@@ -315,9 +312,7 @@ void model_set_sync(train_model *m, grad_sync *sync)
 static int slice_done(train_model *m, size_t begin, size_t end, lwm_error *err)
 {
     if (!m->sync) return 0;
-    LWM_TRY(grad_sync_post(m->sync, m->grads + begin, end - begin, err));
-    grad_sync_poke(m->sync);
-    return 0;
+    return grad_sync_post(m->sync, m->grads + begin, end - begin, err);
 }
 
 int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,

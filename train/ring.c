@@ -1,6 +1,6 @@
 // The ring exchange (ring-attention.md §4, §7, §8): K/V blocks travel one hop per step from
-// rank r to r+1 with Irecv/Isend posted before the current block is computed; MPI_Test pokes
-// from the compute loop keep the transfer progressing (pitfall 14). Backward uses the two-ring
+// rank r to r+1 with Irecv/Isend posted before the current block is computed; the
+// communication thread (train/comm.c) keeps the transfer progressing meanwhile (pitfall 14). Backward uses the two-ring
 // scheme: K/V rotate as in forward while a dK/dV accumulator follows one step behind and
 // arrives home after N hops. Every rank posts the same operations on every step, masked or not
 // (pitfall 13). P = ring size, c = local tokens, d = model width.
@@ -19,20 +19,17 @@ int train_mpi_check(int mpi_rc, const char *what, lwm_error *err)
     return lwm_error_set(err, LWM_EMPI, "%s failed: %s", what, msg);
 }
 
-typedef struct poke_state {
-    MPI_Request *reqs;
-    int n;
-    attn_poke_fn chain;       // the caller's own poke (gradient reductions), may be NULL
-    void *chain_opaque;
-} poke_state;
-
-static void poke(void *opaque)
+// Hands a step's posted requests to the communication thread.
+static int watch(const train_ring *ring, MPI_Request *req, int n, lwm_error *err)
 {
-    poke_state *p = opaque;
-    int flag;
-    for (int i = 0; i < p->n; i++)
-        if (p->reqs[i] != MPI_REQUEST_NULL) MPI_Test(&p->reqs[i], &flag, MPI_STATUS_IGNORE);
-    if (p->chain) p->chain(p->chain_opaque);
+    for (int i = 0; i < n; i++) LWM_TRY(train_comm_watch(ring->comm, &req[i], err));
+    return 0;
+}
+
+// Sleeps until the step's requests complete (the communication thread progresses them).
+static int wait_all(const train_ring *ring, MPI_Request *req, int n, lwm_error *err)
+{
+    return train_comm_wait(ring->comm, req, n, NULL, err);
 }
 
 static int src_rank(const train_ring *ring, int s)
@@ -54,23 +51,17 @@ static int check_count(size_t floats, lwm_error *err)
     return 0;
 }
 
-int ring_attention_forward(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
-                           float *o, float *lse, const float *q, const float *k, const float *v,
-                           const ring_row *row, int d, lwm_error *err)
+// req: this step's K/V receive and send, watched by the communication thread until complete.
+static int forward_pass(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
+                        MPI_Request req[2], float *o, float *m, float *l, const float *q,
+                        const ring_row *row, int d, lwm_error *err)
 {
     const int64_t c = row->c;
     const size_t blk = 2 * (size_t)c * d;
-    const int P = ring->size, H = kern->H;
-    LWM_TRY(check_count(blk, err));
-    // o doubles as the accumulator; lse holds m and l_buf holds l until the finish.
-    float *m = lse, *l = b->dkv_local;
-    attn_state_init(o, m, l, c, H, kern->hd);
-    memcpy(b->kv_cur, k, sizeof(float) * (size_t)c * d);
-    memcpy(b->kv_cur + (size_t)c * d, v, sizeof(float) * (size_t)c * d);
+    const int P = ring->size;
     attn_queries qs = {q, row->pos + (size_t)ring->rank * c, row->seg + (size_t)ring->rank * c, c};
     int next = (ring->rank + 1) % P, prev = (ring->rank + P - 1) % P;
     for (int s = 0; s < P; s++) {
-        MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
         if (s < P - 1) {
             LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev,
                                               TAG_FWD_KV + s, ring->ring, &req[0]),
@@ -78,22 +69,39 @@ int ring_attention_forward(const train_ring *ring, const attn_kernel *kern, ring
             LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next,
                                               TAG_FWD_KV + s, ring->ring, &req[1]),
                                     "ring forward MPI_Isend", err));
+            LWM_TRY(watch(ring, req, 2, err));
         }
-        poke_state ps = {req, 2, kern->poke, kern->poke_opaque};
-        attn_kernel kk = *kern;
-        kk.poke = s < P - 1 || kern->poke ? poke : NULL;
-        kk.poke_opaque = &ps;
         attn_keys ks = keys_of(row, src_rank(ring, s), b->kv_cur, c, d);
-        attn_forward_block(&kk, o, m, l, &qs, &ks);
+        attn_forward_block(kern, o, m, l, &qs, &ks);
         if (s < P - 1) {
-            LWM_TRY(train_mpi_check(MPI_Waitall(2, req, MPI_STATUSES_IGNORE),
-                                    "ring forward MPI_Waitall", err));
+            LWM_TRY(wait_all(ring, req, 2, err));
             float *t = b->kv_cur;
             b->kv_cur = b->kv_next;
             b->kv_next = t;
         }
     }
-    attn_forward_finish(o, lse, o, m, l, c, H, kern->hd);
+    return 0;
+}
+
+int ring_attention_forward(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
+                           float *o, float *lse, const float *q, const float *k, const float *v,
+                           const ring_row *row, int d, lwm_error *err)
+{
+    const int64_t c = row->c;
+    const size_t one = (size_t)c * d;
+    LWM_TRY(check_count(2 * one, err));
+    // o doubles as the accumulator; lse holds m and dkv_local holds l until the finish.
+    float *m = lse, *l = b->dkv_local;
+    attn_state_init(o, m, l, c, kern->H, kern->hd);
+    memcpy(b->kv_cur, k, sizeof(float) * one);
+    memcpy(b->kv_cur + one, v, sizeof(float) * one);
+    MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    int rc = forward_pass(ring, kern, b, req, o, m, l, q, row, d, err);
+    if (rc < 0) {
+        if (ring->comm) train_comm_forget(ring->comm); // req dies with this frame
+        return rc;
+    }
+    attn_forward_finish(o, lse, o, m, l, c, kern->H, kern->hd);
     return 0;
 }
 
@@ -103,22 +111,20 @@ static void add_into(float *dst, const float *src, size_t n)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
-int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
-                            float *dq, float *dk, float *dv, const float *q, const float *k,
-                            const float *v, const float *dout, const float *lse, const float *D,
-                            const ring_row *row, int d, lwm_error *err)
+// req[0..2]: this step's K/V receive and send and the accumulator's receive; req[3]: the
+// accumulator sent last step, in flight across steps. All stay watched by the communication
+// thread until complete, so they live in the caller's frame until the pass ends.
+static int backward_pass(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
+                         MPI_Request req[4], float *dq, float *dk, float *dv, const float *q,
+                         const float *dout, const float *lse, const float *D, const ring_row *row,
+                         int d, lwm_error *err)
 {
     const int64_t c = row->c;
     const size_t one = (size_t)c * d, blk = 2 * one;
     const int P = ring->size;
-    LWM_TRY(check_count(blk, err));
-    memcpy(b->kv_cur, k, sizeof(float) * one);
-    memcpy(b->kv_cur + one, v, sizeof(float) * one);
     attn_queries qs = {q, row->pos + (size_t)ring->rank * c, row->seg + (size_t)ring->rank * c, c};
     int next = (ring->rank + 1) % P, prev = (ring->rank + P - 1) % P;
-    MPI_Request send_dkv = MPI_REQUEST_NULL;
     for (int s = 0; s < P; s++) {
-        MPI_Request req[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, send_dkv};
         if (s < P - 1) {
             LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev,
                                               TAG_BWD_KV + s, ring->ring, &req[0]),
@@ -132,22 +138,19 @@ int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, rin
                                               TAG_BWD_DKV + s - 1, ring->ring, &req[2]),
                                     "ring backward MPI_Irecv", err));
         memset(b->dkv_local, 0, sizeof(float) * blk);
-        poke_state ps = {req, 4, kern->poke, kern->poke_opaque};
-        attn_kernel kk = *kern;
-        kk.poke = P > 1 || kern->poke ? poke : NULL;
-        kk.poke_opaque = &ps;
+        if (P > 1) LWM_TRY(watch(ring, req, 3, err));
         attn_keys ks = keys_of(row, src_rank(ring, s), b->kv_cur, c, d);
-        attn_backward_block(&kk, dq, b->dkv_local, b->dkv_local + one, &qs, &ks, dout, lse, D);
+        attn_backward_block(kern, dq, b->dkv_local, b->dkv_local + one, &qs, &ks, dout, lse, D);
         if (P == 1) break;
-        LWM_TRY(train_mpi_check(MPI_Waitall(4, req, MPI_STATUSES_IGNORE),
-                                "ring backward MPI_Waitall", err));
+        LWM_TRY(wait_all(ring, req, 4, err));
         if (s >= 1) add_into(b->dkv_local, b->dkv_in, blk);
         float *t = b->dkv_out; // the previous send has completed: its buffer is free
         b->dkv_out = b->dkv_local;
         b->dkv_local = t;
         LWM_TRY(train_mpi_check(MPI_Isend(b->dkv_out, (int)blk, MPI_FLOAT, next, TAG_BWD_DKV + s,
-                                          ring->ring, &send_dkv),
+                                          ring->ring, &req[3]),
                                 "ring backward MPI_Isend", err));
+        LWM_TRY(watch(ring, &req[3], 1, err));
         if (s < P - 1) {
             t = b->kv_cur;
             b->kv_cur = b->kv_next;
@@ -156,15 +159,29 @@ int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, rin
     }
     const float *home = b->dkv_local;
     if (P > 1) { // after N hops the own block's accumulator comes home from prev
-        MPI_Request req[2] = {MPI_REQUEST_NULL, send_dkv};
         LWM_TRY(train_mpi_check(MPI_Irecv(b->dkv_in, (int)blk, MPI_FLOAT, prev,
                                           TAG_BWD_DKV + P - 1, ring->ring, &req[0]),
                                 "ring backward MPI_Irecv", err));
-        LWM_TRY(train_mpi_check(MPI_Waitall(2, req, MPI_STATUSES_IGNORE),
-                                "ring backward MPI_Waitall", err));
+        LWM_TRY(watch(ring, req, 1, err));
+        LWM_TRY(wait_all(ring, req, 4, err));
         home = b->dkv_in;
     }
     memcpy(dk, home, sizeof(float) * one);
     memcpy(dv, home + one, sizeof(float) * one);
     return 0;
+}
+
+int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, ring_buffers *b,
+                            float *dq, float *dk, float *dv, const float *q, const float *k,
+                            const float *v, const float *dout, const float *lse, const float *D,
+                            const ring_row *row, int d, lwm_error *err)
+{
+    const size_t one = (size_t)row->c * d;
+    LWM_TRY(check_count(2 * one, err));
+    memcpy(b->kv_cur, k, sizeof(float) * one);
+    memcpy(b->kv_cur + one, v, sizeof(float) * one);
+    MPI_Request req[4] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+    int rc = backward_pass(ring, kern, b, req, dq, dk, dv, q, dout, lse, D, row, d, err);
+    if (rc < 0 && ring->comm) train_comm_forget(ring->comm); // req dies with this frame
+    return rc;
 }

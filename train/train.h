@@ -26,8 +26,9 @@
  * - Every rank of comm must call lwm_train_create/run with the same options. A failure on
  *   one rank is returned there while the others may be waiting in a collective: the caller
  *   (the CLI) must then bring the job down (MPI_Abort). The library never aborts.
- * - MPI must be initialised with at least MPI_THREAD_FUNNELED: OpenMP thread 0 calls
- *   MPI_Test from inside the attention kernels to progress the ring transfers.
+ * - With more than one rank, MPI must be initialised with MPI_THREAD_MULTIPLE (else
+ *   lwm_train_create fails with LWM_EUNSUPPORTED): a communication thread per rank progresses
+ *   the ring transfers and gradient reductions while the calling thread computes.
  * - OpenMP threads per rank come from omp_get_max_threads(); keep ranks x threads <= cores.
  * - Results are deterministic for a given rank layout and thread count; a resumed run
  *   repeats an uninterrupted one bit for bit. Different ring sizes agree within float32

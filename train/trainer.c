@@ -37,7 +37,8 @@ static void ring_reset(train_ring *r)
     r->world_size = r->size = r->dp_size = 1;
 }
 
-static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, lwm_error *err)
+static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, const lwm_mem *mem,
+                     lwm_error *err)
 {
     ring_reset(r);
     if (comm == MPI_COMM_NULL) {
@@ -61,7 +62,7 @@ static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, lwm_
     MPI_Comm_size(r->ring, &r->size);
     MPI_Comm_rank(r->dp, &r->dp_rank);
     MPI_Comm_size(r->dp, &r->dp_size);
-    return 0;
+    return r->world_size > 1 ? train_comm_create(&r->comm, mem, err) : 0;
 }
 
 // ceil, as the loader counts a stage's batches
@@ -154,8 +155,9 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     ring_reset(&t->ring);
     int rc;
     LWM_TRY_GOTO(rc, train_config_parse(&t->cfg, opts->config_path, err), fail);
-    t->cfg.tokenizer = opts->tokenizer, t->cfg.fields_spec = opts->fields_spec;
-    LWM_TRY_GOTO(rc, ring_init(&t->ring, &t->cfg, comm, err), fail);
+    t->cfg.tokenizer = opts->tokenizer;
+    t->cfg.fields_spec = opts->fields_spec;
+    LWM_TRY_GOTO(rc, ring_init(&t->ring, &t->cfg, comm, &t->opts.mem, err), fail);
     LWM_TRY_GOTO(rc, check_stages(&t->cfg, &t->ring, err), fail);
     for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += stage_steps(&t->cfg.stages[i]);
     LWM_TRY_GOTO(rc, open_outputs(t, err), fail);
@@ -186,6 +188,7 @@ void lwm_train_free(lwm_train *t)
     if (t->log) fclose(t->log);
     lwm_mem mem = t->opts.mem;
     lwm_free(&mem, t->src_state);
+    train_comm_free(t->ring.comm);
     if (t->ring.ring != MPI_COMM_NULL) MPI_Comm_free(&t->ring.ring);
     if (t->ring.dp != MPI_COMM_NULL) MPI_Comm_free(&t->ring.dp);
     lwm_free(&mem, t);
@@ -299,9 +302,10 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
     double t0 = lwm_now(), sums[3] = {0, 0, 0};
     memset(m->grads, 0, m->lay.total * sizeof(float));
     grad_sync sync;
-    grad_sync_begin(&sync, t->ring.use_mpi && t->ring.world_size > 1 ? t->ring.world : MPI_COMM_NULL);
+    grad_sync_begin(&sync, t->ring.comm ? t->ring.world : MPI_COMM_NULL, t->ring.comm);
     int rc = accumulate(t, sums, &sync, s, err);
     model_set_sync(m, NULL);
+    if (rc < 0 && t->ring.comm) train_comm_forget(t->ring.comm); // sync dies with this frame
     LWM_TRY(rc);
     LWM_TRY(grad_sync_finish(&sync, err));
     LWM_TRY(allreduce_sum(&t->ring, sums, 3, MPI_DOUBLE, "loss all-reduce", err));

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     int32_t *pos = malloc((size_t)c * 4), *seg = calloc((size_t)c, 4);
     for (size_t i = 0; i < n; i++) q[i] = k[i] = v[i] = dout[i] = 0.01f * (float)((i * 7919) % 200 - 100);
     for (int64_t i = 0; i < c; i++) pos[i] = (int32_t)i;
-    attn_kernel kern = {H, hd, tile, NULL, NULL, malloc(attn_scratch_floats(tile, hd) * threads * 4), threads};
+    attn_kernel kern = {H, hd, tile, malloc(attn_scratch_floats(tile, hd) * threads * 4), threads};
     attn_queries qs = {q, pos, seg, c};
     attn_keys ks = {k, v, pos, seg, c};
     double peak = sgemm_peak(1024, 5);

@@ -7,7 +7,8 @@
 #  3. peak memory of one step of the tiny preset at growing lengths beside the sizing
 #     function's prediction (BENCH_TRAIN_LENS, default "8192 16384 32768 65536");
 #  4. the gradient all-reduce on 2 data-parallel ranks (1 thread each, d=256 x 4 layers,
-#     2K tokens per rank): slices finished while the backward pass ran, and the wait left.
+#     2K tokens per rank): slices finished while the backward pass ran, and the wait left;
+#  5. a ring attention step on 2 ranks x 1 thread against the same blocks' compute alone.
 # Threads: 2 (one rank). The machine is shared: see uptime in the output.
 set -u
 cd "$(dirname "$0")/../.."
@@ -61,3 +62,8 @@ for r in map(json.loads, sys.stdin):
     step_s = 4096 / r["tokens_per_s"]
     print("step %d: %.2f s; gradient slices %d, %d finished during the backward pass; wait after it %.1f ms (%.1f%% of the step)"
           % (r["step"], step_s, r["grad_slices"], r["grad_slices_early"], 1e3 * r["grad_wait_s"], 100 * r["grad_wait_s"] / step_s))'
+
+echo "### ring attention step on 2 ranks x 1 thread: with the K/V exchange against its compute alone"
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
+    -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$BUILD/bench/train/bench_ring" 2048 4 64 128 5
+echo "# load after: $(uptime | sed 's/.*load average/load average/')"

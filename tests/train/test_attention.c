@@ -108,7 +108,7 @@ static void run(problem *p, int ring, int tile, fwd_fn fwd, bwd_fn bwd, double *
 {
     const int64_t c = p->c, cl = c / ring;
     const int H = p->H, hd = p->hd, d = H * hd;
-    attn_kernel k = {H, hd, tile, NULL, NULL, NULL, 2};
+    attn_kernel k = {H, hd, tile, NULL, 2};
     k.scratch = malloc(attn_scratch_floats(tile, hd) * 2 * 4);
     size_t n = (size_t)c * d;
     float *o = malloc(n * 4), *m = malloc((size_t)c * H * 4), *l = malloc((size_t)c * H * 4);
@@ -192,7 +192,7 @@ TEST(fully_masked_rows_stay_finite)
     for (int i = 0; i < 32; i++) q[i] = kk[i] = vv[i] = 0.5f;
     for (int i = 0; i < 8; i++) qp[i] = i, qs[i] = 0, kp[i] = i, ks[i] = 1;
     float scratch[2 * 16 + 8];
-    attn_kernel k = {H, hd, 4, NULL, NULL, scratch, 1};
+    attn_kernel k = {H, hd, 4, scratch, 1};
     attn_queries qq = {q, qp, qs, 8};
     attn_keys kv = {kk, vv, kp, ks, 8};
     attn_state_init(acc, m, l, 8, H, hd);
