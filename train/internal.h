@@ -294,6 +294,12 @@ void model_init_params(train_model *m, uint64_t seed);
 int model_row_step(train_model *m, row_loss *loss, const train_batch *batch, int b,
                    double rope_theta, double row_scale, lwm_error *err);
 /**
+ * The forward half of model_row_step: leaves row b's final hidden states in the model's
+ * x_final and the row's global text/vision target weights in counts. No gradients.
+ */
+int model_row_forward(train_model *m, double counts[2], const train_batch *batch, int b,
+                      double rope_theta, lwm_error *err);
+/**
  * From now on, model_row_step posts each gradient slice to sync as soon as it is final (the
  * caller's last row of a step) and the compute loops progress it; NULL stops that.
  */
