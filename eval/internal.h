@@ -75,6 +75,8 @@ typedef struct eval_run {
     int32_t gold[EVAL_MAX_ANSWER];
 } eval_run;
 
+/** Every line of a needles file into e->s (lwm_free): cell, answer, the tokenizer's hash. */
+int eval_read_samples(eval_run *e, const char *path, lwm_error *err);
 /** Reads the file, checks tokenizer and lengths, opens the model and the loader. Collective. */
 int eval_prepare(eval_run *e, const lwm_eval_needle_options *o, MPI_Comm comm, lwm_error *err);
 /** The next sample of the loader (s, in file order): greedy answer and score. Collective. */

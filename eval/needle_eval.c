@@ -34,8 +34,7 @@ static int read_line(eval_sample *s, const cJSON *j, const char *what, lwm_error
     return 0;
 }
 
-// Every line of the file: its cell, answer and the tokenizer it was made with.
-static int read_samples(eval_run *e, const char *path, lwm_error *err)
+int eval_read_samples(eval_run *e, const char *path, lwm_error *err)
 {
     char *data = NULL;
     size_t size = 0, cap = 0;
@@ -201,7 +200,7 @@ int eval_one(eval_run *e, eval_sample *s, const char *path, lwm_error *err)
 
 int eval_prepare(eval_run *e, const lwm_eval_needle_options *o, MPI_Comm comm, lwm_error *err)
 {
-    LWM_TRY(read_samples(e, o->data_path, err));
+    LWM_TRY(eval_read_samples(e, o->data_path, err));
     LWM_TRY(check_tokenizer(e, o, err));
     LWM_TRY(lwm_train_model_open(&e->model, o->config_path, o->weights_path, comm, NULL, err));
     LWM_TRY(check_lengths(e, o, err));

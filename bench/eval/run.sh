@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Needle retrieval before and after a context-length curriculum (issue 17). The tiny preset
-# (configs/tiny.json: d=128, 2 layers, LWM's vocabularies) trains on needle samples (lwm needle
-# make) in two stages, rows of S1 tokens then of S2 = 4 x S1 (RoPE theta 1M then 10M, as the
-# preset), from one data file holding both lengths (4 short samples for each long one: in stage
-# 1 a long sample is split and only its last piece, the one with the question, is kept; in
-# stage 2 four short samples share a row, each attending only to itself). After each stage,
-# lwm eval needle scores held-out samples (another seed) at S1, 2 S1, 4 S1, 8 S1 and 16 S1 =
-# 4 x S2 tokens, depths 0 to 1, with that stage's RoPE theta, and draws the heatmap.
+# (configs/tiny.json: d=128, 2 layers, LWM's vocabularies; here lr 2e-3) trains on needle
+# samples (lwm needle make) in two stages, rows of S1 tokens then of S2 = 4 x S1 (RoPE theta
+# 1M then 10M, as the preset), from one data file holding both lengths (4 short samples for
+# each long one: in stage 1 a long sample is split and only its last piece, the one with the
+# question, is kept; in stage 2 four short samples share a row, each attending only to
+# itself). After each stage, lwm eval needle scores held-out samples (another seed) at S1,
+# 2 S1, 4 S1, 8 S1 and 16 S1 = 4 x S2 tokens, depths 0 to 1, with that stage's RoPE theta,
+# and draws the heatmap.
 # Expected if the implementation is right: stage 1 retrieves at S1 and fails beyond; stage 2
 # extends retrieval to S2. Whatever it shows goes to bench/RESULTS.md.
 #
@@ -67,6 +68,7 @@ c["stages"] = [
     {"seq_len": s1, "rope_theta": 1000000, "tokens_per_batch": 8 * s1, "total_tokens": 8 * s1 * steps1},
     {"seq_len": 4 * s1, "rope_theta": 10000000, "tokens_per_batch": 8 * s1, "total_tokens": 8 * s1 * steps2}]
 c["train"]["checkpoint_every"] = 0
+c["optimizer"].update({"lr": 2e-3, "min_lr": 2e-4, "warmup_steps": 20})
 c["data"] = {"kind": "loader", "tokenizer": tok}
 json.dump(c, open(dst, "w"), indent=1)
 PY
