@@ -51,7 +51,7 @@ CXXFLAGS := -std=c++17 $(OPT) -g -march=native -fPIC $(WARN) $(SANFLAGS) $(PKG_C
 LDLIBS = $(PKG_LIBS) -lopenblas -ldnnl -lstdc++ -lm -lpthread
 LDFLAGS := -fopenmp $(SANFLAGS)
 
-STAGES := common ingest vqgan shard loader train
+STAGES := common ingest vqgan shard loader train eval
 LIB_C := $(foreach s,$(STAGES),$(wildcard $(s)/*.c))
 LIB_CXX := $(foreach s,$(STAGES),$(wildcard $(s)/*.cc))
 LIB_OBJS := $(LIB_C:%.c=$(BUILD)/obj/%.o) $(LIB_CXX:%.cc=$(BUILD)/obj/%.o)

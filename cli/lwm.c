@@ -24,6 +24,8 @@ static const command commands[] = {
     {"frames", cmd_frames, "write a video's sampled 256x256 frames as PNGs"},
     {"ingest", cmd_ingest, "decode every sample of a JSONL manifest, reporting each failure"},
     {"merge", cmd_merge, "make one dataset of the parts that 'ingest --part K/N' built"},
+    {"needle", cmd_needle, "needle-in-a-haystack prompts of exact token lengths and depths"},
+    {"eval", cmd_eval, "evaluate a trained model: needle retrieval by context length and depth"},
 };
 
 static const command *find_command(const char *name)

@@ -141,6 +141,13 @@ typedef struct train_ring {
     struct train_comm *comm;  // the communication thread when world_size > 1, else NULL
 } train_ring;
 
+/** A single process with no communicators (what train_ring_free frees nothing of). */
+void train_ring_reset(train_ring *r);
+/** Splits comm into rings of ring_ranks ranks (0: one ring of all) and data-parallel groups. */
+int train_ring_init(train_ring *r, int ring_ranks, MPI_Comm comm, const lwm_mem *mem,
+                    lwm_error *err);
+void train_ring_free(train_ring *r);
+
 /** Checks the MPI calls' result: returns LWM_EMPI with the call named. */
 int train_mpi_check(int mpi_rc, const char *what, lwm_error *err);
 
@@ -320,6 +327,12 @@ void model_init_params(train_model *m, uint64_t seed);
  */
 int model_row_step(train_model *m, row_loss *loss, const train_batch *batch, int b,
                    double rope_theta, double row_scale, lwm_error *err);
+/**
+ * The forward half of model_row_step: leaves row b's final hidden states in the model's
+ * x_final and the row's global text/vision target weights in counts. No gradients.
+ */
+int model_row_forward(train_model *m, double counts[2], const train_batch *batch, int b,
+                      double rope_theta, lwm_error *err);
 /**
  * From now on, model_row_step posts each gradient slice to sync as soon as it is final (the
  * caller's last row of a step) and the compute loops progress it; NULL stops that.

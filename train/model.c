@@ -315,13 +315,12 @@ static int slice_done(train_model *m, size_t begin, size_t end, lwm_error *err)
     return grad_sync_post(m->sync, m->grads + begin, end - begin, err);
 }
 
-int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
-                   double theta, double row_scale, lwm_error *err)
+int model_row_forward(train_model *m, double counts[2], const train_batch *bt, int b,
+                      double theta, lwm_error *err)
 {
     LWM_CHECK(err, bt->len == m->c, LWM_EINTERNAL, "batch has %lld tokens per rank, model %lld",
               (long long)bt->len, (long long)m->c);
     LWM_TRY(check_row(m, bt, b, err));
-    double counts[2];
     LWM_TRY(gather_row(m, counts, bt, b, err));
     const int L = m->cfg.model.layers, d = m->cfg.model.dim;
     const size_t cd = (size_t)m->c * d, base = (size_t)b * m->c;
@@ -333,6 +332,18 @@ int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
         float *out = l + 1 < L ? m->saved_in + (l + 1) * cd : m->x_final;
         LWM_TRY(layer_forward(m, out, l, theta, &row, pos, err));
     }
+    return 0;
+}
+
+int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
+                   double theta, double row_scale, lwm_error *err)
+{
+    double counts[2];
+    LWM_TRY(model_row_forward(m, counts, bt, b, theta, err));
+    const int L = m->cfg.model.layers, d = m->cfg.model.dim;
+    const size_t base = (size_t)b * m->c;
+    const int32_t *pos = bt->positions + base;
+    ring_row row = {m->row_pos, m->row_seg, m->c};
     LWM_TRY(model_heads_loss(m, loss, m->dx, m->x_final, bt, b, counts[0], counts[1], row_scale));
     LWM_TRY(slice_done(m, m->ofs.ln_f, m->lay.total, err));
     for (int l = L - 1; l >= 0; l--) {

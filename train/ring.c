@@ -19,6 +19,54 @@ int train_mpi_check(int mpi_rc, const char *what, lwm_error *err)
     return lwm_error_set(err, LWM_EMPI, "%s failed: %s", what, msg);
 }
 
+// A single process with no communicators. MPI_COMM_NULL is not 0 in Open MPI, so a trainer
+// that fails before train_ring_init must start from here for lwm_train_free to free nothing.
+void train_ring_reset(train_ring *r)
+{
+    memset(r, 0, sizeof *r);
+    r->world = r->ring = r->dp = MPI_COMM_NULL;
+    r->world_size = r->size = r->dp_size = 1;
+}
+
+// Rings of ring_ranks ranks (0: all of comm) and the data-parallel groups across them, with
+// the communication thread that progresses their transfers when there is more than one rank.
+int train_ring_init(train_ring *r, int ring_ranks, MPI_Comm comm, const lwm_mem *mem,
+                    lwm_error *err)
+{
+    train_ring_reset(r);
+    if (comm == MPI_COMM_NULL) {
+        LWM_CHECK(err, ring_ranks <= 1, LWM_EINVAL, "config asks for a ring of %d ranks but runs without MPI",
+                  ring_ranks);
+        return 0;
+    }
+    r->use_mpi = 1;
+    r->world = comm;
+    MPI_Comm_rank(comm, &r->world_rank);
+    MPI_Comm_size(comm, &r->world_size);
+    int R = ring_ranks > 0 ? ring_ranks : r->world_size;
+    LWM_CHECK(err, r->world_size % R == 0, LWM_EINVAL,
+              "config asks for rings of %d ranks but mpirun started %d ranks (need a multiple of %d)",
+              R, r->world_size, R);
+    LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank / R, r->world_rank % R, &r->ring),
+                            "MPI_Comm_split (ring)", err));
+    LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank % R, r->world_rank / R, &r->dp),
+                            "MPI_Comm_split (data parallel)", err));
+    MPI_Comm_rank(r->ring, &r->rank);
+    MPI_Comm_size(r->ring, &r->size);
+    MPI_Comm_rank(r->dp, &r->dp_rank);
+    MPI_Comm_size(r->dp, &r->dp_size);
+    return r->world_size > 1 ? train_comm_create(&r->comm, mem, err) : 0;
+}
+
+void train_ring_free(train_ring *r)
+{
+    train_comm_free(r->comm);
+    if (r->ring != MPI_COMM_NULL) MPI_Comm_free(&r->ring);
+    if (r->dp != MPI_COMM_NULL) MPI_Comm_free(&r->dp);
+    r->comm = NULL;
+    r->ring = r->dp = MPI_COMM_NULL;
+}
+
 // Hands a step's posted requests to the communication thread.
 static int watch(const train_ring *ring, MPI_Request *req, int n, lwm_error *err)
 {

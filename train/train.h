@@ -122,4 +122,50 @@ struct cJSON *lwm_train_step_json(const lwm_train_step *s);
 int lwm_train_predict_bytes(int64_t *bytes, const char *config_path, int64_t seq_len, int ring,
                             int threads, lwm_error *err);
 
+/* ------------------------------------------------------------------ inference (evaluation) */
+
+/**
+ * A trained model for evaluation (train/infer.c): the config's model, weights from a
+ * safetensors file, the trainer's own blockwise kernels with the ring over every rank of
+ * comm (zigzag layout, as in training). Text rows of one document only.
+ *
+ *   lwm_train_model *m;
+ *   lwm_train_model_open(&m, "configs/tiny.json", "run/weights.safetensors", MPI_COMM_WORLD, NULL, &err);
+ *   lwm_train_model_argmax(m, tokens, len, theta, at, n, ids, &err);  // greedy next tokens
+ *   lwm_train_model_free(m);
+ */
+typedef struct lwm_train_model lwm_train_model;
+
+/** What the config says that evaluation needs. Filled by lwm_train_model_info. */
+typedef struct lwm_train_model_info {
+    int n_stages;
+    int64_t seq_len[16];     /**< each stage's seq_len */
+    double rope_theta[16];   /**< each stage's RoPE theta */
+    int text_vocab;
+    int ring;                /**< ranks the rows are split over (the size of comm) */
+} lwm_train_model_info;
+
+/**
+ * Reads the config and the weights (every tensor the config's model has, with its shape: a
+ * missing or misshapen one is an error naming it). Collective over comm (MPI_COMM_NULL: one
+ * process without MPI). Returns 0 or a negative code with err filled; *out NULL on failure.
+ */
+int lwm_train_model_open(lwm_train_model **out, const char *config_path, const char *weights_path,
+                         MPI_Comm comm, const lwm_mem *mem, lwm_error *err);
+
+void lwm_train_model_info_get(const lwm_train_model *m, lwm_train_model_info *info);
+
+/**
+ * Greedy next text tokens of one text row: tokens[len] are the row's inputs (positions 0..len-1,
+ * one document, causal); out[j] = argmax of the text head at position at[j], i.e. the model's
+ * prediction of token at[j] + 1. Every rank passes the same row and gets the same ids; len must
+ * divide by 2 x ring. Collective.
+ */
+int lwm_train_model_argmax(lwm_train_model *m, const int32_t *tokens, int64_t len,
+                           double rope_theta, const int64_t *at, int n, int32_t *out,
+                           lwm_error *err);
+
+/** Frees the model (NULL is fine). Not collective. */
+void lwm_train_model_free(lwm_train_model *m);
+
 #endif /* LWM_TRAIN_H */

@@ -26,44 +26,6 @@ struct lwm_train {
     char progress_detail[128]; // the last step's, kept for the final progress line
 };
 
-// ------------------------------------------------------------------ layout of ranks
-
-// A single process with no communicators. MPI_COMM_NULL is not 0 in Open MPI, so a trainer
-// that fails before ring_init must start from here for lwm_train_free to free nothing.
-static void ring_reset(train_ring *r)
-{
-    memset(r, 0, sizeof *r);
-    r->world = r->ring = r->dp = MPI_COMM_NULL;
-    r->world_size = r->size = r->dp_size = 1;
-}
-
-static int ring_init(train_ring *r, const train_config *cfg, MPI_Comm comm, const lwm_mem *mem,
-                     lwm_error *err)
-{
-    ring_reset(r);
-    if (comm == MPI_COMM_NULL) {
-        LWM_CHECK(err, cfg->ring <= 1, LWM_EINVAL, "config asks for a ring of %d ranks but runs without MPI",
-                  cfg->ring);
-        return 0;
-    }
-    r->use_mpi = 1;
-    r->world = comm;
-    MPI_Comm_rank(comm, &r->world_rank);
-    MPI_Comm_size(comm, &r->world_size);
-    int R = cfg->ring > 0 ? cfg->ring : r->world_size;
-    LWM_CHECK(err, r->world_size % R == 0, LWM_EINVAL,
-              "config asks for rings of %d ranks but mpirun started %d ranks (need a multiple of %d)",
-              R, r->world_size, R);
-    LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank / R, r->world_rank % R, &r->ring),
-                            "MPI_Comm_split (ring)", err));
-    LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank % R, r->world_rank / R, &r->dp),
-                            "MPI_Comm_split (data parallel)", err));
-    MPI_Comm_rank(r->ring, &r->rank);
-    MPI_Comm_size(r->ring, &r->size);
-    MPI_Comm_rank(r->dp, &r->dp_rank);
-    MPI_Comm_size(r->dp, &r->dp_size);
-    return r->world_size > 1 ? train_comm_create(&r->comm, mem, err) : 0;
-}
 
 // ceil, as the loader counts a stage's batches
 static int64_t stage_steps(const train_stage *s)
@@ -152,12 +114,12 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     LWM_CHECK(err, t, -ENOMEM, "out of memory");
     t->opts = *opts;
     t->prepared_stage = -1;
-    ring_reset(&t->ring);
+    train_ring_reset(&t->ring);
     int rc;
     LWM_TRY_GOTO(rc, train_config_parse(&t->cfg, opts->config_path, err), fail);
     t->cfg.tokenizer = opts->tokenizer;
     t->cfg.fields_spec = opts->fields_spec;
-    LWM_TRY_GOTO(rc, ring_init(&t->ring, &t->cfg, comm, &t->opts.mem, err), fail);
+    LWM_TRY_GOTO(rc, train_ring_init(&t->ring, t->cfg.ring, comm, &t->opts.mem, err), fail);
     LWM_TRY_GOTO(rc, check_stages(&t->cfg, &t->ring, err), fail);
     for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += stage_steps(&t->cfg.stages[i]);
     LWM_TRY_GOTO(rc, open_outputs(t, err), fail);
@@ -188,9 +150,7 @@ void lwm_train_free(lwm_train *t)
     if (t->log) fclose(t->log);
     lwm_mem mem = t->opts.mem;
     lwm_free(&mem, t->src_state);
-    train_comm_free(t->ring.comm);
-    if (t->ring.ring != MPI_COMM_NULL) MPI_Comm_free(&t->ring.ring);
-    if (t->ring.dp != MPI_COMM_NULL) MPI_Comm_free(&t->ring.dp);
+    train_ring_free(&t->ring);
     lwm_free(&mem, t);
 }
 

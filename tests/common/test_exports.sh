@@ -6,7 +6,7 @@
 SUITE=common/exports
 . tests/lib.sh
 LIB=${LWM_BUILD:-build}/liblwm.so
-HEADERS="common/common.h ingest/ingest.h vqgan/vqgan.h shard/shard.h loader/loader.h train/train.h"
+HEADERS="common/common.h ingest/ingest.h vqgan/vqgan.h shard/shard.h loader/loader.h train/train.h eval/eval.h"
 
 nm -D --defined-only "$LIB" | awk '{print $3}' | sed 's/@.*//' | sort -u >"$TMP/exported"
 # Declarations: an lwm_ name followed by "(" at file scope in the public headers

@@ -10,11 +10,12 @@ allowed() { # stage -> stages whose public header it may include
         ingest) echo "vqgan shard" ;;
         loader) echo "shard" ;;
         train) echo "loader shard" ;;
+        eval) echo "train loader" ;;
     esac
 }
 
 bad=""
-for stage in common ingest vqgan shard loader train; do
+for stage in common ingest vqgan shard loader train eval; do
     for f in $(find "$stage" -name '*.[ch]' -o -name '*.cc' 2>/dev/null); do
         while read -r inc; do
             dep=${inc%%/*}
@@ -30,7 +31,7 @@ for stage in common ingest vqgan shard loader train; do
 done
 check include_graph_points_downward "forbidden includes:$bad" test -z "$bad"
 
-bad=$(grep -rlE '\b(exit|abort|printf|puts)\s*\(|fprintf\s*\(\s*std(out|err)' common ingest vqgan shard loader train \
+bad=$(grep -rlE '\b(exit|abort|printf|puts)\s*\(|fprintf\s*\(\s*std(out|err)' common ingest vqgan shard loader train eval \
       --include='*.c' --include='*.cc' 2>/dev/null | tr '\n' ' ')
 check libraries_never_print_or_exit "found in: $bad" test -z "$bad"
 
@@ -38,6 +39,6 @@ check libraries_never_print_or_exit "found in: $bad" test -z "$bad"
 # checked size, strtok_r, strtol). Checked here rather than by macros so that system
 # headers included in any order keep compiling.
 bad=$(grep -rnE '\b(strcpy|strcat|strncpy|strncat|sprintf|vsprintf|strtok|gets|atoi)\s*\(' \
-      common ingest vqgan shard loader train cli --include='*.c' --include='*.cc' --include='*.h' \
+      common ingest vqgan shard loader train eval cli --include='*.c' --include='*.cc' --include='*.h' \
       2>/dev/null | cut -d: -f1,2 | tr '\n' ' ')
 check banned_functions_unused "found at: $bad" test -z "$bad"

@@ -12,3 +12,8 @@ import json, math, sys
 r = [json.loads(l) for l in open(sys.argv[1])]
 sys.exit(0 if {x["stage"] for x in r} == {0, 1} and all(math.isfinite(x["loss"]) for x in r) else 1)' "$LOG"
 check demo_wrote_loss_curve "no PNG at $DEMO_DIR/train/loss.png" sh -c "head -c 4 '$DEMO_DIR/train/loss.png' | grep -q PNG"
+check demo_wrote_needle_heatmap "no needle evaluation in $DEMO_DIR/eval" /usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1] + "/results.json"))
+png = open(sys.argv[1] + "/heatmap.png", "rb").read(4)
+sys.exit(0 if len(r["cells"]) == 6 and r["total"] == 6 and png[1:4] == b"PNG" else 1)' "$DEMO_DIR/eval"
