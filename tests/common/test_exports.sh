@@ -10,14 +10,19 @@ HEADERS="common/common.h ingest/ingest.h vqgan/vqgan.h shard/shard.h loader/load
 
 nm -D --defined-only "$LIB" | awk '{print $3}' | sed 's/@.*//' | sort -u >"$TMP/exported"
 # Declarations: an lwm_ name followed by "(" at file scope in the public headers
-# (prototypes; function-pointer fields are "(*name)" and macros "#define").
+# (prototypes; function-pointer fields are "(*name)", macros "#define" and static
+# inline helpers are not symbols).
 $PY - $HEADERS >"$TMP/declared" <<'PYEOF'
 import re, sys
 names = set()
 for h in sys.argv[1:]:
     text = re.sub(r"/\*.*?\*/|//[^\n]*", "", open(h).read(), flags=re.S)
     text = re.sub(r"^\s*#.*?(?<!\\)$", "", text, flags=re.M | re.S)
+    # static inline helpers (lwm_le_get32...) are compiled into the caller, not exported
+    inline = set(re.findall(r"\bstatic\s+inline\s+[\w\s*]*?\b(lwm_\w+)\s*\(", text))
     for m in re.finditer(r"\b(lwm_\w+)\s*\(", text):
+        if m.group(1) in inline:
+            continue
         before = text[:m.start()].rstrip()
         if before.endswith("(*") or before.endswith("*") and before[:-1].rstrip().endswith("("):
             continue
