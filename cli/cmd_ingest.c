@@ -188,7 +188,7 @@ static int run_mpi(lwm_ingest_run_options *opt, int json)
         fprintf(stderr, "lwm ingest: rank %d stops the job\n", rank);
         MPI_Abort(MPI_COMM_WORLD, 1); // the other parts stay resumable
     }
-    long long failed = res.failed, total_failed = 0;
+    long long failed = res.failed + res.failed_before, total_failed = 0; // earlier runs' too
     MPI_Reduce(&failed, &total_failed, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
     if (!json) printf("part %d/%d (lines %lld..%lld): ", rank, size, (long long)res.first_line,
                       (long long)res.end_line - 1);

@@ -92,6 +92,13 @@ int run_read_dataset(run_state *r)
     const char *vq = o->vqgan ? o->vqgan : stored_string(r, "vqgan");
     if (vq) LWM_CHECK(r->err, lwm_format(r->vqgan_path, sizeof r->vqgan_path, "%s", vq) == 0,
                       LWM_EINVAL, "%s: path too long", vq);
+    struct stat sb;
+    if (!o->vqgan && vq && stat(vq, &sb) != 0) {
+        r->res->usage = 1;
+        return lwm_error_set(r->err, LWM_ENOTFOUND, "%s: the VQGAN weights it records, %s (xxh3 %s), "
+                             "are gone: give them with --vqgan W", o->out_dir, vq,
+                             r->stored_vqgan_hash[0] ? r->stored_vqgan_hash : "?");
+    }
     if (!o->vqgan && vq)
         lwm_log(&o->log, LWM_LOG_INFO, "%s: using the VQGAN weights it records: %s", o->out_dir, vq);
     return 0;

@@ -57,6 +57,12 @@ rc=$(run ingest --vqgan "$D/other.safetensors")
 check other_weights_refused "exit $rc: $(head -c 300 "$TMP/err")" \
     bash -c "[ $rc -eq 2 ] && grep -q 'tiny.safetensors (xxh3 .*this run gives .*other.safetensors' '$TMP/err'"
 check refusals_leave_dataset "the dataset changed" cmp -s "$TMP/before.json" <("$LWM" ls "$D/ds" --json)
+# Recorded weights that are gone: said so, with the flag that gives them (exit 2).
+mv "$D/tiny.safetensors" "$D/tiny.away"
+rc=$(run ingest)
+check recorded_weights_gone "exit $rc: $(head -c 300 "$TMP/err")" \
+    bash -c "[ $rc -eq 2 ] && grep -q 'VQGAN weights it records, .*tiny.safetensors .*are gone: give them with --vqgan' '$TMP/err'"
+mv "$D/tiny.away" "$D/tiny.safetensors"
 # The file appears: --retry-failed stores it, and nothing is left to retry.
 cp "$D/v0.mp4" "$D/v1.mp4"
 rc=$(run ingest --retry-failed)
