@@ -26,6 +26,7 @@ int cmd_render(int argc, char **argv);
 int cmd_frames(int argc, char **argv);
 int cmd_ingest(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /** Prints "lwm <cmd>: message" to stderr and returns exit status 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -16,7 +16,7 @@ extern char **environ;
 static void usage(void)
 {
     printf("usage: mpirun -np P lwm train --config C --data DIR [--steps N] [--out RUN] [--resume]\n"
-           "                             [--export-init W.safetensors]\n"
+           "                             [--export-init W.safetensors] [--init W]\n"
            "       lwm train --plot RUN [--png FILE]\n\n"
            "Trains LWM's vision-language LLaMA with blockwise ring attention over the P ranks\n"
            "(P = data-parallel replicas x the config's \"ring\" size; ring 0 = all ranks).\n"
@@ -25,6 +25,9 @@ static void usage(void)
            "  --steps N        stop after N optimizer steps in all (resumed ones count)\n"
            "  --resume         continue from RUN/checkpoint.bin, bit for bit\n"
            "  --export-init W  write the initial weights to W before the first step\n"
+           "  --init W         start from pretrained weights: a Hugging Face LLaMA directory\n"
+           "                   (config.json, model.safetensors or its index), or a run's\n"
+           "                   weights.safetensors (stage 0, step 0, fresh optimizer state)\n"
            "  --plot RUN       write the loss curve of RUN/log.jsonl (or a log file) as a PNG\n"
            "  --png FILE       where --plot writes (default: RUN/loss.png)\n"
            "  --quiet          no progress line\n");
@@ -102,6 +105,7 @@ static int parse(train_args *a, int argc, char **argv)
         else if (strcmp(k, "--data") == 0) a->o.data_dir = argv[++i];
         else if (strcmp(k, "--out") == 0) a->o.out_dir = argv[++i];
         else if (strcmp(k, "--export-init") == 0) a->o.export_init = argv[++i];
+        else if (strcmp(k, "--init") == 0) a->o.init_path = argv[++i];
         else if (strcmp(k, "--plot") == 0) a->plot_run = argv[++i];
         else if (strcmp(k, "--png") == 0) a->png = argv[++i];
         else if (strcmp(k, "--steps") == 0) {

@@ -347,6 +347,27 @@ void lwm_st_release(lwm_st_header *h);
 /** The tensor called name, or NULL. */
 const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name);
 
+/** One tensor the writer will write: its name, rank and shape (F32). */
+typedef struct lwm_st_entry {
+    char name[128];
+    int ndim;
+    int64_t shape[LWM_ST_MAX_DIMS];
+} lwm_st_entry;
+
+/**
+ * A streaming safetensors writer: lwm_st_writer_begin writes the header (entries in order,
+ * meta_kv a NULL-terminated list of key, value strings for __metadata__, may be NULL) into
+ * path's temp file; lwm_st_writer_put appends data in entry order; lwm_st_writer_commit checks
+ * every declared byte was written and renames into place; lwm_st_writer_abort removes the temp
+ * file. Commit and abort free the writer.
+ */
+typedef struct lwm_st_writer lwm_st_writer;
+int lwm_st_writer_begin(lwm_st_writer **w, const char *path, const lwm_st_entry *entries, int n,
+                        const char *const *meta_kv, lwm_error *err);
+int lwm_st_writer_put(lwm_st_writer *w, const float *data, size_t count, lwm_error *err);
+int lwm_st_writer_commit(lwm_st_writer *w, lwm_error *err);
+void lwm_st_writer_abort(lwm_st_writer *w);
+
 /* ------------------------------------------------------------------------ */
 /* Vector units and the project's SGEMM (simd.c)                            */
 /* ------------------------------------------------------------------------ */

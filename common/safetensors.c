@@ -1,4 +1,4 @@
-// The one parser of safetensors headers (vqgan weights and trainer exports): a little-endian
+// The one parser and the one writer of safetensors files. The parser reads headers (vqgan weights and trainer exports): a little-endian
 // u64 header length, a JSON object naming each tensor's dtype, shape and data_offsets, then the
 // data. Every number is checked as an integer before any arithmetic: offsets and dimensions are
 // integral, non-negative and below 2^53 (a double holds them exactly; no real file is larger),
@@ -7,8 +7,10 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -189,4 +191,119 @@ const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name)
     for (int i = 0; i < h->n; i++)
         if (strcmp(h->tensors[i].name, name) == 0) return &h->tensors[i];
     return NULL;
+}
+
+// ---------------------------------------------------------------- writer
+// One streaming writer (vqgan weights, trainer weights and exports): the header first, then
+// each tensor's data in entry order, into a temp file renamed into place on commit.
+
+struct lwm_st_writer {
+    FILE *fp;
+    char path[4096], tmp[4200];
+    size_t expected, written; // bytes of data
+};
+
+static cJSON *header_json(const lwm_st_entry *entries, int n, const char *const *meta_kv,
+                          size_t *data_bytes)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    if (meta_kv && meta_kv[0]) {
+        cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
+        for (int i = 0; meta && meta_kv[i]; i += 2) cJSON_AddStringToObject(meta, meta_kv[i], meta_kv[i + 1]);
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_AddObjectToObject(root, entries[i].name);
+        if (!e) break;
+        cJSON_AddStringToObject(e, "dtype", "F32");
+        cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+        size_t count = 1;
+        for (int d = 0; d < entries[i].ndim; d++) {
+            cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)entries[i].shape[d]));
+            count *= (size_t)entries[i].shape[d];
+        }
+        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+        off += count * 4;
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
+    }
+    *data_bytes = off;
+    return root;
+}
+
+int lwm_st_writer_begin(lwm_st_writer **out, const char *path, const lwm_st_entry *entries, int n,
+                       const char *const *meta_kv, lwm_error *err)
+{
+    *out = NULL;
+    lwm_st_writer *w = calloc(1, sizeof *w);
+    if (!w) return lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
+    size_t data_bytes = 0;
+    cJSON *root = header_json(entries, n, meta_kv, &data_bytes);
+    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    int rc = 0;
+    if (!text) rc = lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
+    else if (lwm_format(w->path, sizeof w->path, "%s", path) < 0 ||
+             lwm_format(w->tmp, sizeof w->tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+        rc = lwm_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
+    else if (!(w->fp = fopen(w->tmp, "wb")))
+        rc = lwm_error_set(err, -errno, "%s: %s", w->tmp, strerror(errno));
+    if (rc == 0) {
+        // Pad the header with spaces so the data starts 8-byte aligned.
+        size_t len = strlen(text), padded = (len + 7) / 8 * 8;
+        unsigned char lenbuf[8];
+        for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+        int ok = fwrite(lenbuf, 1, 8, w->fp) == 8 && fwrite(text, 1, len, w->fp) == len;
+        for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', w->fp) != EOF;
+        if (!ok) rc = lwm_error_set(err, -EIO, "%s: write failed", w->tmp);
+    }
+    cJSON_free(text);
+    w->expected = data_bytes;
+    if (rc < 0) {
+        lwm_st_writer_abort(w);
+        return rc;
+    }
+    *out = w;
+    return 0;
+}
+
+int lwm_st_writer_put(lwm_st_writer *w, const float *data, size_t count, lwm_error *err)
+{
+    LWM_CHECK(err, w->written + count * 4 <= w->expected, LWM_EINTERNAL,
+              "%s: more data than the header declares", w->path);
+    LWM_CHECK(err, fwrite(data, 4, count, w->fp) == count, -EIO, "%s: write failed: %s", w->tmp,
+              strerror(errno));
+    w->written += count * 4;
+    return 0;
+}
+
+int lwm_st_writer_commit(lwm_st_writer *w, lwm_error *err)
+{
+    int rc = 0;
+    if (w->written != w->expected)
+        rc = lwm_error_set(err, LWM_EINTERNAL, "%s: wrote %zu of %zu data bytes", w->path,
+                           w->written, w->expected);
+    else if (fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0)
+        rc = lwm_error_set(err, -EIO, "%s: write failed: %s", w->tmp, strerror(errno));
+    if (rc < 0) {
+        lwm_st_writer_abort(w);
+        return rc;
+    }
+    int closed = fclose(w->fp);
+    w->fp = NULL;
+    if (closed != 0 || rename(w->tmp, w->path) != 0) {
+        rc = lwm_error_set(err, -errno, "%s: %s", w->path, strerror(errno));
+        unlink(w->tmp);
+    }
+    free(w);
+    return rc;
+}
+
+void lwm_st_writer_abort(lwm_st_writer *w)
+{
+    if (!w) return;
+    if (w->fp) fclose(w->fp);
+    unlink(w->tmp);
+    free(w);
 }
