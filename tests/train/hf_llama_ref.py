@@ -6,7 +6,7 @@ It knows nothing of the trainer's layout.
 
 usage:
   hf_llama_ref.py make DIR [--seed S] [--shards N] [--kv-heads K] [--drop NAME]
-                           [--nan NAME] [--shape NAME] [--tied]
+                           [--nan NAME] [--shape NAME] [--tied] [--vocab V]
       writes a random model: DIR/config.json, DIR/model.safetensors (or N shards and
       DIR/model.safetensors.index.json); --drop leaves a tensor out, --nan puts a NaN in one,
       --shape stores one with a wrong shape, --tied drops lm_head (tie_word_embeddings).
@@ -16,6 +16,7 @@ usage:
 """
 import json
 import math
+import os
 import struct
 import sys
 
@@ -53,6 +54,7 @@ def make(d, opts):
     cfg = dict(CONFIG)
     cfg["num_key_value_heads"] = int(opts.get("--kv-heads", cfg["num_attention_heads"]))
     cfg["tie_word_embeddings"] = "--tied" in opts
+    cfg["vocab_size"] = int(opts.get("--vocab", cfg["vocab_size"]))
     D, F, V, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"], cfg["num_hidden_layers"]
     kvd = D // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
     rng = np.random.default_rng(int(opts.get("--seed", 1)))
@@ -77,6 +79,7 @@ def make(d, opts):
     if "--shape" in opts:
         a = t[opts["--shape"]]
         t[opts["--shape"]] = a[:, :-1].copy() if a.ndim == 2 else a[:-1].copy()
+    os.makedirs(d, exist_ok=True)
     json.dump(cfg, open(d + "/config.json", "w"), indent=1)
     shards = int(opts.get("--shards", 1))
     if shards == 1:
