@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "shard_cli.h"
 #include "train/train.h"
 
 static const char usage[] =
@@ -45,6 +46,21 @@ static int parse_args(export_args *a, int argc, char **argv)
     return 0;
 }
 
+static int export_dataset(const export_args *a)
+{
+    lwm_shard_reader *r = shard_cli_open("export", a->src);
+    if (!r) return 1;
+    lwm_progress progress;
+    cli_progress(&progress, a->quiet);
+    lwm_error err = {0};
+    int rc = lwm_shard_export_jsonl(r, a->out, progress.fn ? &progress : NULL, &err);
+    int64_t n = lwm_shard_reader_count(r);
+    lwm_shard_reader_free(r);
+    if (rc < 0) return cli_fail_err("export", &err, rc);
+    fprintf(stderr, "lwm export: %lld samples to %s\n", (long long)n, a->out);
+    return 0;
+}
+
 int cmd_export(int argc, char **argv)
 {
     export_args a = {0};
@@ -58,5 +74,6 @@ int cmd_export(int argc, char **argv)
         if (rc == 0) printf("%s\n", a.out);
         return rc < 0 ? cli_fail_err("export", &err, rc) : 0;
     }
+    if (strcmp(a.format, "lwm-jsonl") == 0) return export_dataset(&a);
     return cli_fail("export", "--format: expected hf, lwm or lwm-jsonl, got '%s'", a.format);
 }
