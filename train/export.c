@@ -68,7 +68,17 @@ static int open_weights(train_st_map *f, train_weights_info *info, train_layout 
                        (info->model.dim / info->model.heads) % 2 == 0,
               LWM_EFORMAT, "%s: model metadata: dim %d does not split into %d heads of even width",
               path, info->model.dim, info->model.heads);
-    return train_layout_build(lay, &info->model, err);
+    LWM_TRY(train_layout_build(lay, &info->model, err));
+    // Every tensor present with its shape before anything is sized from the metadata.
+    for (int i = 0; i < lay->ntensors; i++) {
+        const train_tensor *t = &lay->t[i];
+        const lwm_st_tensor *s = lwm_st_find(&f->hdr, t->name);
+        LWM_CHECK(err, s && s->ndim == t->rank && s->shape[0] == t->shape[0] &&
+                           (t->rank == 1 || s->shape[1] == t->shape[1]),
+                  LWM_EFORMAT, "%s: tensor %s missing or not of the shape the metadata gives",
+                  path, t->name);
+    }
+    return 0;
 }
 
 // Each tensor of the run in the Hugging Face layout, streamed through two scratch tensors.
