@@ -309,14 +309,18 @@ int lwm_json_load_file(const char *path, struct cJSON **out, lwm_error *err);
 /** Most dimensions a safetensors tensor may declare. */
 enum { LWM_ST_MAX_DIMS = 8 };
 
-/** One F32 tensor of a parsed safetensors header. Every field is set by lwm_st_parse. */
+/** Element types lwm_st_parse_any accepts (lwm_st_parse: F32 only). */
+enum { LWM_ST_F32 = 0, LWM_ST_BF16 = 1, LWM_ST_F16 = 2 };
+
+/** One tensor of a parsed safetensors header. Every field is set by lwm_st_parse. */
 typedef struct lwm_st_tensor {
     const char *name;      /**< points into the header's JSON; valid until lwm_st_release */
+    int dtype;             /**< LWM_ST_F32, or LWM_ST_BF16 / LWM_ST_F16 (lwm_st_parse_any) */
     int ndim;              /**< 0..LWM_ST_MAX_DIMS */
     int64_t shape[LWM_ST_MAX_DIMS]; /**< each in [0, 2^53) */
     size_t count;          /**< elements: the product of shape (checked for overflow) */
     size_t offset;         /**< byte offset of the data from the start of the FILE */
-    size_t bytes;          /**< count * 4; offset + bytes <= the file size */
+    size_t bytes;          /**< count * 4 (2 for BF16, F16); offset + bytes <= the file size */
 } lwm_st_tensor;
 
 /** A parsed safetensors header. Filled by lwm_st_parse, released by lwm_st_release. */
@@ -328,6 +332,7 @@ typedef struct lwm_st_header {
     size_t file_size;             /**< the size passed to lwm_st_parse */
     struct cJSON *root;           /**< the header JSON (owned) */
     const lwm_mem *mem;           /**< allocator of tensors */
+    int allow_16bit;              /**< BF16 and F16 tensors accepted (lwm_st_parse_any) */
 } lwm_st_header;
 
 /**
@@ -342,6 +347,11 @@ typedef struct lwm_st_header {
  */
 int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *path,
                  const lwm_mem *mem, lwm_error *err);
+/** lwm_st_parse that also accepts BF16 and F16 tensors when allow_16bit (pretrained imports). */
+int lwm_st_parse_any(lwm_st_header *h, const void *file, size_t size, const char *path,
+                     const lwm_mem *mem, int allow_16bit, lwm_error *err);
+/** count elements of a tensor's dtype at data (little-endian, any alignment) as floats. */
+void lwm_st_to_float(float *out, const void *data, size_t count, int dtype);
 /** Frees what lwm_st_parse allocated; h may be zeroed or already released. */
 void lwm_st_release(lwm_st_header *h);
 /** The tensor called name, or NULL. */

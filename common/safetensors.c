@@ -51,9 +51,14 @@ static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
               LWM_EFORMAT, "%s: tensor %s: header entry lacks dtype, shape or data_offsets", path,
               name);
     char dt[64];
-    LWM_CHECK(err, strcmp(dtype->valuestring, "F32") == 0, LWM_EUNSUPPORTED,
-              "%s: tensor %s: dtype %s, only F32 is supported", path, name,
-              printable(dt, dtype->valuestring));
+    static const char *const dtypes[] = {"F32", "BF16", "F16"};
+    t->dtype = -1;
+    for (int i = 0; i < (h->allow_16bit ? 3 : 1); i++)
+        if (strcmp(dtype->valuestring, dtypes[i]) == 0) t->dtype = i;
+    LWM_CHECK(err, t->dtype >= 0, LWM_EUNSUPPORTED, "%s: tensor %s: dtype %s, only %s supported",
+              path, name, printable(dt, dtype->valuestring),
+              h->allow_16bit ? "F32, BF16 and F16 are" : "F32 is");
+    const size_t width = t->dtype == LWM_ST_F32 ? 4 : 2;
     t->ndim = cJSON_GetArraySize(shape);
     LWM_CHECK(err, t->ndim <= LWM_ST_MAX_DIMS, LWM_EFORMAT, "%s: tensor %s: %d dimensions", path,
               name, t->ndim);
@@ -67,14 +72,14 @@ static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
                   "%s: tensor %s: shape overflows", path, name);
     }
     size_t bytes;
-    LWM_CHECK(err, !__builtin_mul_overflow(count, sizeof(float), &bytes), LWM_EFORMAT,
+    LWM_CHECK(err, !__builtin_mul_overflow(count, width, &bytes), LWM_EFORMAT,
               "%s: tensor %s: shape overflows", path, name);
     int64_t b = exact_uint(cJSON_GetArrayItem(offs, 0)), e2 = exact_uint(cJSON_GetArrayItem(offs, 1));
     LWM_CHECK(err, b >= 0 && e2 >= 0, LWM_EFORMAT,
               "%s: tensor %s: data_offsets are not non-negative integers below 2^53", path, name);
     LWM_CHECK(err, e2 >= b && (uint64_t)(e2 - b) == bytes, LWM_EFORMAT,
-              "%s: tensor %s: data_offsets [%lld, %lld] do not hold %zu floats", path, name,
-              (long long)b, (long long)e2, count);
+              "%s: tensor %s: data_offsets [%lld, %lld] do not hold %zu %s", path, name,
+              (long long)b, (long long)e2, count, t->dtype == LWM_ST_F32 ? "floats" : "values");
     // data_start <= 8 + 64 MiB and e2 < 2^53: the sum cannot wrap.
     size_t end = h->data_start + (size_t)e2;
     LWM_CHECK(err, end <= h->file_size, LWM_EFORMAT,
@@ -160,8 +165,15 @@ static int parse_json(lwm_st_header *h, const char *json, size_t len, const char
 int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *path,
                  const lwm_mem *mem, lwm_error *err)
 {
+    return lwm_st_parse_any(h, file, size, path, mem, 0, err);
+}
+
+int lwm_st_parse_any(lwm_st_header *h, const void *file, size_t size, const char *path,
+                     const lwm_mem *mem, int allow_16bit, lwm_error *err)
+{
     memset(h, 0, sizeof *h);
     h->mem = mem;
+    h->allow_16bit = allow_16bit;
     h->file_size = size;
     LWM_CHECK(err, size >= 8, LWM_EFORMAT, "%s: truncated: %zu bytes, not a safetensors file",
               path, size);
@@ -191,6 +203,42 @@ const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name)
     for (int i = 0; i < h->n; i++)
         if (strcmp(h->tensors[i].name, name) == 0) return &h->tensors[i];
     return NULL;
+}
+
+// IEEE binary16: exponent bias 15 against binary32's 127; subnormals scaled exactly.
+static float half_to_float(uint16_t x)
+{
+    uint32_t sign = (uint32_t)(x & 0x8000) << 16, e = (x >> 10) & 0x1f, m = x & 0x3ff, bits;
+    if (e == 0) {
+        float f = (float)m * 0x1p-24f; // exact: m < 2^10
+        memcpy(&bits, &f, 4);
+        bits |= sign;
+    } else if (e == 31) {
+        bits = sign | 0x7f800000u | m << 13;
+    } else {
+        bits = sign | (e + 112) << 23 | m << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void lwm_st_to_float(float *out, const void *data, size_t count, int dtype)
+{
+    const unsigned char *p = data;
+    if (dtype == LWM_ST_F32) {
+        memcpy(out, data, count * 4);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        uint16_t x = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
+        if (dtype == LWM_ST_F16) {
+            out[i] = half_to_float(x);
+            continue;
+        }
+        uint32_t bits = (uint32_t)x << 16; // bfloat16 is the top half of a binary32
+        memcpy(&out[i], &bits, 4);
+    }
 }
 
 // ---------------------------------------------------------------- writer

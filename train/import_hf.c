@@ -49,7 +49,7 @@ int train_st_map_open(train_st_map *f, const char *path, lwm_error *err)
         }
     }
     close(fd);
-    if (rc == 0) rc = lwm_st_parse(&f->hdr, f->map, f->size, path, NULL, err);
+    if (rc == 0) rc = lwm_st_parse_any(&f->hdr, f->map, f->size, path, NULL, 1, err);
     return rc;
 }
 
@@ -195,7 +195,7 @@ int train_st_tensor(float *out, const train_st_map *f, const char *name, const i
         return lwm_error_set(err, LWM_EINVAL, "%s: tensor %s has shape %s, the config needs %s",
                              f->path, name, got, need);
     }
-    memcpy(out, (const char *)f->map + st->offset, st->bytes); // the format promises no alignment
+    lwm_st_to_float(out, (const char *)f->map + st->offset, st->count, st->dtype);
     return train_check_finite(out, st->count, f->path, name, err);
 }
 

@@ -6,10 +6,11 @@ It knows nothing of the trainer's layout.
 
 usage:
   hf_llama_ref.py make DIR [--seed S] [--shards N] [--kv-heads K] [--drop NAME]
-                           [--nan NAME] [--shape NAME] [--tied] [--vocab V]
+                           [--nan NAME] [--shape NAME] [--tied] [--vocab V] [--dtype F32|BF16|F16]
       writes a random model: DIR/config.json, DIR/model.safetensors (or N shards and
       DIR/model.safetensors.index.json); --drop leaves a tensor out, --nan puts a NaN in one,
-      --shape stores one with a wrong shape, --tied drops lm_head (tie_word_embeddings).
+      --shape stores one with a wrong shape, --tied drops lm_head (tie_word_embeddings),
+      --dtype stores every tensor as BF16 or F16 (the reference computes on the stored values).
   hf_llama_ref.py logits TOKENS DIR OUT [DIR OUT ...]
       TOKENS: int32 token ids; each OUT: float64 logits [T, vocab] at positions 0..T-1 of the
       model in DIR.
@@ -28,17 +29,35 @@ CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_
           "rope_theta": 500000.0, "hidden_act": "silu", "tie_word_embeddings": False}
 
 
-def save_safetensors(path, tensors):
-    header, off = {}, 0
+def encode(a, dtype):
+    """float32 array -> little-endian bytes of F32, F16 or BF16 (round to nearest even)."""
+    if dtype == "F16":
+        return a.astype("<f2").tobytes()
+    if dtype == "BF16":
+        bits = a.astype("<f4").view("<u4").astype(np.uint64)
+        return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype("<u2").tobytes()
+    return a.astype("<f4").tobytes()
+
+
+def decode(raw, dtype, shape):
+    if dtype == "F16":
+        return np.frombuffer(raw, dtype="<f2").astype(np.float32).reshape(shape)
+    if dtype == "BF16":
+        return (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view("<f4").reshape(shape)
+    return np.frombuffer(raw, dtype="<f4").reshape(shape)
+
+
+def save_safetensors(path, tensors, dtype="F32"):
+    header, off, blobs = {}, 0, []
     for name, a in tensors.items():
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        off += a.nbytes
+        b = encode(a, dtype)
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        off += len(b)
+        blobs.append(b)
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text)
-        for a in tensors.values():
-            f.write(a.astype("<f4").tobytes())
+        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def load_safetensors(path):
@@ -46,8 +65,8 @@ def load_safetensors(path):
     (n,) = struct.unpack("<Q", raw[:8])
     hdr = json.loads(raw[8:8 + n])
     hdr.pop("__metadata__", None)
-    return {k: np.frombuffer(raw[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]],
-                             dtype="<f4").reshape(e["shape"]) for k, e in hdr.items()}
+    return {k: decode(raw[8 + n + e["data_offsets"][0]:8 + n + e["data_offsets"][1]], e["dtype"],
+                      e["shape"]) for k, e in hdr.items()}
 
 
 def make(d, opts):
@@ -81,15 +100,15 @@ def make(d, opts):
         t[opts["--shape"]] = a[:, :-1].copy() if a.ndim == 2 else a[:-1].copy()
     os.makedirs(d, exist_ok=True)
     json.dump(cfg, open(d + "/config.json", "w"), indent=1)
-    shards = int(opts.get("--shards", 1))
+    shards, dtype = int(opts.get("--shards", 1)), opts.get("--dtype", "F32")
     if shards == 1:
-        save_safetensors(d + "/model.safetensors", t)
+        save_safetensors(d + "/model.safetensors", t, dtype)
         return
     names, weight_map = list(t), {}
     for s in range(shards):
         file = "model-%05d-of-%05d.safetensors" % (s + 1, shards)
         part = {k: t[k] for k in names[s::shards]}
-        save_safetensors(d + "/" + file, part)
+        save_safetensors(d + "/" + file, part, dtype)
         weight_map.update({k: file for k in part})
     json.dump({"metadata": {}, "weight_map": weight_map}, open(d + "/model.safetensors.index.json", "w"))
 

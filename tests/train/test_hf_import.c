@@ -106,17 +106,19 @@ static int import_and_export(float *got, const char *dir, const char *make_opts,
     return rc;
 }
 
-// One file, a sharded index and tied embeddings: lwm's logits against the reference's on the
-// same files and on the exported ones (one PyTorch start for all six).
+// One file, a sharded index, tied embeddings, BF16 and F16 tensors: lwm's logits against the
+// reference's on the same files and on the exported (F32) ones (one PyTorch start for all).
 TEST(same_logits_as_pytorch_llama)
 {
-    static const char *const names[3] = {"single", "sharded", "tied"};
-    static const char *const opts[3] = {"", "--shards 3", "--tied"};
-    static float got[3][NTOK * 50];
-    char dirs[3][400], outs[3][500], refs[6][600], tokens[500], args[8000] = "";
+    enum { N = 5 };
+    static const char *const names[N] = {"single", "sharded", "tied", "bf16", "f16"};
+    static const char *const opts[N] = {"", "--shards 3", "--tied", "--dtype BF16 --shards 2",
+                                        "--dtype F16"};
+    static float got[N][NTOK * 50];
+    char dirs[N][400], outs[N][500], refs[2 * N][600], tokens[500], args[12000] = "";
     int32_t tok[NTOK];
     for (int i = 0; i < NTOK; i++) tok[i] = (i * 7 + 3) % 50;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N; k++) {
         lwm_error err = {0};
         snprintf(dirs[k], sizeof dirs[k], "%.380s", dir_for(names[k]));
         snprintf(outs[k], sizeof outs[k], "%.380s_exported", dirs[k]);
@@ -134,7 +136,7 @@ TEST(same_logits_as_pytorch_llama)
     fwrite(tok, sizeof *tok, NTOK, f);
     fclose(f);
     REQUIRE(run("logits %s%s%s", tokens, args, "") == 0, "the reference failed");
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < N; k++) {
         double e0 = read_err(got[k], refs[2 * k]), e1 = read_err(got[k], refs[2 * k + 1]);
         printf("# %s: logits max rel err %.3g against the PyTorch LLaMA, %.3g on the export\n",
                names[k], e0, e1);
@@ -177,5 +179,28 @@ TEST(grouped_query_attention_refused)
     check_refused("gqa", "--kv-heads 2", "grouped-query attention is not supported");
 }
 
-TEST_MAIN("train/hf_import", T(same_logits_as_pytorch_llama), T(missing_tensor_named), T(wrong_shape_named),
+// IEEE 754 binary16 and bfloat16 values from their definitions (not from our code).
+TEST(half_precision_values)
+{
+    static const uint16_t f16[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff,
+                                   0x0400, 0x7c00, 0xfc00, 0x3555};
+    static const float f16_want[] = {0.0f, -0.0f, 1.0f, -2.0f, 65504.0f, 0x1p-24f,
+                                     1023 * 0x1p-24f, 0x1p-14f, INFINITY, -INFINITY,
+                                     0.333251953125f};
+    static const uint16_t bf16[] = {0x3f80, 0xc040, 0x7f7f, 0x0001, 0x7f80};
+    static const float bf16_want[] = {1.0f, -3.0f, 0x1.fep127f, 0x1p-133f, INFINITY};
+    float out[16];
+    lwm_st_to_float(out, f16, 11, LWM_ST_F16);
+    for (int i = 0; i < 11; i++)
+        CHECK(memcmp(&out[i], &f16_want[i], 4) == 0, "F16 %#06x: %a, want %a", f16[i], out[i],
+              f16_want[i]);
+    lwm_st_to_float(out, bf16, 5, LWM_ST_BF16);
+    for (int i = 0; i < 5; i++)
+        CHECK(out[i] == bf16_want[i], "BF16 %#06x: %a, want %a", bf16[i], out[i], bf16_want[i]);
+    const uint16_t nan16 = 0x7e00;
+    lwm_st_to_float(out, &nan16, 1, LWM_ST_F16);
+    CHECK(isnan(out[0]), "F16 0x7e00 is not NaN");
+}
+
+TEST_MAIN("train/hf_import", T(same_logits_as_pytorch_llama), T(half_precision_values), T(missing_tensor_named), T(wrong_shape_named),
           T(nan_named), T(grouped_query_attention_refused))
