@@ -41,6 +41,12 @@ static int write_hf_config(const char *dir, const train_weights_info *info, lwm_
     return rc;
 }
 
+// What transformers needs to load tokenizer.model as LLaMA's SentencePiece tokenizer (LWM's
+// special ids: <unk> 0, <s> 1, </s> 2; BOS added, as LWM's data pipeline does).
+static const char TOKENIZER_CONFIG[] =
+    "{\"tokenizer_class\": \"LlamaTokenizer\", \"unk_token\": \"<unk>\", \"bos_token\": \"<s>\",\n"
+    " \"eos_token\": \"</s>\", \"add_bos_token\": true, \"add_eos_token\": false}\n";
+
 static int copy_file(const char *from, const char *to, lwm_error *err)
 {
     char *data = NULL;
@@ -149,6 +155,8 @@ int lwm_train_export(const char *run, const char *format, const char *out_dir,
         rc = lwm_path_join(path, sizeof path, out_dir, "tokenizer.model");
         if (rc == 0) rc = copy_file(info.tokenizer, path, err);
         if (rc < 0) lwm_error_prefix(err, "copying the run's tokenizer");
+        if (rc == 0 && hf) rc = lwm_path_join(path, sizeof path, out_dir, "tokenizer_config.json");
+        if (rc == 0 && hf) rc = lwm_write_file_atomic(path, TOKENIZER_CONFIG, strlen(TOKENIZER_CONFIG), err);
     } else if (rc == 0) {
         lwm_log(log, LWM_LOG_WARN, "%s: the run records no tokenizer (synthetic data): none copied", run);
     }

@@ -96,3 +96,5 @@ expect_ok tokenizer_vocab_match "$LWM" train --config "$TMP/spm.json" --data "$T
 check init_reports_new_vision_rows "no report of the vision init" grep -q "vision embedding \[48, 32\] and vision head \[32, 48\] are new" "$TMP/tokenizer_vocab_match.err"
 expect_ok export_copies_tokenizer "$LWM" export "$TMP/s" --format hf --out "$TMP/hf_s"
 check tokenizer_copied "tokenizer.model differs" cmp -s "$TMP/hf_s/tokenizer.model" "$TMP/tiny.model"
+check tokenizer_config_written "no LlamaTokenizer config" $PY -c '
+import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["tokenizer_class"] == "LlamaTokenizer" else 1)' "$TMP/hf_s/tokenizer_config.json"
