@@ -350,6 +350,20 @@ int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *pa
 /** lwm_st_parse that also accepts BF16 and F16 tensors when allow_16bit (pretrained imports). */
 int lwm_st_parse_any(lwm_st_header *h, const void *file, size_t size, const char *path,
                      const lwm_mem *mem, int allow_16bit, lwm_error *err);
+/** A safetensors file mapped read-only, with its parsed header. */
+typedef struct lwm_st_file {
+    void *map;             /**< the whole file (tensor offsets are from its start) */
+    size_t size;
+    lwm_st_header hdr;
+} lwm_st_file;
+/**
+ * Maps a regular file (a directory, device or pipe is refused) and parses its header with
+ * lwm_st_parse_any. On failure f holds nothing to close.
+ */
+int lwm_st_file_open(lwm_st_file *f, const char *path, const lwm_mem *mem, int allow_16bit,
+                     lwm_error *err);
+/** Unmaps and releases (a zeroed or closed f is fine). */
+void lwm_st_file_close(lwm_st_file *f);
 /** count elements of a tensor's dtype at data (little-endian, any alignment) as floats. */
 void lwm_st_to_float(float *out, const void *data, size_t count, int dtype);
 /** Frees what lwm_st_parse allocated; h may be zeroed or already released. */

@@ -6,10 +6,13 @@
 // overlapping another's.
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -203,6 +206,40 @@ const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name)
     for (int i = 0; i < h->n; i++)
         if (strcmp(h->tensors[i].name, name) == 0) return &h->tensors[i];
     return NULL;
+}
+
+int lwm_st_file_open(lwm_st_file *f, const char *path, const lwm_mem *mem, int allow_16bit,
+                     lwm_error *err)
+{
+    memset(f, 0, sizeof *f);
+    f->hdr.mem = mem;
+    LWM_TRY(lwm_check_regular_file(path, err)); // before open, which blocks on a pipe
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    LWM_CHECK(err, fd >= 0, -errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? 0 : lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
+    if (rc == 0 && st.st_size < 8)
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: truncated: %lld bytes, not a safetensors file",
+                           path, (long long)st.st_size);
+    if (rc == 0) {
+        f->size = (size_t)st.st_size;
+        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (f->map == MAP_FAILED) {
+            f->map = NULL;
+            rc = lwm_error_set(err, -errno, "%s: mmap: %s", path, strerror(errno));
+        }
+    }
+    close(fd);
+    if (rc == 0) rc = lwm_st_parse_any(&f->hdr, f->map, f->size, path, mem, allow_16bit, err);
+    if (rc < 0) lwm_st_file_close(f);
+    return rc;
+}
+
+void lwm_st_file_close(lwm_st_file *f)
+{
+    if (f->map) munmap(f->map, f->size);
+    f->map = NULL;
+    lwm_st_release(&f->hdr);
 }
 
 // IEEE binary16: exponent bias 15 against binary32's 127; subnormals scaled exactly.

@@ -66,7 +66,7 @@ static int open_weights(train_st_map *f, train_weights_info *info, train_layout 
     if (stat(run, &st) == 0 && S_ISDIR(st.st_mode)) LWM_TRY(lwm_path_join(path, sizeof path, run, "weights.safetensors"));
     else LWM_TRY(lwm_format(path, sizeof path, "%s", run));
     LWM_TRY(train_st_map_open(f, path, err));
-    LWM_TRY(train_weights_info_read(info, &f->hdr, path, err));
+    LWM_TRY(train_weights_info_read(info, &f->st.hdr, path, err));
     LWM_CHECK(err, info->model.dim > 0, LWM_EFORMAT,
               "%s: no model metadata (not written by lwm train, or by a version before it "
               "recorded the model): continue the run one step to rewrite it", path);
@@ -78,7 +78,7 @@ static int open_weights(train_st_map *f, train_weights_info *info, train_layout 
     // Every tensor present with its shape before anything is sized from the metadata.
     for (int i = 0; i < lay->ntensors; i++) {
         const train_tensor *t = &lay->t[i];
-        const lwm_st_tensor *s = lwm_st_find(&f->hdr, t->name);
+        const lwm_st_tensor *s = lwm_st_find(&f->st.hdr, t->name);
         LWM_CHECK(err, s && s->ndim == t->rank && s->shape[0] == t->shape[0] &&
                            (t->rank == 1 || s->shape[1] == t->shape[1]),
                   LWM_EFORMAT, "%s: tensor %s missing or not of the shape the metadata gives",

@@ -4,12 +4,10 @@
 // (present, shape, finite) and converted (hf_layout.c) straight into the parameter slab.
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,33 +30,10 @@ int train_st_map_open(train_st_map *f, const char *path, lwm_error *err)
 {
     memset(f, 0, sizeof *f);
     LWM_TRY(lwm_format(f->path, sizeof f->path, "%s", path));
-    LWM_TRY(lwm_check_regular_file(path, err));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    LWM_CHECK(err, fd >= 0, -errno, "%s: %s", path, strerror(errno));
-    struct stat st;
-    int rc = fstat(fd, &st) == 0 ? 0 : lwm_error_set(err, -errno, "%s: %s", path, strerror(errno));
-    if (rc == 0 && st.st_size < 8)
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: truncated: %lld bytes, not a safetensors file",
-                           path, (long long)st.st_size);
-    if (rc == 0) {
-        f->size = (size_t)st.st_size;
-        f->map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (f->map == MAP_FAILED) {
-            f->map = NULL;
-            rc = lwm_error_set(err, -errno, "%s: mmap: %s", path, strerror(errno));
-        }
-    }
-    close(fd);
-    if (rc == 0) rc = lwm_st_parse_any(&f->hdr, f->map, f->size, path, NULL, 1, err);
-    return rc;
+    return lwm_st_file_open(&f->st, path, NULL, 1, err);
 }
 
-void train_st_map_close(train_st_map *f)
-{
-    if (f->map) munmap(f->map, f->size);
-    lwm_st_release(&f->hdr);
-    f->map = NULL;
-}
+void train_st_map_close(train_st_map *f) { lwm_st_file_close(&f->st); }
 
 // ------------------------------------------------------------------ config.json
 
@@ -184,7 +159,7 @@ static void shape_text(char *out, size_t cap, const int64_t *shape, int ndim)
 int train_st_tensor(float *out, const train_st_map *f, const char *name, const int64_t *want,
                     int rank, lwm_error *err)
 {
-    const lwm_st_tensor *st = lwm_st_find(&f->hdr, name);
+    const lwm_st_tensor *st = lwm_st_find(&f->st.hdr, name);
     LWM_CHECK(err, st, LWM_ENOTFOUND, "%s: tensor %s missing", f->path, name);
     int ok = st->ndim == rank;
     for (int r = 0; ok && r < rank; r++) ok = st->shape[r] == want[r];
@@ -195,7 +170,7 @@ int train_st_tensor(float *out, const train_st_map *f, const char *name, const i
         return lwm_error_set(err, LWM_EINVAL, "%s: tensor %s has shape %s, the config needs %s",
                              f->path, name, got, need);
     }
-    lwm_st_to_float(out, (const char *)f->map + st->offset, st->count, st->dtype);
+    lwm_st_to_float(out, (const char *)f->st.map + st->offset, st->count, st->dtype);
     return train_check_finite(out, st->count, f->path, name, err);
 }
 
@@ -220,7 +195,7 @@ static int import_one(hf_source *s, const char *single, const train_layout *lay,
         snprintf(h.name, sizeof h.name, "model.embed_tokens.weight");
     train_st_map *f = file_of(s, h.name, single, &rc, err);
     LWM_TRY(rc);
-    if (h.optional && (!f || !lwm_st_find(&f->hdr, h.name))) return 0;
+    if (h.optional && (!f || !lwm_st_find(&f->st.hdr, h.name))) return 0;
     LWM_CHECK(err, f, LWM_ENOTFOUND, "%s: tensor %s is in none of the index's files", s->dir,
               h.name);
     if (!s->scratch) {
@@ -268,7 +243,7 @@ static int import_lwm(const char *path, const train_model_shape *m, const train_
     train_st_map f;
     int rc = train_st_map_open(&f, path, err);
     train_weights_info info;
-    if (rc == 0) rc = train_weights_info_read(&info, &f.hdr, path, err);
+    if (rc == 0) rc = train_weights_info_read(&info, &f.st.hdr, path, err);
     train_st_map_close(&f);
     LWM_TRY(rc);
     const train_model_shape *w = &info.model;
@@ -285,7 +260,7 @@ static int is_hf_file(const char *path, int *hf, lwm_error *err)
     train_st_map f;
     int rc = train_st_map_open(&f, path, err);
     *hf = 0;
-    for (int i = 0; rc == 0 && i < f.hdr.n; i++) *hf |= strncmp(f.hdr.tensors[i].name, "model.", 6) == 0;
+    for (int i = 0; rc == 0 && i < f.st.hdr.n; i++) *hf |= strncmp(f.st.hdr.tensors[i].name, "model.", 6) == 0;
     train_st_map_close(&f);
     return rc;
 }

@@ -341,10 +341,8 @@ int train_check_finite(const float *x, size_t n, const char *path, const char *t
 
 /** A mapped safetensors file and its parsed header. */
 typedef struct train_st_map {
-    char path[4200];
-    void *map;
-    size_t size;
-    lwm_st_header hdr;
+    char path[4200];          // for messages
+    lwm_st_file st;           // BF16 and F16 tensors accepted
 } train_st_map;
 
 int train_st_map_open(train_st_map *f, const char *path, lwm_error *err);

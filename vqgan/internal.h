@@ -84,11 +84,9 @@ typedef struct vq_tensor {
 } vq_tensor;
 
 typedef struct vq_file {
-    void *map;
-    size_t map_size;
+    lwm_st_file st;         // the mapping and its parsed header (common/safetensors.c)
     vq_tensor *tensors;
     int num_tensors;
-    lwm_st_header hdr;      // the parsed header (common/safetensors.c); owns the JSON
     const lwm_mem *mem;
 } vq_file;
 
