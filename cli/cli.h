@@ -31,6 +31,7 @@ int cmd_ingest(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_needle(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /** Prints "lwm <cmd>: message" to stderr and returns exit status 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

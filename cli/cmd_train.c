@@ -16,7 +16,7 @@ extern char **environ;
 static const char usage[] =
     "usage: mpirun -np P lwm train --config C --data DIR [--out RUN] [--steps N]\n"
     "                             [--resume | --overwrite] [--tokenizer T] [--fields SPEC]\n"
-    "                             [--export-init W.safetensors] [--json] [--quiet]\n"
+    "                             [--init W] [--export-init W.safetensors] [--json] [--quiet]\n"
     "       lwm train --plot RUN [--png FILE]\n\n"
     "Trains LWM's vision-language LLaMA with blockwise ring attention over the P ranks\n"
     "(P = data-parallel replicas x the config's \"ring\" size; ring 0 = all ranks).\n"
@@ -34,6 +34,9 @@ static const char usage[] =
     "  --overwrite      replace the run RUN holds (its log, checkpoints and weights)\n"
     "  --tokenizer T    SentencePiece model (overrides the config's data.tokenizer)\n"
     "  --fields SPEC    LWM fields spec for records without one (overrides data.fields_spec)\n"
+    "  --init W         start from pretrained weights: a Hugging Face LLaMA directory\n"
+    "                   (config.json, model.safetensors or its index), or a run's\n"
+    "                   weights.safetensors (stage 0, step 0, fresh optimizer state)\n"
     "  --export-init W  write the initial weights to W before the first step\n"
     "  --json           also print each step's JSON object on stdout\n"
     "  -q, --quiet      no progress line\n"
@@ -108,6 +111,7 @@ static int parse_option(void *ctx, int c)
     case 'd': a->o.data_dir = optarg; return 0;
     case 'o': a->o.out_dir = optarg; return 0;
     case 'e': a->o.export_init = optarg; return 0;
+    case 'I': a->o.init_path = optarg; return 0;
     case 't': a->o.tokenizer = optarg; return 0;
     case 'F': a->o.fields_spec = optarg; return 0;
     case 'p': a->plot_run = optarg; return 0;
@@ -133,7 +137,8 @@ static int parse(train_args *a, int argc, char **argv)
         {"out", required_argument, NULL, 'o'}, {"steps", required_argument, NULL, 's'},
         {"resume", no_argument, NULL, 'r'}, {"overwrite", no_argument, NULL, 'W'},
         {"tokenizer", required_argument, NULL, 't'}, {"fields", required_argument, NULL, 'F'},
-        {"export-init", required_argument, NULL, 'e'}, {"plot", required_argument, NULL, 'p'},
+        {"export-init", required_argument, NULL, 'e'}, {"init", required_argument, NULL, 'I'},
+        {"plot", required_argument, NULL, 'p'},
         {"png", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
     cli_parser p = {"train", usage, longs, "qv", NULL, 0};

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"verify", cmd_verify, "check every record and shard of a dataset; non-zero if any is bad"},
     {"ls", cmd_ls, "list the sample ids of a dataset, optionally by modality"},
     {"train", cmd_train, "train the model with ring attention across MPI ranks"},
+    {"export", cmd_export, "a run's weights as Hugging Face LLaMA or lwm, a dataset as LWM JSONL"},
     {"render", cmd_render, "decode a sample's codes into a contact sheet (PNG) or video (MP4)"},
     {"frames", cmd_frames, "write a video's sampled 256x256 frames as PNGs"},
     {"ingest", cmd_ingest, "decode every sample of a JSONL manifest, reporting each failure"},

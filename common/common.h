@@ -334,14 +334,18 @@ int lwm_json_load_file(const char *path, struct cJSON **out, lwm_error *err);
 /** Most dimensions a safetensors tensor may declare. */
 enum { LWM_ST_MAX_DIMS = 8 };
 
-/** One F32 tensor of a parsed safetensors header. Every field is set by lwm_st_parse. */
+/** Element types lwm_st_parse_any accepts (lwm_st_parse: F32 only). */
+enum { LWM_ST_F32 = 0, LWM_ST_BF16 = 1, LWM_ST_F16 = 2 };
+
+/** One tensor of a parsed safetensors header. Every field is set by lwm_st_parse. */
 typedef struct lwm_st_tensor {
     const char *name;      /**< points into the header's JSON; valid until lwm_st_release */
+    int dtype;             /**< LWM_ST_F32, or LWM_ST_BF16 / LWM_ST_F16 (lwm_st_parse_any) */
     int ndim;              /**< 0..LWM_ST_MAX_DIMS */
     int64_t shape[LWM_ST_MAX_DIMS]; /**< each in [0, 2^53) */
     size_t count;          /**< elements: the product of shape (checked for overflow) */
     size_t offset;         /**< byte offset of the data from the start of the FILE */
-    size_t bytes;          /**< count * 4; offset + bytes <= the file size */
+    size_t bytes;          /**< count * 4 (2 for BF16, F16); offset + bytes <= the file size */
 } lwm_st_tensor;
 
 /** A parsed safetensors header. Filled by lwm_st_parse, released by lwm_st_release. */
@@ -353,6 +357,7 @@ typedef struct lwm_st_header {
     size_t file_size;             /**< the size passed to lwm_st_parse */
     struct cJSON *root;           /**< the header JSON (owned) */
     const lwm_mem *mem;           /**< allocator of tensors */
+    int allow_16bit;              /**< BF16 and F16 tensors accepted (lwm_st_parse_any) */
 } lwm_st_header;
 
 /**
@@ -367,10 +372,50 @@ typedef struct lwm_st_header {
  */
 int lwm_st_parse(lwm_st_header *h, const void *file, size_t size, const char *path,
                  const lwm_mem *mem, lwm_error *err);
+/** lwm_st_parse that also accepts BF16 and F16 tensors when allow_16bit (pretrained imports). */
+int lwm_st_parse_any(lwm_st_header *h, const void *file, size_t size, const char *path,
+                     const lwm_mem *mem, int allow_16bit, lwm_error *err);
+/** A safetensors file mapped read-only, with its parsed header. */
+typedef struct lwm_st_file {
+    void *map;             /**< the whole file (tensor offsets are from its start) */
+    size_t size;
+    lwm_st_header hdr;
+} lwm_st_file;
+/**
+ * Maps a regular file (a directory, device or pipe is refused) and parses its header with
+ * lwm_st_parse_any. On failure f holds nothing to close.
+ */
+int lwm_st_file_open(lwm_st_file *f, const char *path, const lwm_mem *mem, int allow_16bit,
+                     lwm_error *err);
+/** Unmaps and releases (a zeroed or closed f is fine). */
+void lwm_st_file_close(lwm_st_file *f);
+/** count elements of a tensor's dtype at data (little-endian, any alignment) as floats. */
+void lwm_st_to_float(float *out, const void *data, size_t count, int dtype);
 /** Frees what lwm_st_parse allocated; h may be zeroed or already released. */
 void lwm_st_release(lwm_st_header *h);
 /** The tensor called name, or NULL. */
 const lwm_st_tensor *lwm_st_find(const lwm_st_header *h, const char *name);
+
+/** One tensor the writer will write: its name, rank and shape (F32). */
+typedef struct lwm_st_entry {
+    char name[128];
+    int ndim;
+    int64_t shape[LWM_ST_MAX_DIMS];
+} lwm_st_entry;
+
+/**
+ * A streaming safetensors writer: lwm_st_writer_begin writes the header (entries in order,
+ * meta_kv a NULL-terminated list of key, value strings for __metadata__, may be NULL) into
+ * path's temp file; lwm_st_writer_put appends data in entry order; lwm_st_writer_commit checks
+ * every declared byte was written and renames into place; lwm_st_writer_abort removes the temp
+ * file. Commit and abort free the writer.
+ */
+typedef struct lwm_st_writer lwm_st_writer;
+int lwm_st_writer_begin(lwm_st_writer **w, const char *path, const lwm_st_entry *entries, int n,
+                        const char *const *meta_kv, lwm_error *err);
+int lwm_st_writer_put(lwm_st_writer *w, const float *data, size_t count, lwm_error *err);
+int lwm_st_writer_commit(lwm_st_writer *w, lwm_error *err);
+void lwm_st_writer_abort(lwm_st_writer *w);
 
 /* ------------------------------------------------------------------------ */
 /* Vector units and the project's SGEMM (simd.c)                            */

@@ -309,6 +309,9 @@ int64_t lwm_loader_tokenizer_encode(const lwm_loader_tokenizer *t, const char *t
 /** XXH3-128 hex of the model file: the identity the store records (lwm_shard_info.tokenizer_hash). */
 const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t);
 
+/** Pieces in the tokenizer's vocabulary (the rows a text embedding for it must have). */
+int lwm_loader_tokenizer_vocab_size(const lwm_loader_tokenizer *t);
+
 /** Frees the tokenizer (NULL is fine). */
 void lwm_loader_tokenizer_free(lwm_loader_tokenizer *t);
 

@@ -60,6 +60,11 @@ int64_t lwm_loader_tokenizer_encode(const lwm_loader_tokenizer *t, const char *t
 
 const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t) { return t->hash; }
 
+int lwm_loader_tokenizer_vocab_size(const lwm_loader_tokenizer *t)
+{
+    return loader_spm_vocab_size(t->spm);
+}
+
 void lwm_loader_tokenizer_free(lwm_loader_tokenizer *t)
 {
     if (!t) return;

@@ -505,6 +505,16 @@ int64_t lwm_shard_verify(lwm_shard_reader *r, lwm_progress *progress,
                          void (*on_problem)(void *opaque, const lwm_shard_problem *p),
                          void *opaque);
 
+/**
+ * Writes every sample of r, in dense-index order, as one line of LWM's JSONL to out_path:
+ * {"id", "fields" (the stored spec, left out when none), each text field as a string, the vision
+ * field as one flat list of frames x 256 codes}. Streams (one record in memory at a time) into a
+ * temp file renamed into place when complete; progress (may be NULL) counts samples. Returns 0
+ * or a negative code with err naming the sample or the file.
+ */
+int lwm_shard_export_jsonl(lwm_shard_reader *r, const char *out_path, lwm_progress *progress,
+                           lwm_error *err);
+
 /* ------------------------------------------------------------------------ */
 /* Code packing (exposed for the loader and the benchmarks)                 */
 /* ------------------------------------------------------------------------ */

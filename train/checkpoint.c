@@ -1,7 +1,6 @@
-// Weights as safetensors (names in docs/train.md) and the resumable training state: one file
-// with a magic, a version, the model shape, step/stage counters, the three slabs (params,
-// Adam m, Adam v), the data source's state and an XXH3 checksum, written atomically.
-#include <cjson/cJSON.h>
+// The resumable training state (weights alone are in weights.c): one file with a magic, a
+// version, the model shape, step/stage counters, the three slabs (params, Adam m, Adam v),
+// the data source's state and an XXH3 checksum, written atomically.
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -54,73 +53,6 @@ static void out_abort(out_file *o)
     if (o->f) fclose(o->f);
     o->f = NULL;
     unlink(o->tmp);
-}
-
-// ------------------------------------------------------------------ safetensors
-
-int safetensors_write(const char *path, const train_layout *lay, const float *params,
-                      lwm_error *err)
-{
-    cJSON *hdr = cJSON_CreateObject();
-    LWM_CHECK(err, hdr, -ENOMEM, "out of memory");
-    cJSON *meta = cJSON_AddObjectToObject(hdr, "__metadata__");
-    cJSON_AddStringToObject(meta, "format", "lwm-train");
-    cJSON_AddStringToObject(meta, "layout", "kernels are [in, out]: y = x W");
-    size_t off = 0;
-    for (int i = 0; i < lay->ntensors; i++) {
-        const train_tensor *t = &lay->t[i];
-        cJSON *e = cJSON_AddObjectToObject(hdr, t->name);
-        cJSON_AddStringToObject(e, "dtype", "F32");
-        cJSON *shape = cJSON_AddArrayToObject(e, "shape");
-        for (int r = 0; r < t->rank; r++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[r]));
-        cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-        off += t->size * sizeof(float);
-        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
-    }
-    char *text = cJSON_PrintUnformatted(hdr);
-    cJSON_Delete(hdr);
-    LWM_CHECK(err, text, -ENOMEM, "out of memory");
-    size_t n = strlen(text), padded = (n + 7) & ~(size_t)7;
-    uint64_t hlen = padded; // little-endian on every machine this builds for (x86-64, arm64)
-    out_file o;
-    int rc = out_open(&o, path, err);
-    if (rc == 0) rc = out_write(&o, &hlen, 8, err);
-    if (rc == 0) rc = out_write(&o, text, n, err);
-    if (rc == 0) rc = out_write(&o, "        ", padded - n, err);
-    for (int i = 0; rc == 0 && i < lay->ntensors; i++)
-        rc = out_write(&o, params + lay->t[i].offset, lay->t[i].size * sizeof(float), err);
-    free(text);
-    if (rc == 0) return out_commit(&o, err);
-    out_abort(&o);
-    return rc;
-}
-
-int safetensors_read(const char *path, const train_layout *lay, float *params, lwm_error *err)
-{
-    char *data = NULL;
-    size_t size = 0;
-    LWM_TRY(lwm_read_file(NULL, path, &data, &size, err));
-    lwm_st_header hdr;
-    int rc = lwm_st_parse(&hdr, data, size, path, NULL, err);
-    for (int i = 0; rc == 0 && i < lay->ntensors; i++) {
-        const train_tensor *t = &lay->t[i];
-        const lwm_st_tensor *s = lwm_st_find(&hdr, t->name);
-        if (!s || s->ndim != t->rank) {
-            rc = lwm_error_set(err, LWM_ENOTFOUND, "%s: tensor %s missing or not of rank %d",
-                               path, t->name, t->rank);
-            break;
-        }
-        for (int r = 0; rc == 0 && r < t->rank; r++)
-            if (s->shape[r] != t->shape[r])
-                rc = lwm_error_set(err, LWM_EINVAL,
-                                   "%s: tensor %s has dimension %d = %lld, model needs %lld", path,
-                                   t->name, r, (long long)s->shape[r], (long long)t->shape[r]);
-        if (rc == 0) memcpy(params + t->offset, data + s->offset, t->size * sizeof(float));
-    }
-    lwm_st_release(&hdr);
-    lwm_free(NULL, data);
-    return rc;
 }
 
 // ------------------------------------------------------------------ training state

@@ -354,10 +354,91 @@ double lr_at(const train_config *cfg, int64_t step, int64_t total_steps);
 
 /* ------------------------------------------------------------- safetensors */
 
+/** What a weights file records besides its tensors (its __metadata__, train/weights.c). */
+typedef struct train_weights_info {
+    train_model_shape model;
+    double rope_theta;        // of the stage the weights were last trained in
+    int64_t seq_len;          // that stage's sequence length
+    char tokenizer[2048];     // the corpus's SentencePiece model; "" = none (synthetic data)
+} train_weights_info;
+
+/** Writes params under the layout's names; info (may be NULL) goes into __metadata__. */
 int safetensors_write(const char *path, const train_layout *lay, const float *params,
-                      lwm_error *err);
-/** Reads tensors by name into params; every layout tensor must be present with its shape. */
+                      const train_weights_info *info, lwm_error *err);
+/**
+ * Reads tensors by name into params; every layout tensor must be present with its shape and
+ * finite (an error names the tensor).
+ */
 int safetensors_read(const char *path, const train_layout *lay, float *params, lwm_error *err);
+/** info from a parsed header's __metadata__; zeroed (model.dim 0) when it records none. */
+int train_weights_info_read(train_weights_info *info, const lwm_st_header *h, const char *path,
+                            lwm_error *err);
+/** LWM_ENUMERIC naming path, tensor and the element when x holds a NaN or infinity. */
+int train_check_finite(const float *x, size_t n, const char *path, const char *tensor,
+                       lwm_error *err);
+
+/* ------------------------------------------------ pretrained weights (import_hf.c) */
+
+/** A mapped safetensors file and its parsed header. */
+typedef struct train_st_map {
+    char path[4200];          // for messages
+    lwm_st_file st;           // BF16 and F16 tensors accepted
+} train_st_map;
+
+int train_st_map_open(train_st_map *f, const char *path, lwm_error *err);
+/** Unmaps (a zeroed or failed-to-open map is fine). */
+void train_st_map_close(train_st_map *f);
+/**
+ * Copies tensor name of f into out after checking its shape is want[rank] and its values are
+ * finite; the error names the file and the tensor.
+ */
+int train_st_tensor(float *out, const train_st_map *f, const char *name, const int64_t *want,
+                    int rank, lwm_error *err);
+
+/**
+ * Loads pretrained weights into params (the layout of model): path is a Hugging Face LLaMA
+ * directory (config.json with model.safetensors or model.safetensors.index.json), one of its
+ * safetensors or index files, a weights file of this trainer, or a run directory holding one.
+ * Every tensor is checked against the model's shape and for NaN/Inf, naming it. Tensors a
+ * text model lacks (the vision embedding and head) keep what params held (the seeded init);
+ * the log says which were loaded and which were initialised.
+ */
+int train_import(const char *path, const train_model_shape *model, const train_layout *lay,
+                 float *params, const lwm_logger *log, lwm_error *err);
+
+/* ------------------------------------------------- a run's weights at its edges (init.c) */
+
+/** The tokenizer the run's loader will use ("" for synthetic data or when unresolved). */
+void train_run_tokenizer(char *out, size_t cap, const char *config_path, const char *data_dir);
+/**
+ * o->init_path (if set) into params: refused with resume; the tokenizer (if not "") must have
+ * as many pieces as the text embedding has rows.
+ */
+int train_init_weights(const lwm_train_options *o, const train_config *cfg, const train_layout *lay,
+                       float *params, const char *tokenizer, lwm_error *err);
+/** The metadata of the weights written after a step of stage (stage_step steps done in it). */
+void train_weights_info_fill(train_weights_info *info, const train_config *cfg, int stage,
+                             int64_t stage_step, const char *tokenizer);
+
+/* ---------------------------------------- the Hugging Face LLaMA layout (hf_layout.c) */
+
+/** One trainer tensor's Hugging Face name and how its data is arranged there. */
+typedef struct hf_tensor {
+    char name[96];            // e.g. model.layers.3.self_attn.q_proj.weight
+    int transpose;            // 1: HF stores [out, in] (torch Linear), the trainer [in, out]
+    int rope_rows;            // 1: q/k, whose output rows HF orders rotate-half per head
+    int optional;             // 1: the vision tensors (extras of LWM), absent from text models
+} hf_tensor;
+
+/** The HF name and arrangement of the trainer's tensor i of lay (built for model). */
+void hf_tensor_of(hf_tensor *out, const train_layout *lay, int i);
+/**
+ * Converts one tensor between layouts: to_trainer 1 reads src in HF arrangement [rows, cols]
+ * (rows, cols of the HF tensor) and writes dst in the trainer's; 0 the other way. hd is the
+ * head width (for rope_rows).
+ */
+void hf_convert(float *dst, const float *src, const hf_tensor *t, int64_t rows, int64_t cols,
+                int hd, int to_trainer);
 
 /** The fixed part of a training checkpoint (written as is after magic and version). */
 typedef struct ckpt_state {

@@ -79,6 +79,9 @@ typedef struct lwm_train_options {
     const char *fields_spec; /**< set by caller: overrides data.fields_spec; NULL = none */
     const char *export_init; /**< set by caller: write the initial weights here (safetensors)
                                   before the first step; NULL = none */
+    const char *init_path;   /**< set by caller: start from these pretrained weights (a Hugging
+                                  Face LLaMA directory/file/index or this trainer's weights,
+                                  README "Pretrained weights"); NULL = seeded random init */
     lwm_logger log;          /**< set by caller: log lines (rank 0 logs; others errors only) */
     lwm_mem mem;             /**< set by caller: allocator of the trainer, its model and data
                                   source (zeroed = libc); cJSON and libxxhash use their own */
@@ -111,6 +114,17 @@ int lwm_train_run(lwm_train *t, lwm_error *err);
 
 /** Frees everything (NULL is fine). Not collective. */
 void lwm_train_free(lwm_train *t);
+
+/**
+ * Exports a run's weights (run: its directory or its weights.safetensors) into out_dir:
+ * format "hf" writes config.json and model.safetensors in the Hugging Face LLaMA layout (q/k
+ * rows in rotate-half order, kernels [out, in], the vision embedding and head as the extra
+ * tensors lwm.vision_embed_tokens.weight and lwm.vision_head.weight); "lwm" writes
+ * weights.safetensors under the trainer's names. Both copy the run's tokenizer (when it
+ * records one) to tokenizer.model. Not collective.
+ */
+int lwm_train_export(const char *run, const char *format, const char *out_dir,
+                     const lwm_logger *log, lwm_error *err);
 
 /** The step record as a new cJSON object (caller deletes); NULL when out of memory. */
 struct cJSON *lwm_train_step_json(const lwm_train_step *s);

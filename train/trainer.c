@@ -12,6 +12,7 @@
 struct lwm_train {
     lwm_train_options opts;
     char out_dir[2048], log_path[2100], ckpt_path[2100], weights_path[2100];
+    char tokenizer[2048];     // the corpus's, recorded in the weights' metadata ("" = none)
     train_config cfg;
     train_ring ring;
     train_model *model;
@@ -126,6 +127,9 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     int64_t c0 = t->cfg.stages[0].seq_len / t->ring.size;
     LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), &t->opts.mem, err), fail);
     model_init_params(t->model, t->cfg.seed);
+    if (strcmp(t->cfg.data_kind, "loader") == 0)
+        train_run_tokenizer(t->tokenizer, sizeof t->tokenizer, opts->config_path, opts->data_dir);
+    LWM_TRY_GOTO(rc, train_init_weights(opts, &t->cfg, &t->model->lay, t->model->params, t->tokenizer, err), fail);
     const train_model_shape *ms = &t->cfg.model;
     int32_t shape[6] = {ms->dim, ms->layers, ms->heads, ms->ffn_dim, ms->text_vocab, ms->vision_vocab};
     memcpy(t->st.shape, shape, sizeof shape);
@@ -133,7 +137,9 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     if (opts->resume) {
         LWM_TRY_GOTO(rc, restore(t, err), fail);
     } else if (opts->export_init && t->ring.world_rank == 0) {
-        LWM_TRY_GOTO(rc, safetensors_write(opts->export_init, &t->model->lay, t->model->params, err), fail);
+        train_weights_info info;
+        train_weights_info_fill(&info, &t->cfg, 0, 0, t->tokenizer);
+        LWM_TRY_GOTO(rc, safetensors_write(opts->export_init, &t->model->lay, t->model->params, &info, err), fail);
     }
     *out = t;
     return 0;
@@ -169,7 +175,9 @@ static int save_checkpoint(lwm_train *t, lwm_error *err)
     char path[2200];
     LWM_TRY(run_dir_checkpoint_path(path, sizeof path, t->out_dir, t->st.step));
     LWM_TRY(ckpt_write(path, &t->st, buf, &m->lay, m->params, m->adam_m, m->adam_v, err));
-    LWM_TRY(safetensors_write(t->weights_path, &m->lay, m->params, err));
+    train_weights_info info;
+    train_weights_info_fill(&info, &t->cfg, t->st.stage, t->st.stage_step, t->tokenizer);
+    LWM_TRY(safetensors_write(t->weights_path, &m->lay, m->params, &info, err));
     return run_dir_publish(t->out_dir, t->st.step, t->cfg.keep_checkpoints, err);
 }
 

@@ -87,11 +87,9 @@ typedef struct vq_tensor {
 } vq_tensor;
 
 typedef struct vq_file {
-    void *map;
-    size_t map_size;
+    lwm_st_file st;         // the mapping and its parsed header (common/safetensors.c)
     vq_tensor *tensors;
     int num_tensors;
-    lwm_st_header hdr;      // the parsed header (common/safetensors.c); owns the JSON
     const lwm_mem *mem;
 } vq_file;
 
@@ -103,18 +101,8 @@ vq_tensor *vqgan_file_find(vq_file *f, const char *name);
 // Metadata string value or NULL.
 const char *vqgan_file_meta(const vq_file *f, const char *key);
 
-// A streaming writer: header first (names, shapes, metadata), then data in order.
-typedef struct vq_writer vq_writer;
-typedef struct vq_writer_entry {
-    char name[VQ_MAX_NAME];
-    int ndim;
-    int64_t shape[VQ_MAX_DIMS];
-} vq_writer_entry;
-int vqgan_writer_begin(vq_writer **w, const char *path, const vq_writer_entry *entries, int n,
-                       const char *const *meta_kv, lwm_error *err);
-int vqgan_writer_put(vq_writer *w, const float *data, size_t count, lwm_error *err);
-int vqgan_writer_commit(vq_writer *w, lwm_error *err); // frees w; renames into place
-void vqgan_writer_abort(vq_writer *w);                 // frees w; removes the temp file
+// Weights are written with the common streaming writer (lwm_st_writer_*, common.h).
+typedef lwm_st_entry vq_writer_entry;
 
 // Infers a config from tensor shapes found by lookup (LWM names, HWIO).
 typedef const vq_tensor *(*vq_lookup_fn)(void *opaque, const char *lwm_name,

@@ -106,16 +106,16 @@ static int write_weights(const char *out_path, const lwm_vqgan_config *cfg, cons
     const char *meta[] = {"format", "lwm-vqgan", "version", "1", "config", config ? config : "",
                           "untrained", untrained, key, value, NULL};
     float *buf = malloc(max_count(&l) * sizeof(float));
-    vq_writer *w = NULL;
+    lwm_st_writer *w = NULL;
     int rc = !config || !buf ? lwm_error_set(err, -ENOMEM, "%s: out of memory", out_path) : 0;
-    if (rc == 0) rc = vqgan_writer_begin(&w, out_path, l.e, l.n, meta, err);
+    if (rc == 0) rc = lwm_st_writer_begin(&w, out_path, l.e, l.n, meta, err);
     for (int i = 0; rc == 0 && i < l.n; i++) {
         rc = fill(opaque, buf, &l.e[i], i, err);
-        if (rc == 0) rc = vqgan_writer_put(w, buf, entry_count(&l.e[i]), err);
+        if (rc == 0) rc = lwm_st_writer_put(w, buf, entry_count(&l.e[i]), err);
     }
     if (rc == 0 && check) rc = check(opaque, err);
-    if (rc == 0) rc = vqgan_writer_commit(w, err);
-    else vqgan_writer_abort(w);
+    if (rc == 0) rc = lwm_st_writer_commit(w, err);
+    else lwm_st_writer_abort(w);
     free(buf);
     free(l.e);
     cJSON_free(config);

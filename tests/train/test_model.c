@@ -99,7 +99,7 @@ TEST(loss_and_gradients_match_pytorch)
             for (size_t j = 0; j < m->lay.t[i].size; j++)
                 m->params[m->lay.t[i].offset + j] = 0.8f + 0.4f * (float)(next(&s) % 1000) / 1000;
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
-    REQUIRE(safetensors_write(path, &m->lay, m->params, &err) == 0, "export: %s", err.msg);
+    REQUIRE(safetensors_write(path, &m->lay, m->params, NULL, &err) == 0, "export: %s", err.msg);
     static batch_store b;
     make_batch(&b, 5);
     int32_t dims[2] = {ROWS, C};

@@ -41,7 +41,7 @@ TEST(safetensors_roundtrip)
     char path[512];
     snprintf(path, sizeof path, "%s/ok.safetensors", test_tmpdir());
     lwm_error err = {0};
-    REQUIRE(safetensors_write(path, lay, p, &err) == 0, "%s", err.msg);
+    REQUIRE(safetensors_write(path, lay, p, NULL, &err) == 0, "%s", err.msg);
     CHECK(safetensors_read(path, lay, q, &err) == 0, "%s", err.msg);
     CHECK(memcmp(p, q, lay->total * sizeof *p) == 0, "data differs");
     free(p), free(q), free(lay);

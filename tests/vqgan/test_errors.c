@@ -112,14 +112,14 @@ static int rewrite(const char *out, const char *victim, const char *how)
         }
     }
     const char *meta[] = {"config", vqgan_file_meta(&f, "config"), NULL};
-    vq_writer *w;
-    int rc = vqgan_writer_begin(&w, out, e, n, meta, &err);
+    lwm_st_writer *w;
+    int rc = lwm_st_writer_begin(&w, out, e, n, meta, &err);
     for (int i = 0; rc == 0 && i < n; i++) {
         size_t c = 1;
         for (int d = 0; d < e[i].ndim; d++) c *= (size_t)e[i].shape[d];
-        rc = vqgan_writer_put(w, data[i], c, &err);
+        rc = lwm_st_writer_put(w, data[i], c, &err);
     }
-    if (rc == 0) rc = vqgan_writer_commit(w, &err);
+    if (rc == 0) rc = lwm_st_writer_commit(w, &err);
     vqgan_file_close(&f);
     free(e), free(data);
     return rc;

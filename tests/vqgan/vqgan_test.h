@@ -50,16 +50,16 @@ static inline int write_tensors(const char *path, const test_tensor *t, int n)
         e[i].ndim = t[i].ndim;
         memcpy(e[i].shape, t[i].shape, sizeof t[i].shape);
     }
-    vq_writer *w;
+    lwm_st_writer *w;
     lwm_error err = {0};
-    int rc = vqgan_writer_begin(&w, path, e, n, NULL, &err);
+    int rc = lwm_st_writer_begin(&w, path, e, n, NULL, &err);
     for (int i = 0; rc == 0 && i < n; i++) {
         size_t c = 1;
         for (int d = 0; d < t[i].ndim; d++) c *= (size_t)t[i].shape[d];
-        rc = vqgan_writer_put(w, t[i].data, c, &err);
+        rc = lwm_st_writer_put(w, t[i].data, c, &err);
     }
-    if (rc == 0) rc = vqgan_writer_commit(w, &err);
-    else vqgan_writer_abort(w);
+    if (rc == 0) rc = lwm_st_writer_commit(w, &err);
+    else lwm_st_writer_abort(w);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     return rc;
 }
