@@ -12,20 +12,19 @@
 #include "eval/eval.h"
 #include "ingest/ingest.h"
 
-static void usage(void)
-{
-    printf("usage: [mpirun -np P] lwm eval needle --config C --weights W.safetensors\n"
-           "                                      --data needles.jsonl --out DIR\n"
-           "                                      [--stage K] [--max-len N] [--tokenizer T] [--quiet]\n\n"
-           "Runs the model of config C with weights W (blockwise, ring-sharded over the P ranks,\n"
-           "the trainer's kernels) on every sample of needles.jsonl (lwm needle make), decodes\n"
-           "the answer greedily and scores exact match with the number. Writes DIR/results.json\n"
-           "(accuracy per length x depth cell, counts, the model's answers) and DIR/heatmap.png,\n"
-           "prints the table.\n\n"
-           "  --stage K      RoPE theta of stage K of the config (default: the last stage)\n"
-           "  --max-len N    allow samples up to N tokens (default: the config's longest stage)\n"
-           "  --tokenizer T  the tokenizer (default: the one the file records; its hash must match)\n");
-}
+static const char usage[] =
+    "usage: [mpirun -np P] lwm eval needle --config C --weights W.safetensors\n"
+    "                                      --data needles.jsonl --out DIR\n"
+    "                                      [--stage K] [--max-len N] [--tokenizer T] [--quiet]\n\n"
+    "Runs the model of config C with weights W (blockwise, ring-sharded over the P ranks,\n"
+    "the trainer's kernels) on every sample of needles.jsonl (lwm needle make), decodes\n"
+    "the answer greedily and scores exact match with the number. Writes DIR/results.json\n"
+    "(accuracy per length x depth cell, counts, the model's answers) and DIR/heatmap.png,\n"
+    "prints the table.\n\n"
+    "  --stage K      RoPE theta of stage K of the config (default: the last stage)\n"
+    "  --max-len N    allow samples up to N tokens (default: the config's longest stage)\n"
+    "  --tokenizer T  the tokenizer (default: the one the file records; its hash must match)\n"
+    "  -q, --quiet    no progress line\n";
 
 typedef struct eval_args {
     lwm_eval_needle_options o;
@@ -33,40 +32,40 @@ typedef struct eval_args {
     int quiet;
 } eval_args;
 
+static int parse_option(void *ctx, int c)
+{
+    eval_args *a = ctx;
+    long long v = 0;
+    int rc = 0;
+    switch (c) {
+    case 'c': a->o.config_path = optarg; return 0;
+    case 'w': a->o.weights_path = optarg; return 0;
+    case 'd': a->o.data_path = optarg; return 0;
+    case 'o': a->out = optarg; return 0;
+    case 't': a->o.tokenizer = optarg; return 0;
+    case 'q': a->quiet = 1; return 0;
+    case 's': rc = cli_parse_int("eval", "--stage", optarg, 0, &v); a->o.stage = (int)v; return rc;
+    case 'm': rc = cli_parse_int("eval", "--max-len", optarg, 2, &v); a->o.max_len = v; return rc;
+    default: return -1;
+    }
+}
+
+// 0, 1 after --help, or CLI_USAGE.
 static int parse(eval_args *a, int argc, char **argv)
 {
-    static const struct option opts[] = {
+    static const struct option longs[] = {
         {"config", required_argument, 0, 'c'}, {"weights", required_argument, 0, 'w'},
         {"data", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
         {"stage", required_argument, 0, 's'},  {"max-len", required_argument, 0, 'm'},
         {"tokenizer", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    long long v;
-    int c, rc = 0;
-    optind = 1;
-    opterr = 0;
+        {0, 0, 0, 0}};
+    cli_parser p = {"eval needle", usage, longs, "q", NULL, 0};
     a->o.stage = -1;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(); return 1;
-        case 'c': a->o.config_path = optarg; break;
-        case 'w': a->o.weights_path = optarg; break;
-        case 'd': a->o.data_path = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 't': a->o.tokenizer = optarg; break;
-        case 'q': a->quiet = 1; break;
-        case 's': rc = cli_parse_int("eval", "--stage", optarg, 0, &v); a->o.stage = (int)v; break;
-        case 'm': rc = cli_parse_int("eval", "--max-len", optarg, 2, &v); a->o.max_len = v; break;
-        default:
-            return cli_fail("eval", "unknown option or missing value '%s' (see lwm eval --help)",
-                            argv[optind - 1]) + 1;
-        }
-    }
-    if (rc < 0) return 2;
-    if (optind < argc) return cli_fail("eval", "unexpected argument '%s'", argv[optind]) + 1;
+    int rc = cli_parse(&p, argc, argv, parse_option, a);
+    if (rc) return rc == CLI_HELP ? 1 : rc;
+    if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (!a->o.config_path || !a->o.weights_path || !a->o.data_path || !a->out)
-        return cli_fail("eval", "--config, --weights, --data and --out are required "
-                                "(see lwm eval --help)") + 1;
+        return cli_usage_error(&p, "--config, --weights, --data and --out are required");
     return 0;
 }
 
@@ -129,11 +128,13 @@ static int run(eval_args *a, int rank, lwm_error *err)
 int cmd_eval(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage();
-        return argc < 2 ? 2 : 0;
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : 0;
     }
-    if (strcmp(argv[1], "needle") != 0)
-        return cli_fail("eval", "unknown evaluation '%s' (only 'needle')", argv[1]) + 1;
+    if (strcmp(argv[1], "needle") != 0) {
+        cli_fail("eval", "unknown evaluation '%s' (only 'needle')\n%s", argv[1], usage);
+        return CLI_USAGE;
+    }
     eval_args a;
     memset(&a, 0, sizeof a);
     int rc = parse(&a, argc - 1, argv + 1);

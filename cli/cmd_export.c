@@ -25,24 +25,29 @@ typedef struct export_args {
     int quiet;
 } export_args;
 
+static int parse_option(void *ctx, int c)
+{
+    export_args *a = ctx;
+    switch (c) {
+    case 'f': a->format = optarg; return 0;
+    case 'o': a->out = optarg; return 0;
+    case 'q': a->quiet = 1; return 0;
+    default: return -1;
+    }
+}
+
+// 0, 1 after --help, or CLI_USAGE.
 static int parse_args(export_args *a, int argc, char **argv)
 {
-    static const struct option longs[] = {{"format", 1, 0, 'f'}, {"out", 1, 0, 'o'},
-                                           {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},
-                                           {0, 0, 0, 0}};
-    optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
-        switch (c) {
-        case 'f': a->format = optarg; break;
-        case 'o': a->out = optarg; break;
-        case 'q': a->quiet = 1; break;
-        case 'h': fputs(usage, stdout); return 1;
-        default: return cli_fail("export", "see 'lwm export --help'"), -1;
-        }
-    }
-    if (argc - optind != 1) return cli_fail("export", "give one run or dataset (see 'lwm export --help')"), -1;
+    static const struct option longs[] = {{"format", required_argument, 0, 'f'},
+                                           {"out", required_argument, 0, 'o'},
+                                           {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+    cli_parser p = {"export", usage, longs, "q", NULL, 0};
+    int rc = cli_parse(&p, argc, argv, parse_option, a);
+    if (rc) return rc == CLI_HELP ? 1 : rc;
+    if (argc - optind != 1) return cli_usage_error(&p, "give one run or dataset");
     a->src = argv[optind];
-    if (!a->format || !a->out) return cli_fail("export", "--format and --out are required"), -1;
+    if (!a->format || !a->out) return cli_usage_error(&p, "--format and --out are required");
     return 0;
 }
 
@@ -65,7 +70,7 @@ int cmd_export(int argc, char **argv)
 {
     export_args a = {0};
     int rc = parse_args(&a, argc, argv);
-    if (rc) return rc > 0 ? 0 : 2;
+    if (rc) return rc == 1 ? 0 : rc;
     lwm_logger log;
     cli_logger(&log, 0);
     lwm_error err = {0};

@@ -7,24 +7,22 @@
 #include "cli.h"
 #include "eval/eval.h"
 
-static void usage(void)
-{
-    printf("usage: lwm needle make --tokenizer T [--haystack FILE.txt] --lengths 1024,4096,16384\n"
-           "                       --depths 0,0.25,0.5,0.75,1 [--per-cell K] [--seed S]\n"
-           "                       [--needles N [--ask-all]] --out needles.jsonl\n\n"
-           "Writes LWM JSONL samples (fields \"[haystack],[question],answer\"): haystack text with\n"
-           "the needle \"The special magic {city} number is: {7-digit number}.\" at a sentence\n"
-           "boundary at each depth, the question, and the answer (the loss falls on it only).\n"
-           "Each sample is exactly LENGTH positions (LENGTH + 1 tokens of T) as the loader lays\n"
-           "it out: one training row of seq_len LENGTH. Lines carry length, depth and answer.\n\n"
-           "  --haystack F   filler text (default %s)\n"
-           "  --per-cell K   samples per (length, depth) (default 1)\n"
-           "  --seed S       the same seed writes the same file (default 0)\n"
-           "  --needles N    N needles of different cities per sample (default 1); the one asked\n"
-           "                 for sits at the depth, the others at random depths\n"
-           "  --ask-all      ask for all N numbers (answer \"n1, n2, ...\")\n"
-           "  --quiet        no progress line\n", LWM_NEEDLE_DEFAULT_HAYSTACK);
-}
+static const char usage[] =
+    "usage: lwm needle make --tokenizer T [--haystack FILE.txt] --lengths 1024,4096,16384\n"
+    "                       --depths 0,0.25,0.5,0.75,1 [--per-cell K] [--seed S]\n"
+    "                       [--needles N [--ask-all]] --out needles.jsonl\n\n"
+    "Writes LWM JSONL samples (fields \"[haystack],[question],answer\"): haystack text with\n"
+    "the needle \"The special magic {city} number is: {7-digit number}.\" at a sentence\n"
+    "boundary at each depth, the question, and the answer (the loss falls on it only).\n"
+    "Each sample is exactly LENGTH positions (LENGTH + 1 tokens of T) as the loader lays\n"
+    "it out: one training row of seq_len LENGTH. Lines carry length, depth and answer.\n\n"
+    "  --haystack F   filler text (default " LWM_NEEDLE_DEFAULT_HAYSTACK ")\n"
+    "  --per-cell K   samples per (length, depth) (default 1)\n"
+    "  --seed S       the same seed writes the same file (default 0)\n"
+    "  --needles N    N needles of different cities per sample (default 1); the one asked\n"
+    "                 for sits at the depth, the others at random depths\n"
+    "  --ask-all      ask for all N numbers (answer \"n1, n2, ...\")\n"
+    "  -q, --quiet    no progress line\n";
 
 // Parses a comma-separated list of numbers into out (capacity cap); count or -1.
 static int parse_list(const char *opt, const char *text, double *out, int cap)
@@ -65,54 +63,56 @@ static int parse_lengths(needle_args *a, const char *text)
     return 0;
 }
 
+static int parse_option(void *ctx, int c)
+{
+    needle_args *a = ctx;
+    long long v = 0;
+    int rc = 0;
+    switch (c) {
+    case 't': a->o.tokenizer = optarg; return 0;
+    case 'H': a->o.haystack = optarg; return 0;
+    case 'l': return parse_lengths(a, optarg);
+    case 'd': return (a->o.n_depths = parse_list("--depths", optarg, a->depths, 64)) < 0 ? -1 : 0;
+    case 'k': rc = cli_parse_int("needle", "--per-cell", optarg, 1, &v); a->o.per_cell = (int)v; return rc;
+    case 's': rc = cli_parse_int("needle", "--seed", optarg, 0, &v); a->o.seed = (uint64_t)v; return rc;
+    case 'n': rc = cli_parse_int("needle", "--needles", optarg, 1, &v); a->o.needles = (int)v; return rc;
+    case 'A': a->o.ask_all = 1; return 0;
+    case 'o': a->out = optarg; return 0;
+    case 'q': a->quiet = 1; return 0;
+    default: return -1;
+    }
+}
+
+// 0, 1 after --help, or CLI_USAGE.
 static int parse(needle_args *a, int argc, char **argv)
 {
-    static const struct option opts[] = {
+    static const struct option longs[] = {
         {"tokenizer", required_argument, 0, 't'}, {"haystack", required_argument, 0, 'H'},
         {"lengths", required_argument, 0, 'l'},   {"depths", required_argument, 0, 'd'},
         {"per-cell", required_argument, 0, 'k'},  {"seed", required_argument, 0, 's'},
         {"needles", required_argument, 0, 'n'},   {"ask-all", no_argument, 0, 'A'},
         {"out", required_argument, 0, 'o'},       {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
-    long long v;
-    int c, rc = 0;
-    optind = 1;
-    opterr = 0;
-    while (rc == 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(); return 1;
-        case 't': a->o.tokenizer = optarg; break;
-        case 'H': a->o.haystack = optarg; break;
-        case 'l': rc = parse_lengths(a, optarg); break;
-        case 'd': rc = (a->o.n_depths = parse_list("--depths", optarg, a->depths, 64)) < 0 ? -1 : 0; break;
-        case 'k': rc = cli_parse_int("needle", "--per-cell", optarg, 1, &v); a->o.per_cell = (int)v; break;
-        case 's': rc = cli_parse_int("needle", "--seed", optarg, 0, &v); a->o.seed = (uint64_t)v; break;
-        case 'n': rc = cli_parse_int("needle", "--needles", optarg, 1, &v); a->o.needles = (int)v; break;
-        case 'A': a->o.ask_all = 1; break;
-        case 'o': a->out = optarg; break;
-        case 'q': a->quiet = 1; break;
-        default:
-            return cli_fail("needle", "unknown option or missing value '%s' (see lwm needle --help)",
-                            argv[optind - 1]) + 1;
-        }
-    }
-    if (rc < 0) return 2;
+        {0, 0, 0, 0}};
+    cli_parser p = {"needle make", usage, longs, "q", NULL, 0};
+    int rc = cli_parse(&p, argc, argv, parse_option, a);
+    if (rc) return rc == CLI_HELP ? 1 : rc;
     a->o.depths = a->depths;
-    if (optind < argc) return cli_fail("needle", "unexpected argument '%s'", argv[optind]) + 1;
+    if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (!a->o.tokenizer || !a->out || !a->o.n_lengths || !a->o.n_depths)
-        return cli_fail("needle", "--tokenizer, --lengths, --depths and --out are required "
-                                  "(see lwm needle --help)") + 1;
+        return cli_usage_error(&p, "--tokenizer, --lengths, --depths and --out are required");
     return 0;
 }
 
 int cmd_needle(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        usage();
-        return argc < 2 ? 2 : 0;
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_USAGE : 0;
     }
-    if (strcmp(argv[1], "make") != 0)
-        return cli_fail("needle", "unknown subcommand '%s' (only 'make')", argv[1]) + 1;
+    if (strcmp(argv[1], "make") != 0) {
+        cli_fail("needle", "unknown subcommand '%s' (only 'make')\n%s", argv[1], usage);
+        return CLI_USAGE;
+    }
     needle_args a;
     memset(&a, 0, sizeof a);
     int rc = parse(&a, argc - 1, argv + 1);

@@ -94,11 +94,9 @@ int main(int argc, char **argv)
     int H = argc > 2 ? atoi(argv[2]) : 4, hd = argc > 3 ? atoi(argv[3]) : 64;
     int tile = argc > 4 ? atoi(argv[4]) : 128, reps = argc > 5 ? atoi(argv[5]) : 5;
     int threads = omp_get_max_threads(), d = H * hd;
-    train_ring ring = {MPI_COMM_WORLD, MPI_COMM_WORLD, MPI_COMM_NULL, 0, 1, 0, 1, 0, 1, 1, NULL};
-    MPI_Comm_rank(MPI_COMM_WORLD, &ring.rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &ring.size);
+    train_ring ring;
     lwm_error err = {0};
-    if (train_comm_create(&ring.comm, NULL, &err) < 0) {
+    if (train_ring_init(&ring, 0, MPI_COMM_WORLD, NULL, &err) < 0) { // one ring of all ranks
         fprintf(stderr, "bench_ring: %s\n", err.msg);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
@@ -118,7 +116,7 @@ int main(int argc, char **argv)
                "tile=%d: ring %.1f ms, compute alone %.1f ms (best of %d): ratio %.3f (mean %.3f; target <= 1.05)\n",
                ring.size, threads, (long long)c, H, hd, tile, 1e3 * best_ring, 1e3 * best_alone, reps,
                best_ring / best_alone, sum_ring / sum_alone);
-    train_comm_free(ring.comm);
+    train_ring_free(&ring);
     MPI_Finalize();
     return 0;
 }

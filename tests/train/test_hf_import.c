@@ -50,7 +50,8 @@ static train_model *new_model(train_config *cfg, lwm_error *err)
     fputs(CONFIG, f);
     fclose(f);
     if (train_config_parse(cfg, path, err) < 0) return NULL;
-    train_ring ring = {MPI_COMM_NULL, MPI_COMM_NULL, MPI_COMM_NULL, 0, 1, 0, 1, 0, 1, 0};
+    train_ring ring;
+    train_ring_reset(&ring); // one process, no communicators
     train_model *m = NULL;
     if (model_create(&m, cfg, &ring, NTOK, 1, NULL, err) < 0) return NULL;
     model_init_params(m, 3);
