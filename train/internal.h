@@ -320,7 +320,7 @@ int model_row_step(train_model *m, row_loss *loss, const train_batch *batch, int
                    double rope_theta, double row_scale, lwm_error *err);
 /**
  * From now on, model_row_step posts each gradient slice to sync as soon as it is final (the
- * caller's last row of a step) and the compute loops progress it; NULL stops that.
+ * caller's last row of a step) and the communication thread progresses it; NULL stops that.
  */
 void model_set_sync(train_model *m, grad_sync *sync);
 
