@@ -335,7 +335,7 @@ int model_row_forward(train_model *m, double counts[2], const train_batch *batch
                       double rope_theta, lwm_error *err);
 /**
  * From now on, model_row_step posts each gradient slice to sync as soon as it is final (the
- * caller's last row of a step) and the compute loops progress it; NULL stops that.
+ * caller's last row of a step) and the communication thread progresses it; NULL stops that.
  */
 void model_set_sync(train_model *m, grad_sync *sync);
 
