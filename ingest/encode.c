@@ -72,6 +72,10 @@ static void *encoder_main(void *arg)
         pthread_mutex_lock(&r->mu);
         r->encoder_busy = 0;
         if (rc < 0) j->enc_rc = rc, j->enc_err = err;
+        if (rc == 0 && !skip) {
+            j->frames_encoded += b->n;
+            r->frames_unhandled += b->n;
+        }
         b->in_flight = 0, b->n = 0;
         j->in_flight--;
         finish_if_complete(r, j);

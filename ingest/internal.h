@@ -281,6 +281,7 @@ typedef struct job {
     int failed_before;         // skipped: an earlier run recorded it as failed
     int done;                  // set under run_state.mu when the result is ready
     int64_t frames;            // frames decoded
+    int64_t frames_encoded;    // frames the encoder has finished (under mu)
     uint16_t *codes;           // frames × 256 codes, written by the encoder thread only
     size_t codes_cap;          // frames' worth of codes allocated
     double *pts;               // frames presentation times when kept
@@ -321,6 +322,8 @@ typedef struct run_state {
     struct lwm_vqgan *vqgan;   // the encoder, or NULL
     encode_buf *encode_head, *encode_tail; // buffers waiting for the encoder (under mu)
     int encoder_busy;          // the encoder is working on a buffer (under mu)
+    int64_t frames_unhandled;  // frames encoded of samples not yet handled: progress per
+                               // frame within a long sample (under mu)
     pthread_t encoder;
     int encoder_started;
     pthread_cond_t cv_encode;

@@ -185,13 +185,16 @@ int run_next_job(run_state *r, job **out)
 
 /* ---- the run -------------------------------------------------------------------------- */
 
-static void report_progress(run_state *r, int final)
+// frames_unhandled: frames already encoded of samples still in progress, so that a long
+// video's frames count up (and its rate shows) before the sample is stored.
+static void report_progress(run_state *r, int64_t frames_unhandled, int final)
 {
     const lwm_ingest_run_result *res = r->res;
     char detail[256];
     double el = lwm_now() - r->t0;
+    int64_t frames = res->frames + frames_unhandled;
     snprintf(detail, sizeof detail, "frames %lld (%.1f frames/s), ok %lld, failed %lld, skipped %lld",
-             (long long)res->frames, el > 0 ? (double)res->frames / el : 0.0, (long long)res->ok,
+             (long long)frames, el > 0 ? (double)frames / el : 0.0, (long long)res->ok,
              (long long)res->failed, (long long)res->skipped);
     int64_t done = res->ok + res->failed + res->skipped;
     if (final) lwm_progress_finish(r->opt->progress, done, detail);
@@ -239,7 +242,15 @@ static int run_loop(run_state *r)
         if (r->finished == r->issued) break;
         job *j = r->slots[r->finished % r->window];
         pthread_mutex_lock(&r->mu);
-        while (!j->done && !cancelled(r)) wait_done(r);
+        while (!j->done && !cancelled(r)) {
+            wait_done(r);
+            int64_t unhandled = r->frames_unhandled;
+            pthread_mutex_unlock(&r->mu);
+            report_progress(r, unhandled, 0); // throttled: frames count up within a sample
+            pthread_mutex_lock(&r->mu);
+        }
+        r->frames_unhandled -= j->frames_encoded; // now counted by run_handle, or failed
+        int64_t unhandled = r->frames_unhandled;
         pthread_mutex_unlock(&r->mu);
         if (cancelled(r)) { // checked after the wait: a job cut short by it is never handled
             r->halted = r->res->interrupted = 1; // stop_workers drops what is in flight
@@ -250,7 +261,7 @@ static int run_loop(run_state *r)
         r->finished++;
         job_free(r, j);
         if (rc < 0) return rc;
-        report_progress(r, 0);
+        report_progress(r, unhandled, 0);
         if (r->opt->strict && r->res->failed > 0) {
             r->halted = 1; // stop_workers drops what is in flight
             break;
@@ -363,7 +374,7 @@ int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res
     run_release(&r);
     res->samples = res->ok + res->failed + res->skipped;
     res->seconds = lwm_now() - r.t0;
-    report_progress(&r, 1);
+    report_progress(&r, 0, 1);
     run_close_manifest(&r);
     return rc;
 }
