@@ -31,7 +31,7 @@ static const char *usage =
     "  --vqgan W        VQGAN weights that turn frames into codes (not needed when every\n"
     "                   visual sample carries inline \"vision\" codes)\n"
     "  --precision P    the encoder's arithmetic: fp32 (default) or bf16 (AVX512_BF16 dot\n"
-    "                   products: faster, codes ~92 %% equal to fp32's); recorded in DIR\n"
+    "                   products: faster, codes 92-95 % equal to float64's); recorded in DIR\n"
     "  --tokenizer T    recorded with the dataset (absolute path, XXH3-128): the default\n"
     "                   tokenizer of pack, train, show; text is stored raw and tokenized\n"
     "                   by the loader\n"
