@@ -26,7 +26,7 @@ static const char usage[] =
     "      prints the codes of every frame (256 per frame, raster order);\n"
     "      --json prints {\"frames\": N, \"precision\": P, \"codes\": [[...], ...]};\n"
     "      --precision bf16 runs the encoder's convs on AVX512_BF16 dot products (faster,\n"
-    "      codes ~92 %% equal to fp32's; an error where the CPU lacks them)\n"
+    "      codes 92-95 % equal to float64's; an error where the CPU lacks them)\n"
     "  decode --vqgan W --codes F.json --out F.png\n"
     "      pixels from codes (the JSON encode prints), frames side by side in one PNG\n"
     "  info --vqgan W [--json]\n"

@@ -98,8 +98,9 @@ enum lwm_vqgan_conv_kind {
 /**
  * Arithmetic of the encoder's convolutions. bf16 rounds each conv's inputs and
  * weights to bfloat16 and multiplies them with AVX512_BF16 dot products (fp32
- * sums): about 1.5x faster on CPUs that have them, codes about 98 % equal to
- * the float64 reference instead of 99.9 % (bench/RESULTS.md). The decoder and
+ * sums): 1.4-1.7x faster on CPUs that have them, codes 92-95 % equal to the
+ * float64 reference instead of 100 % (Winograd's transforms amplify bf16
+ * rounding; bench/RESULTS.md). The decoder and
  * the quantizer stay fp32. bf16 needs AVX512_BF16 and the AVX-512 level (not
  * LWM_SIMD=avx2): lwm_vqgan_load refuses it otherwise (no emulation).
  */

@@ -7,8 +7,8 @@
 # SGEMM peak and the register-only FMA peak (widest vector units, no BLAS)
 # measured in the same run; the bf16 mode (AVX512_BF16) beside it; and
 # `lwm ingest --vqgan` on a real video (decode, convert, encode, store) against
-# the encoder alone on as many frames (INGEST_FPS, default 2 frames a second of
-# video). N=frames (default 4), THREADS (default nproc).
+# the encoder alone on as many frames (INGEST_FPS, default 4 frames a second of
+# video, about 53 frames: long enough that start-up costs are small). N=frames (default 4), THREADS (default nproc).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -91,7 +91,7 @@ if [ -z "$video" ] || [ ! -f "$video" ]; then
     video=$tmp/clip.mp4
     ffmpeg -v error -f lavfi -i testsrc2=size=320x180:rate=25 -t 16 -c:v libx264 -pix_fmt yuv420p "$video"
 fi
-fps=${INGEST_FPS:-2}
+fps=${INGEST_FPS:-4}
 printf '{"id": "clip", "video": "%s"}\n' "$video" >"$tmp/m.jsonl"
 t0=$(date +%s.%N)
 "$LWM" vqgan info --weights "$tmp/w.safetensors" >/dev/null 2>&1
