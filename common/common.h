@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 
 /* ------------------------------------------------------------------------ */
@@ -230,9 +231,25 @@ int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *siz
 int lwm_check_regular_file(const char *path, lwm_error *err);
 
 /**
- * Writes data to path atomically: a temporary file in the same directory,
- * fsync, then rename. A crash leaves either the old file or the new one.
+ * A file that replaces path atomically, written in pieces: a temporary file in the
+ * same directory (path.tmp.PID), then fsync and rename on commit. A crash, a failed
+ * write or an abort leaves the old file (or none); commit and abort remove the
+ * temporary file whatever happens. The one implementation of this in the project.
  */
+typedef struct lwm_atomic_file {
+    FILE *f;          /**< write through this (or lwm_atomic_write) until commit */
+    char path[4096];  /**< the file being replaced */
+    char tmp[4200];   /**< the temporary file, for messages */
+} lwm_atomic_file;
+int lwm_atomic_open(lwm_atomic_file *af, const char *path, lwm_error *err);
+/** fwrite of size bytes; 0, or -EIO naming the temporary file. */
+int lwm_atomic_write(lwm_atomic_file *af, const void *data, size_t size, lwm_error *err);
+/** Flushes, fsyncs, closes and renames over path; 0 or a negative errno with err filled. */
+int lwm_atomic_commit(lwm_atomic_file *af, lwm_error *err);
+/** Closes and removes the temporary file; path is untouched. Safe after a failed open. */
+void lwm_atomic_abort(lwm_atomic_file *af);
+
+/** Writes data to path atomically (lwm_atomic_open, write, commit). */
 int lwm_write_file_atomic(const char *path, const void *data, size_t size, lwm_error *err);
 
 /** mkdir -p. Returns 0 or a negative errno with err filled. */

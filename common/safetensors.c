@@ -282,8 +282,7 @@ void lwm_st_to_float(float *out, const void *data, size_t count, int dtype)
 // each tensor's data in entry order, into a temp file renamed into place on commit.
 
 struct lwm_st_writer {
-    FILE *fp;
-    char path[4096], tmp[4200];
+    lwm_atomic_file out;
     size_t expected, written; // bytes of data
 };
 
@@ -328,19 +327,15 @@ int lwm_st_writer_begin(lwm_st_writer **out, const char *path, const lwm_st_entr
     cJSON_Delete(root);
     int rc = 0;
     if (!text) rc = lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
-    else if (lwm_format(w->path, sizeof w->path, "%s", path) < 0 ||
-             lwm_format(w->tmp, sizeof w->tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
-        rc = lwm_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
-    else if (!(w->fp = fopen(w->tmp, "wb")))
-        rc = lwm_error_set(err, -errno, "%s: %s", w->tmp, strerror(errno));
+    else rc = lwm_atomic_open(&w->out, path, err);
     if (rc == 0) {
         // Pad the header with spaces so the data starts 8-byte aligned.
         size_t len = strlen(text), padded = (len + 7) / 8 * 8;
-        unsigned char lenbuf[8];
-        for (int i = 0; i < 8; i++) lenbuf[i] = (unsigned char)((uint64_t)padded >> (8 * i));
-        int ok = fwrite(lenbuf, 1, 8, w->fp) == 8 && fwrite(text, 1, len, w->fp) == len;
-        for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', w->fp) != EOF;
-        if (!ok) rc = lwm_error_set(err, -EIO, "%s: write failed", w->tmp);
+        uint8_t lenbuf[8];
+        lwm_le_put64(lenbuf, padded);
+        int ok = fwrite(lenbuf, 1, 8, w->out.f) == 8 && fwrite(text, 1, len, w->out.f) == len;
+        for (size_t i = len; ok && i < padded; i++) ok = fputc(' ', w->out.f) != EOF;
+        if (!ok) rc = lwm_error_set(err, -EIO, "%s: write failed", w->out.tmp);
     }
     cJSON_free(text);
     w->expected = data_bytes;
@@ -355,8 +350,8 @@ int lwm_st_writer_begin(lwm_st_writer **out, const char *path, const lwm_st_entr
 int lwm_st_writer_put(lwm_st_writer *w, const float *data, size_t count, lwm_error *err)
 {
     LWM_CHECK(err, w->written + count * 4 <= w->expected, LWM_EINTERNAL,
-              "%s: more data than the header declares", w->path);
-    LWM_CHECK(err, fwrite(data, 4, count, w->fp) == count, -EIO, "%s: write failed: %s", w->tmp,
+              "%s: more data than the header declares", w->out.path);
+    LWM_CHECK(err, fwrite(data, 4, count, w->out.f) == count, -EIO, "%s: write failed: %s", w->out.tmp,
               strerror(errno));
     w->written += count * 4;
     return 0;
@@ -364,21 +359,13 @@ int lwm_st_writer_put(lwm_st_writer *w, const float *data, size_t count, lwm_err
 
 int lwm_st_writer_commit(lwm_st_writer *w, lwm_error *err)
 {
-    int rc = 0;
-    if (w->written != w->expected)
-        rc = lwm_error_set(err, LWM_EINTERNAL, "%s: wrote %zu of %zu data bytes", w->path,
+    int rc;
+    if (w->written != w->expected) {
+        rc = lwm_error_set(err, LWM_EINTERNAL, "%s: wrote %zu of %zu data bytes", w->out.path,
                            w->written, w->expected);
-    else if (fflush(w->fp) != 0 || fsync(fileno(w->fp)) != 0)
-        rc = lwm_error_set(err, -EIO, "%s: write failed: %s", w->tmp, strerror(errno));
-    if (rc < 0) {
-        lwm_st_writer_abort(w);
-        return rc;
-    }
-    int closed = fclose(w->fp);
-    w->fp = NULL;
-    if (closed != 0 || rename(w->tmp, w->path) != 0) {
-        rc = lwm_error_set(err, -errno, "%s: %s", w->path, strerror(errno));
-        unlink(w->tmp);
+        lwm_atomic_abort(&w->out);
+    } else {
+        rc = lwm_atomic_commit(&w->out, err);
     }
     free(w);
     return rc;
@@ -387,7 +374,6 @@ int lwm_st_writer_commit(lwm_st_writer *w, lwm_error *err)
 void lwm_st_writer_abort(lwm_st_writer *w)
 {
     if (!w) return;
-    if (w->fp) fclose(w->fp);
-    unlink(w->tmp);
+    lwm_atomic_abort(&w->out);
     free(w);
 }

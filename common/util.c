@@ -79,38 +79,59 @@ done:
     return rc;
 }
 
-int lwm_write_file_atomic(const char *path, const void *data, size_t size, lwm_error *err)
+int lwm_atomic_open(lwm_atomic_file *af, const char *path, lwm_error *err)
 {
-    char tmp[4096];
-    if (lwm_format(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) < 0)
+    af->f = NULL;
+    af->tmp[0] = '\0';
+    if (lwm_format(af->path, sizeof af->path, "%s", path) < 0 ||
+        lwm_format(af->tmp, sizeof af->tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
+        af->tmp[0] = '\0';
         return lwm_error_set(err, -ENAMETOOLONG, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return lwm_error_set(err, -errno, "%s: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = size;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) goto fail;
-        p += w;
-        left -= (size_t)w;
     }
-    if (fsync(fd) != 0) goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
-    if (rename(tmp, path) != 0) {
+    af->f = fopen(af->tmp, "wb");
+    if (!af->f) {
         int e = errno;
-        unlink(tmp);
-        return lwm_error_set(err, -e, "%s: rename failed: %s", path, strerror(e));
+        af->tmp[0] = '\0'; // nothing to remove
+        return lwm_error_set(err, -e, "%s: cannot create: %s", path, strerror(e));
     }
     return 0;
-fail:;
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    return lwm_error_set(err, -e, "%s: write failed: %s", path, strerror(e));
+}
+
+int lwm_atomic_write(lwm_atomic_file *af, const void *data, size_t size, lwm_error *err)
+{
+    if (size > 0 && fwrite(data, 1, size, af->f) != size)
+        return lwm_error_set(err, -EIO, "%s: write failed: %s", af->tmp, strerror(errno));
+    return 0;
+}
+
+int lwm_atomic_commit(lwm_atomic_file *af, lwm_error *err)
+{
+    int ok = fflush(af->f) == 0 && fsync(fileno(af->f)) == 0;
+    int e = ok ? 0 : errno;
+    if (fclose(af->f) != 0 && ok) ok = 0, e = errno;
+    af->f = NULL;
+    if (ok && rename(af->tmp, af->path) == 0) return 0;
+    if (ok) e = errno;
+    if (!e) e = EIO;
+    unlink(af->tmp);
+    return lwm_error_set(err, -e, "%s: cannot write: %s", af->path, strerror(e));
+}
+
+void lwm_atomic_abort(lwm_atomic_file *af)
+{
+    if (af->f) fclose(af->f);
+    af->f = NULL;
+    if (af->tmp[0]) unlink(af->tmp);
+}
+
+int lwm_write_file_atomic(const char *path, const void *data, size_t size, lwm_error *err)
+{
+    lwm_atomic_file af;
+    LWM_TRY(lwm_atomic_open(&af, path, err));
+    int rc = lwm_atomic_write(&af, data, size, err);
+    if (rc == 0) return lwm_atomic_commit(&af, err);
+    lwm_atomic_abort(&af);
+    return rc;
 }
 
 int lwm_mkdirs(const char *path, lwm_error *err)

@@ -53,10 +53,8 @@ static int write_line(FILE *f, const lwm_shard_sample *s, const char *tmp, lwm_e
 int lwm_shard_export_jsonl(lwm_shard_reader *r, const char *out_path, lwm_progress *progress,
                            lwm_error *err)
 {
-    char tmp[4200];
-    LWM_TRY(lwm_format(tmp, sizeof tmp, "%s.tmp.%d", out_path, (int)getpid()));
-    FILE *f = fopen(tmp, "w");
-    LWM_CHECK(err, f, -errno, "%s: cannot create: %s", tmp, strerror(errno));
+    lwm_atomic_file out;
+    LWM_TRY(lwm_atomic_open(&out, out_path, err));
     const int64_t n = lwm_shard_reader_count(r);
     if (progress) lwm_progress_start(progress, "export", "samples", n);
     int rc = 0;
@@ -64,14 +62,14 @@ int lwm_shard_export_jsonl(lwm_shard_reader *r, const char *out_path, lwm_progre
         const lwm_shard_sample *s = NULL;
         rc = lwm_shard_get(r, i, &s);
         if (rc < 0) rc = lwm_error_set(err, rc, "%s", lwm_shard_reader_errmsg(r));
-        else rc = write_line(f, s, tmp, err);
+        else rc = write_line(out.f, s, out.tmp, err);
         if (progress && rc == 0) lwm_progress_update(progress, i + 1, NULL);
     }
-    int closed = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    closed &= fclose(f) == 0;
-    if (rc == 0 && (!closed || rename(tmp, out_path) != 0))
-        rc = lwm_error_set(err, -errno, "%s: cannot write: %s", out_path, strerror(errno));
-    if (rc < 0) unlink(tmp);
-    else if (progress) lwm_progress_finish(progress, n, NULL);
-    return rc;
+    if (rc < 0) {
+        lwm_atomic_abort(&out);
+        return rc;
+    }
+    LWM_TRY(lwm_atomic_commit(&out, err));
+    if (progress) lwm_progress_finish(progress, n, NULL);
+    return 0;
 }

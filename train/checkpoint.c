@@ -12,10 +12,9 @@
 
 // ------------------------------------------------------------------ streaming atomic file
 
+// The checkpoint is hashed as it is written (after the magic and version).
 typedef struct out_file {
-    FILE *f;
-    char tmp[4096];
-    const char *path;
+    lwm_atomic_file af;
     lwm_hasher h;
     int hashing;
 } out_file;
@@ -23,36 +22,13 @@ typedef struct out_file {
 static int out_open(out_file *o, const char *path, lwm_error *err)
 {
     memset(o, 0, sizeof *o);
-    o->path = path;
-    LWM_TRY(lwm_format(o->tmp, sizeof o->tmp, "%s.tmp.%d", path, (int)getpid()));
-    o->f = fopen(o->tmp, "wb");
-    LWM_CHECK(err, o->f, -errno, "%s: cannot create: %s", o->tmp, strerror(errno));
-    return 0;
+    return lwm_atomic_open(&o->af, path, err);
 }
 
 static int out_write(out_file *o, const void *p, size_t n, lwm_error *err)
 {
     if (o->hashing) lwm_hasher_update(&o->h, p, n);
-    LWM_CHECK(err, fwrite(p, 1, n, o->f) == n, -EIO, "%s: write failed: %s", o->tmp, strerror(errno));
-    return 0;
-}
-
-static int out_commit(out_file *o, lwm_error *err)
-{
-    int ok = fflush(o->f) == 0 && fsync(fileno(o->f)) == 0;
-    ok &= fclose(o->f) == 0;
-    o->f = NULL;
-    if (ok && rename(o->tmp, o->path) == 0) return 0;
-    int e = errno;
-    unlink(o->tmp);
-    return lwm_error_set(err, -e, "%s: cannot write: %s", o->path, strerror(e));
-}
-
-static void out_abort(out_file *o)
-{
-    if (o->f) fclose(o->f);
-    o->f = NULL;
-    unlink(o->tmp);
+    return lwm_atomic_write(&o->af, p, n, err);
 }
 
 // ------------------------------------------------------------------ training state
@@ -84,8 +60,8 @@ int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
     if (o.hashing) lwm_hasher_final(&o.h, hex);
     o.hashing = 0;
     if (rc == 0) rc = out_write(&o, hex, 32, err);
-    if (rc == 0) return out_commit(&o, err);
-    out_abort(&o);
+    if (rc == 0) return lwm_atomic_commit(&o.af, err);
+    lwm_atomic_abort(&o.af);
     return rc;
 }
 
