@@ -348,8 +348,6 @@ int loader_next_row(lwm_loader *ld, int materialize);
 void loader_state_parts(const lwm_loader *ld, uint64_t part[LWM_LOADER_STATE_PARTS], uint64_t *all);
 /** Checks state (NULL = fresh start) against the options and the plan, then sets ld->st. */
 int loader_resume(lwm_loader *ld, const lwm_loader_state *state);
-/** Batches in a stage: ceil(total_tokens / tokens_per_batch); unbounded stages a large bound. */
-int64_t loader_stage_steps(const lwm_loader_stage *s);
 
 /** Reads and builds global document doc into ld->doc (cached). */
 int loader_build_doc(lwm_loader *ld, int64_t doc);

@@ -348,7 +348,7 @@ static void point_row(lwm_loader *ld, lwm_loader_batch *b, int64_t k)
 int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
 {
     lwm_loader_state *st = &ld->st;
-    while (st->stage < ld->n_stages && st->step >= loader_stage_steps(&ld->stages[st->stage])) {
+    while (st->stage < ld->n_stages && st->step >= lwm_loader_stage_steps(&ld->stages[st->stage])) {
         st->stage++; // seed and hashes stay; the cursor restarts
         st->epoch = st->window = st->row = st->step = st->tokens = 0;
         ld->plan.epoch = -1;
@@ -371,7 +371,7 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
     b->padding_fraction = 0;
     b->run_step = st->step, b->run_row = st->step * rows + o->dp_rank * mine;
     for (int s = 0; s < st->stage; s++) { // earlier stages ran to their end (saturating)
-        int64_t n = loader_stage_steps(&ld->stages[s]);
+        int64_t n = lwm_loader_stage_steps(&ld->stages[s]);
         int64_t r = n * (ld->stages[s].tokens_per_batch / ld->stages[s].seq_len);
         b->run_step = n < INT64_MAX - b->run_step ? b->run_step + n : INT64_MAX;
         b->run_row = r < INT64_MAX - b->run_row ? b->run_row + r : INT64_MAX;
@@ -390,7 +390,7 @@ int loader_generate(lwm_loader *ld, lwm_loader_batch *b)
     ld->dropped = 0;
     st->step++;
     st->tokens += stage->tokens_per_batch;
-    b->stage_done = st->step >= loader_stage_steps(stage);
+    b->stage_done = st->step >= lwm_loader_stage_steps(stage);
     b->state = *st;
     return 0;
 }

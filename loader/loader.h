@@ -131,6 +131,13 @@ typedef struct lwm_loader_stage {
     int64_t total_tokens;     /**< set by caller: the stage ends after this many; <= 0 = never */
 } lwm_loader_stage;
 
+/**
+ * Optimizer steps of a stage: ceil(total_tokens / tokens_per_batch); a stage without
+ * total_tokens never ends (INT64_MAX / tokens_per_batch). The one count of a stage's steps:
+ * the loader ends stages by it and the trainer plans its run by it.
+ */
+int64_t lwm_loader_stage_steps(const lwm_loader_stage *s);
+
 /** Everything a loader is created from. Zeroed + datasets + seq_len = sensible defaults. */
 typedef struct lwm_loader_options {
     const char *const *datasets; /**< set by caller: dataset paths (store directories, or LWM JSONL files) */

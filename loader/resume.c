@@ -85,7 +85,7 @@ void loader_state_parts(const lwm_loader *ld, uint64_t part[LWM_LOADER_STATE_PAR
     *all = lwm_hash64(part, LWM_LOADER_STATE_PARTS * sizeof part[0]);
 }
 
-int64_t loader_stage_steps(const lwm_loader_stage *s)
+int64_t lwm_loader_stage_steps(const lwm_loader_stage *s)
 {
     if (s->total_tokens <= 0) return INT64_MAX / s->tokens_per_batch;
     return (s->total_tokens + s->tokens_per_batch - 1) / s->tokens_per_batch;
@@ -127,7 +127,7 @@ static int check_bounds(lwm_loader *ld, const lwm_loader_state *s)
     BAD_FIELD(ld, s->stage >= 0 && s->stage < ld->n_stages, "stage", s->stage,
               "the curriculum has %d stages", ld->n_stages);
     const lwm_loader_stage *st = &ld->stages[s->stage];
-    int64_t steps = loader_stage_steps(st);
+    int64_t steps = lwm_loader_stage_steps(st);
     BAD_FIELD(ld, s->step >= 0 && s->step <= steps, "step", s->step, "stage %d has %lld steps",
               s->stage, (long long)steps);
     BAD_FIELD(ld, s->tokens == s->step * st->tokens_per_batch, "tokens", s->tokens,

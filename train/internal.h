@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/common.h"
+#include "loader/loader.h"
 #include "train.h"
 
 /**
@@ -30,12 +31,9 @@ typedef struct train_model_shape {
     double norm_eps;
 } train_model_shape;
 
-typedef struct train_stage {
-    int64_t seq_len;
-    double rope_theta;
-    int64_t tokens_per_batch;
-    int64_t total_tokens;
-} train_stage;
+// A curriculum stage is the loader's: one definition, one count of its steps
+// (lwm_loader_stage_steps).
+typedef lwm_loader_stage train_stage;
 
 #define TRAIN_MAX_STAGES 16
 

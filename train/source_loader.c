@@ -1,7 +1,7 @@
 // The data source over loader/loader.h: a corpus (store directory or LWM JSONL file) packed
 // into rows, zigzag-sliced for this ring rank, with the curriculum of the same config. The
-// loader and the trainer count stage steps the same way (ceil(total_tokens /
-// tokens_per_batch)); a batch from another stage than the trainer's is an error.
+// loader and the trainer count stage steps with the same function (lwm_loader_stage_steps);
+// a batch from another stage than the trainer's is an error.
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,8 +123,7 @@ int source_loader_create(train_source *src, const train_config *cfg, const char 
         return rc < 0 && !err->msg[0] ? lwm_error_set(err, rc, "%s: path too long", data_dir) : rc;
     }
     for (int i = 0; i < cfg->nstages; i++)
-        s->stages[i] = (lwm_loader_stage){cfg->stages[i].seq_len, cfg->stages[i].rope_theta,
-                                          cfg->stages[i].tokens_per_batch, cfg->stages[i].total_tokens};
+        s->stages[i] = cfg->stages[i];
     s->datasets[0] = s->data_dir;
     s->opt.datasets = s->datasets;
     s->opt.n_datasets = 1;

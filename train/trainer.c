@@ -29,11 +29,6 @@ struct lwm_train {
 
 
 // ceil, as the loader counts a stage's batches
-static int64_t stage_steps(const train_stage *s)
-{
-    return (s->total_tokens + s->tokens_per_batch - 1) / s->tokens_per_batch;
-}
-
 static int check_stages(const train_config *cfg, const train_ring *r, lwm_error *err)
 {
     for (int i = 0; i < cfg->nstages; i++) {
@@ -122,7 +117,7 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     t->cfg.fields_spec = opts->fields_spec;
     LWM_TRY_GOTO(rc, train_ring_init(&t->ring, t->cfg.ring, comm, &t->opts.mem, err), fail);
     LWM_TRY_GOTO(rc, check_stages(&t->cfg, &t->ring, err), fail);
-    for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += stage_steps(&t->cfg.stages[i]);
+    for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += lwm_loader_stage_steps(&t->cfg.stages[i]);
     LWM_TRY_GOTO(rc, open_outputs(t, err), fail);
     int64_t c0 = t->cfg.stages[0].seq_len / t->ring.size;
     LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), &t->opts.mem, err), fail);
@@ -334,7 +329,7 @@ static int prepare_stage(lwm_train *t, lwm_error *err)
     t->prepared_stage = t->st.stage;
     lwm_log(&t->opts.log, LWM_LOG_INFO, "stage %d: seq_len %lld, rope theta %g, %lld tokens per batch, %lld steps",
             t->st.stage, (long long)s->seq_len, s->rope_theta, (long long)s->tokens_per_batch,
-            (long long)stage_steps(s));
+            (long long)lwm_loader_stage_steps(s));
     return 0;
 }
 
@@ -347,7 +342,7 @@ int lwm_train_run(lwm_train *t, lwm_error *err)
     }
     while (t->st.stage < t->cfg.nstages && t->st.step < limit) {
         const train_stage *s = &t->cfg.stages[t->st.stage];
-        if (t->st.stage_step >= stage_steps(s)) {
+        if (t->st.stage_step >= lwm_loader_stage_steps(s)) {
             t->st.stage++;
             t->st.stage_step = 0;
             continue;
