@@ -266,6 +266,25 @@ int lwm_format(char *out, size_t cap, const char *fmt, ...)
 int64_t lwm_peak_rss(void);
 
 /**
+ * splitmix64 (Steele, Lea, Flood 2014): the project's one seeded generator, tiny and the
+ * same numbers on every machine. lwm_mix64 is its finalizer, a bijective 64-bit
+ * avalanche (a hash of an integer); lwm_splitmix64 advances the state *s and returns
+ * the next number; lwm_splitmix64_of(x) is the number it returns from state x.
+ */
+static inline uint64_t lwm_mix64(uint64_t x)
+{
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+static inline uint64_t lwm_splitmix64_of(uint64_t x) { return lwm_mix64(x + 0x9e3779b97f4a7c15ull); }
+static inline uint64_t lwm_splitmix64(uint64_t *s)
+{
+    *s += 0x9e3779b97f4a7c15ull;
+    return lwm_mix64(*s);
+}
+
+/**
  * Little-endian integers in file bytes, at any alignment and on any host: the
  * one way every on-disk format of the project reads and writes them (the
  * compiler turns the byte loops into single moves on x86-64 and arm64).

@@ -21,14 +21,6 @@ static const char *const CITIES[] = {
     "Bologna", "Split", "Graz", "Harbin", "Cebu", "Asmara", "Galway"};
 enum { N_CITIES = sizeof CITIES / sizeof CITIES[0] };
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 int64_t needle_count_tokens(const lwm_loader_tokenizer *tok, const char *s, size_t n,
                             lwm_error *err)
 {
@@ -116,7 +108,7 @@ int needle_hay_open(needle_hay *h, const char *path, const lwm_loader_tokenizer 
 static long draw_number(const needle_hay *h, uint64_t *rng, const long *taken, int n)
 {
     for (;;) {
-        long v = 1000000 + (long)(splitmix(rng) % 9000000);
+        long v = 1000000 + (long)(lwm_splitmix64(rng) % 9000000);
         char s[16];
         snprintf(s, sizeof s, "%ld", v);
         int clash = strstr(h->text, s) != NULL;
@@ -134,7 +126,7 @@ static int make_needles(needle_sample *s, const needle_hay *h, uint64_t *rng, in
     for (int i = 0; i < needles; i++) {
         int c, dup;
         do {
-            c = (int)(splitmix(rng) % N_CITIES);
+            c = (int)(lwm_splitmix64(rng) % N_CITIES);
             dup = 0;
             for (int j = 0; j < i; j++) dup |= pick[j] == c;
         } while (dup);
@@ -207,18 +199,18 @@ static int make_sample(needle_sample *s, const needle_hay *h, const lwm_needle_o
     uint64_t dbits;
     memcpy(&dbits, &depth, sizeof dbits);
     uint64_t rng = o->seed ^ ((uint64_t)length * 0x9E3779B97F4A7C15ull);
-    rng = splitmix(&rng) ^ dbits;
-    rng = splitmix(&rng) ^ (uint64_t)k;
+    rng = lwm_splitmix64(&rng) ^ dbits;
+    rng = lwm_splitmix64(&rng) ^ (uint64_t)k;
     int needles = o->needles > 0 ? o->needles : 1;
     LWM_TRY(make_needles(s, h, &rng, needles, o->ask_all, err));
     double depths[LWM_NEEDLE_MAX_NEEDLES] = {depth};
-    for (int i = 1; i < needles; i++) depths[i] = (double)(splitmix(&rng) >> 11) / 9007199254740992.0;
+    for (int i = 1; i < needles; i++) depths[i] = (double)(lwm_splitmix64(&rng) >> 11) / 9007199254740992.0;
     int64_t q = needle_count_tokens(h->tok, s->question, strlen(s->question), err);
     int64_t a = q < 0 ? q : needle_count_tokens(h->tok, s->answer, strlen(s->answer), err);
     if (a < 0) return (int)a;
     // length positions = length + 1 document tokens: BOS, haystack, question, answer, EOS.
     int64_t hay = length + 1 - 2 - q - a;
-    int start = (int)(splitmix(&rng) % (uint64_t)h->n_sent);
+    int start = (int)(lwm_splitmix64(&rng) % (uint64_t)h->n_sent);
     return needle_haystack_build(s, h, start, depths, hay, err);
 }
 

@@ -10,16 +10,6 @@
 
 // ---- Keyed permutation ---------------------------------------------------
 
-static uint64_t mix64(uint64_t x)
-{
-    // splitmix64's finalizer: a bijective avalanche of 64 bits
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 void loader_perm_init(loader_perm *p, int64_t n, uint64_t seed, uint64_t a, uint64_t b,
                       int identity)
 {
@@ -28,9 +18,9 @@ void loader_perm_init(loader_perm *p, int64_t n, uint64_t seed, uint64_t a, uint
     p->identity = identity || n <= 1;
     p->half_bits = 1;
     while (((int64_t)1 << (2 * p->half_bits)) < n) p->half_bits++;
-    uint64_t k = mix64(seed ^ 0x4c574d4c4f414452ull) ^ mix64(a + 0x9e3779b97f4a7c15ull);
-    k = mix64(k ^ mix64(b + 0x632be59bd9b4e019ull));
-    for (int r = 0; r < 4; r++) p->key[r] = k = mix64(k + (uint64_t)r + 1);
+    uint64_t k = lwm_mix64(seed ^ 0x4c574d4c4f414452ull) ^ lwm_mix64(a + 0x9e3779b97f4a7c15ull);
+    k = lwm_mix64(k ^ lwm_mix64(b + 0x632be59bd9b4e019ull));
+    for (int r = 0; r < 4; r++) p->key[r] = k = lwm_mix64(k + (uint64_t)r + 1);
 }
 
 static uint64_t feistel(const loader_perm *p, uint64_t x)
@@ -40,7 +30,7 @@ static uint64_t feistel(const loader_perm *p, uint64_t x)
     uint64_t mask = ((uint64_t)1 << p->half_bits) - 1;
     uint64_t left = x >> p->half_bits, right = x & mask;
     for (int r = 0; r < 4; r++) {
-        uint64_t t = left ^ (mix64(right ^ p->key[r]) & mask);
+        uint64_t t = left ^ (lwm_mix64(right ^ p->key[r]) & mask);
         left = right;
         right = t;
     }

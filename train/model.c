@@ -118,14 +118,6 @@ size_t model_bytes(const train_model *m) { return 4 * m->lay.total * sizeof(floa
 
 // ------------------------------------------------------------------ init
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 // Norms start at 1, every other tensor ~ N(0, 0.02^2) (LLaMA's initializer range), one
 // stream per tensor so the values do not depend on the rank or thread count.
 void model_init_params(train_model *m, uint64_t seed)
@@ -139,8 +131,8 @@ void model_init_params(train_model *m, uint64_t seed)
         }
         uint64_t s = seed * 1000003u + (uint64_t)i;
         for (size_t j = 0; j < t->size; j += 2) {
-            double u1 = ((splitmix(&s) >> 11) + 1.0) / 9007199254740993.0;
-            double u2 = (splitmix(&s) >> 11) / 9007199254740992.0;
+            double u1 = ((lwm_splitmix64(&s) >> 11) + 1.0) / 9007199254740993.0;
+            double u2 = (lwm_splitmix64(&s) >> 11) / 9007199254740992.0;
             double r = sqrt(-2 * log(u1));
             w[j] = (float)(0.02 * r * cos(2 * M_PI * u2));
             if (j + 1 < t->size) w[j + 1] = (float)(0.02 * r * sin(2 * M_PI * u2));

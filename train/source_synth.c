@@ -28,19 +28,14 @@ typedef struct synth {
     uint8_t *vin, *vtgt;
 } synth;
 
-static uint64_t mix(uint64_t x)
+static uint64_t rnd(uint64_t *s)
 {
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
+    return lwm_splitmix64_of((*s)++ * 0x2545F4914F6CDD1Dull + 77);
 }
-
-static uint64_t rnd(uint64_t *s) { return mix((*s)++ * 0x2545F4914F6CDD1Dull + 77); }
 
 static void make_needle(synth *s, uint64_t row)
 {
-    uint64_t st = mix(s->cfg.seed ^ mix(row));
+    uint64_t st = lwm_splitmix64_of(s->cfg.seed ^ lwm_splitmix64_of(row));
     const int64_t L = s->seq_len;
     const int nf = s->cfg.synth_fillers, nv = s->cfg.synth_values;
     s->full_tok[0] = TOK_BOS;
@@ -57,7 +52,7 @@ static void make_needle(synth *s, uint64_t row)
 
 static void make_mixed(synth *s, uint64_t row)
 {
-    uint64_t st = mix(s->cfg.seed ^ mix(row) ^ 0xABCDEFull);
+    uint64_t st = lwm_splitmix64_of(s->cfg.seed ^ lwm_splitmix64_of(row) ^ 0xABCDEFull);
     const int64_t L = s->seq_len;
     const int Vt = s->cfg.model.text_vocab, Vv = s->cfg.model.vision_vocab;
     int32_t seg = 0;

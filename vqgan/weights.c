@@ -51,19 +51,10 @@ static int list_entries(entry_list *l, const lwm_vqgan_config *cfg, lwm_error *e
 
 // ---------------------------------------------------------------- init
 
-// splitmix64: tiny, fast, and the same numbers on every machine.
-static uint64_t next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 // Uniform in [-bound, bound), from 24 random bits (exact in float).
 static float uniform(uint64_t *s, float bound)
 {
-    return ((float)(next_u64(s) >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * bound;
+    return ((float)(lwm_splitmix64(s) >> 40) * (1.0f / 16777216.0f) * 2.0f - 1.0f) * bound;
 }
 
 #define CODEBOOK_STD 0.2f // close to the latent scale of a randomly initialised encoder
