@@ -56,7 +56,7 @@ json.dump(c, open(sys.argv[2], "w"))
 PY
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \
     -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$LWM" train --config "$TMP/dp.json" --data "$TMP" \
-    --out "$TMP/rundp" --quiet 2>/dev/null | /usr/bin/python3 -c '
+    --out "$TMP/rundp" --quiet --json 2>/dev/null | /usr/bin/python3 -c '
 import json, sys
 for r in map(json.loads, sys.stdin):
     step_s = 4096 / r["tokens_per_s"]
