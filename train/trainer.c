@@ -1,5 +1,22 @@
 // The training run: rank layout, curriculum walk, one optimizer step (gradient accumulation,
 // one all-reduce, clipping, AdamW), NaN skips, checkpoints and the step log.
+//
+// Ranks. The world splits into rings (the config's "ring" ranks each; a row's tokens are
+// spread over a ring in the zigzag layout) and data-parallel groups across them (each ring
+// takes its own rows of a step). Every rank holds all the weights and the AdamW state;
+// gradients are summed over the whole world, so after the all-reduce every rank applies the
+// same update to the same weights and no rank ever sends weights.
+//
+// Lockstep. Every rank runs the same sequence of collective operations in the same order:
+// the same number of rows per step (check_stages), the same stage walk, the same NaN-skip
+// decision (made from all-reduced numbers). A rank that decided anything alone would
+// deadlock the others in their next collective, so nothing here branches on local data
+// except rank 0's file writes.
+//
+// State. `st` (ckpt_state) is everything a resume needs besides the weights, the AdamW
+// moments and the data source's own state: step, stage, step within the stage, tokens and
+// the NaN-skip streak. A resumed run continues bit for bit because all four are restored
+// and the data source (loader/) replays from its state, whatever the number of ranks.
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -27,8 +44,10 @@ struct lwm_train {
     char progress_detail[128]; // the last step's, kept for the final progress line
 };
 
-
-// ceil, as the loader counts a stage's batches
+// Refuses a curriculum this rank layout cannot run before any work: each stage's rows must
+// split evenly over the data-parallel ranks (synthetic sources load rows_per_load at a
+// time), and its seq_len over 2 x ring size (the zigzag layout gives each ring rank two
+// equal chunks). Every rank checks the same config, so all refuse together.
 static int check_stages(const train_config *cfg, const train_ring *r, lwm_error *err)
 {
     for (int i = 0; i < cfg->nstages; i++) {
@@ -48,6 +67,9 @@ static int check_stages(const train_config *cfg, const train_ring *r, lwm_error 
 // ------------------------------------------------------------------ create / free
 
 // Rank 0 checks (and with overwrite clears) the run directory; every rank returns its verdict.
+// One rank decides because the ranks may share the directory (one file system) and two
+// ranks clearing it at once would race; broadcasting the verdict and message lets every
+// rank exit with the same status instead of some waiting in the next collective.
 static int prepare_run_dir(lwm_train *t, lwm_error *err)
 {
     int rc = 0;
@@ -78,6 +100,9 @@ static int open_outputs(lwm_train *t, lwm_error *err)
     return 0;
 }
 
+// Reads RUN/checkpoint.bin into the weights, moments and st. The data source's state is
+// only kept here: it is applied in prepare_stage, once the source is sized for the
+// checkpoint's stage (the loader must open at the restored stage, not stage 0).
 static int restore(lwm_train *t, lwm_error *err)
 {
     train_model *m = t->model;
@@ -102,6 +127,10 @@ static int create_source(lwm_train *t, lwm_error *err)
                                 &t->opts.mem, err);
 }
 
+// The order matters: the ring layout before anything sized by it (stage checks, the model's
+// local length), the run directory before any file is written, the seeded init before
+// --init overwrites what it brings (vision rows keep the seeded values), the checkpoint
+// last (it overwrites both).
 int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm, lwm_error *err)
 {
     *out = NULL;
@@ -157,6 +186,10 @@ void lwm_train_free(lwm_train *t)
 
 // ------------------------------------------------------------------ checkpoints and log
 
+// Rank 0 writes: the weights and moments are the same on every rank (see Ranks above). The
+// checkpoint goes to checkpoints/step-N.bin, the weights beside it, then run_dir_publish
+// swaps the latest link and drops checkpoints beyond keep_checkpoints, so a crash at any
+// point leaves a complete checkpoint named.
 static int save_checkpoint(lwm_train *t, lwm_error *err)
 {
     if (t->ring.world_rank != 0) return 0;
@@ -231,6 +264,10 @@ static int allreduce_sum(const train_ring *r, void *buf, int n, MPI_Datatype typ
     return train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, r->world), what, err);
 }
 
+// Forward and backward of this rank's rows of one step, gradients summed into m->grads.
+// Each row's loss is scaled by 1/rows (rows of the whole step, all ranks), so the world's
+// sum is the step's mean. Only the last row's backward hands slices to the reduction as
+// they become final: earlier rows would still add to them.
 static int accumulate(lwm_train *t, double sums[3], grad_sync *sync, const train_stage *s, lwm_error *err)
 {
     train_model *m = t->model;
@@ -259,6 +296,9 @@ static int accumulate(lwm_train *t, double sums[3], grad_sync *sync, const train
     return 0;
 }
 
+// One optimizer step. A step whose loss or gradient norm is not finite is skipped (no
+// update, the counters still advance, so the data moves on); max_nan_skips in a row stops
+// the run. Both numbers are all-reduced first, so every rank skips the same steps.
 static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
 {
     train_model *m = t->model;
@@ -315,6 +355,8 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
 
 // ------------------------------------------------------------------ the run
 
+// Sizes the model for the current stage's local length and moves the data source to it
+// (restoring its state first after a resume). A no-op within a stage.
 static int prepare_stage(lwm_train *t, lwm_error *err)
 {
     if (t->prepared_stage == t->st.stage) return 0;
@@ -333,6 +375,8 @@ static int prepare_stage(lwm_train *t, lwm_error *err)
     return 0;
 }
 
+// Walks the curriculum from st to the end, or to max_steps counted over the whole run
+// (resumed steps included), checkpointing every checkpoint_every steps and at the end.
 int lwm_train_run(lwm_train *t, lwm_error *err)
 {
     int64_t limit = t->opts.max_steps > 0 && t->opts.max_steps < t->total_steps ? t->opts.max_steps : t->total_steps;
