@@ -35,6 +35,9 @@ int cmd_export(int argc, char **argv);
 
 /** Prints "lwm <cmd>: message" to stderr and returns exit status 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** cli_fail returning status instead of 1: CLI_USAGE for a usage error, -1 inside a command. */
+int cli_fail_status(int status, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /** cli_fail with a va_list. */
 int cli_vfail(const char *cmd, const char *fmt, va_list ap);

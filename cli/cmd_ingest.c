@@ -171,12 +171,12 @@ static int run_mpi(lwm_ingest_run_options *opt, int json)
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (opt->parts > 0) return cli_fail("ingest", "--part and mpirun: choose one"), 2;
+    if (opt->parts > 0) return cli_fail_status(CLI_USAGE, "ingest", "--part and mpirun: choose one");
     char parts_dir[4096], dir[4096];
     const char *out = opt->out_dir;
     if (lwm_format(parts_dir, sizeof parts_dir, "%s/parts", out) < 0 ||
         lwm_format(dir, sizeof dir, "%s/part-%d-of-%d", parts_dir, rank, size) < 0)
-        return cli_fail("ingest", "%s: path too long", out), 2;
+        return cli_fail_status(CLI_USAGE, "ingest", "%s: path too long", out);
     opt->part = rank;
     opt->parts = size;
     opt->out_dir = dir;
@@ -300,7 +300,7 @@ int cmd_ingest(int argc, char **argv)
     if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (!opt.manifest) return cli_usage_error(&p, "--manifest is required");
     if ((opt.vqgan || opt.tokenizer) && !opt.out_dir)
-        return cli_fail("ingest", "--vqgan and --tokenizer need --out DIR"), 2;
+        return cli_fail_status(CLI_USAGE, "ingest", "--vqgan and --tokenizer need --out DIR");
     cli_quiet_ffmpeg(verbose);
     cli_logger(&opt.log, verbose);
     opt.decode.log = opt.log;
@@ -308,9 +308,9 @@ int cmd_ingest(int argc, char **argv)
     cli_progress(&progress, quiet);
     opt.progress = &progress;
     if ((opt.parts > 0 || opt.retry_failed) && !opt.out_dir)
-        return cli_fail("ingest", "--part and --retry-failed need --out DIR"), 2;
+        return cli_fail_status(CLI_USAGE, "ingest", "--part and --retry-failed need --out DIR");
     if (under_mpirun()) {
-        if (!opt.out_dir) return cli_fail("ingest", "under mpirun, --out DIR is required"), 2;
+        if (!opt.out_dir) return cli_fail_status(CLI_USAGE, "ingest", "under mpirun, --out DIR is required");
         int provided;
         if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
             return cli_fail("ingest", "MPI_Init failed");
@@ -324,7 +324,7 @@ int cmd_ingest(int argc, char **argv)
     lwm_ingest_run_result res;
     lwm_error err = {0};
     int rc = lwm_ingest_run(&opt, &res, &err);
-    if (rc < 0 && res.usage) return cli_fail("ingest", "%s", err.msg), 2;
+    if (rc < 0 && res.usage) return cli_fail_status(CLI_USAGE, "ingest", "%s", err.msg);
     if (rc < 0) return cli_fail_err("ingest", &err, rc);
     print_summary(&res, json);
     return report_outcome(&res, opt.out_dir);

@@ -58,7 +58,10 @@ int cmd_merge(int argc, char **argv)
     lwm_error err = {0};
     int rc = lwm_shard_merge(parts, n, out, &opt, &res, &err);
     if (rc < 0) return cli_fail_err("merge", &err, rc);
-    if (json) return cli_print_json(merge_result_json(&res), 1), 0;
+    if (json) {
+        cli_print_json(merge_result_json(&res), 1);
+        return 0;
+    }
     if (quiet) return 0;
     printf("merge: %s%d parts into %s: %lld samples, %lld failed, %lld frames, %lld shards "
            "linked in %.3f s\n",

@@ -148,8 +148,14 @@ static int parse_args(pack_args *a, int argc, char **argv)
     }
     o->datasets = (const char *const *)(argv + optind);
     o->n_datasets = argc - optind;
-    if (o->n_datasets < 1) return cli_usage_error(&parser, "no dataset given"), -1;
-    if (!o->seq_len && !a->curriculum) return cli_usage_error(&parser, "--seq-len is required"), -1;
+    if (o->n_datasets < 1) {
+        cli_usage_error(&parser, "no dataset given");
+        return -1;
+    }
+    if (!o->seq_len && !a->curriculum) {
+        cli_usage_error(&parser, "--seq-len is required");
+        return -1;
+    }
     return 0;
 }
 

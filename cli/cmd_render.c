@@ -99,7 +99,9 @@ static int decode(render_job *job, int64_t k)
 {
     int64_t f = pick(job->s->frames, job->count, k);
     int rc = lwm_vqgan_decode_rgb(job->vq, job->frame, job->s->codes + f * LWM_SHARD_CODES_PER_FRAME, 1);
-    if (rc < 0) return cli_fail("render", "%s: frame %lld: %s", job->s->id, (long long)f, lwm_vqgan_errmsg(job->vq)), -1;
+    if (rc < 0)
+        return cli_fail_status(-1, "render", "%s: frame %lld: %s", job->s->id, (long long)f,
+                               lwm_vqgan_errmsg(job->vq));
     lwm_progress_update(&job->progress, k + 1, NULL);
     return 0;
 }
@@ -112,7 +114,8 @@ static int write_sheet(render_job *job)
     int cols = (int)ceil(sqrt((double)job->count)), rows = (int)((job->count + cols - 1) / cols);
     size_t row_bytes = (size_t)job->res * 3, sheet_row = row_bytes * (size_t)cols;
     uint8_t *sheet = calloc(sheet_row * (size_t)job->res * (size_t)rows, 1);
-    if (!sheet) return cli_fail("render", "out of memory for a %dx%d contact sheet", cols, rows), -1;
+    if (!sheet)
+        return cli_fail_status(-1, "render", "out of memory for a %dx%d contact sheet", cols, rows);
     int rc = 0;
     for (int64_t k = 0; k < job->count && rc == 0; k++) {
         if ((rc = decode(job, k)) < 0) break;
@@ -134,8 +137,10 @@ static int write_video(render_job *job)
 {
     lwm_error err = {0};
     lwm_ingest_mp4 *mp4 = NULL;
-    if (lwm_ingest_mp4_open(&mp4, job->args->out, job->res, job->res, frame_rate(job->s), &err) < 0)
-        return cli_fail_err("render", &err, err.code), -1;
+    if (lwm_ingest_mp4_open(&mp4, job->args->out, job->res, job->res, frame_rate(job->s), &err) < 0) {
+        cli_fail_err("render", &err, err.code);
+        return -1;
+    }
     int rc = 0;
     for (int64_t k = 0; k < job->count && rc == 0; k++) {
         if ((rc = decode(job, k)) < 0) break;
@@ -148,7 +153,10 @@ static int write_video(render_job *job)
 static lwm_vqgan *load_vqgan(const char *weights, const lwm_shard_info *info)
 {
     lwm_vqgan *vq = lwm_vqgan_create(NULL);
-    if (!vq) return cli_fail("render", "out of memory"), NULL;
+    if (!vq) {
+        cli_fail("render", "out of memory");
+        return NULL;
+    }
     if (lwm_vqgan_load(vq, weights) < 0) {
         cli_fail("render", "%s", lwm_vqgan_errmsg(vq));
         lwm_vqgan_free(vq);

@@ -104,7 +104,11 @@ static int open_tokenizer(const char *dir, const char *given, int force, lwm_loa
     int rc = given ? 1 : lwm_loader_dataset_tokenizer(dir, path, sizeof path, hash, &err);
     if (rc > 0) rc = lwm_loader_tokenizer_resolve(&dir, 1, given, force, path, sizeof path, &err);
     if (rc >= 0 && (given || path[0])) rc = lwm_loader_tokenizer_open(tok, path, &err);
-    return rc < 0 ? cli_fail_err("show", &err, rc), -1 : 0;
+    if (rc < 0) {
+        cli_fail_err("show", &err, rc);
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_show(int argc, char **argv)
@@ -130,7 +134,10 @@ int cmd_show(int argc, char **argv)
     lwm_loader_tokenizer *tok = NULL;
     if (!json && open_tokenizer(dir, given, force, &tok) < 0) return 1;
     lwm_shard_reader *r = shard_cli_open("show", dir);
-    if (!r) return lwm_loader_tokenizer_free(tok), 1;
+    if (!r) {
+        lwm_loader_tokenizer_free(tok);
+        return 1;
+    }
     const lwm_shard_sample *s;
     int rc = by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, id, &s);
     int status = 0;

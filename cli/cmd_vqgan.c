@@ -188,12 +188,18 @@ static int cmd_import(const opts *o)
 
 static lwm_vqgan *open_weights(const char *cmd, const opts *o)
 {
-    if (!o->weights) return cli_fail(cmd, "needs --vqgan W.safetensors"), NULL;
+    if (!o->weights) {
+        cli_fail(cmd, "needs --vqgan W.safetensors");
+        return NULL;
+    }
     lwm_vqgan_options vo = {.threads = (int)o->threads, .max_batch = (int)o->batch,
                             .precision = o->precision};
     cli_logger(&vo.log, o->verbose);
     lwm_vqgan *v = lwm_vqgan_create(&vo);
-    if (!v) return cli_fail(cmd, "out of memory"), NULL;
+    if (!v) {
+        cli_fail(cmd, "out of memory");
+        return NULL;
+    }
     int rc = lwm_vqgan_load(v, o->weights);
     if (rc < 0) {
         cli_fail(cmd, "%s", lwm_vqgan_errmsg(v));
@@ -228,7 +234,12 @@ static int print_codes(const code_list *l, int per, int json, const char *hash, 
     }
     cJSON *root = cJSON_CreateObject(), *all = cJSON_CreateArray();
     int *row = malloc((size_t)per * sizeof *row);
-    if (!root || !all || !row) return free(row), cJSON_Delete(root), cJSON_Delete(all), -ENOMEM;
+    if (!root || !all || !row) {
+        free(row);
+        cJSON_Delete(root);
+        cJSON_Delete(all);
+        return -ENOMEM;
+    }
     cJSON_AddNumberToObject(root, "frames", frames);
     cJSON_AddStringToObject(root, "precision", lwm_vqgan_precision_name(precision));
     for (int f = 0; f < frames; f++) {
@@ -311,7 +322,10 @@ static int read_codes(const char *path, int per, int K, uint16_t **codes, int *f
     cJSON *root = NULL;
     lwm_error err = {0};
     int rc = lwm_json_load_file(path, &root, &err);
-    if (rc < 0) return cli_fail_err("vqgan decode", &err, rc), -1;
+    if (rc < 0) {
+        cli_fail_err("vqgan decode", &err, rc);
+        return -1;
+    }
     const cJSON *all = cJSON_GetObjectItemCaseSensitive(root, "codes");
     const cJSON *nf = cJSON_GetObjectItemCaseSensitive(root, "frames");
     int n = cJSON_IsArray(all) ? cJSON_GetArraySize(all) : -1, status = 0;

@@ -59,13 +59,21 @@ int cli_getopt(cli_parser *p, int argc, char **argv)
         fputs(p->usage, stdout);
         return CLI_HELP;
     }
-    if (c == ':') return cli_usage_error(p, "%s needs a value", arg), CLI_BAD;
+    if (c == ':') {
+        cli_usage_error(p, "%s needs a value", arg);
+        return CLI_BAD;
+    }
     if (c == '?') {
-        if (strncmp(arg, "--", 2) == 0 && strchr(arg, '='))
-            return cli_usage_error(p, "'%s': unknown option, or a value for an option that takes none", arg),
-                   CLI_BAD;
-        if (strncmp(arg, "--", 2) != 0 && optopt) return cli_usage_error(p, "unknown option '-%c'", optopt), CLI_BAD;
-        return cli_usage_error(p, "unknown option '%s'", arg), CLI_BAD;
+        if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) {
+            cli_usage_error(p, "'%s': unknown option, or a value for an option that takes none", arg);
+            return CLI_BAD;
+        }
+        if (strncmp(arg, "--", 2) != 0 && optopt) {
+            cli_usage_error(p, "unknown option '-%c'", optopt);
+            return CLI_BAD;
+        }
+        cli_usage_error(p, "unknown option '%s'", arg);
+        return CLI_BAD;
     }
     const char *now = index >= 0 ? alias_of(p, table[index].name) : NULL;
     if (now)

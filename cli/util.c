@@ -27,6 +27,15 @@ int cli_fail(const char *cmd, const char *fmt, ...)
     return 1;
 }
 
+int cli_fail_status(int status, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vfail(cmd, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
 int cli_fail_err(const char *cmd, const lwm_error *err, int code)
 {
     if (err && err->msg[0]) return cli_fail(cmd, "%s", err->msg);
@@ -99,7 +108,7 @@ int cli_parse_int(const char *cmd, const char *opt, const char *text, long long 
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (errno || !end || *end || end == text || v < min)
-        return cli_fail(cmd, "%s: expected an integer >= %lld, got '%s'", opt, min, text), -1;
+        return cli_fail_status(-1, cmd, "%s: expected an integer >= %lld, got '%s'", opt, min, text);
     *out = v;
     return 0;
 }
@@ -110,7 +119,7 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
     errno = 0;
     double v = strtod(text, &end);
     if (errno || !end || *end || end == text || !isfinite(v) || v <= 0)
-        return cli_fail(cmd, "%s: expected a positive number, got '%s'", opt, text), -1;
+        return cli_fail_status(-1, cmd, "%s: expected a positive number, got '%s'", opt, text);
     *out = v;
     return 0;
 }
@@ -119,7 +128,7 @@ int cli_print_json(cJSON *value, int own)
 {
     char *s = cJSON_PrintUnformatted(value);
     if (own) cJSON_Delete(value);
-    if (!s) return cli_fail("json", "out of memory"), -ENOMEM;
+    if (!s) return cli_fail_status(-ENOMEM, "json", "out of memory");
     fputs(s, stdout);
     fputc('\n', stdout);
     cJSON_free(s);

@@ -144,8 +144,12 @@ static int push_text(loader_doc *doc, const loader_record *rec, const loader_spe
     if (!joined) return lwm_error_set(err, -ENOMEM, "out of memory");
     size_t at = 0;
     for (int p = 0; p < it->n_parts; p++) {
-        if (p) memcpy(joined + at, b->separator, sep), at += sep;
-        memcpy(joined + at, f[p]->text, f[p]->text_len), at += f[p]->text_len;
+        if (p) {
+            memcpy(joined + at, b->separator, sep);
+            at += sep;
+        }
+        memcpy(joined + at, f[p]->text, f[p]->text_len);
+        at += f[p]->text_len;
     }
     size_t n = 0;
     int rc = loader_spm_encode(b->spm, mem, joined, at, &doc->scratch, &n, &doc->scratch_cap);

@@ -123,7 +123,8 @@ static int load_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t fi
         ok = 0;
     if (ok) {
         const uint8_t *at = p + 40;
-        memcpy(len->n_tokens + first, at, 4 * (size_t)count), at += 4 * (size_t)count;
+        memcpy(len->n_tokens + first, at, 4 * (size_t)count);
+        at += 4 * (size_t)count;
         uint32_t base = (uint32_t)len->n_runs;
         for (int64_t i = 0; i <= count; i++, at += 4) {
             len->run_off[first + i] = base + lwm_le_get32(at);
@@ -159,7 +160,8 @@ static void save_cache(lwm_loader *ld, const char *path, uint64_t key, int64_t f
     lwm_le_put64(buf + 24, (uint64_t)count);
     lwm_le_put64(buf + 32, runs);
     uint8_t *at = buf + 40;
-    memcpy(at, len->n_tokens + first, 4 * (size_t)count), at += 4 * (size_t)count;
+    memcpy(at, len->n_tokens + first, 4 * (size_t)count);
+    at += 4 * (size_t)count;
     for (int64_t i = 0; i <= count; i++, at += 4) {
         lwm_le_put32(at, len->run_off[first + i] - base);
     }
