@@ -8,8 +8,9 @@
 #   make demo        run the main job on built-in sample data
 #   make fuzz        libFuzzer on every parser of file bytes, FUZZ_S seconds each (default 60)
 
-# Builds use every core unless the caller chose -j: CI runs plain `make test`.
-ifeq ($(filter -j%,$(MAKEFLAGS)),)
+# Builds use every core unless the caller chose -j: CI runs plain `make test`. Only the
+# top-level make adds it; a sub-make (make fuzz) shares the caller's job slots.
+ifeq ($(MAKELEVEL)$(filter -j%,$(MAKEFLAGS)),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 1)
 endif
 
@@ -20,7 +21,7 @@ DEBIAN_PACKAGES := build-essential pkg-config ffmpeg \
 	libsentencepiece-dev sentencepiece \
 	python3 python3-numpy python3-torch python3-lmdb python3-zstandard python3-xxhash \
 	python3-pil python3-sentencepiece python3-matplotlib \
-	valgrind clang libclang-rt-dev
+	valgrind clang libclang-rt-dev clang-format
 
 PKGS := libavformat libavcodec libswscale libavutil lmdb libzstd libxxhash libcjson \
 	sentencepiece ompi-c
