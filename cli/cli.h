@@ -82,15 +82,19 @@ typedef struct cli_alias {
  *   static const struct option longs[] = {{"out", required_argument, 0, 'o'}, {0}};
  *   cli_parser p = {"frames", usage, longs, "q", NULL};
  *   for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;)
- *       switch (c) { case 'o': out = optarg; break; case CLI_HELP: return 0; default: return CLI_USAGE; }
+ *       switch (c) {
+ *       case 'o': out = optarg; break;
+ *       case CLI_HELP: return 0;
+ *       default: return CLI_USAGE;
+ *       }
  */
 typedef struct cli_parser {
-    const char *cmd;             /**< "pack", "vqgan encode": messages read "lwm <cmd>: ..." */
-    const char *usage;           /**< printed on --help (stdout) and after a usage error (stderr) */
-    const struct option *longs;  /**< getopt_long's table, terminated by a zeroed entry */
-    const char *shorts;          /**< short options ("qv", "o:"); NULL = none */
-    const cli_alias *aliases;    /**< deprecated names, terminated by {NULL, NULL}; NULL = none */
-    int started;                 /**< set by cli_getopt */
+    const char *cmd;            /**< "pack", "vqgan encode": messages read "lwm <cmd>: ..." */
+    const char *usage;          /**< printed on --help (stdout) and after a usage error (stderr) */
+    const struct option *longs; /**< getopt_long's table, terminated by a zeroed entry */
+    const char *shorts;         /**< short options ("qv", "o:"); NULL = none */
+    const cli_alias *aliases;   /**< deprecated names, terminated by {NULL, NULL}; NULL = none */
+    int started;                /**< set by cli_getopt */
 } cli_parser;
 
 /**
@@ -106,7 +110,8 @@ int cli_getopt(cli_parser *p, int argc, char **argv);
 int cli_parse(cli_parser *p, int argc, char **argv, int (*on_option)(void *ctx, int c), void *ctx);
 
 /** Prints "lwm <cmd>: message", then the usage, to stderr; returns CLI_USAGE. */
-int cli_usage_error(const cli_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_usage_error(const cli_parser *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /** Parses a non-negative integer / positive finite double option; 0 or -1 (with message). */
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long long min,
@@ -117,7 +122,8 @@ int cli_parse_double(const char *cmd, const char *opt, const char *text, double 
  * Draws text (digits, '#', '.', 's', '-', ' ') white on a black box whose top-left corner is
  * (x0, y0) in an RGB image of width x height, glyphs scale times 5x7 pixels; clipped.
  */
-void cli_draw_label(uint8_t *rgb, int width, int height, int x0, int y0, const char *text, int scale);
+void cli_draw_label(uint8_t *rgb, int width, int height, int x0, int y0, const char *text,
+                    int scale);
 
 /** Writes a cJSON value to stdout followed by a newline (and frees it when own is set). */
 struct cJSON;

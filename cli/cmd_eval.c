@@ -44,8 +44,14 @@ static int parse_option(void *ctx, int c)
     case 'o': a->out = optarg; return 0;
     case 't': a->o.tokenizer = optarg; return 0;
     case 'q': a->quiet = 1; return 0;
-    case 's': rc = cli_parse_int("eval", "--stage", optarg, 0, &v); a->o.stage = (int)v; return rc;
-    case 'm': rc = cli_parse_int("eval", "--max-len", optarg, 2, &v); a->o.max_len = v; return rc;
+    case 's':
+        rc = cli_parse_int("eval", "--stage", optarg, 0, &v);
+        a->o.stage = (int)v;
+        return rc;
+    case 'm':
+        rc = cli_parse_int("eval", "--max-len", optarg, 2, &v);
+        a->o.max_len = v;
+        return rc;
     default: return -1;
     }
 }
@@ -53,12 +59,15 @@ static int parse_option(void *ctx, int c)
 // 0, 1 after --help, or CLI_USAGE.
 static int parse(eval_args *a, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"config", required_argument, 0, 'c'}, {"weights", required_argument, 0, 'w'},
-        {"data", required_argument, 0, 'd'},   {"out", required_argument, 0, 'o'},
-        {"stage", required_argument, 0, 's'},  {"max-len", required_argument, 0, 'm'},
-        {"tokenizer", required_argument, 0, 't'}, {"quiet", no_argument, 0, 'q'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"config", required_argument, 0, 'c'},
+                                          {"weights", required_argument, 0, 'w'},
+                                          {"data", required_argument, 0, 'd'},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"stage", required_argument, 0, 's'},
+                                          {"max-len", required_argument, 0, 'm'},
+                                          {"tokenizer", required_argument, 0, 't'},
+                                          {"quiet", no_argument, 0, 'q'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"eval needle", usage, longs, "q", NULL, 0};
     a->o.stage = -1;
     int rc = cli_parse(&p, argc, argv, parse_option, a);
@@ -79,8 +88,10 @@ static void print_table(const lwm_eval_needle_result *r)
         printf("%-8g", r->depths[di]);
         for (int li = 0; li < r->n_lengths; li++) {
             int k = li * r->n_depths + di;
-            if (r->total[k]) printf(" %8.2f", (double)r->correct[k] / r->total[k]);
-            else printf(" %8s", "-");
+            if (r->total[k])
+                printf(" %8.2f", (double)r->correct[k] / r->total[k]);
+            else
+                printf(" %8s", "-");
         }
         printf("\n");
     }
@@ -150,8 +161,10 @@ int cmd_eval(int argc, char **argv)
     lwm_error err = {0};
     int code = run(&a, rank, &err);
     if (code < 0) {
-        if (size > 1) cli_fail("eval", "rank %d: %s", rank, err.msg[0] ? err.msg : lwm_strerror(code));
-        else cli_fail_err("eval", &err, code);
+        if (size > 1)
+            cli_fail("eval", "rank %d: %s", rank, err.msg[0] ? err.msg : lwm_strerror(code));
+        else
+            cli_fail_err("eval", &err, code);
         fflush(stderr);
         if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1); // peers may wait in a collective
     }

@@ -40,8 +40,9 @@ static int parse_option(void *ctx, int c)
 static int parse_args(export_args *a, int argc, char **argv)
 {
     static const struct option longs[] = {{"format", required_argument, 0, 'f'},
-                                           {"out", required_argument, 0, 'o'},
-                                           {"quiet", no_argument, 0, 'q'}, {0, 0, 0, 0}};
+                                          {"out", required_argument, 0, 'o'},
+                                          {"quiet", no_argument, 0, 'q'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"export", usage, longs, "q", NULL, 0};
     int rc = cli_parse(&p, argc, argv, parse_option, a);
     if (rc) return rc == CLI_HELP ? 1 : rc;

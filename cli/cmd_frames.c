@@ -42,7 +42,8 @@ static void result_release(frames_result *r)
 static int result_add(frames_result *r, double pts, const char *file)
 {
     size_t cap = r->cap;
-    if (lwm_grow(NULL, (void **)&r->pts, &cap, (size_t)r->count + 1, sizeof *r->pts)) return -ENOMEM;
+    if (lwm_grow(NULL, (void **)&r->pts, &cap, (size_t)r->count + 1, sizeof *r->pts))
+        return -ENOMEM;
     if (lwm_grow(NULL, (void **)&r->files, &r->cap, (size_t)r->count + 1, sizeof *r->files))
         return -ENOMEM;
     r->files[r->count] = lwm_strdup(NULL, file);
@@ -89,9 +90,10 @@ enum { FRAMES_DEFAULT_CAP = 10000 };
 
 static int over_cap(int64_t frames, const char *video, lwm_error *err)
 {
-    return lwm_error_set(err, LWM_EINVAL, "%s: %s%lld frames, more than the %d written without a choice: "
-                         "give --max-frames N (spread over the video) or --all", video,
-                         frames > FRAMES_DEFAULT_CAP ? "about " : "over ", (long long)frames,
+    return lwm_error_set(err, LWM_EINVAL,
+                         "%s: %s%lld frames, more than the %d written without a choice: "
+                         "give --max-frames N (spread over the video) or --all",
+                         video, frames > FRAMES_DEFAULT_CAP ? "about " : "over ", (long long)frames,
                          FRAMES_DEFAULT_CAP);
 }
 
@@ -105,7 +107,8 @@ static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int6
         return lwm_error_set(err, LWM_EDECODE, "%s", lwm_ingest_errmsg(ing));
     const lwm_source_info *info = lwm_ingest_info(ing);
     // Sampling (--fps) knows its count exactly; otherwise the container's claim.
-    double expect = info->frames_selected >= 0 ? (double)info->frames_selected : info->fps * info->duration;
+    double expect =
+        info->frames_selected >= 0 ? (double)info->frames_selected : info->fps * info->duration;
     if (cap && expect > (double)cap + 0.5) return over_cap((int64_t)(expect + 0.5), video, err);
     lwm_progress_start(progress, "frames", "frames", expect > 0 ? (int64_t)(expect + 0.5) : 0);
     lwm_frame *frame = lwm_malloc(NULL, sizeof *frame);
@@ -132,8 +135,10 @@ static int extract(lwm_ingest *ing, const char *video, const char *out_dir, int6
     }
     if (rc == LWM_EOF) lwm_progress_finish(progress, r->count, NULL);
     r->source = *lwm_ingest_info(ing);
-    if (rc == LWM_EOF) rc = 0;
-    else if (rc < 0 && !err->msg[0]) lwm_error_set(err, rc, "%s", lwm_ingest_errmsg(ing));
+    if (rc == LWM_EOF)
+        rc = 0;
+    else if (rc < 0 && !err->msg[0])
+        lwm_error_set(err, rc, "%s", lwm_ingest_errmsg(ing));
     lwm_free(NULL, frame);
     return rc;
 }
@@ -147,20 +152,30 @@ typedef struct frames_args {
 // 0, 1 after --help, or CLI_USAGE.
 static int parse(frames_args *a, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"fps", required_argument, NULL, 'f'}, {"max-frames", required_argument, NULL, 'm'},
-        {"all", no_argument, NULL, 'a'}, {"out", required_argument, NULL, 'o'},
-        {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    static const struct option longs[] = {{"fps", required_argument, NULL, 'f'},
+                                          {"max-frames", required_argument, NULL, 'm'},
+                                          {"all", no_argument, NULL, 'a'},
+                                          {"out", required_argument, NULL, 'o'},
+                                          {"threads", required_argument, NULL, 't'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"frames", usage, longs, "qv", NULL, 0};
     long long n;
     for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
         switch (c) {
-        case 'f': if (cli_parse_double("frames", "--fps", optarg, &a->opt.fps)) return CLI_USAGE; break;
-        case 'm': if (cli_parse_int("frames", "--max-frames", optarg, 1, &n)) return CLI_USAGE;
-                  a->opt.max_frames = n; break;
-        case 't': if (cli_parse_int("frames", "--threads", optarg, 0, &n)) return CLI_USAGE;
-                  a->opt.threads = (int)n; break;
+        case 'f':
+            if (cli_parse_double("frames", "--fps", optarg, &a->opt.fps)) return CLI_USAGE;
+            break;
+        case 'm':
+            if (cli_parse_int("frames", "--max-frames", optarg, 1, &n)) return CLI_USAGE;
+            a->opt.max_frames = n;
+            break;
+        case 't':
+            if (cli_parse_int("frames", "--threads", optarg, 0, &n)) return CLI_USAGE;
+            a->opt.threads = (int)n;
+            break;
         case 'a': a->all = 1; break;
         case 'o': a->out_dir = optarg; break;
         case 'j': a->json = 1; break;
@@ -169,7 +184,8 @@ static int parse(frames_args *a, int argc, char **argv)
         default: return c == CLI_HELP ? 1 : CLI_USAGE;
         }
     }
-    if (argc - optind != 1 || !a->out_dir) return cli_usage_error(&p, "VIDEO and --out DIR are required");
+    if (argc - optind != 1 || !a->out_dir)
+        return cli_usage_error(&p, "VIDEO and --out DIR are required");
     a->video = argv[optind];
     return 0;
 }
@@ -191,11 +207,14 @@ int cmd_frames(int argc, char **argv)
     frames_result r = {0};
     lwm_progress progress;
     cli_progress(&progress, a.quiet);
-    int rc = extract(ing, video, out_dir, all || opt.max_frames ? 0 : FRAMES_DEFAULT_CAP, &r, &progress, &err);
+    int rc = extract(ing, video, out_dir, all || opt.max_frames ? 0 : FRAMES_DEFAULT_CAP, &r,
+                     &progress, &err);
     lwm_ingest_free(ing);
     if (rc == 0) {
-        if (json) rc = print_json(&r);
-        else print_human(&r, video);
+        if (json)
+            rc = print_json(&r);
+        else
+            print_human(&r, video);
     }
     result_release(&r);
     return rc < 0 ? cli_fail_err("frames", &err, rc) : 0;

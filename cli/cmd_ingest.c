@@ -132,11 +132,15 @@ static int report_outcome(const lwm_ingest_run_result *r, const char *out)
     int64_t left = r->failed + r->failed_before;
     if (left == 0) return 0;
     fprintf(stderr, "lwm ingest: %lld samples failed", (long long)left);
-    if (r->failed_before > 0) fprintf(stderr, " (%lld in earlier runs)", (long long)r->failed_before);
+    if (r->failed_before > 0)
+        fprintf(stderr, " (%lld in earlier runs)", (long long)r->failed_before);
     if (out)
-        fprintf(stderr, ": fix what the errors name (lwm inspect %s lists them), then rerun the "
-                "same command with --retry-failed\n", out);
-    else fprintf(stderr, ": fix what the errors name\n");
+        fprintf(stderr,
+                ": fix what the errors name (lwm inspect %s lists them), then rerun the "
+                "same command with --retry-failed\n",
+                out);
+    else
+        fprintf(stderr, ": fix what the errors name\n");
     return 1;
 }
 
@@ -147,7 +151,9 @@ static int check_manifest(const lwm_ingest_run_options *opt, int json)
     lwm_error err = {0};
     int64_t media = 0;
     int rc = lwm_ingest_check(opt, &res, &media, &err);
-    if (rc < 0) return res.usage ? (cli_fail("ingest", "%s", err.msg), 2) : cli_fail_err("ingest", &err, rc);
+    if (rc < 0)
+        return res.usage ? (cli_fail("ingest", "%s", err.msg), 2)
+                         : cli_fail_err("ingest", &err, rc);
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "samples", (double)res.samples);
@@ -158,8 +164,9 @@ static int check_manifest(const lwm_ingest_run_options *opt, int json)
         cli_print_json(o, 1);
     } else {
         printf("ingest --check: %lld samples: %lld ok, %lld bad; %lld videos or images to decode "
-               "(%.1f s)\n", (long long)res.samples, (long long)res.ok, (long long)res.failed,
-               (long long)media, res.seconds);
+               "(%.1f s)\n",
+               (long long)res.samples, (long long)res.ok, (long long)res.failed, (long long)media,
+               res.seconds);
     }
     return res.failed > 0 ? 1 : 0;
 }
@@ -171,7 +178,8 @@ static int run_mpi(lwm_ingest_run_options *opt, int json)
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
-    if (opt->parts > 0) return cli_fail_status(CLI_USAGE, "ingest", "--part and mpirun: choose one");
+    if (opt->parts > 0)
+        return cli_fail_status(CLI_USAGE, "ingest", "--part and mpirun: choose one");
     char parts_dir[4096], dir[4096];
     const char *out = opt->out_dir;
     if (lwm_format(parts_dir, sizeof parts_dir, "%s/parts", out) < 0 ||
@@ -190,8 +198,9 @@ static int run_mpi(lwm_ingest_run_options *opt, int json)
     }
     long long failed = res.failed + res.failed_before, total_failed = 0; // earlier runs' too
     MPI_Reduce(&failed, &total_failed, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-    if (!json) printf("part %d/%d (lines %lld..%lld): ", rank, size, (long long)res.first_line,
-                      (long long)res.end_line - 1);
+    if (!json)
+        printf("part %d/%d (lines %lld..%lld): ", rank, size, (long long)res.first_line,
+               (long long)res.end_line - 1);
     if (!json) print_summary(&res, 0);
     fflush(stdout);
     MPI_Barrier(MPI_COMM_WORLD);
@@ -207,10 +216,13 @@ static int run_mpi(lwm_ingest_run_options *opt, int json)
         rc = dirs ? lwm_shard_merge((const char *const *)dirs, size, out, &mo, &mr, &err) : -ENOMEM;
         for (int r = 0; dirs && r < size; r++) free(dirs[r]);
         free(dirs);
-        if (rc < 0) status = cli_fail_err("ingest", &err, rc);
-        else if (json) cli_print_json(merge_result_json(&mr), 1);
-        else printf("ingest: merged %d parts into %s: %lld samples, %lld failed, %lld frames\n", size,
-                    out, (long long)mr.samples, (long long)mr.failed, (long long)mr.frames);
+        if (rc < 0)
+            status = cli_fail_err("ingest", &err, rc);
+        else if (json)
+            cli_print_json(merge_result_json(&mr), 1);
+        else
+            printf("ingest: merged %d parts into %s: %lld samples, %lld failed, %lld frames\n",
+                   size, out, (long long)mr.samples, (long long)mr.failed, (long long)mr.frames);
     }
     MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return status;
@@ -279,18 +291,26 @@ static int parse_option(void *ctx, int c)
 
 int cmd_ingest(int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"manifest", required_argument, NULL, 'M'}, {"out", required_argument, NULL, 'o'},
-        {"vqgan", required_argument, NULL, 'w'}, {"tokenizer", required_argument, NULL, 't'},
-        {"commit-every", required_argument, NULL, 'c'}, {"fps", required_argument, NULL, 'f'},
-        {"max-frames", required_argument, NULL, 'm'}, {"strict", no_argument, NULL, 's'},
-        {"part", required_argument, NULL, 'P'}, {"retry-failed", no_argument, NULL, 'R'},
-        {"workers", required_argument, NULL, 'W'}, {"threads", required_argument, NULL, 'T'},
-        {"encode-chunk", required_argument, NULL, 'E'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'},
-        {"check", required_argument, NULL, 'C'}, {"fields", required_argument, NULL, 'F'},
-        {"precision", required_argument, NULL, 'p'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"manifest", required_argument, NULL, 'M'},
+                                          {"out", required_argument, NULL, 'o'},
+                                          {"vqgan", required_argument, NULL, 'w'},
+                                          {"tokenizer", required_argument, NULL, 't'},
+                                          {"commit-every", required_argument, NULL, 'c'},
+                                          {"fps", required_argument, NULL, 'f'},
+                                          {"max-frames", required_argument, NULL, 'm'},
+                                          {"strict", no_argument, NULL, 's'},
+                                          {"part", required_argument, NULL, 'P'},
+                                          {"retry-failed", no_argument, NULL, 'R'},
+                                          {"workers", required_argument, NULL, 'W'},
+                                          {"threads", required_argument, NULL, 'T'},
+                                          {"encode-chunk", required_argument, NULL, 'E'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {"check", required_argument, NULL, 'C'},
+                                          {"fields", required_argument, NULL, 'F'},
+                                          {"precision", required_argument, NULL, 'p'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"ingest", usage, longs, "qv", NULL, 0};
     ingest_args a = {0};
     int parsed = cli_parse(&p, argc, argv, parse_option, &a);
@@ -310,7 +330,8 @@ int cmd_ingest(int argc, char **argv)
     if ((opt.parts > 0 || opt.retry_failed) && !opt.out_dir)
         return cli_fail_status(CLI_USAGE, "ingest", "--part and --retry-failed need --out DIR");
     if (under_mpirun()) {
-        if (!opt.out_dir) return cli_fail_status(CLI_USAGE, "ingest", "under mpirun, --out DIR is required");
+        if (!opt.out_dir)
+            return cli_fail_status(CLI_USAGE, "ingest", "under mpirun, --out DIR is required");
         int provided;
         if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
             return cli_fail("ingest", "MPI_Init failed");

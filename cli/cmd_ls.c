@@ -19,11 +19,15 @@ int cmd_ls(int argc, char **argv)
         {"json", no_argument, NULL, 'j'}, {"modality", required_argument, NULL, 'm'}, {0, 0, 0, 0}};
     cli_parser p = {"ls", usage, longs, NULL, NULL, 0};
     for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
-        if (c == 'j') json = 1;
+        if (c == 'j')
+            json = 1;
         else if (c == 'm') {
             modality = lwm_shard_modality_parse(optarg);
-            if (modality < 0) return cli_usage_error(&p, "--modality: expected text, image or video, got '%s'", optarg);
-        } else return c == CLI_HELP ? 0 : CLI_USAGE;
+            if (modality < 0)
+                return cli_usage_error(&p, "--modality: expected text, image or video, got '%s'",
+                                       optarg);
+        } else
+            return c == CLI_HELP ? 0 : CLI_USAGE;
     }
     if (optind == argc) return cli_usage_error(&p, "missing DIR");
     if (optind + 1 < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind + 1]);

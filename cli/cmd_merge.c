@@ -38,16 +38,23 @@ int cmd_merge(int argc, char **argv)
 {
     const char *out = NULL;
     int json = 0, verbose = 0, quiet = 0, n = 0;
-    static const struct option longs[] = {
-        {"out", required_argument, NULL, 'o'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    static const struct option longs[] = {{"out", required_argument, NULL, 'o'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"merge", usage, longs, "qv", NULL, 0};
     for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
-        if (c == 'o') out = optarg;
-        else if (c == 'j') json = 1;
-        else if (c == 'q') quiet = 1;
-        else if (c == 'v') verbose = 1;
-        else return c == CLI_HELP ? 0 : CLI_USAGE;
+        if (c == 'o')
+            out = optarg;
+        else if (c == 'j')
+            json = 1;
+        else if (c == 'q')
+            quiet = 1;
+        else if (c == 'v')
+            verbose = 1;
+        else
+            return c == CLI_HELP ? 0 : CLI_USAGE;
     }
     const char **parts = (const char **)argv + optind;
     n = argc - optind;

@@ -34,7 +34,8 @@ static int parse_list(const char *opt, const char *text, double *out, int cap)
         double v = strtod(p, &end);
         if (end == p || (*end && *end != ',') || n == cap)
             return cli_fail("needle", "%s: cannot read '%s' as up to %d comma-separated numbers",
-                            opt, text, cap) - 2;
+                            opt, text, cap) -
+                   2;
         out[n++] = v;
         p = *end ? end + 1 : end;
     }
@@ -73,9 +74,18 @@ static int parse_option(void *ctx, int c)
     case 'H': a->o.haystack = optarg; return 0;
     case 'l': return parse_lengths(a, optarg);
     case 'd': return (a->o.n_depths = parse_list("--depths", optarg, a->depths, 64)) < 0 ? -1 : 0;
-    case 'k': rc = cli_parse_int("needle", "--per-cell", optarg, 1, &v); a->o.per_cell = (int)v; return rc;
-    case 's': rc = cli_parse_int("needle", "--seed", optarg, 0, &v); a->o.seed = (uint64_t)v; return rc;
-    case 'n': rc = cli_parse_int("needle", "--needles", optarg, 1, &v); a->o.needles = (int)v; return rc;
+    case 'k':
+        rc = cli_parse_int("needle", "--per-cell", optarg, 1, &v);
+        a->o.per_cell = (int)v;
+        return rc;
+    case 's':
+        rc = cli_parse_int("needle", "--seed", optarg, 0, &v);
+        a->o.seed = (uint64_t)v;
+        return rc;
+    case 'n':
+        rc = cli_parse_int("needle", "--needles", optarg, 1, &v);
+        a->o.needles = (int)v;
+        return rc;
     case 'A': a->o.ask_all = 1; return 0;
     case 'o': a->out = optarg; return 0;
     case 'q': a->quiet = 1; return 0;
@@ -86,13 +96,17 @@ static int parse_option(void *ctx, int c)
 // 0, 1 after --help, or CLI_USAGE.
 static int parse(needle_args *a, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"tokenizer", required_argument, 0, 't'}, {"haystack", required_argument, 0, 'H'},
-        {"lengths", required_argument, 0, 'l'},   {"depths", required_argument, 0, 'd'},
-        {"per-cell", required_argument, 0, 'k'},  {"seed", required_argument, 0, 's'},
-        {"needles", required_argument, 0, 'n'},   {"ask-all", no_argument, 0, 'A'},
-        {"out", required_argument, 0, 'o'},       {"quiet", no_argument, 0, 'q'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"tokenizer", required_argument, 0, 't'},
+                                          {"haystack", required_argument, 0, 'H'},
+                                          {"lengths", required_argument, 0, 'l'},
+                                          {"depths", required_argument, 0, 'd'},
+                                          {"per-cell", required_argument, 0, 'k'},
+                                          {"seed", required_argument, 0, 's'},
+                                          {"needles", required_argument, 0, 'n'},
+                                          {"ask-all", no_argument, 0, 'A'},
+                                          {"out", required_argument, 0, 'o'},
+                                          {"quiet", no_argument, 0, 'q'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"needle make", usage, longs, "q", NULL, 0};
     int rc = cli_parse(&p, argc, argv, parse_option, a);
     if (rc) return rc == CLI_HELP ? 1 : rc;

@@ -70,7 +70,8 @@ static int parse_pair(const char *opt, const char *text, int *rank, int *size)
     if (!end || *end != '/') return cli_fail("pack", "%s: expected RANK/SIZE, got '%s'", opt, text);
     long s = strtol(end + 1, &end, 10);
     if (*end || s < 1 || r < 0 || r >= s)
-        return cli_fail("pack", "%s: expected RANK/SIZE with 0 <= RANK < SIZE, got '%s'", opt, text);
+        return cli_fail("pack", "%s: expected RANK/SIZE with 0 <= RANK < SIZE, got '%s'", opt,
+                        text);
     *rank = (int)r, *size = (int)s;
     return 0;
 }
@@ -90,53 +91,110 @@ static int parse_weights(pack_args *a, const char *text)
 
 static int parse_layout(const char *text, lwm_loader_layout *out)
 {
-    if (strcmp(text, "packed") == 0) *out = LWM_LAYOUT_PACKED;
-    else if (strcmp(text, "lwm") == 0) *out = LWM_LAYOUT_LWM;
-    else if (strcmp(text, "pad") == 0) *out = LWM_LAYOUT_PAD;
-    else return cli_fail("pack", "--layout: expected packed, lwm or pad, got '%s'", text);
+    if (strcmp(text, "packed") == 0)
+        *out = LWM_LAYOUT_PACKED;
+    else if (strcmp(text, "lwm") == 0)
+        *out = LWM_LAYOUT_LWM;
+    else if (strcmp(text, "pad") == 0)
+        *out = LWM_LAYOUT_PAD;
+    else
+        return cli_fail("pack", "--layout: expected packed, lwm or pad, got '%s'", text);
     return 0;
 }
 
 static int parse_args(pack_args *a, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"seq-len", 1, 0, 'L'}, {"count", 1, 0, 'n'}, {"json", 0, 0, 'j'},
-        {"tokenizer", 1, 0, 't'}, {"layout", 1, 0, 'l'}, {"no-shuffle", 0, 0, 'S'},
-        {"seed", 1, 0, 's'}, {"max-frames", 1, 0, 'f'}, {"max-n-frames", 1, 0, 'f'}, {"fields-index", 1, 0, 'i'},
-        {"fields", 1, 0, 'F'}, {"no-segment-ids", 0, 0, 'g'}, {"no-position-reset", 0, 0, 'p'},
-        {"skip-bad", 0, 0, 'k'}, {"mix", 1, 0, 'w'}, {"weights", 1, 0, 'w'}, {"curriculum", 1, 0, 'c'},
-        {"rows", 1, 0, 'r'}, {"stage", 1, 0, 'K'}, {"dp", 1, 0, 'd'}, {"sp", 1, 0, 'y'}, {"zigzag", 0, 0, 'z'},
-        {"force-tokenizer", 0, 0, 'T'}, {"drop-no-loss", 0, 0, 'D'}, {"keep-no-loss", 0, 0, 'E'}, {"state-in", 1, 0, 'I'}, {"state-out", 1, 0, 'O'}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {0, 0, 0, 0}};
-    static const cli_alias aliases[] = {{"weights", "mix"}, {"max-n-frames", "max-frames"}, {NULL, NULL}};
+    static const struct option longs[] = {{"seq-len", 1, 0, 'L'},
+                                          {"count", 1, 0, 'n'},
+                                          {"json", 0, 0, 'j'},
+                                          {"tokenizer", 1, 0, 't'},
+                                          {"layout", 1, 0, 'l'},
+                                          {"no-shuffle", 0, 0, 'S'},
+                                          {"seed", 1, 0, 's'},
+                                          {"max-frames", 1, 0, 'f'},
+                                          {"max-n-frames", 1, 0, 'f'},
+                                          {"fields-index", 1, 0, 'i'},
+                                          {"fields", 1, 0, 'F'},
+                                          {"no-segment-ids", 0, 0, 'g'},
+                                          {"no-position-reset", 0, 0, 'p'},
+                                          {"skip-bad", 0, 0, 'k'},
+                                          {"mix", 1, 0, 'w'},
+                                          {"weights", 1, 0, 'w'},
+                                          {"curriculum", 1, 0, 'c'},
+                                          {"rows", 1, 0, 'r'},
+                                          {"stage", 1, 0, 'K'},
+                                          {"dp", 1, 0, 'd'},
+                                          {"sp", 1, 0, 'y'},
+                                          {"zigzag", 0, 0, 'z'},
+                                          {"force-tokenizer", 0, 0, 'T'},
+                                          {"drop-no-loss", 0, 0, 'D'},
+                                          {"keep-no-loss", 0, 0, 'E'},
+                                          {"state-in", 1, 0, 'I'},
+                                          {"state-out", 1, 0, 'O'},
+                                          {"quiet", 0, 0, 'q'},
+                                          {"verbose", 0, 0, 'v'},
+                                          {0, 0, 0, 0}};
+    static const cli_alias aliases[] = {
+        {"weights", "mix"}, {"max-n-frames", "max-frames"}, {NULL, NULL}};
     cli_parser parser = {"pack", usage, longs, "qv", aliases, 0};
     lwm_loader_options *o = &a->opt;
     a->count = 4;
     long long v;
     for (int c; (c = cli_getopt(&parser, argc, argv)) != CLI_END;) {
         switch (c) {
-        case 'L': if (cli_parse_int("pack", "--seq-len", optarg, 2, &v)) return -1; o->seq_len = v; break;
-        case 'n': if (cli_parse_int("pack", "--count", optarg, 0, &v)) return -1; a->count = v; break;
+        case 'L':
+            if (cli_parse_int("pack", "--seq-len", optarg, 2, &v)) return -1;
+            o->seq_len = v;
+            break;
+        case 'n':
+            if (cli_parse_int("pack", "--count", optarg, 0, &v)) return -1;
+            a->count = v;
+            break;
         case 'j': a->json = 1; break;
         case 't': o->tokenizer = optarg; break;
         case 'T': o->force_tokenizer = 1; break;
         case 'D': o->drop_no_loss = 1, a->given_drop = 1; break;
         case 'E': o->drop_no_loss = 0, a->given_drop = 1; break;
-        case 'l': if (parse_layout(optarg, &o->layout)) return -1; a->given_layout = 1; break;
+        case 'l':
+            if (parse_layout(optarg, &o->layout)) return -1;
+            a->given_layout = 1;
+            break;
         case 'S': o->no_shuffle = 1; break;
-        case 's': if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1; o->seed = (uint64_t)v; a->given_seed = 1; break;
-        case 'f': if (cli_parse_int("pack", "--max-frames", optarg, 1, &v)) return -1; o->max_n_frames = v; break;
-        case 'i': if (cli_parse_int("pack", "--fields-index", optarg, 0, &v)) return -1;
-                  o->force_fields_index = 1, o->fields_index = (int)v; break;
+        case 's':
+            if (cli_parse_int("pack", "--seed", optarg, 0, &v)) return -1;
+            o->seed = (uint64_t)v;
+            a->given_seed = 1;
+            break;
+        case 'f':
+            if (cli_parse_int("pack", "--max-frames", optarg, 1, &v)) return -1;
+            o->max_n_frames = v;
+            break;
+        case 'i':
+            if (cli_parse_int("pack", "--fields-index", optarg, 0, &v)) return -1;
+            o->force_fields_index = 1, o->fields_index = (int)v;
+            break;
         case 'F': o->fields_spec = optarg; break;
         case 'g': o->no_segment_ids = 1; break;
         case 'p': o->no_position_reset = 1; break;
         case 'k': o->on_bad_record = LWM_LOADER_SKIP; break;
-        case 'w': if (parse_weights(a, optarg)) return -1; break;
+        case 'w':
+            if (parse_weights(a, optarg)) return -1;
+            break;
         case 'c': a->curriculum = optarg; break;
-        case 'K': if (cli_parse_int("pack", "--stage", optarg, 0, &v)) return -1; o->start_stage = (int)v; break;
-        case 'r': if (cli_parse_int("pack", "--rows", optarg, 1, &v)) return -1; o->rows = v; break;
-        case 'd': if (parse_pair("--dp", optarg, &o->dp_rank, &o->dp_size)) return -1; break;
-        case 'y': if (parse_pair("--sp", optarg, &o->sp_rank, &o->sp_size)) return -1; break;
+        case 'K':
+            if (cli_parse_int("pack", "--stage", optarg, 0, &v)) return -1;
+            o->start_stage = (int)v;
+            break;
+        case 'r':
+            if (cli_parse_int("pack", "--rows", optarg, 1, &v)) return -1;
+            o->rows = v;
+            break;
+        case 'd':
+            if (parse_pair("--dp", optarg, &o->dp_rank, &o->dp_size)) return -1;
+            break;
+        case 'y':
+            if (parse_pair("--sp", optarg, &o->sp_rank, &o->sp_size)) return -1;
+            break;
         case 'z': o->ring_layout = LWM_RING_ZIGZAG; break;
         case 'I': a->state_in = optarg; break;
         case 'O': a->state_out = optarg; break;
@@ -202,8 +260,8 @@ static void print_row(const lwm_loader *ld, const lwm_loader_batch *b, int64_t k
 {
     int64_t n = b->len, at = k * n;
     printf("row %lld (train step %lld, stage %d, epoch %lld, seq_len %lld; its batch of %lld rows: "
-           "%lld documents, %lld split, padding %.1f%%)\n  ", index, (long long)(b->run_step + 1), b->stage,
-           (long long)b->epoch,
+           "%lld documents, %lld split, padding %.1f%%)\n  ",
+           index, (long long)(b->run_step + 1), b->stage, (long long)b->epoch,
            (long long)b->seq_len, (long long)b->rows, (long long)b->documents,
            (long long)b->documents_split, 100 * b->padding_fraction);
     static char text[1 << 16];
@@ -211,7 +269,8 @@ static void print_row(const lwm_loader *ld, const lwm_loader_batch *b, int64_t k
         int64_t j = i;
         int vision = b->input_vision_masks[at + i];
         int32_t seg = b->segment_ids[at + i];
-        while (j < n && b->input_vision_masks[at + j] == vision && b->segment_ids[at + j] == seg) j++;
+        while (j < n && b->input_vision_masks[at + j] == vision && b->segment_ids[at + j] == seg)
+            j++;
         if (seg == 0 && layout != LWM_LAYOUT_LWM) {
             printf("[padding: %lld]", (long long)(j - i));
         } else if (vision) {
@@ -257,7 +316,8 @@ static int run(pack_args *a)
     cli_logger(&a->opt.log, a->verbose);
     cli_progress(&a->opt.progress, a->quiet);
     if ((rc = lwm_loader_create(&ld, &a->opt, resume, &err)) < 0) {
-        if (resume && strncmp(err.msg, "resume state", 12) == 0) lwm_error_prefix(&err, "%s", a->state_in);
+        if (resume && strncmp(err.msg, "resume state", 12) == 0)
+            lwm_error_prefix(&err, "%s", a->state_in);
         goto fail;
     }
     lwm_loader_batch b;
@@ -283,9 +343,11 @@ static int run(pack_args *a)
     }
     for (int s = 0; s < 64 && !a->quiet; s++) // statistics of the batches read (this rank's rows)
         if (a->stage_rows[s])
-            fprintf(stderr, "lwm pack: stage %d: %lld rows read, %lld without a loss-bearing token, "
-                    "%lld pieces without one dropped\n", s, (long long)a->stage_rows[s],
-                    (long long)a->stage_no_loss[s], (long long)a->stage_dropped[s]);
+            fprintf(stderr,
+                    "lwm pack: stage %d: %lld rows read, %lld without a loss-bearing token, "
+                    "%lld pieces without one dropped\n",
+                    s, (long long)a->stage_rows[s], (long long)a->stage_no_loss[s],
+                    (long long)a->stage_dropped[s]);
     if (a->state_out) {
         lwm_loader_state now = lwm_loader_get_state(ld);
         if ((rc = lwm_loader_state_write(a->state_out, &now, &err)) < 0) goto fail;

@@ -16,7 +16,8 @@ static const char *usage =
     "usage: lwm render DIR ID [--vqgan W] --out F.png|F.mp4 [--index] [--max-frames N]\n"
     "                  [--json] [--quiet] [--verbose]\n\n"
     "Decodes the codes of sample ID with the VQGAN weights W (default: the weights the\n"
-    "dataset records, those that made its codes). F.png: a contact sheet of up to N frames (default 16,\n"
+    "dataset records, those that made its codes). F.png: a contact sheet of up to N frames "
+    "(default 16,\n"
     "chosen evenly as LWM subsamples), in rows left to right, each tile labelled with its\n"
     "frame index and time. F.mp4: the frames as an H.264 video (every frame unless\n"
     "--max-frames), at the rate the stored timestamps give.\n\n"
@@ -44,17 +45,23 @@ typedef struct render_args {
 // 0, or CLI_USAGE after a usage error, or 1 after --help.
 static int parse(int argc, char **argv, render_args *a)
 {
-    static const struct option longs[] = {
-        {"vqgan", required_argument, NULL, 'w'}, {"out", required_argument, NULL, 'o'},
-        {"max-frames", required_argument, NULL, 'm'}, {"index", no_argument, NULL, 'i'},
-        {"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    static const struct option longs[] = {{"vqgan", required_argument, NULL, 'w'},
+                                          {"out", required_argument, NULL, 'o'},
+                                          {"max-frames", required_argument, NULL, 'm'},
+                                          {"index", no_argument, NULL, 'i'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"render", usage, longs, "qv", NULL, 0};
     for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
         switch (c) {
         case 'w': a->weights = optarg; break;
         case 'o': a->out = optarg; break;
-        case 'm': if (cli_parse_int("render", "--max-frames", optarg, 1, &a->max_frames) < 0) return CLI_USAGE; break;
+        case 'm':
+            if (cli_parse_int("render", "--max-frames", optarg, 1, &a->max_frames) < 0)
+                return CLI_USAGE;
+            break;
         case 'i': a->by_index = 1; break;
         case 'j': a->json = 1; break;
         case 'q': a->quiet = 1; break;
@@ -89,16 +96,17 @@ typedef struct render_job {
     const render_args *args;
     lwm_vqgan *vq;
     const lwm_shard_sample *s;
-    int res;                 // frame side in pixels
-    int64_t count;           // frames to render
-    uint8_t *frame;          // one decoded frame, res × res × 3
+    int res;        // frame side in pixels
+    int64_t count;  // frames to render
+    uint8_t *frame; // one decoded frame, res × res × 3
     lwm_progress progress;
 } render_job;
 
 static int decode(render_job *job, int64_t k)
 {
     int64_t f = pick(job->s->frames, job->count, k);
-    int rc = lwm_vqgan_decode_rgb(job->vq, job->frame, job->s->codes + f * LWM_SHARD_CODES_PER_FRAME, 1);
+    int rc =
+        lwm_vqgan_decode_rgb(job->vq, job->frame, job->s->codes + f * LWM_SHARD_CODES_PER_FRAME, 1);
     if (rc < 0)
         return cli_fail_status(-1, "render", "%s: frame %lld: %s", job->s->id, (long long)f,
                                lwm_vqgan_errmsg(job->vq));
@@ -119,15 +127,18 @@ static int write_sheet(render_job *job)
     int rc = 0;
     for (int64_t k = 0; k < job->count && rc == 0; k++) {
         if ((rc = decode(job, k)) < 0) break;
-        uint8_t *at = sheet + (size_t)(k / cols) * job->res * sheet_row + (size_t)(k % cols) * row_bytes;
+        uint8_t *at =
+            sheet + (size_t)(k / cols) * job->res * sheet_row + (size_t)(k % cols) * row_bytes;
         int64_t f = pick(job->s->frames, job->count, k);
         char label[64];
         snprintf(label, sizeof label, "#%lld %.2fs", (long long)f, job->s->timestamps[f]);
         cli_draw_label(job->frame, job->res, job->res, 0, job->res - LABEL_HEIGHT, label, 2);
-        for (int y = 0; y < job->res; y++) memcpy(at + (size_t)y * sheet_row, job->frame + (size_t)y * row_bytes, row_bytes);
+        for (int y = 0; y < job->res; y++)
+            memcpy(at + (size_t)y * sheet_row, job->frame + (size_t)y * row_bytes, row_bytes);
     }
     lwm_error err = {0};
-    if (rc == 0 && lwm_ingest_write_png(job->args->out, sheet, cols * job->res, rows * job->res, &err) < 0)
+    if (rc == 0 &&
+        lwm_ingest_write_png(job->args->out, sheet, cols * job->res, rows * job->res, &err) < 0)
         rc = (cli_fail_err("render", &err, err.code), -1);
     free(sheet);
     return rc;
@@ -137,16 +148,19 @@ static int write_video(render_job *job)
 {
     lwm_error err = {0};
     lwm_ingest_mp4 *mp4 = NULL;
-    if (lwm_ingest_mp4_open(&mp4, job->args->out, job->res, job->res, frame_rate(job->s), &err) < 0) {
+    if (lwm_ingest_mp4_open(&mp4, job->args->out, job->res, job->res, frame_rate(job->s), &err) <
+        0) {
         cli_fail_err("render", &err, err.code);
         return -1;
     }
     int rc = 0;
     for (int64_t k = 0; k < job->count && rc == 0; k++) {
         if ((rc = decode(job, k)) < 0) break;
-        if (lwm_ingest_mp4_write(mp4, job->frame, &err) < 0) rc = (cli_fail_err("render", &err, err.code), -1);
+        if (lwm_ingest_mp4_write(mp4, job->frame, &err) < 0)
+            rc = (cli_fail_err("render", &err, err.code), -1);
     }
-    if (lwm_ingest_mp4_close(mp4, &err) < 0 && rc == 0) rc = (cli_fail_err("render", &err, err.code), -1);
+    if (lwm_ingest_mp4_close(mp4, &err) < 0 && rc == 0)
+        rc = (cli_fail_err("render", &err, err.code), -1);
     return rc;
 }
 
@@ -164,13 +178,15 @@ static lwm_vqgan *load_vqgan(const char *weights, const lwm_shard_info *info)
     }
     if (lwm_vqgan_config_codes_per_frame(lwm_vqgan_config_of(vq)) != LWM_SHARD_CODES_PER_FRAME) {
         cli_fail("render", "%s: makes %d codes per frame; the store holds %d", weights,
-                 lwm_vqgan_config_codes_per_frame(lwm_vqgan_config_of(vq)), LWM_SHARD_CODES_PER_FRAME);
+                 lwm_vqgan_config_codes_per_frame(lwm_vqgan_config_of(vq)),
+                 LWM_SHARD_CODES_PER_FRAME);
         lwm_vqgan_free(vq);
         return NULL;
     }
     if (info->vqgan_hash[0] && strcmp(info->vqgan_hash, lwm_vqgan_weights_hash(vq)) != 0)
-        fprintf(stderr, "lwm render: warning: the dataset's codes come from VQGAN weights %s; %s is %s, "
-                        "so the pictures will not match the source\n",
+        fprintf(stderr,
+                "lwm render: warning: the dataset's codes come from VQGAN weights %s; %s is %s, "
+                "so the pictures will not match the source\n",
                 info->vqgan_hash, weights, lwm_vqgan_weights_hash(vq));
     return vq;
 }
@@ -211,11 +227,18 @@ int cmd_render(int argc, char **argv)
     lwm_vqgan *vq = NULL;
     render_job job = {.args = &a, .s = s};
     char recorded[4096];
-    if (rc < 0) rc = cli_fail("render", "%s", lwm_shard_reader_errmsg(r));
-    else if (s->frames == 0) rc = cli_fail("render", "%s: sample has no frames (a %s sample)", s->id, lwm_shard_modality_name(s->modality));
-    else if (!a.weights && !(a.weights = recorded_vqgan(lwm_shard_reader_info(r), recorded, sizeof recorded)))
-        rc = cli_fail("render", "%s: no --vqgan W given and the dataset records no VQGAN weights", a.dir) + 1;
-    else if (!(vq = load_vqgan(a.weights, lwm_shard_reader_info(r)))) rc = 1;
+    if (rc < 0)
+        rc = cli_fail("render", "%s", lwm_shard_reader_errmsg(r));
+    else if (s->frames == 0)
+        rc = cli_fail("render", "%s: sample has no frames (a %s sample)", s->id,
+                      lwm_shard_modality_name(s->modality));
+    else if (!a.weights &&
+             !(a.weights = recorded_vqgan(lwm_shard_reader_info(r), recorded, sizeof recorded)))
+        rc = cli_fail("render", "%s: no --vqgan W given and the dataset records no VQGAN weights",
+                      a.dir) +
+             1;
+    else if (!(vq = load_vqgan(a.weights, lwm_shard_reader_info(r))))
+        rc = 1;
     else {
         job.vq = vq;
         job.res = lwm_vqgan_config_of(vq)->resolution;
@@ -224,13 +247,15 @@ int cmd_render(int argc, char **argv)
         job.frame = malloc((size_t)job.res * job.res * 3);
         cli_progress(&job.progress, a.quiet);
         lwm_progress_start(&job.progress, "render", "frames", job.count);
-        rc = !job.frame ? cli_fail("render", "out of memory") : (mp4 ? write_video(&job) : write_sheet(&job)) < 0;
+        rc = !job.frame ? cli_fail("render", "out of memory")
+                        : (mp4 ? write_video(&job) : write_sheet(&job)) < 0;
         if (rc == 0) {
             lwm_progress_finish(&job.progress, job.count, NULL);
-            if (a.json) print_result(s, job.count, a.out);
+            if (a.json)
+                print_result(s, job.count, a.out);
             else if (!a.quiet)
-                fprintf(stderr, "lwm render: %s: %lld of %lld frames -> %s\n", s->id, (long long)job.count,
-                        (long long)s->frames, a.out);
+                fprintf(stderr, "lwm render: %s: %lld of %lld frames -> %s\n", s->id,
+                        (long long)job.count, (long long)s->frames, a.out);
         }
     }
     free(job.frame);

@@ -53,7 +53,8 @@ static void print_tokens(const lwm_loader_tokenizer *tok, const char *text)
     int64_t n = lwm_loader_tokenizer_encode(tok, text, ids, sizeof ids / sizeof ids[0]);
     if (n < 0) return;
     printf("  tokens (%lld, tokenizer %s):", (long long)n, lwm_loader_tokenizer_hash(tok));
-    for (int64_t i = 0; i < n && i < (int64_t)(sizeof ids / sizeof ids[0]); i++) printf(" %d", ids[i]);
+    for (int64_t i = 0; i < n && i < (int64_t)(sizeof ids / sizeof ids[0]); i++)
+        printf(" %d", ids[i]);
     printf("%s\n", n > (int64_t)(sizeof ids / sizeof ids[0]) ? " ..." : "");
 }
 
@@ -72,9 +73,12 @@ static void print_human(const lwm_shard_sample *s, int part, const lwm_loader_to
     printf("file        %lld bytes, xxh3-128 %s\n", (long long)s->source_bytes,
            s->source_xxh3[0] ? s->source_xxh3 : "-");
     if (part >= 0) printf("built by    part %d\n", part);
-    if (s->fields[0]) line("fields", s->fields);
-    else if (default_spec) printf("fields      (none: the dataset's default '%s')\n", default_spec);
-    else printf("fields      (none: vision without loss, then the text fields with loss)\n");
+    if (s->fields[0])
+        line("fields", s->fields);
+    else if (default_spec)
+        printf("fields      (none: the dataset's default '%s')\n", default_spec);
+    else
+        printf("fields      (none: vision without loss, then the text fields with loss)\n");
     for (int t = 0; t < s->n_texts; t++) {
         printf("text ");
         cli_put_escaped(stdout, s->texts[t].name);
@@ -91,8 +95,8 @@ static void print_human(const lwm_shard_sample *s, int part, const lwm_loader_to
     }
     printf("vision      ");
     cli_put_escaped(stdout, s->vision_name[0] ? s->vision_name : "-");
-    printf(": %lld frames, %lld tokens\n",
-           (long long)s->frames, (long long)(s->frames * LWM_SHARD_CODES_PER_FRAME));
+    printf(": %lld frames, %lld tokens\n", (long long)s->frames,
+           (long long)(s->frames * LWM_SHARD_CODES_PER_FRAME));
     print_codes(s);
 }
 
@@ -115,17 +119,23 @@ int cmd_show(int argc, char **argv)
 {
     const char *dir = NULL, *id = NULL, *given = NULL;
     int json = 0, by_index = 0, force = 0;
-    static const struct option longs[] = {
-        {"json", no_argument, NULL, 'j'}, {"index", no_argument, NULL, 'i'},
-        {"tokenizer", required_argument, NULL, 't'}, {"force-tokenizer", no_argument, NULL, 'T'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"json", no_argument, NULL, 'j'},
+                                          {"index", no_argument, NULL, 'i'},
+                                          {"tokenizer", required_argument, NULL, 't'},
+                                          {"force-tokenizer", no_argument, NULL, 'T'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"show", usage, longs, NULL, NULL, 0};
     for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
-        if (c == 'j') json = 1;
-        else if (c == 'i') by_index = 1;
-        else if (c == 't') given = optarg;
-        else if (c == 'T') force = 1;
-        else return c == CLI_HELP ? 0 : CLI_USAGE;
+        if (c == 'j')
+            json = 1;
+        else if (c == 'i')
+            by_index = 1;
+        else if (c == 't')
+            given = optarg;
+        else if (c == 'T')
+            force = 1;
+        else
+            return c == CLI_HELP ? 0 : CLI_USAGE;
     }
     if (argc - optind != 2) return cli_usage_error(&p, "expected DIR and ID");
     dir = argv[optind], id = argv[optind + 1];
@@ -141,7 +151,8 @@ int cmd_show(int argc, char **argv)
     const lwm_shard_sample *s;
     int rc = by_index ? lwm_shard_get(r, index, &s) : lwm_shard_find(r, id, &s);
     int status = 0;
-    if (rc < 0) status = cli_fail("show", "%s", lwm_shard_reader_errmsg(r));
+    if (rc < 0)
+        status = cli_fail("show", "%s", lwm_shard_reader_errmsg(r));
     else if (json) {
         cJSON *o = shard_cli_sample_json(s, 1);
         if (part_of(r, s->index) >= 0) cJSON_AddNumberToObject(o, "part", part_of(r, s->index));

@@ -70,11 +70,16 @@ static int plot(const char *run, const char *png)
     char log[4096], out[4096];
     size_t n = strlen(run);
     int is_file = n > 6 && strcmp(run + n - 6, ".jsonl") == 0;
-    if (is_file) snprintf(log, sizeof log, "%s", run);
-    else if (lwm_path_join(log, sizeof log, run, "log.jsonl") < 0) return cli_fail("train", "path too long");
-    if (png) snprintf(out, sizeof out, "%s", png);
-    else if (is_file) snprintf(out, sizeof out, "%.*s.png", (int)(n - 6), run);
-    else if (lwm_path_join(out, sizeof out, run, "loss.png") < 0) return cli_fail("train", "path too long");
+    if (is_file)
+        snprintf(log, sizeof log, "%s", run);
+    else if (lwm_path_join(log, sizeof log, run, "log.jsonl") < 0)
+        return cli_fail("train", "path too long");
+    if (png)
+        snprintf(out, sizeof out, "%s", png);
+    else if (is_file)
+        snprintf(out, sizeof out, "%.*s.png", (int)(n - 6), run);
+    else if (lwm_path_join(out, sizeof out, run, "loss.png") < 0)
+        return cli_fail("train", "path too long");
     if (access(log, R_OK) != 0) return cli_fail("train", "%s: no training log to plot", log);
     const char *py = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     char *argv[] = {(char *)py, "-c", (char *)PLOT_SCRIPT, log, out, NULL};
@@ -132,22 +137,31 @@ static int parse_option(void *ctx, int c)
 // 0, 1 after --help, or CLI_USAGE.
 static int parse(train_args *a, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'}, {"data", required_argument, NULL, 'd'},
-        {"out", required_argument, NULL, 'o'}, {"steps", required_argument, NULL, 's'},
-        {"resume", no_argument, NULL, 'r'}, {"overwrite", no_argument, NULL, 'W'},
-        {"tokenizer", required_argument, NULL, 't'}, {"fields", required_argument, NULL, 'F'},
-        {"export-init", required_argument, NULL, 'e'}, {"init", required_argument, NULL, 'I'},
-        {"plot", required_argument, NULL, 'p'},
-        {"png", required_argument, NULL, 'P'}, {"json", no_argument, NULL, 'j'},
-        {"quiet", no_argument, NULL, 'q'}, {"verbose", no_argument, NULL, 'v'}, {0, 0, 0, 0}};
+    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                          {"data", required_argument, NULL, 'd'},
+                                          {"out", required_argument, NULL, 'o'},
+                                          {"steps", required_argument, NULL, 's'},
+                                          {"resume", no_argument, NULL, 'r'},
+                                          {"overwrite", no_argument, NULL, 'W'},
+                                          {"tokenizer", required_argument, NULL, 't'},
+                                          {"fields", required_argument, NULL, 'F'},
+                                          {"export-init", required_argument, NULL, 'e'},
+                                          {"init", required_argument, NULL, 'I'},
+                                          {"plot", required_argument, NULL, 'p'},
+                                          {"png", required_argument, NULL, 'P'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {0, 0, 0, 0}};
     cli_parser p = {"train", usage, longs, "qv", NULL, 0};
     int rc = cli_parse(&p, argc, argv, parse_option, a);
     if (rc) return rc == CLI_HELP ? 1 : rc;
     if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (a->plot_run) return 0;
-    if (!a->o.config_path || !a->o.data_dir) return cli_usage_error(&p, "--config and --data are required");
-    if (a->o.resume && a->o.overwrite) return cli_usage_error(&p, "--resume and --overwrite: choose one");
+    if (!a->o.config_path || !a->o.data_dir)
+        return cli_usage_error(&p, "--config and --data are required");
+    if (a->o.resume && a->o.overwrite)
+        return cli_usage_error(&p, "--resume and --overwrite: choose one");
     return 0;
 }
 
@@ -180,8 +194,10 @@ int cmd_train(int argc, char **argv)
         return CLI_USAGE;
     }
     if (code < 0) {
-        if (size > 1) cli_fail("train", "rank %d: %s", rank, err.msg[0] ? err.msg : lwm_strerror(code));
-        else cli_fail_err("train", &err, code);
+        if (size > 1)
+            cli_fail("train", "rank %d: %s", rank, err.msg[0] ? err.msg : lwm_strerror(code));
+        else
+            cli_fail_err("train", &err, code);
         fflush(stderr);
         // A failed rank brings the whole job down: peers may wait in a collective.
         if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);

@@ -67,6 +67,7 @@ int cmd_verify(int argc, char **argv)
         printf("%s: %lld records in %d shards, %lld problem%s\n", dir, (long long)records, n_files,
                (long long)n, n == 1 ? "" : "s");
     }
-    if (n > 0) return cli_fail("verify", "%s: %lld problem%s found", dir, (long long)n, n == 1 ? "" : "s");
+    if (n > 0)
+        return cli_fail("verify", "%s: %lld problem%s found", dir, (long long)n, n == 1 ? "" : "s");
     return 0;
 }

@@ -33,16 +33,19 @@ static int print_json(void)
 
 int cmd_version(int argc, char **argv)
 {
-    static const char usage[] = "usage: lwm version [--json]\n\n"
-                                "Prints the version of lwm and of the libraries it uses.\n\n"
-                                "  --json  print {\"lwm\", \"libavcodec\", \"libavformat\", \"lmdb\", \"zstd\", "
-                                "\"cjson\"}\n";
+    static const char usage[] =
+        "usage: lwm version [--json]\n\n"
+        "Prints the version of lwm and of the libraries it uses.\n\n"
+        "  --json  print {\"lwm\", \"libavcodec\", \"libavformat\", \"lmdb\", \"zstd\", "
+        "\"cjson\"}\n";
     static const struct option longs[] = {{"json", no_argument, NULL, 'j'}, {0, 0, 0, 0}};
     cli_parser p = {"version", usage, longs, NULL, NULL, 0};
     int json = 0;
     for (int c; (c = cli_getopt(&p, argc, argv)) != CLI_END;) {
-        if (c == 'j') json = 1;
-        else return c == CLI_HELP ? 0 : CLI_USAGE;
+        if (c == 'j')
+            json = 1;
+        else
+            return c == CLI_HELP ? 0 : CLI_USAGE;
     }
     if (optind < argc) return cli_usage_error(&p, "unexpected argument '%s'", argv[optind]);
     if (json) return print_json();

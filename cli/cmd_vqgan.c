@@ -77,16 +77,23 @@ static int parse_value(void *ctx, int c)
 // --help, or CLI_USAGE.
 static int parse(const char *cmd, int argc, char **argv, opts *o)
 {
-    static const struct option longs[] = {
-        {"vqgan", required_argument, NULL, 'w'}, {"weights", required_argument, NULL, 'w'},
-        {"image", required_argument, NULL, 'i'}, {"video", required_argument, NULL, 'V'},
-        {"codes", required_argument, NULL, 'c'}, {"out", required_argument, NULL, 'o'},
-        {"preset", required_argument, NULL, 'p'}, {"fps", required_argument, NULL, 'f'},
-        {"max-frames", required_argument, NULL, 'm'}, {"batch", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
-        {"json", no_argument, NULL, 'j'}, {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'}, {"precision", required_argument, NULL, 'P'},
-        {0, 0, 0, 0}};
+    static const struct option longs[] = {{"vqgan", required_argument, NULL, 'w'},
+                                          {"weights", required_argument, NULL, 'w'},
+                                          {"image", required_argument, NULL, 'i'},
+                                          {"video", required_argument, NULL, 'V'},
+                                          {"codes", required_argument, NULL, 'c'},
+                                          {"out", required_argument, NULL, 'o'},
+                                          {"preset", required_argument, NULL, 'p'},
+                                          {"fps", required_argument, NULL, 'f'},
+                                          {"max-frames", required_argument, NULL, 'm'},
+                                          {"batch", required_argument, NULL, 'b'},
+                                          {"threads", required_argument, NULL, 't'},
+                                          {"seed", required_argument, NULL, 's'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"quiet", no_argument, NULL, 'q'},
+                                          {"verbose", no_argument, NULL, 'v'},
+                                          {"precision", required_argument, NULL, 'P'},
+                                          {0, 0, 0, 0}};
     static const cli_alias aliases[] = {{"weights", "vqgan"}, {NULL, NULL}};
     cli_parser p = {cmd, usage, longs, "qv", aliases, 0};
     memset(o, 0, sizeof *o);
@@ -123,10 +130,12 @@ static int cmd_init(const opts *o)
     if (!o->preset || !o->out || !o->have_seed)
         return cli_fail("vqgan init", "needs --preset NAME --seed S --out W.safetensors") + 1;
     char path[PATH_MAX], rel[256];
-    if (strchr(o->preset, '/') || strstr(o->preset, ".json")) lwm_format(path, sizeof path, "%s", o->preset);
+    if (strchr(o->preset, '/') || strstr(o->preset, ".json"))
+        lwm_format(path, sizeof path, "%s", o->preset);
     else if (lwm_format(rel, sizeof rel, "configs/vqgan/%s.json", o->preset) < 0 ||
              find_shipped(path, sizeof path, rel) < 0)
-        return cli_fail("vqgan init", "unknown preset '%s' (no configs/vqgan/%s.json)", o->preset, o->preset);
+        return cli_fail("vqgan init", "unknown preset '%s' (no configs/vqgan/%s.json)", o->preset,
+                        o->preset);
     lwm_vqgan_config cfg;
     lwm_error err = {0};
     int rc = lwm_vqgan_config_load(&cfg, path, &err);
@@ -165,8 +174,10 @@ static int is_safetensors(const char *path)
 
 static int cmd_import(const opts *o)
 {
-    if (!o->src || !o->out) return cli_fail("vqgan import", "needs SRC and --out W.safetensors") + 1;
-    if (access(o->src, R_OK) != 0) return cli_fail("vqgan import", "%s: %s", o->src, strerror(errno));
+    if (!o->src || !o->out)
+        return cli_fail("vqgan import", "needs SRC and --out W.safetensors") + 1;
+    if (access(o->src, R_OK) != 0)
+        return cli_fail("vqgan import", "%s: %s", o->src, strerror(errno));
     char tmp[PATH_MAX];
     const char *from = o->src;
     int pickled = !is_safetensors(o->src);
@@ -182,7 +193,10 @@ static int cmd_import(const opts *o)
     if (rc < 0) return cli_fail_err("vqgan import", &err, rc);
     if (!o->quiet)
         fprintf(stderr, "lwm vqgan import: %s (%s layout) -> %s\n", o->src,
-            pickled ? "LWM pickle" : layout == LWM_VQGAN_LAYOUT_DIFFUSERS ? "diffusers" : "LWM", o->out);
+                pickled                                ? "LWM pickle"
+                : layout == LWM_VQGAN_LAYOUT_DIFFUSERS ? "diffusers"
+                                                       : "LWM",
+                o->out);
     return 0;
 }
 
@@ -192,8 +206,8 @@ static lwm_vqgan *open_weights(const char *cmd, const opts *o)
         cli_fail(cmd, "needs --vqgan W.safetensors");
         return NULL;
     }
-    lwm_vqgan_options vo = {.threads = (int)o->threads, .max_batch = (int)o->batch,
-                            .precision = o->precision};
+    lwm_vqgan_options vo = {
+        .threads = (int)o->threads, .max_batch = (int)o->batch, .precision = o->precision};
     cli_logger(&vo.log, o->verbose);
     lwm_vqgan *v = lwm_vqgan_create(&vo);
     if (!v) {
@@ -207,7 +221,8 @@ static lwm_vqgan *open_weights(const char *cmd, const opts *o)
         return NULL;
     }
     if (lwm_vqgan_untrained(v))
-        fprintf(stderr, "lwm %s: warning: %s holds untrained (random) weights; codes are meaningless\n",
+        fprintf(stderr,
+                "lwm %s: warning: %s holds untrained (random) weights; codes are meaningless\n",
                 cmd, o->weights);
     return v;
 }
@@ -329,26 +344,34 @@ static int read_codes(const char *path, int per, int K, uint16_t **codes, int *f
     const cJSON *all = cJSON_GetObjectItemCaseSensitive(root, "codes");
     const cJSON *nf = cJSON_GetObjectItemCaseSensitive(root, "frames");
     int n = cJSON_IsArray(all) ? cJSON_GetArraySize(all) : -1, status = 0;
-    if (n <= 0) status = cli_fail("vqgan decode", "%s: field codes missing, empty or not a list", path);
+    if (n <= 0)
+        status = cli_fail("vqgan decode", "%s: field codes missing, empty or not a list", path);
     else if (cJSON_IsNumber(nf) && nf->valuedouble != n)
-        status = cli_fail("vqgan decode", "%s: frames is %g but codes holds %d frames", path, nf->valuedouble, n);
+        status = cli_fail("vqgan decode", "%s: frames is %g but codes holds %d frames", path,
+                          nf->valuedouble, n);
     *codes = status ? NULL : malloc((size_t)n * per * sizeof **codes);
-    if (!status && !*codes) status = cli_fail("vqgan decode", "%s: out of memory for %d frames", path, n);
+    if (!status && !*codes)
+        status = cli_fail("vqgan decode", "%s: out of memory for %d frames", path, n);
     for (int f = 0; !status && f < n; f++) {
         const cJSON *row = cJSON_GetArrayItem(all, f);
         if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != per) {
-            status = cli_fail("vqgan decode", "%s: frame %d: expected a list of %d codes", path, f, per);
+            status =
+                cli_fail("vqgan decode", "%s: frame %d: expected a list of %d codes", path, f, per);
             break;
         }
         for (int i = 0; i < per && !status; i++) {
             const cJSON *c = cJSON_GetArrayItem(row, i);
             double x = cJSON_IsNumber(c) ? c->valuedouble : -1;
             if (!cJSON_IsNumber(c))
-                status = cli_fail("vqgan decode", "%s: frame %d, position %d: not a number", path, f, i);
+                status =
+                    cli_fail("vqgan decode", "%s: frame %d, position %d: not a number", path, f, i);
             else if (x < 0 || x >= K || x != (double)(int)x)
-                status = cli_fail("vqgan decode", "%s: frame %d, position %d: code %g is not an "
-                                  "integer in 0..%d (codebook size %d)", path, f, i, x, K - 1, K);
-            else (*codes)[(size_t)f * per + i] = (uint16_t)x;
+                status = cli_fail("vqgan decode",
+                                  "%s: frame %d, position %d: code %g is not an "
+                                  "integer in 0..%d (codebook size %d)",
+                                  path, f, i, x, K - 1, K);
+            else
+                (*codes)[(size_t)f * per + i] = (uint16_t)x;
         }
     }
     cJSON_Delete(root);
@@ -362,17 +385,20 @@ static int cmd_vqgan_decode(const opts *o, lwm_vqgan *v)
     const lwm_vqgan_config *c = lwm_vqgan_config_of(v);
     int per = lwm_vqgan_config_codes_per_frame(c), side = c->resolution, n = 0;
     uint16_t *codes = NULL;
-    if (c->in_channels != 3) return cli_fail("vqgan decode", "%s: weights do not make RGB", o->weights);
+    if (c->in_channels != 3)
+        return cli_fail("vqgan decode", "%s: weights do not make RGB", o->weights);
     if (read_codes(o->codes, per, c->num_embeddings, &codes, &n) < 0) return 1;
     size_t fb = (size_t)side * side * 3;
     uint8_t *px = malloc(fb * n), *img = malloc(fb * n);
     int status = 0;
-    if (!px || !img) status = cli_fail("vqgan decode", "out of memory");
+    if (!px || !img)
+        status = cli_fail("vqgan decode", "out of memory");
     else if (lwm_vqgan_decode_rgb(v, px, codes, n) < 0)
         status = cli_fail("vqgan decode", "%s: %s", o->codes, lwm_vqgan_errmsg(v));
     for (int y = 0; !status && y < side; y++) // frames left to right
         for (int f = 0; f < n; f++)
-            memcpy(img + ((size_t)y * n + f) * side * 3, px + f * fb + (size_t)y * side * 3, (size_t)side * 3);
+            memcpy(img + ((size_t)y * n + f) * side * 3, px + f * fb + (size_t)y * side * 3,
+                   (size_t)side * 3);
     lwm_error err = {0};
     int rc = status ? 0 : lwm_ingest_write_png(o->out, img, side * n, side, &err);
     if (rc < 0) status = cli_fail_err("vqgan decode", &err, rc);
@@ -415,7 +441,8 @@ int cmd_vqgan(int argc, char **argv)
         return argc < 2 ? CLI_USAGE : 0;
     }
     const char *sub = argv[1];
-    int enc = strcmp(sub, "encode") == 0, dec = strcmp(sub, "decode") == 0, inf = strcmp(sub, "info") == 0;
+    int enc = strcmp(sub, "encode") == 0, dec = strcmp(sub, "decode") == 0,
+        inf = strcmp(sub, "info") == 0;
     int init = strcmp(sub, "init") == 0, imp = strcmp(sub, "import") == 0;
     if (!enc && !dec && !inf && !init && !imp) {
         fprintf(stderr, "lwm vqgan: unknown subcommand '%s'\n\n%s", sub, usage);
@@ -429,8 +456,10 @@ int cmd_vqgan(int argc, char **argv)
     cli_quiet_ffmpeg(o.verbose);
     if (init) return cmd_init(&o);
     if (imp) return cmd_import(&o);
-    if (enc && !o.image == !o.video) return cli_fail(cmd, "needs exactly one of --image F or --video F") + 1;
-    if (dec && (!o.codes || !o.out)) return cli_fail(cmd, "needs --codes F.json and --out F.png") + 1;
+    if (enc && !o.image == !o.video)
+        return cli_fail(cmd, "needs exactly one of --image F or --video F") + 1;
+    if (dec && (!o.codes || !o.out))
+        return cli_fail(cmd, "needs --codes F.json and --out F.png") + 1;
     if (!o.weights) return cli_fail(cmd, "needs --vqgan W.safetensors") + 1;
     lwm_vqgan *v = open_weights(cmd, &o);
     if (!v) return 1;

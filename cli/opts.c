@@ -65,7 +65,8 @@ int cli_getopt(cli_parser *p, int argc, char **argv)
     }
     if (c == '?') {
         if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=')) {
-            cli_usage_error(p, "'%s': unknown option, or a value for an option that takes none", arg);
+            cli_usage_error(p, "'%s': unknown option, or a value for an option that takes none",
+                            arg);
             return CLI_BAD;
         }
         if (strncmp(arg, "--", 2) != 0 && optopt) {
@@ -77,6 +78,7 @@ int cli_getopt(cli_parser *p, int argc, char **argv)
     }
     const char *now = index >= 0 ? alias_of(p, table[index].name) : NULL;
     if (now)
-        fprintf(stderr, "lwm %s: warning: --%s is an old name; use --%s\n", p->cmd, table[index].name, now);
+        fprintf(stderr, "lwm %s: warning: --%s is an old name; use --%s\n", p->cmd,
+                table[index].name, now);
     return c;
 }

@@ -9,7 +9,8 @@ struct cJSON;
 /** Opens DIR for reading; on failure prints "lwm <cmd>: <reason>" and returns NULL. */
 lwm_shard_reader *shard_cli_open(const char *cmd, const char *dir);
 /** The same with reader options (lwm verify: hash every shard, report damaged ones). */
-lwm_shard_reader *shard_cli_open_with(const char *cmd, const char *dir, const lwm_shard_reader_options *opt);
+lwm_shard_reader *shard_cli_open_with(const char *cmd, const char *dir,
+                                      const lwm_shard_reader_options *opt);
 
 /** One sample as a JSON object (codes as one array per frame when with_codes). */
 struct cJSON *shard_cli_sample_json(const lwm_shard_sample *s, int with_codes);

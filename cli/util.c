@@ -49,7 +49,10 @@ static void log_to_stderr(void *opaque, int level, const char *msg)
     // On a terminal a progress line may be half-drawn: clear it so the message starts clean
     // (the next progress report draws the line again).
     fprintf(stderr, "%slwm: %s: %s\n", isatty(STDERR_FILENO) ? "\r\033[K" : "",
-            names[level < 0 ? 0 : level > 3 ? 3 : level], msg);
+            names[level < 0   ? 0
+                  : level > 3 ? 3
+                              : level],
+            msg);
 }
 
 void cli_logger(lwm_logger *log, int verbose)
@@ -71,8 +74,10 @@ static void format_duration(char *out, size_t cap, double s)
         return;
     }
     long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
-    else snprintf(out, cap, "%02ld:%02ld", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(out, cap, "%ld:%02ld:%02ld", t / 3600, (t / 60) % 60, t % 60);
+    else
+        snprintf(out, cap, "%02ld:%02ld", t / 60, t % 60);
 }
 
 static void progress_line(void *opaque, const lwm_progress_info *in)
@@ -86,8 +91,10 @@ static void progress_line(void *opaque, const lwm_progress_info *in)
     snprintf(line, sizeof line, "%s: %lld%s %s, %.1f %s/s, elapsed %s, ETA %s%s%s", in->task,
              (long long)in->done, total, in->unit, in->rate, in->unit, el, eta,
              in->detail ? ", " : "", in->detail ? in->detail : "");
-    if (tty) fprintf(stderr, "\r\033[K%s%s", line, in->final ? "\n" : "");
-    else fprintf(stderr, "lwm: progress: %s\n", line);
+    if (tty)
+        fprintf(stderr, "\r\033[K%s%s", line, in->final ? "\n" : "");
+    else
+        fprintf(stderr, "lwm: progress: %s\n", line);
     fflush(stderr);
 }
 
@@ -101,14 +108,14 @@ void cli_progress(lwm_progress *p, int quiet)
     p->interval = tty ? 0.25 : 10.0;
 }
 
-int cli_parse_int(const char *cmd, const char *opt, const char *text, long long min,
-                  long long *out)
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long long min, long long *out)
 {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (errno || !end || *end || end == text || v < min)
-        return cli_fail_status(-1, cmd, "%s: expected an integer >= %lld, got '%s'", opt, min, text);
+        return cli_fail_status(-1, cmd, "%s: expected an integer >= %lld, got '%s'", opt, min,
+                               text);
     *out = v;
     return 0;
 }
@@ -140,13 +147,19 @@ void cli_put_escaped(FILE *out, const char *s)
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     for (; *p; p++) {
         unsigned c = *p;
-        if (c == '\\') fputs("\\\\", out);
-        else if (c == '\n') fputs("\\n", out);
-        else if (c == '\t') fputs("\\t", out);
-        else if (c == '\r') fputs("\\r", out);
-        else if (c < 0x20 || c == 0x7f) fprintf(out, "\\x%02x", c);
+        if (c == '\\')
+            fputs("\\\\", out);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else if (c == '\t')
+            fputs("\\t", out);
+        else if (c == '\r')
+            fputs("\\r", out);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
         else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) // U+0080..U+009F: C1 controls (CSI)
             fprintf(out, "\\u%04x", (unsigned)p[1]), p++;
-        else fputc((int)c, out);
+        else
+            fputc((int)c, out);
     }
 }

@@ -20,7 +20,6 @@
 #include <stdint.h>
 #include <stdio.h>
 
-
 /* ------------------------------------------------------------------------ */
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -31,18 +30,18 @@
  * range below -30000 so that lwm_strerror() can name either kind.
  */
 enum {
-    LWM_EOF = -30000,       /**< end of stream: no more frames, records, rows */
-    LWM_EINVAL = -30001,    /**< bad argument or bad input value */
-    LWM_EFORMAT = -30002,   /**< file or record does not have the expected format */
-    LWM_EDECODE = -30003,   /**< media could not be decoded */
-    LWM_ECHECKSUM = -30004, /**< stored checksum does not match the data */
-    LWM_EVERSION = -30005,  /**< written by an unknown (newer) format version */
-    LWM_ENOTFOUND = -30006, /**< id, tensor, field or file not present */
-    LWM_EEXISTS = -30007,   /**< id or file already present */
-    LWM_EFULL = -30008,     /**< store or buffer is full */
-    LWM_ENUMERIC = -30009,  /**< NaN/Inf or other numerical failure */
-    LWM_EMPI = -30010,      /**< an MPI call failed or a peer rank failed */
-    LWM_EINTERNAL = -30011, /**< a bug: an invariant did not hold */
+    LWM_EOF = -30000,          /**< end of stream: no more frames, records, rows */
+    LWM_EINVAL = -30001,       /**< bad argument or bad input value */
+    LWM_EFORMAT = -30002,      /**< file or record does not have the expected format */
+    LWM_EDECODE = -30003,      /**< media could not be decoded */
+    LWM_ECHECKSUM = -30004,    /**< stored checksum does not match the data */
+    LWM_EVERSION = -30005,     /**< written by an unknown (newer) format version */
+    LWM_ENOTFOUND = -30006,    /**< id, tensor, field or file not present */
+    LWM_EEXISTS = -30007,      /**< id or file already present */
+    LWM_EFULL = -30008,        /**< store or buffer is full */
+    LWM_ENUMERIC = -30009,     /**< NaN/Inf or other numerical failure */
+    LWM_EMPI = -30010,         /**< an MPI call failed or a peer rank failed */
+    LWM_EINTERNAL = -30011,    /**< a bug: an invariant did not hold */
     LWM_EUNSUPPORTED = -30012, /**< valid input this build cannot handle */
 };
 
@@ -55,8 +54,8 @@ const char *lwm_strerror(int code);
  * helpers take an lwm_error * supplied by the caller.
  */
 typedef struct lwm_error {
-    int code;       /**< set by lwm_error_set: the code last returned, 0 if none */
-    char msg[768];  /**< set by lwm_error_set: "file: frame 212: invalid data" */
+    int code;      /**< set by lwm_error_set: the code last returned, 0 if none */
+    char msg[768]; /**< set by lwm_error_set: "file: frame 212: invalid data" */
 } lwm_error;
 
 /**
@@ -70,8 +69,7 @@ int lwm_error_set(lwm_error *err, int code, const char *fmt, ...)
  * Prefixes the message already in err with "prefix: " (for example the
  * sample id). Returns err->code.
  */
-int lwm_error_prefix(lwm_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+int lwm_error_prefix(lwm_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Clears err to "no error". */
 void lwm_error_clear(lwm_error *err);
@@ -81,29 +79,29 @@ void lwm_error_clear(lwm_error *err);
  * err and return code from the current function. The message is for users:
  * name the file, sample or field, not the C condition.
  */
-#define LWM_CHECK(err, cond, code, ...)                                        \
-    do {                                                                       \
-        if (!(cond)) return lwm_error_set((err), (code), __VA_ARGS__);        \
+#define LWM_CHECK(err, cond, code, ...)                                                            \
+    do {                                                                                           \
+        if (!(cond)) return lwm_error_set((err), (code), __VA_ARGS__);                             \
     } while (0)
 
 /**
  * LWM_TRY(expr): evaluate expr (an int-returning call that has already filled
  * the relevant lwm_error on failure) and return its value if negative.
  */
-#define LWM_TRY(expr)                                                          \
-    do {                                                                       \
-        int lwm_try_rc_ = (expr);                                              \
-        if (lwm_try_rc_ < 0) return lwm_try_rc_;                               \
+#define LWM_TRY(expr)                                                                              \
+    do {                                                                                           \
+        int lwm_try_rc_ = (expr);                                                                  \
+        if (lwm_try_rc_ < 0) return lwm_try_rc_;                                                   \
     } while (0)
 
 /**
  * LWM_TRY_GOTO(rc, expr, label): for functions with one cleanup label: store
  * expr's value in rc and jump to label if it is negative.
  */
-#define LWM_TRY_GOTO(rc, expr, label)                                          \
-    do {                                                                       \
-        (rc) = (expr);                                                         \
-        if ((rc) < 0) goto label;                                              \
+#define LWM_TRY_GOTO(rc, expr, label)                                                              \
+    do {                                                                                           \
+        (rc) = (expr);                                                                             \
+        if ((rc) < 0) goto label;                                                                  \
     } while (0)
 
 /* ------------------------------------------------------------------------ */
@@ -117,8 +115,8 @@ void lwm_error_clear(lwm_error *err);
  */
 typedef struct lwm_mem {
     void *(*alloc)(void *opaque, size_t size); /**< set by caller; NULL = malloc */
-    void (*free)(void *opaque, void *ptr);      /**< set by caller; NULL = free */
-    void *opaque;                                /**< passed back to both */
+    void (*free)(void *opaque, void *ptr);     /**< set by caller; NULL = free */
+    void *opaque;                              /**< passed back to both */
 } lwm_mem;
 
 /** Allocates size bytes (uninitialised) through mem (NULL = libc). NULL on failure. */
@@ -158,7 +156,7 @@ enum lwm_log_level {
 typedef struct lwm_logger {
     void (*fn)(void *opaque, int level, const char *msg); /**< set by caller */
     void *opaque;                                         /**< set by caller */
-    int level;          /**< set by caller: lines above this level are dropped */
+    int level; /**< set by caller: lines above this level are dropped */
 } lwm_logger;
 
 /** Formats and emits one log line (no trailing newline needed). */
@@ -185,8 +183,8 @@ typedef struct lwm_progress_info {
  */
 typedef struct lwm_progress {
     void (*fn)(void *opaque, const lwm_progress_info *info); /**< set by caller */
-    void *opaque;         /**< set by caller */
-    double interval;      /**< set by caller: min seconds between reports; 0 = 0.5 */
+    void *opaque;                                            /**< set by caller */
+    double interval; /**< set by caller: min seconds between reports; 0 = 0.5 */
     /* state below: set by lwm_progress_* */
     const char *task, *unit;
     double t_start, t_last;
@@ -225,8 +223,7 @@ double lwm_now(void);
 int lwm_read_file_max(const lwm_mem *mem, const char *path, size_t max_bytes, char **data,
                       size_t *size, lwm_error *err);
 /** lwm_read_file_max with no bound. */
-int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size,
-                  lwm_error *err);
+int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size, lwm_error *err);
 /** 0 when path is a regular file (following links), else an error naming it. */
 int lwm_check_regular_file(const char *path, lwm_error *err);
 
@@ -237,9 +234,9 @@ int lwm_check_regular_file(const char *path, lwm_error *err);
  * temporary file whatever happens. The one implementation of this in the project.
  */
 typedef struct lwm_atomic_file {
-    FILE *f;          /**< write through this (or lwm_atomic_write) until commit */
-    char path[4096];  /**< the file being replaced */
-    char tmp[4200];   /**< the temporary file, for messages */
+    FILE *f;         /**< write through this (or lwm_atomic_write) until commit */
+    char path[4096]; /**< the file being replaced */
+    char tmp[4200];  /**< the temporary file, for messages */
 } lwm_atomic_file;
 int lwm_atomic_open(lwm_atomic_file *af, const char *path, lwm_error *err);
 /** fwrite of size bytes; 0, or -EIO naming the temporary file. */
@@ -259,8 +256,7 @@ int lwm_mkdirs(const char *path, lwm_error *err);
 int lwm_path_join(char *out, size_t cap, const char *dir, const char *name);
 
 /** snprintf that reports truncation: returns 0 or -ENAMETOOLONG. */
-int lwm_format(char *out, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int lwm_format(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /** Peak resident set size of this process in bytes (from getrusage). */
 int64_t lwm_peak_rss(void);
@@ -277,7 +273,10 @@ static inline uint64_t lwm_mix64(uint64_t x)
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return x ^ (x >> 31);
 }
-static inline uint64_t lwm_splitmix64_of(uint64_t x) { return lwm_mix64(x + 0x9e3779b97f4a7c15ull); }
+static inline uint64_t lwm_splitmix64_of(uint64_t x)
+{
+    return lwm_mix64(x + 0x9e3779b97f4a7c15ull);
+}
 static inline uint64_t lwm_splitmix64(uint64_t *s)
 {
     *s += 0x9e3779b97f4a7c15ull;
@@ -317,7 +316,9 @@ uint64_t lwm_hash64(const void *data, size_t size);
  * Streaming 128-bit content hash (XXH3-128), printed as 32 hex digits: used to
  * name weights files (the "tokenizer identity" of a corpus).
  */
-typedef struct lwm_hasher { void *state; } lwm_hasher;
+typedef struct lwm_hasher {
+    void *state;
+} lwm_hasher;
 int lwm_hasher_init(lwm_hasher *h);
 void lwm_hasher_update(lwm_hasher *h, const void *data, size_t size);
 /** Writes 32 lowercase hex digits and a NUL into hex[33]; releases the state. */
@@ -341,12 +342,12 @@ struct cJSON;
  * for the message ("manifest line 12", "config tiny.json").
  * Missing optional fields leave *out unchanged and return 0.
  */
-int lwm_json_get_string(const struct cJSON *obj, const char *key, int required,
-                        const char **out, const char *what, lwm_error *err);
-int lwm_json_get_int(const struct cJSON *obj, const char *key, int required,
-                     int64_t *out, const char *what, lwm_error *err);
-int lwm_json_get_double(const struct cJSON *obj, const char *key, int required,
-                        double *out, const char *what, lwm_error *err);
+int lwm_json_get_string(const struct cJSON *obj, const char *key, int required, const char **out,
+                        const char *what, lwm_error *err);
+int lwm_json_get_int(const struct cJSON *obj, const char *key, int required, int64_t *out,
+                     const char *what, lwm_error *err);
+int lwm_json_get_double(const struct cJSON *obj, const char *key, int required, double *out,
+                        const char *what, lwm_error *err);
 
 /**
  * 1 when the JSON text holds a NUL: a raw 0 byte or a \u0000 escape (cJSON cuts the string
@@ -375,18 +376,18 @@ enum { LWM_ST_F32 = 0, LWM_ST_BF16 = 1, LWM_ST_F16 = 2 };
 
 /** One tensor of a parsed safetensors header. Every field is set by lwm_st_parse. */
 typedef struct lwm_st_tensor {
-    const char *name;      /**< points into the header's JSON; valid until lwm_st_release */
-    int dtype;             /**< LWM_ST_F32, or LWM_ST_BF16 / LWM_ST_F16 (lwm_st_parse_any) */
-    int ndim;              /**< 0..LWM_ST_MAX_DIMS */
+    const char *name; /**< points into the header's JSON; valid until lwm_st_release */
+    int dtype;        /**< LWM_ST_F32, or LWM_ST_BF16 / LWM_ST_F16 (lwm_st_parse_any) */
+    int ndim;         /**< 0..LWM_ST_MAX_DIMS */
     int64_t shape[LWM_ST_MAX_DIMS]; /**< each in [0, 2^53) */
-    size_t count;          /**< elements: the product of shape (checked for overflow) */
-    size_t offset;         /**< byte offset of the data from the start of the FILE */
-    size_t bytes;          /**< count * 4 (2 for BF16, F16); offset + bytes <= the file size */
+    size_t count;                   /**< elements: the product of shape (checked for overflow) */
+    size_t offset;                  /**< byte offset of the data from the start of the FILE */
+    size_t bytes; /**< count * 4 (2 for BF16, F16); offset + bytes <= the file size */
 } lwm_st_tensor;
 
 /** A parsed safetensors header. Filled by lwm_st_parse, released by lwm_st_release. */
 typedef struct lwm_st_header {
-    lwm_st_tensor *tensors;       /**< n tensors, in file order */
+    lwm_st_tensor *tensors; /**< n tensors, in file order */
     int n;
     const struct cJSON *metadata; /**< the "__metadata__" object, or NULL when absent */
     size_t data_start;            /**< 8 + header length */
@@ -413,7 +414,7 @@ int lwm_st_parse_any(lwm_st_header *h, const void *file, size_t size, const char
                      const lwm_mem *mem, int allow_16bit, lwm_error *err);
 /** A safetensors file mapped read-only, with its parsed header. */
 typedef struct lwm_st_file {
-    void *map;             /**< the whole file (tensor offsets are from its start) */
+    void *map; /**< the whole file (tensor offsets are from its start) */
     size_t size;
     lwm_st_header hdr;
 } lwm_st_file;

@@ -17,7 +17,8 @@ int lwm_json_get_string(const cJSON *obj, const char *key, int required, const c
 {
     const cJSON *v = field(obj, key);
     if (!v || cJSON_IsNull(v)) {
-        if (required) return lwm_error_set(err, LWM_ENOTFOUND, "%s: missing field \"%s\"", what, key);
+        if (required)
+            return lwm_error_set(err, LWM_ENOTFOUND, "%s: missing field \"%s\"", what, key);
         return 0;
     }
     LWM_CHECK(err, cJSON_IsString(v), LWM_EINVAL, "%s: field \"%s\" must be a string", what, key);
@@ -30,7 +31,8 @@ int lwm_json_get_double(const cJSON *obj, const char *key, int required, double 
 {
     const cJSON *v = field(obj, key);
     if (!v || cJSON_IsNull(v)) {
-        if (required) return lwm_error_set(err, LWM_ENOTFOUND, "%s: missing field \"%s\"", what, key);
+        if (required)
+            return lwm_error_set(err, LWM_ENOTFOUND, "%s: missing field \"%s\"", what, key);
         return 0;
     }
     LWM_CHECK(err, cJSON_IsNumber(v) && isfinite(v->valuedouble), LWM_EINVAL,

@@ -33,8 +33,14 @@ void lwm_progress_resume(lwm_progress *p, int64_t done)
 static void report(lwm_progress *p, double now, int64_t done, const char *detail, int final)
 {
     lwm_progress_info info = {
-        .task = p->task, .unit = p->unit, .done = done, .total = p->total,
-        .elapsed = now - p->t_start, .detail = detail, .final = final, .eta = -1,
+        .task = p->task,
+        .unit = p->unit,
+        .done = done,
+        .total = p->total,
+        .elapsed = now - p->t_start,
+        .detail = detail,
+        .final = final,
+        .eta = -1,
     };
     info.rate = info.elapsed > 0 ? (double)(done - p->done_before) / info.elapsed : 0;
     if (p->total > 0 && info.rate > 0 && done <= p->total)

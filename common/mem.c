@@ -24,8 +24,10 @@ void *lwm_calloc(const lwm_mem *mem, size_t n, size_t size)
 void lwm_free(const lwm_mem *mem, void *ptr)
 {
     if (!ptr) return;
-    if (mem && mem->free) mem->free(mem->opaque, ptr);
-    else free(ptr);
+    if (mem && mem->free)
+        mem->free(mem->opaque, ptr);
+    else
+        free(ptr);
 }
 
 char *lwm_strdup(const lwm_mem *mem, const char *s)
@@ -76,6 +78,8 @@ void *lwm_aligned_alloc(const lwm_mem *mem, size_t size)
 void lwm_aligned_free(const lwm_mem *mem, void *ptr)
 {
     if (!ptr) return;
-    if (mem && mem->alloc) lwm_free(mem, ((void **)ptr)[-1]);
-    else free(ptr);
+    if (mem && mem->alloc)
+        lwm_free(mem, ((void **)ptr)[-1]);
+    else
+        free(ptr);
 }

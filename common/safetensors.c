@@ -1,4 +1,5 @@
-// The one parser and the one writer of safetensors files. The parser reads headers (vqgan weights and trainer exports): a little-endian
+// The one parser and the one writer of safetensors files. The parser reads headers (vqgan
+// weights and trainer exports): a little-endian
 // u64 header length, a JSON object naming each tensor's dtype, shape and data_offsets, then the
 // data. Every number is checked as an integer before any arithmetic: offsets and dimensions are
 // integral, non-negative and below 2^53 (a double holds them exactly; no real file is larger),
@@ -38,8 +39,8 @@ static int64_t exact_uint(const cJSON *v)
     return (int64_t)d;
 }
 
-static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
-                       const char *path, lwm_error *err)
+static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h, const char *path,
+                       lwm_error *err)
 {
     char nm[64];
     const char *name = printable(nm, e->string);
@@ -49,8 +50,9 @@ static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-    LWM_CHECK(err, cJSON_IsString(dtype) && cJSON_IsArray(shape) && cJSON_IsArray(offs) &&
-                       cJSON_GetArraySize(offs) == 2,
+    LWM_CHECK(err,
+              cJSON_IsString(dtype) && cJSON_IsArray(shape) && cJSON_IsArray(offs) &&
+                  cJSON_GetArraySize(offs) == 2,
               LWM_EFORMAT, "%s: tensor %s: header entry lacks dtype, shape or data_offsets", path,
               name);
     char dt[64];
@@ -69,7 +71,8 @@ static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
     for (int d = 0; d < t->ndim; d++) {
         int64_t n = exact_uint(cJSON_GetArrayItem(shape, d));
         LWM_CHECK(err, n >= 0, LWM_EFORMAT,
-                  "%s: tensor %s: shape[%d] is not a non-negative integer below 2^53", path, name, d);
+                  "%s: tensor %s: shape[%d] is not a non-negative integer below 2^53", path, name,
+                  d);
         t->shape[d] = n;
         LWM_CHECK(err, !__builtin_mul_overflow(count, (size_t)n, &count), LWM_EFORMAT,
                   "%s: tensor %s: shape overflows", path, name);
@@ -77,7 +80,8 @@ static int parse_entry(lwm_st_tensor *t, const cJSON *e, const lwm_st_header *h,
     size_t bytes;
     LWM_CHECK(err, !__builtin_mul_overflow(count, width, &bytes), LWM_EFORMAT,
               "%s: tensor %s: shape overflows", path, name);
-    int64_t b = exact_uint(cJSON_GetArrayItem(offs, 0)), e2 = exact_uint(cJSON_GetArrayItem(offs, 1));
+    int64_t b = exact_uint(cJSON_GetArrayItem(offs, 0)),
+            e2 = exact_uint(cJSON_GetArrayItem(offs, 1));
     LWM_CHECK(err, b >= 0 && e2 >= 0, LWM_EFORMAT,
               "%s: tensor %s: data_offsets are not non-negative integers below 2^53", path, name);
     LWM_CHECK(err, e2 >= b && (uint64_t)(e2 - b) == bytes, LWM_EFORMAT,
@@ -102,7 +106,8 @@ static int by_offset(const void *a, const void *b)
 
 static int by_name(const void *a, const void *b)
 {
-    return strcmp((*(const lwm_st_tensor *const *)a)->name, (*(const lwm_st_tensor *const *)b)->name);
+    return strcmp((*(const lwm_st_tensor *const *)a)->name,
+                  (*(const lwm_st_tensor *const *)b)->name);
 }
 
 // Two tensors sharing bytes, or two entries with one name, are refused: a reader would see
@@ -178,8 +183,8 @@ int lwm_st_parse_any(lwm_st_header *h, const void *file, size_t size, const char
     h->mem = mem;
     h->allow_16bit = allow_16bit;
     h->file_size = size;
-    LWM_CHECK(err, size >= 8, LWM_EFORMAT, "%s: truncated: %zu bytes, not a safetensors file",
-              path, size);
+    LWM_CHECK(err, size >= 8, LWM_EFORMAT, "%s: truncated: %zu bytes, not a safetensors file", path,
+              size);
     const unsigned char *p = file;
     uint64_t hlen = lwm_le_get64(p);
     LWM_CHECK(err, hlen <= MAX_HEADER && hlen <= size - 8, LWM_EFORMAT,
@@ -293,7 +298,8 @@ static cJSON *header_json(const lwm_st_entry *entries, int n, const char *const 
     if (!root) return NULL;
     if (meta_kv && meta_kv[0]) {
         cJSON *meta = cJSON_AddObjectToObject(root, "__metadata__");
-        for (int i = 0; meta && meta_kv[i]; i += 2) cJSON_AddStringToObject(meta, meta_kv[i], meta_kv[i + 1]);
+        for (int i = 0; meta && meta_kv[i]; i += 2)
+            cJSON_AddStringToObject(meta, meta_kv[i], meta_kv[i + 1]);
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -316,7 +322,7 @@ static cJSON *header_json(const lwm_st_entry *entries, int n, const char *const 
 }
 
 int lwm_st_writer_begin(lwm_st_writer **out, const char *path, const lwm_st_entry *entries, int n,
-                       const char *const *meta_kv, lwm_error *err)
+                        const char *const *meta_kv, lwm_error *err)
 {
     *out = NULL;
     lwm_st_writer *w = calloc(1, sizeof *w);
@@ -326,8 +332,10 @@ int lwm_st_writer_begin(lwm_st_writer **out, const char *path, const lwm_st_entr
     char *text = root ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     int rc = 0;
-    if (!text) rc = lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
-    else rc = lwm_atomic_open(&w->out, path, err);
+    if (!text)
+        rc = lwm_error_set(err, -ENOMEM, "%s: out of memory", path);
+    else
+        rc = lwm_atomic_open(&w->out, path, err);
     if (rc == 0) {
         // Pad the header with spaces so the data starts 8-byte aligned.
         size_t len = strlen(text), padded = (len + 7) / 8 * 8;
@@ -351,8 +359,8 @@ int lwm_st_writer_put(lwm_st_writer *w, const float *data, size_t count, lwm_err
 {
     LWM_CHECK(err, w->written + count * 4 <= w->expected, LWM_EINTERNAL,
               "%s: more data than the header declares", w->out.path);
-    LWM_CHECK(err, fwrite(data, 4, count, w->out.f) == count, -EIO, "%s: write failed: %s", w->out.tmp,
-              strerror(errno));
+    LWM_CHECK(err, fwrite(data, 4, count, w->out.f) == count, -EIO, "%s: write failed: %s",
+              w->out.tmp, strerror(errno));
     w->written += count * 4;
     return 0;
 }

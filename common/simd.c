@@ -37,8 +37,9 @@ static int wanted_level(void)
     const char *v = getenv("LWM_SIMD");
     int level = cpu_level();
     if (!v || !*v) return level;
-    int cap = strcmp(v, "avx2") == 0 ? LWM_SIMD_AVX2 : strcmp(v, "scalar") == 0 ? LWM_SIMD_SCALAR
-                                                                                 : level;
+    int cap = strcmp(v, "avx2") == 0     ? LWM_SIMD_AVX2
+              : strcmp(v, "scalar") == 0 ? LWM_SIMD_SCALAR
+                                         : level;
     return cap < level ? cap : level;
 }
 
@@ -87,28 +88,28 @@ int lwm_sgemm(int trans_a, int trans_b, int64_t M, int64_t N, int64_t K, float a
 #define PEAK_ITERS (1 << 22)
 // One body for both widths: V the vector type, P the intrinsics' prefix.
 // Distinct starts, or the compiler merges the identical chains into one.
-#define FMA_LOOP(NAME, TARGET, V, P)                                                           \
-    __attribute__((target(TARGET))) static float NAME(int iters)                               \
-    {                                                                                          \
-        V m = P##_set1_ps(0.999999f), c = P##_set1_ps(1e-7f);                                  \
-        V a0 = P##_set1_ps(0.00f), a1 = P##_set1_ps(0.01f), a2 = P##_set1_ps(0.02f),           \
-          a3 = P##_set1_ps(0.03f), a4 = P##_set1_ps(0.04f), a5 = P##_set1_ps(0.05f),           \
-          a6 = P##_set1_ps(0.06f), a7 = P##_set1_ps(0.07f), a8 = P##_set1_ps(0.08f),           \
-          a9 = P##_set1_ps(0.09f), a10 = P##_set1_ps(0.10f), a11 = P##_set1_ps(0.11f);         \
-        for (int it = 0; it < iters; it++) {                                                   \
-            a0 = P##_fmadd_ps(a0, m, c), a1 = P##_fmadd_ps(a1, m, c);                          \
-            a2 = P##_fmadd_ps(a2, m, c), a3 = P##_fmadd_ps(a3, m, c);                          \
-            a4 = P##_fmadd_ps(a4, m, c), a5 = P##_fmadd_ps(a5, m, c);                          \
-            a6 = P##_fmadd_ps(a6, m, c), a7 = P##_fmadd_ps(a7, m, c);                          \
-            a8 = P##_fmadd_ps(a8, m, c), a9 = P##_fmadd_ps(a9, m, c);                          \
-            a10 = P##_fmadd_ps(a10, m, c), a11 = P##_fmadd_ps(a11, m, c);                      \
-        }                                                                                      \
-        a0 = P##_add_ps(P##_add_ps(P##_add_ps(a0, a1), P##_add_ps(a2, a3)),                    \
-                        P##_add_ps(P##_add_ps(a4, a5), P##_add_ps(a6, a7)));                   \
-        a0 = P##_add_ps(a0, P##_add_ps(P##_add_ps(a8, a9), P##_add_ps(a10, a11)));             \
-        float out[sizeof(V) / sizeof(float)];                                                  \
-        memcpy(out, &a0, sizeof out);                                                          \
-        return out[0];                                                                         \
+#define FMA_LOOP(NAME, TARGET, V, P)                                                               \
+    __attribute__((target(TARGET))) static float NAME(int iters)                                   \
+    {                                                                                              \
+        V m = P##_set1_ps(0.999999f), c = P##_set1_ps(1e-7f);                                      \
+        V a0 = P##_set1_ps(0.00f), a1 = P##_set1_ps(0.01f), a2 = P##_set1_ps(0.02f),               \
+          a3 = P##_set1_ps(0.03f), a4 = P##_set1_ps(0.04f), a5 = P##_set1_ps(0.05f),               \
+          a6 = P##_set1_ps(0.06f), a7 = P##_set1_ps(0.07f), a8 = P##_set1_ps(0.08f),               \
+          a9 = P##_set1_ps(0.09f), a10 = P##_set1_ps(0.10f), a11 = P##_set1_ps(0.11f);             \
+        for (int it = 0; it < iters; it++) {                                                       \
+            a0 = P##_fmadd_ps(a0, m, c), a1 = P##_fmadd_ps(a1, m, c);                              \
+            a2 = P##_fmadd_ps(a2, m, c), a3 = P##_fmadd_ps(a3, m, c);                              \
+            a4 = P##_fmadd_ps(a4, m, c), a5 = P##_fmadd_ps(a5, m, c);                              \
+            a6 = P##_fmadd_ps(a6, m, c), a7 = P##_fmadd_ps(a7, m, c);                              \
+            a8 = P##_fmadd_ps(a8, m, c), a9 = P##_fmadd_ps(a9, m, c);                              \
+            a10 = P##_fmadd_ps(a10, m, c), a11 = P##_fmadd_ps(a11, m, c);                          \
+        }                                                                                          \
+        a0 = P##_add_ps(P##_add_ps(P##_add_ps(a0, a1), P##_add_ps(a2, a3)),                        \
+                        P##_add_ps(P##_add_ps(a4, a5), P##_add_ps(a6, a7)));                       \
+        a0 = P##_add_ps(a0, P##_add_ps(P##_add_ps(a8, a9), P##_add_ps(a10, a11)));                 \
+        float out[sizeof(V) / sizeof(float)];                                                      \
+        memcpy(out, &a0, sizeof out);                                                              \
+        return out[0];                                                                             \
     }
 
 FMA_LOOP(fma_loop_avx512, "avx512f", __m512, _mm512)
@@ -127,7 +128,8 @@ double lwm_fma_peak_gflops(int level, int threads, int reps)
 #pragma omp parallel num_threads(n)
         {
             int id = omp_get_thread_num();
-            part[id] = level == LWM_SIMD_AVX512 ? fma_loop_avx512(PEAK_ITERS) : fma_loop_avx2(PEAK_ITERS);
+            part[id] =
+                level == LWM_SIMD_AVX512 ? fma_loop_avx512(PEAK_ITERS) : fma_loop_avx2(PEAK_ITERS);
         }
         t = lwm_now() - t;
         for (int i = 0; i < n; i++) sink += part[i];

@@ -22,8 +22,10 @@ static int regular_or_error(const char *path, const struct stat *st, lwm_error *
 {
     if (S_ISREG(st->st_mode)) return 0;
     return lwm_error_set(err, LWM_EINVAL, "%s: not a regular file (%s)", path,
-                         S_ISDIR(st->st_mode) ? "a directory" : S_ISFIFO(st->st_mode) ? "a pipe"
-                         : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device" : "not a file");
+                         S_ISDIR(st->st_mode)                           ? "a directory"
+                         : S_ISFIFO(st->st_mode)                        ? "a pipe"
+                         : S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode) ? "a device"
+                                                                        : "not a file");
 }
 
 int lwm_check_regular_file(const char *path, lwm_error *err)
@@ -33,8 +35,7 @@ int lwm_check_regular_file(const char *path, lwm_error *err)
     return regular_or_error(path, &st, err);
 }
 
-int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size,
-                  lwm_error *err)
+int lwm_read_file(const lwm_mem *mem, const char *path, char **data, size_t *size, lwm_error *err)
 {
     return lwm_read_file_max(mem, path, 0, data, size, err);
 }
@@ -60,8 +61,8 @@ int lwm_read_file_max(const lwm_mem *mem, const char *path, size_t max_bytes, ch
     }
     buf = lwm_malloc(mem, (size_t)n + 1);
     if (!buf) {
-        rc = lwm_error_set(err, -ENOMEM, "%s: out of memory reading %lld bytes", path,
-                           (long long)n);
+        rc =
+            lwm_error_set(err, -ENOMEM, "%s: out of memory reading %lld bytes", path, (long long)n);
         goto done;
     }
     if (n > 0 && fread(buf, 1, (size_t)n, f) != (size_t)n) goto io_error;
@@ -200,8 +201,7 @@ void lwm_hasher_update(lwm_hasher *h, const void *data, size_t size)
 void lwm_hasher_final(lwm_hasher *h, char hex[33])
 {
     XXH128_hash_t d = XXH3_128bits_digest(h->state);
-    snprintf(hex, 33, "%016llx%016llx", (unsigned long long)d.high64,
-             (unsigned long long)d.low64);
+    snprintf(hex, 33, "%016llx%016llx", (unsigned long long)d.high64, (unsigned long long)d.low64);
     XXH3_freeState(h->state);
     h->state = NULL;
 }

@@ -45,34 +45,34 @@
 enum { LWM_NEEDLE_MAX_NEEDLES = 16 };
 
 typedef struct lwm_needle_options {
-    const char *tokenizer;      /**< set by caller: SentencePiece .model (the model's) */
-    const char *haystack;       /**< set by caller: UTF-8 text file; NULL = the default */
-    const int64_t *lengths;     /**< set by caller: sample lengths in positions (tokens - 1) */
+    const char *tokenizer;  /**< set by caller: SentencePiece .model (the model's) */
+    const char *haystack;   /**< set by caller: UTF-8 text file; NULL = the default */
+    const int64_t *lengths; /**< set by caller: sample lengths in positions (tokens - 1) */
     int n_lengths;
-    const double *depths;       /**< set by caller: needle depths in [0, 1] */
+    const double *depths; /**< set by caller: needle depths in [0, 1] */
     int n_depths;
-    int per_cell;               /**< set by caller: samples per (length, depth); 0 = 1 */
-    uint64_t seed;              /**< set by caller: the same seed gives the same file */
-    int needles;                /**< set by caller: needles per sample; 0 = 1 */
-    int ask_all;                /**< set by caller: with needles > 1, ask for all of them
+    int per_cell;           /**< set by caller: samples per (length, depth); 0 = 1 */
+    uint64_t seed;          /**< set by caller: the same seed gives the same file */
+    int needles;            /**< set by caller: needles per sample; 0 = 1 */
+    int ask_all;            /**< set by caller: with needles > 1, ask for all of them
                                      (answer "n1, n2, ..."); 0 = ask for the one at the depth */
-    lwm_progress *progress;     /**< set by caller: may be NULL */
+    lwm_progress *progress; /**< set by caller: may be NULL */
 } lwm_needle_options;
 
 /** Writes the samples to out_path (atomically), length-major. Errors name the input. */
 int lwm_needle_make(const lwm_needle_options *o, const char *out_path, lwm_error *err);
 
 typedef struct lwm_eval_needle_options {
-    const char *config_path;    /**< set by caller: the training config (model, stages) */
-    const char *weights_path;   /**< set by caller: safetensors written by lwm train */
-    const char *data_path;      /**< set by caller: a file lwm_needle_make wrote */
-    const char *tokenizer;      /**< set by caller: NULL = the one the file records (its hash
+    const char *config_path;  /**< set by caller: the training config (model, stages) */
+    const char *weights_path; /**< set by caller: safetensors written by lwm train */
+    const char *data_path;    /**< set by caller: a file lwm_needle_make wrote */
+    const char *tokenizer;    /**< set by caller: NULL = the one the file records (its hash
                                      must match the file's in every case) */
-    const char *work_dir;       /**< set by caller: where the loader's length cache goes */
-    int stage;                  /**< set by caller: RoPE theta of this stage; -1 = the last */
-    int64_t max_len;            /**< set by caller: longest length allowed; 0 = the config's
+    const char *work_dir;     /**< set by caller: where the loader's length cache goes */
+    int stage;                /**< set by caller: RoPE theta of this stage; -1 = the last */
+    int64_t max_len;          /**< set by caller: longest length allowed; 0 = the config's
                                      largest stage seq_len */
-    lwm_progress *progress;     /**< set by caller: rank 0's progress sink, may be NULL */
+    lwm_progress *progress;   /**< set by caller: rank 0's progress sink, may be NULL */
 } lwm_eval_needle_options;
 
 /** One sample's outcome. */
@@ -80,39 +80,40 @@ typedef struct lwm_eval_needle_sample {
     char id[64];
     int64_t length;
     double depth;
-    char answer[256];           /**< expected */
-    char output[256];           /**< the model's greedy answer, detokenized */
+    char answer[256]; /**< expected */
+    char output[256]; /**< the model's greedy answer, detokenized */
     int correct;
 } lwm_eval_needle_sample;
 
 /** Accuracy by cell: lengths x depths (ascending), counts per cell. */
 typedef struct lwm_eval_needle_result {
     int n_lengths, n_depths;
-    int64_t *lengths;           /**< [n_lengths] */
-    double *depths;             /**< [n_depths] */
-    int *correct, *total;       /**< [n_lengths * n_depths], length-major */
+    int64_t *lengths;     /**< [n_lengths] */
+    double *depths;       /**< [n_depths] */
+    int *correct, *total; /**< [n_lengths * n_depths], length-major */
     int n_samples;
     lwm_eval_needle_sample *samples;
-    double seconds;             /**< wall time of the evaluation */
+    double seconds; /**< wall time of the evaluation */
     int ranks;
     double rope_theta;
 } lwm_eval_needle_result;
 
 /** Runs the evaluation. Collective over comm. *out is freed with lwm_eval_needle_free. */
-int lwm_eval_needle(const lwm_eval_needle_options *o, MPI_Comm comm,
-                    lwm_eval_needle_result **out, lwm_error *err);
+int lwm_eval_needle(const lwm_eval_needle_options *o, MPI_Comm comm, lwm_eval_needle_result **out,
+                    lwm_error *err);
 
 void lwm_eval_needle_free(lwm_eval_needle_result *r);
 
 /** results.json: {"cells": [{"length", "depth", "correct", "total", "accuracy"}], "accuracy",
- *  "samples": [{"id", "length", "depth", "answer", "output", "correct"}], ...}. NULL = no memory. */
+ *  "samples": [{"id", "length", "depth", "answer", "output", "correct"}], ...}. NULL = no
+ * memory. */
 struct cJSON *lwm_eval_needle_json(const lwm_eval_needle_result *r);
 
 /**
  * The heatmap as RGB pixels (depth down, length across, red 0 to green 1, grey = no sample,
  * each cell's accuracy in percent written in it): *rgb allocated with lwm_malloc(NULL, ...).
  */
-int lwm_eval_needle_heatmap(const lwm_eval_needle_result *r, uint8_t **rgb, int *width,
-                            int *height, lwm_error *err);
+int lwm_eval_needle_heatmap(const lwm_eval_needle_result *r, uint8_t **rgb, int *width, int *height,
+                            lwm_error *err);
 
 #endif /* LWM_EVAL_H */

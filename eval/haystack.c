@@ -17,7 +17,7 @@ typedef struct fill_unit {
 typedef struct filler {
     fill_unit *u;
     size_t n, cap;
-    char *words;             // the last, partial unit's text
+    char *words; // the last, partial unit's text
     size_t words_len, words_cap;
 } filler;
 
@@ -64,7 +64,8 @@ static int fill_words(filler *f, const needle_hay *h, int i, int64_t need, lwm_e
             }
             if (p < e) p++;
             LWM_CHECK(err, ++guard < 1000000, LWM_EINVAL,
-                      "no words of the haystack fill the last %lld tokens", (long long)(need - acc));
+                      "no words of the haystack fill the last %lld tokens",
+                      (long long)(need - acc));
         }
     }
     return push_unit(f, f->words, f->words_len, need, err);
@@ -117,7 +118,8 @@ static int compose(needle_sample *s, const filler *f, const needle_hay *h, const
             tokens += ntok[k];
         }
         if (j == f->n) break;
-        LWM_TRY(append(&s->haystack, &s->haystack_len, &s->haystack_cap, f->u[j].s, f->u[j].n, err));
+        LWM_TRY(
+            append(&s->haystack, &s->haystack_len, &s->haystack_cap, f->u[j].s, f->u[j].n, err));
         tokens += f->u[j].tokens;
     }
     return 0;
@@ -132,9 +134,10 @@ int needle_haystack_build(needle_sample *s, const needle_hay *h, int start, cons
         if (n < 0) return (int)n;
         needles += n;
     }
-    LWM_CHECK(err, tokens >= needles, LWM_EINVAL,
-              "too short: the question, answer and needles alone take %lld tokens more than the length",
-              (long long)(needles - tokens));
+    LWM_CHECK(
+        err, tokens >= needles, LWM_EINVAL,
+        "too short: the question, answer and needles alone take %lld tokens more than the length",
+        (long long)(needles - tokens));
     filler f = {0};
     int rc = fill(&f, h, start, tokens - needles, err);
     if (rc == 0) rc = compose(s, &f, h, depth, tokens - needles, err);
@@ -144,7 +147,7 @@ int needle_haystack_build(needle_sample *s, const needle_hay *h, int start, cons
     if (got < 0) return (int)got;
     LWM_CHECK(err, got == tokens, LWM_EINVAL,
               "the tokenizer does not split at spaces (the haystack's words make %lld tokens "
-              "apart and %lld together): lengths cannot be made exact", (long long)tokens,
-              (long long)got);
+              "apart and %lld together): lengths cannot be made exact",
+              (long long)tokens, (long long)got);
     return 0;
 }

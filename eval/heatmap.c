@@ -23,7 +23,8 @@ typedef struct canvas {
 static void fill_rect(canvas *c, int x0, int y0, int w, int h, const uint8_t col[3])
 {
     for (int y = y0; y < y0 + h && y < c->h; y++)
-        for (int x = x0; x < x0 + w && x < c->w; x++) memcpy(c->rgb + ((size_t)y * c->w + x) * 3, col, 3);
+        for (int x = x0; x < x0 + w && x < c->w; x++)
+            memcpy(c->rgb + ((size_t)y * c->w + x) * 3, col, 3);
 }
 
 // Digits of text centred at (cx, cy); other characters are skipped.
@@ -35,7 +36,8 @@ static void draw_number(canvas *c, const char *text, int cx, int cy, const uint8
         if (text[i] < '0' || text[i] > '9') continue;
         for (int r = 0; r < 5; r++)
             for (int b = 0; b < 3; b++)
-                if (FONT[text[i] - '0'][r] & (4 >> b)) fill_rect(c, x + b * SCALE, y + r * SCALE, SCALE, SCALE, col);
+                if (FONT[text[i] - '0'][r] & (4 >> b))
+                    fill_rect(c, x + b * SCALE, y + r * SCALE, SCALE, SCALE, col);
     }
 }
 
@@ -48,8 +50,8 @@ static void colour(double a, uint8_t out[3])
     out[2] = 70;
 }
 
-int lwm_eval_needle_heatmap(const lwm_eval_needle_result *r, uint8_t **rgb, int *width,
-                            int *height, lwm_error *err)
+int lwm_eval_needle_heatmap(const lwm_eval_needle_result *r, uint8_t **rgb, int *width, int *height,
+                            lwm_error *err)
 {
     canvas c = {NULL, LEFT + r->n_lengths * CELL_W, r->n_depths * CELL_H + BOTTOM};
     c.rgb = lwm_malloc(NULL, (size_t)c.w * c.h * 3);
@@ -64,8 +66,10 @@ int lwm_eval_needle_heatmap(const lwm_eval_needle_result *r, uint8_t **rgb, int 
         for (int li = 0; li < r->n_lengths; li++) {
             int k = li * r->n_depths + di, x = LEFT + li * CELL_W;
             uint8_t col[3];
-            if (r->total[k]) colour((double)r->correct[k] / r->total[k], col);
-            else memcpy(col, grey, 3);
+            if (r->total[k])
+                colour((double)r->correct[k] / r->total[k], col);
+            else
+                memcpy(col, grey, 3);
             fill_rect(&c, x + 1, y + 1, CELL_W - 2, CELL_H - 2, col);
             if (!r->total[k]) continue;
             snprintf(text, sizeof text, "%d", (int)lrint(100.0 * r->correct[k] / r->total[k]));
@@ -74,7 +78,8 @@ int lwm_eval_needle_heatmap(const lwm_eval_needle_result *r, uint8_t **rgb, int 
     }
     for (int li = 0; li < r->n_lengths; li++) {
         snprintf(text, sizeof text, "%lld", (long long)r->lengths[li]);
-        draw_number(&c, text, LEFT + li * CELL_W + CELL_W / 2, r->n_depths * CELL_H + BOTTOM / 2, black);
+        draw_number(&c, text, LEFT + li * CELL_W + CELL_W / 2, r->n_depths * CELL_H + BOTTOM / 2,
+                    black);
     }
     *rgb = c.rgb, *width = c.w, *height = c.h;
     return 0;

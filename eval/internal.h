@@ -38,9 +38,9 @@ typedef struct needle_sample {
     int n_needles;
     char question[1024];
     char answer[256];
-    char *haystack;          // owned
+    char *haystack; // owned
     size_t haystack_len, haystack_cap;
-    int64_t needle_at;       // document token index of the first (asked) needle
+    int64_t needle_at; // document token index of the first (asked) needle
 } needle_sample;
 
 /**
@@ -56,8 +56,8 @@ enum { EVAL_MAX_ANSWER = 256 };
 
 typedef struct eval_sample {
     lwm_eval_needle_sample r;
-    int line;                 // in the needles file
-    char tok_hash[33];        // the tokenizer the line was made with
+    int line;          // in the needles file
+    char tok_hash[33]; // the tokenizer the line was made with
 } eval_sample;
 
 typedef struct eval_run {
@@ -65,13 +65,13 @@ typedef struct eval_run {
     int n;
     char file_tokenizer[4096], tokenizer[4096];
     lwm_train_model *model;
-    lwm_loader *loader;       // the file in pad layout, file order: one sample per row
+    lwm_loader *loader; // the file in pad layout, file order: one sample per row
     double theta;
     int64_t max_len;
     int ranks;
-    int32_t *row;             // [max_len] the current sample's inputs
-    int64_t first;            // input position whose target is the first answer token
-    int na;                   // answer tokens
+    int32_t *row;  // [max_len] the current sample's inputs
+    int64_t first; // input position whose target is the first answer token
+    int na;        // answer tokens
     int32_t gold[EVAL_MAX_ANSWER];
 } eval_run;
 

@@ -14,11 +14,11 @@
 #include "internal.h"
 
 static const char *const CITIES[] = {
-    "Lisbon", "Nairobi", "Oslo", "Lima", "Hanoi", "Quito", "Dakar", "Perth", "Tromso",
-    "Cusco", "Accra", "Tbilisi", "Valparaiso", "Bergen", "Kyoto", "Porto", "Zagreb",
-    "Tallinn", "Mombasa", "Hobart", "Bilbao", "Cordoba", "Gdansk", "Tangier", "Aarhus",
-    "Kandy", "Windhoek", "Ushuaia", "Nantes", "Leipzig", "Izmir", "Recife", "Suva",
-    "Bologna", "Split", "Graz", "Harbin", "Cebu", "Asmara", "Galway"};
+    "Lisbon", "Nairobi", "Oslo",     "Lima",    "Hanoi",      "Quito",   "Dakar",  "Perth",
+    "Tromso", "Cusco",   "Accra",    "Tbilisi", "Valparaiso", "Bergen",  "Kyoto",  "Porto",
+    "Zagreb", "Tallinn", "Mombasa",  "Hobart",  "Bilbao",     "Cordoba", "Gdansk", "Tangier",
+    "Aarhus", "Kandy",   "Windhoek", "Ushuaia", "Nantes",     "Leipzig", "Izmir",  "Recife",
+    "Suva",   "Bologna", "Split",    "Graz",    "Harbin",     "Cebu",    "Asmara", "Galway"};
 enum { N_CITIES = sizeof CITIES / sizeof CITIES[0] };
 
 int64_t needle_count_tokens(const lwm_loader_tokenizer *tok, const char *s, size_t n,
@@ -73,7 +73,8 @@ static int split_sentences(needle_hay *h, lwm_error *err)
     LWM_CHECK(err, h->sent, -ENOMEM, "out of memory");
     for (size_t i = 0; i < h->len; i++) {
         char ch = h->text[i];
-        int end = i + 1 == h->len || ((ch == '.' || ch == '?' || ch == '!') && h->text[i + 1] == ' ');
+        int end =
+            i + 1 == h->len || ((ch == '.' || ch == '?' || ch == '!') && h->text[i + 1] == ' ');
         if (!end) continue;
         if (lwm_grow(NULL, (void **)&h->sent, &cap, (size_t)h->n_sent + 1, sizeof *h->sent) < 0)
             return lwm_error_set(err, -ENOMEM, "out of memory");
@@ -137,15 +138,18 @@ static int make_needles(needle_sample *s, const needle_hay *h, uint64_t *rng, in
     }
     s->n_needles = needles;
     if (!ask_all || needles == 1) {
-        snprintf(s->question, sizeof s->question, "What is the special magic %s number?", CITIES[pick[0]]);
+        snprintf(s->question, sizeof s->question, "What is the special magic %s number?",
+                 CITIES[pick[0]]);
         snprintf(s->answer, sizeof s->answer, "%ld", num[0]);
         return 0;
     }
-    size_t q = (size_t)snprintf(s->question, sizeof s->question, "What are the special magic numbers for");
+    size_t q =
+        (size_t)snprintf(s->question, sizeof s->question, "What are the special magic numbers for");
     size_t a = 0;
     for (int i = 0; i < needles; i++) {
         const char *sep = i == 0 ? " " : i + 1 == needles ? " and " : ", ";
-        q += (size_t)snprintf(s->question + q, sizeof s->question - q, "%s%s", sep, CITIES[pick[i]]);
+        q +=
+            (size_t)snprintf(s->question + q, sizeof s->question - q, "%s%s", sep, CITIES[pick[i]]);
         a += (size_t)snprintf(s->answer + a, sizeof s->answer - a, "%s%ld", i ? ", " : "", num[i]);
     }
     LWM_CHECK(err, q + 1 < sizeof s->question, LWM_EINVAL, "question too long");
@@ -204,7 +208,8 @@ static int make_sample(needle_sample *s, const needle_hay *h, const lwm_needle_o
     int needles = o->needles > 0 ? o->needles : 1;
     LWM_TRY(make_needles(s, h, &rng, needles, o->ask_all, err));
     double depths[LWM_NEEDLE_MAX_NEEDLES] = {depth};
-    for (int i = 1; i < needles; i++) depths[i] = (double)(lwm_splitmix64(&rng) >> 11) / 9007199254740992.0;
+    for (int i = 1; i < needles; i++)
+        depths[i] = (double)(lwm_splitmix64(&rng) >> 11) / 9007199254740992.0;
     int64_t q = needle_count_tokens(h->tok, s->question, strlen(s->question), err);
     int64_t a = q < 0 ? q : needle_count_tokens(h->tok, s->answer, strlen(s->answer), err);
     if (a < 0) return (int)a;
@@ -245,7 +250,8 @@ static int make_all(needle_out *out, const needle_hay *h, const lwm_needle_optio
             for (int k = 0; rc == 0 && k < K; k++) {
                 rc = make_sample(&s, h, o, o->lengths[li], o->depths[di], k, err);
                 if (rc < 0) {
-                    lwm_error_prefix(err, "length %lld depth %g", (long long)o->lengths[li], o->depths[di]);
+                    lwm_error_prefix(err, "length %lld depth %g", (long long)o->lengths[li],
+                                     o->depths[di]);
                     break;
                 }
                 rc = write_line(out, &s, o, tok_hash, o->lengths[li], o->depths[di], k, err);

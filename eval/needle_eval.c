@@ -23,8 +23,8 @@ static int read_line(eval_sample *s, const cJSON *j, const char *what, lwm_error
     LWM_TRY(lwm_json_get_double(j, "depth", 1, &s->r.depth, what, err));
     LWM_CHECK(err, length >= 2 && length <= ((int64_t)1 << 30), LWM_EINVAL,
               "%s: \"length\" %lld outside [2, 2^30]", what, (long long)length);
-    LWM_CHECK(err, s->r.depth >= 0 && s->r.depth <= 1, LWM_EINVAL, "%s: \"depth\" %g outside [0, 1]",
-              what, s->r.depth);
+    LWM_CHECK(err, s->r.depth >= 0 && s->r.depth <= 1, LWM_EINVAL,
+              "%s: \"depth\" %g outside [0, 1]", what, s->r.depth);
     LWM_CHECK(err, strlen(answer) < sizeof s->r.answer && strlen(hash) == 32, LWM_EFORMAT,
               "%s: \"answer\" too long or \"tokenizer_xxh3\" not 32 hex digits", what);
     snprintf(s->r.id, sizeof s->r.id, "%s", id);
@@ -74,7 +74,9 @@ static int check_tokenizer(eval_run *e, const lwm_eval_needle_options *o, lwm_er
     lwm_loader_run_config rc;
     LWM_TRY(lwm_loader_run_config_load(o->config_path, NULL, &rc, err));
     lwm_free(NULL, rc.stages);
-    const char *path = o->tokenizer ? o->tokenizer : rc.tokenizer[0] ? rc.tokenizer : e->file_tokenizer;
+    const char *path = o->tokenizer      ? o->tokenizer
+                       : rc.tokenizer[0] ? rc.tokenizer
+                                         : e->file_tokenizer;
     LWM_CHECK(err, path[0], LWM_EINVAL, "%s records no tokenizer: give one", o->data_path);
     snprintf(e->tokenizer, sizeof e->tokenizer, "%s", path);
     char hash[33];
@@ -103,7 +105,8 @@ static int check_lengths(eval_run *e, const lwm_eval_needle_options *o, lwm_erro
         LWM_CHECK(err, L <= limit, LWM_EINVAL,
                   "%s line %d: length %lld is longer than the config allows (%lld%s)", o->data_path,
                   e->s[i].line, (long long)L, (long long)limit,
-                  o->max_len > 0 ? ", --max-len" : ": its longest stage; --max-len evaluates beyond");
+                  o->max_len > 0 ? ", --max-len"
+                                 : ": its longest stage; --max-len evaluates beyond");
         LWM_CHECK(err, L % (2 * in.ring) == 0, LWM_EINVAL,
                   "%s line %d: length %lld does not divide by 2 x %d ranks (zigzag ring layout)",
                   o->data_path, e->s[i].line, (long long)L, in.ring);
@@ -133,8 +136,8 @@ static int layout_sample(eval_run *e, eval_sample *s, const char *path, lwm_erro
     }
     LWM_CHECK(err, used == s->r.length, LWM_EINVAL,
               "%s line %d: the sample is %lld positions with tokenizer %s, the line says length "
-              "%lld (made with another tokenizer?)", path, s->line, (long long)used, e->tokenizer,
-              (long long)s->r.length);
+              "%lld (made with another tokenizer?)",
+              path, s->line, (long long)used, e->tokenizer, (long long)s->r.length);
     na--; // the EOS
     LWM_CHECK(err, na >= 1 && na <= EVAL_MAX_ANSWER && first + na == used - 1, LWM_EFORMAT,
               "%s line %d: the loss does not fall on an answer at the end of the sample", path,
@@ -207,8 +210,14 @@ int eval_prepare(eval_run *e, const lwm_eval_needle_options *o, MPI_Comm comm, l
     e->row = lwm_malloc(NULL, sizeof(int32_t) * (size_t)e->max_len);
     LWM_CHECK(err, e->row, -ENOMEM, "out of memory");
     const char *datasets[] = {o->data_path};
-    lwm_loader_options lo = {.datasets = datasets, .n_datasets = 1, .tokenizer = e->tokenizer,
-                             .force_tokenizer = 1, .seq_len = e->max_len, .rows = 1,
-                             .layout = LWM_LAYOUT_PAD, .no_shuffle = 1, .cache_dir = o->work_dir};
+    lwm_loader_options lo = {.datasets = datasets,
+                             .n_datasets = 1,
+                             .tokenizer = e->tokenizer,
+                             .force_tokenizer = 1,
+                             .seq_len = e->max_len,
+                             .rows = 1,
+                             .layout = LWM_LAYOUT_PAD,
+                             .no_shuffle = 1,
+                             .cache_dir = o->work_dir};
     return lwm_loader_create(&e->loader, &lo, NULL, err);
 }

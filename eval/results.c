@@ -31,8 +31,10 @@ static int make_cells(lwm_eval_needle_result *r, const eval_run *e, lwm_error *e
     qsort(r->lengths, (size_t)e->n, sizeof *r->lengths, cmp_i64);
     qsort(r->depths, (size_t)e->n, sizeof *r->depths, cmp_f64);
     for (int i = 0; i < e->n; i++) {
-        if (i == 0 || r->lengths[i] != r->lengths[r->n_lengths - 1]) r->lengths[r->n_lengths++] = r->lengths[i];
-        if (i == 0 || r->depths[i] != r->depths[r->n_depths - 1]) r->depths[r->n_depths++] = r->depths[i];
+        if (i == 0 || r->lengths[i] != r->lengths[r->n_lengths - 1])
+            r->lengths[r->n_lengths++] = r->lengths[i];
+        if (i == 0 || r->depths[i] != r->depths[r->n_depths - 1])
+            r->depths[r->n_depths++] = r->depths[i];
     }
     size_t cells = (size_t)r->n_lengths * r->n_depths;
     r->correct = lwm_calloc(NULL, cells, sizeof *r->correct);
@@ -53,8 +55,10 @@ static void report(lwm_progress *p, const lwm_eval_needle_result *r, int done, i
 {
     char detail[96];
     snprintf(detail, sizeof detail, "cells %d/%d", cells_done, r->n_lengths * r->n_depths);
-    if (done == r->n_samples) lwm_progress_finish(p, done, detail);
-    else lwm_progress_update(p, done, detail);
+    if (done == r->n_samples)
+        lwm_progress_finish(p, done, detail);
+    else
+        lwm_progress_update(p, done, detail);
 }
 
 static int run(eval_run *e, lwm_eval_needle_result *r, const lwm_eval_needle_options *o,
@@ -81,8 +85,8 @@ static int run(eval_run *e, lwm_eval_needle_result *r, const lwm_eval_needle_opt
     return 0;
 }
 
-int lwm_eval_needle(const lwm_eval_needle_options *o, MPI_Comm comm,
-                    lwm_eval_needle_result **out, lwm_error *err)
+int lwm_eval_needle(const lwm_eval_needle_options *o, MPI_Comm comm, lwm_eval_needle_result **out,
+                    lwm_error *err)
 {
     *out = NULL;
     eval_run e;
@@ -124,8 +128,10 @@ cJSON *lwm_eval_needle_json(const lwm_eval_needle_result *r)
             cJSON_AddNumberToObject(x, "depth", r->depths[di]);
             cJSON_AddNumberToObject(x, "correct", r->correct[c]);
             cJSON_AddNumberToObject(x, "total", r->total[c]);
-            if (r->total[c]) cJSON_AddNumberToObject(x, "accuracy", (double)r->correct[c] / r->total[c]);
-            else cJSON_AddNullToObject(x, "accuracy");
+            if (r->total[c])
+                cJSON_AddNumberToObject(x, "accuracy", (double)r->correct[c] / r->total[c]);
+            else
+                cJSON_AddNullToObject(x, "accuracy");
             cJSON_AddItemToArray(cells, x);
             correct += r->correct[c];
         }

@@ -22,9 +22,12 @@ static int scan_lines(const run_state *from, lwm_ingest_run_result *res, int sto
         rc = 0;
         struct stat sb; // what a run would find first: a missing file
         if (!stop_at_media && j->rc == 0 && j->sample.media && stat(j->sample.media, &sb) != 0)
-            j->rc = lwm_error_set(&j->err, LWM_ENOTFOUND, "%s: %s", j->sample.media, strerror(errno));
-        if (j->rc < 0 && !stop_at_media) run_report_failure(&r, j);
-        else if (j->rc == 0) res->ok++;
+            j->rc =
+                lwm_error_set(&j->err, LWM_ENOTFOUND, "%s: %s", j->sample.media, strerror(errno));
+        if (j->rc < 0 && !stop_at_media)
+            run_report_failure(&r, j);
+        else if (j->rc == 0)
+            res->ok++;
         if (j->rc == 0 && j->sample.media && !(*media)++) *first_media = j->line;
         job_free(&r, j);
         if (stop_at_media && *media) break;
@@ -48,8 +51,8 @@ int run_refuse_media(run_state *r)
                          r->opt->manifest, (long long)line, r->opt->out_dir);
 }
 
-int lwm_ingest_check(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res,
-                     int64_t *media, lwm_error *err)
+int lwm_ingest_check(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, int64_t *media,
+                     lwm_error *err)
 {
     memset(res, 0, sizeof *res);
     LWM_CHECK(err, opt && opt->manifest, LWM_EINVAL, "no manifest given");

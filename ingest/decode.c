@@ -29,8 +29,10 @@ static int pts_is_pick(const lwm_ingest *ctx, int64_t pts)
         size_t mid = lo + (hi - lo) / 2;
         int64_t p = pick_at(ctx, mid)->pts;
         if (p == pts) return 1;
-        if (p < pts) lo = mid + 1;
-        else hi = mid;
+        if (p < pts)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return 0;
 }
@@ -102,8 +104,10 @@ static int feed(lwm_ingest *ctx)
     char e[128];
     if (!ctx->have_pkt && !ctx->demux_done) {
         LWM_TRY(maybe_seek(ctx));
-        if (!ctx->have_pkt && ingest_read_packet(ctx) <= 0) ctx->demux_done = 1;
-        else ctx->have_pkt = 1;
+        if (!ctx->have_pkt && ingest_read_packet(ctx) <= 0)
+            ctx->demux_done = 1;
+        else
+            ctx->have_pkt = 1;
     }
     if (!ctx->have_pkt) {
         if (!ctx->flushed) avcodec_send_packet(ctx->dec, NULL);
@@ -147,7 +151,8 @@ static int take_frame(lwm_ingest *ctx, held_frame *h)
     double fps = ctx->info.fps > 0 ? ctx->info.fps : 25.0, tb = av_q2d(ctx->tb), t;
     if (ctx->sampling) {
         if (ctx->by_index) {
-            while (ctx->next_pick < ctx->n_picks && ctx->picks[ctx->next_pick] < order) ctx->next_pick++;
+            while (ctx->next_pick < ctx->n_picks && ctx->picks[ctx->next_pick] < order)
+                ctx->next_pick++;
             if (ctx->next_pick >= ctx->n_picks || ctx->picks[ctx->next_pick] != order) return 1;
             t = (double)order / fps;
         } else {
@@ -155,7 +160,8 @@ static int take_frame(lwm_ingest *ctx, held_frame *h)
                 ctx->info.frames_missing++; // wanted, but its frame never came out
                 ctx->next_pick++;
             }
-            if (ctx->next_pick >= ctx->n_picks || pick_at(ctx, ctx->next_pick)->pts != pts) return 1;
+            if (ctx->next_pick >= ctx->n_picks || pick_at(ctx, ctx->next_pick)->pts != pts)
+                return 1;
             t = (double)(pts - ctx->first_pts) * tb;
         }
         ctx->next_pick++;
@@ -189,7 +195,8 @@ static int finish(lwm_ingest *ctx)
     if (ctx->yielded == 0)
         return ingest_fail(ctx, LWM_EDECODE, "no frame could be decoded (%lld decode errors)",
                            (long long)in->decode_errors);
-    if (ctx->io && !in->file_xxh3[0] && source_io_finish(ctx->io, &in->file_bytes, in->file_xxh3) < 0)
+    if (ctx->io && !in->file_xxh3[0] &&
+        source_io_finish(ctx->io, &in->file_bytes, in->file_xxh3) < 0)
         lwm_log(&ctx->opt.log, LWM_LOG_WARN, "%s: the file changed while it was read: no hash",
                 ctx->path);
     return LWM_EOF;
@@ -231,7 +238,8 @@ int lwm_ingest_read(lwm_ingest *ctx, lwm_frame *out)
     held_frame *cur = &ctx->held[ctx->ahead];
     ctx->ahead ^= 1;
     ctx->ahead_rc = AHEAD_NONE;
-    rc = ingest_scaler_prepare(&ctx->scaler, &ctx->opt.mem, cur->frame, ctx->info.rotation, &ctx->err);
+    rc = ingest_scaler_prepare(&ctx->scaler, &ctx->opt.mem, cur->frame, ctx->info.rotation,
+                               &ctx->err);
     if (rc < 0) {
         av_frame_unref(cur->frame);
         return lwm_error_prefix(&ctx->err, "%s: frame %lld", ctx->path, (long long)cur->order);
@@ -243,8 +251,9 @@ int lwm_ingest_read(lwm_ingest *ctx, lwm_frame *out)
     int width = cur->frame->width, height = cur->frame->height;
     av_frame_unref(cur->frame);
     if (converted < 0)
-        return lwm_error_set(&ctx->err, converted, "%s: frame %lld: colour conversion of a %dx%d frame failed",
-                             ctx->path, (long long)cur->order, width, height);
+        return lwm_error_set(&ctx->err, converted,
+                             "%s: frame %lld: colour conversion of a %dx%d frame failed", ctx->path,
+                             (long long)cur->order, width, height);
     out->pts = cur->pts;
     out->index = cur->index;
     return 0;

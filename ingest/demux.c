@@ -105,7 +105,8 @@ static int check_file(lwm_ingest *ctx)
 {
     struct stat st;
     if (stat(ctx->path, &st) != 0) return ingest_fail(ctx, -errno, "%s", strerror(errno));
-    if (S_ISDIR(st.st_mode)) return ingest_fail(ctx, LWM_EFORMAT, "is a directory, not a media file");
+    if (S_ISDIR(st.st_mode))
+        return ingest_fail(ctx, LWM_EFORMAT, "is a directory, not a media file");
     if (st.st_size == 0) return ingest_fail(ctx, LWM_EFORMAT, "empty file");
     return 0;
 }
@@ -114,7 +115,8 @@ static int check_file(lwm_ingest *ctx)
 // (which states the counter-clockwise rotation the player applies).
 static int stream_rotation(const AVStream *st)
 {
-    const int32_t *m = (const int32_t *)av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
+    const int32_t *m =
+        (const int32_t *)av_stream_get_side_data(st, AV_PKT_DATA_DISPLAYMATRIX, NULL);
     if (!m) return 0;
     double ccw = av_display_rotation_get(m);
     if (ccw != ccw) return 0; // NaN: a degenerate matrix
@@ -136,14 +138,16 @@ static int find_video_stream(lwm_ingest *ctx, const AVCodec **codec)
     int idx = av_find_best_stream(ctx->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, codec, 0);
     if (idx == AVERROR_DECODER_NOT_FOUND) {
         int any = av_find_best_stream(ctx->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
-        const char *name = any >= 0 ? avcodec_get_name(ctx->fmt->streams[any]->codecpar->codec_id)
-                                    : "unknown";
-        return ingest_fail(ctx, LWM_EUNSUPPORTED, "no decoder for video codec %s in this FFmpeg", name);
+        const char *name =
+            any >= 0 ? avcodec_get_name(ctx->fmt->streams[any]->codecpar->codec_id) : "unknown";
+        return ingest_fail(ctx, LWM_EUNSUPPORTED, "no decoder for video codec %s in this FFmpeg",
+                           name);
     }
     if (idx < 0 || (ctx->fmt->streams[idx]->disposition & AV_DISPOSITION_ATTACHED_PIC)) {
         int audio = av_find_best_stream(ctx->fmt, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0) >= 0;
         if (audio) return ingest_fail(ctx, LWM_EFORMAT, "no video stream (audio only)");
-        return ingest_fail(ctx, LWM_EFORMAT, "no video stream (%s)", ingest_av_err(idx, e, sizeof e));
+        return ingest_fail(ctx, LWM_EFORMAT, "no video stream (%s)",
+                           ingest_av_err(idx, e, sizeof e));
     }
     return idx;
 }
@@ -155,14 +159,15 @@ static int open_decoder(lwm_ingest *ctx, const AVCodec *codec)
     ctx->dec = avcodec_alloc_context3(codec);
     if (!ctx->dec) return ingest_fail(ctx, -ENOMEM, "out of memory for the decoder");
     int rc = avcodec_parameters_to_context(ctx->dec, st->codecpar);
-    if (rc < 0) return ingest_fail(ctx, LWM_EDECODE, "decoder setup: %s", ingest_av_err(rc, e, sizeof e));
+    if (rc < 0)
+        return ingest_fail(ctx, LWM_EDECODE, "decoder setup: %s", ingest_av_err(rc, e, sizeof e));
     ctx->dec->thread_count = ctx->opt.threads > 0 ? ctx->opt.threads : 0;
     ctx->dec->thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE;
     ctx->dec->pkt_timebase = st->time_base;
     rc = avcodec_open2(ctx->dec, codec, NULL);
     if (rc < 0)
         return ingest_fail(ctx, LWM_EDECODE, "cannot open %s decoder: %s", codec->name,
-                    ingest_av_err(rc, e, sizeof e));
+                           ingest_av_err(rc, e, sizeof e));
     return 0;
 }
 
@@ -210,21 +215,23 @@ static int png_declared_size(const char *path, uint32_t *w, uint32_t *h)
 static int open_format(lwm_ingest *ctx)
 {
     char e[128];
-    int rc = ctx->io ? source_io_rewind(ctx->io) : source_io_open(&ctx->io, ctx->path, &ctx->opt.mem);
+    int rc =
+        ctx->io ? source_io_rewind(ctx->io) : source_io_open(&ctx->io, ctx->path, &ctx->opt.mem);
     if (rc < 0) return ingest_fail(ctx, rc, "cannot read: %s", strerror(-rc));
     if (!(ctx->fmt = avformat_alloc_context())) return ingest_fail(ctx, -ENOMEM, "out of memory");
     ctx->fmt->pb = source_io_avio(ctx->io);
     ctx->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     rc = avformat_open_input(&ctx->fmt, ctx->path, NULL, NULL);
     if (rc < 0)
-        return ingest_fail(ctx, LWM_EFORMAT, "not a readable media file (%s)", ingest_av_err(rc, e, sizeof e));
+        return ingest_fail(ctx, LWM_EFORMAT, "not a readable media file (%s)",
+                           ingest_av_err(rc, e, sizeof e));
     int probe = !header_suffices(ctx->fmt);
     lwm_log(&ctx->opt.log, LWM_LOG_DEBUG, "%s: stream information from %s", ctx->path,
             probe ? "probing" : "the container header");
     rc = probe ? avformat_find_stream_info(ctx->fmt, NULL) : 0;
     if (rc < 0)
         return ingest_fail(ctx, LWM_EDECODE, "cannot read stream information (%s)",
-                    ingest_av_err(rc, e, sizeof e));
+                           ingest_av_err(rc, e, sizeof e));
     const AVCodec *codec = NULL;
     LWM_TRY(ctx->stream = find_video_stream(ctx, &codec));
     AVStream *st = ctx->fmt->streams[ctx->stream];
@@ -235,15 +242,19 @@ static int open_format(lwm_ingest *ctx)
         uint32_t w = 0, h = 0;
         if (par->codec_id == AV_CODEC_ID_PNG && png_declared_size(ctx->path, &w, &h) &&
             (w > MAX_SIDE || h > MAX_SIDE || (long long)w * h > MAX_PIXELS || !w || !h))
-            return ingest_fail(ctx, LWM_EINVAL, "PNG header declares a frame of %ux%u (limit %d "
-                               "per side, %lld pixels)", w, h, MAX_SIDE, MAX_PIXELS);
-        return ingest_fail(ctx, LWM_EFORMAT, "video stream has no frame size (the decoder "
+            return ingest_fail(ctx, LWM_EINVAL,
+                               "PNG header declares a frame of %ux%u (limit %d "
+                               "per side, %lld pixels)",
+                               w, h, MAX_SIDE, MAX_PIXELS);
+        return ingest_fail(ctx, LWM_EFORMAT,
+                           "video stream has no frame size (the decoder "
                            "could not read or refused its dimensions)");
     }
     if (par->width > MAX_SIDE || par->height > MAX_SIDE ||
         (long long)par->width * par->height > MAX_PIXELS)
-        return ingest_fail(ctx, LWM_EINVAL, "absurd frame size %dx%d (limit %d per side, %lld pixels)",
-                    par->width, par->height, MAX_SIDE, MAX_PIXELS);
+        return ingest_fail(ctx, LWM_EINVAL,
+                           "absurd frame size %dx%d (limit %d per side, %lld pixels)", par->width,
+                           par->height, MAX_SIDE, MAX_PIXELS);
     ctx->tb = st->time_base;
     LWM_TRY(open_decoder(ctx, codec));
     lwm_source_info *in = &ctx->info;
@@ -252,8 +263,10 @@ static int open_format(lwm_ingest *ctx)
     in->rotation = stream_rotation(st);
     AVRational rate = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
     in->fps = rate.num > 0 && rate.den > 0 ? av_q2d(rate) : 0;
-    if (ctx->fmt->duration > 0) in->duration = (double)ctx->fmt->duration / AV_TIME_BASE;
-    else if (st->duration > 0) in->duration = (double)st->duration * av_q2d(st->time_base);
+    if (ctx->fmt->duration > 0)
+        in->duration = (double)ctx->fmt->duration / AV_TIME_BASE;
+    else if (st->duration > 0)
+        in->duration = (double)st->duration * av_q2d(st->time_base);
     in->is_image = is_image_format(ctx->fmt);
     if (in->is_image) in->fps = in->duration = 0; // the image demuxer's 25 fps means nothing
     lwm_format(in->codec, sizeof in->codec, "%s", codec->name);
@@ -334,7 +347,8 @@ int ingest_rewind(lwm_ingest *ctx)
 {
     const scan_packet *first = &ctx->scan[0];
     int64_t ts = first->dts != AV_NOPTS_VALUE ? first->dts : first->pts;
-    if (ts != AV_NOPTS_VALUE && av_seek_frame(ctx->fmt, ctx->stream, ts, AVSEEK_FLAG_BACKWARD) >= 0 &&
+    if (ts != AV_NOPTS_VALUE &&
+        av_seek_frame(ctx->fmt, ctx->stream, ts, AVSEEK_FLAG_BACKWARD) >= 0 &&
         ingest_read_packet(ctx) > 0 && ctx->pkt->pts == first->pts && ctx->pkt->dts == first->dts) {
         ctx->have_pkt = 1;
         avcodec_flush_buffers(ctx->dec);
@@ -390,7 +404,8 @@ static int plan_sampling(lwm_ingest *ctx)
     }
     double tb = av_q2d(ctx->tb), fps = ctx->info.fps > 0 ? ctx->info.fps : 25.0;
     for (size_t i = 0; i < ctx->n_scan; i++)
-        times[i] = ctx->by_index ? (double)i / fps : (double)(ctx->by_pts[i].pts - ctx->by_pts[0].pts) * tb;
+        times[i] = ctx->by_index ? (double)i / fps
+                                 : (double)(ctx->by_pts[i].pts - ctx->by_pts[0].pts) * tb;
     ctx->n_picks = ingest_select(ctx->picks, times, ctx->n_scan, ctx->opt.fps, ctx->opt.max_frames);
     lwm_free(mem, times);
     LWM_TRY(plan_decoding(ctx));
@@ -418,4 +433,3 @@ int lwm_ingest_open(lwm_ingest *ctx, const char *path)
     if (rc < 0) close_source(ctx);
     return rc;
 }
-

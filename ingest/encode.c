@@ -21,11 +21,13 @@ static int encode_buffer(run_state *r, encode_buf *b, lwm_error *err)
 {
     job *j = b->job;
     size_t end = (size_t)(b->first + b->n);
-    if (lwm_grow(&r->opt->decode.mem, (void **)&j->codes, &j->codes_cap, end, 256 * sizeof *j->codes) < 0)
+    if (lwm_grow(&r->opt->decode.mem, (void **)&j->codes, &j->codes_cap, end,
+                 256 * sizeof *j->codes) < 0)
         return lwm_error_set(err, -ENOMEM, "out of memory for %zu frames of codes", end);
     int rc = lwm_vqgan_encode_rgb(r->vqgan, j->codes + (size_t)b->first * 256, b->rgb, (int)b->n);
     if (rc < 0)
-        return lwm_error_set(err, rc, "%s: encoding failed: %s", j->sample.media, lwm_vqgan_errmsg(r->vqgan));
+        return lwm_error_set(err, rc, "%s: encoding failed: %s", j->sample.media,
+                             lwm_vqgan_errmsg(r->vqgan));
     return 0;
 }
 
@@ -47,8 +49,10 @@ static void push_encode(run_state *r, job *j, encode_buf *b)
 {
     b->job = j, b->first = j->frames - b->n, b->in_flight = 1, b->next = NULL;
     j->in_flight++;
-    if (r->encode_tail) r->encode_tail->next = b;
-    else r->encode_head = b;
+    if (r->encode_tail)
+        r->encode_tail->next = b;
+    else
+        r->encode_head = b;
     r->encode_tail = b;
     pthread_cond_signal(&r->cv_encode);
 }
@@ -96,7 +100,8 @@ int run_encode_held(run_state *r, job *j, int64_t chunk)
         j->cur ^= 1;
         encode_buf *next = &j->buf[j->cur];
         while (next->in_flight && !r->stop) pthread_cond_wait(&r->cv_done, &r->mu);
-        if (next->in_flight) status = -1, j->rc = lwm_error_set(&j->err, LWM_EINTERNAL, "run stopped");
+        if (next->in_flight)
+            status = -1, j->rc = lwm_error_set(&j->err, LWM_EINTERNAL, "run stopped");
         if (j->enc_rc < 0) status = -1; // no use decoding the rest
     }
     pthread_mutex_unlock(&r->mu);

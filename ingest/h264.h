@@ -20,8 +20,8 @@
 
 #define H264_MAX_SPS 32
 #define H264_MAX_PPS 256
-#define H264_MAX_REFS 32  // num_ref_idx_active per list (fields allow 32)
-#define H264_MAX_DPB 16   // max_num_ref_frames
+#define H264_MAX_REFS 32 // num_ref_idx_active per list (fields allow 32)
+#define H264_MAX_DPB 16  // max_num_ref_frames
 #define H264_MAX_MMCO 66
 
 typedef struct h264_sps {
@@ -48,12 +48,16 @@ typedef struct h264_pps {
 
 enum { H264_P = 0, H264_B = 1, H264_I = 2 }; // slice_type % 5, SP read as P and SI as I
 
-typedef struct h264_list_mod { int idc, value; } h264_list_mod;
-typedef struct h264_mmco { int op, value; } h264_mmco; // value: difference_of_pic_nums_minus1 for op 1
+typedef struct h264_list_mod {
+    int idc, value;
+} h264_list_mod;
+typedef struct h264_mmco {
+    int op, value;
+} h264_mmco; // value: difference_of_pic_nums_minus1 for op 1
 
 typedef struct h264_slice {
     int nal_ref_idc, idr;
-    int type;               // H264_P, H264_B or H264_I
+    int type; // H264_P, H264_B or H264_I
     int first_mb;
     const h264_sps *sps;
     const h264_pps *pps;
@@ -94,7 +98,7 @@ typedef struct h264_ref {
 } h264_ref;
 
 #define H264_STAND_IN (-1)
-#define H264_NO_REF (-2)  // a list entry naming nothing
+#define H264_NO_REF (-2) // a list entry naming nothing
 
 /** Short-term references, oldest first (decode order, as the sliding window drops them). */
 typedef struct h264_dpb {
@@ -136,8 +140,8 @@ void h264_dpb_store(h264_dpb *d, h264_ref pic, int max_refs);
 typedef struct h264_refs h264_refs;
 
 enum {
-    FRAME_REF = 1,      // nal_ref_idc != 0
-    FRAME_B = 2,        // has a B slice
+    FRAME_REF = 1, // nal_ref_idc != 0
+    FRAME_B = 2,   // has a B slice
     FRAME_IDR = 4,
     FRAME_ADAPTIVE = 8, // marked by MMCOs, not the sliding window
     FRAME_NOPIC = 16,   // a packet without a slice
@@ -147,8 +151,8 @@ enum {
 /** One slice's list syntax and the lists it really builds (from the stream's own buffer). */
 typedef struct slice_rec {
     uint8_t type, active[2], n_mods[2];
-    uint32_t mods_at;   // into h264_refs.mods
-    uint32_t lists_at;  // active[0] + active[1] packet numbers into h264_refs.lists
+    uint32_t mods_at;  // into h264_refs.mods
+    uint32_t lists_at; // active[0] + active[1] packet numbers into h264_refs.lists
 } slice_rec;
 
 /** One packet in decode order. */
@@ -160,7 +164,9 @@ typedef struct frame_rec {
     int frame_num, poc, poc_lsb, delta_poc_bottom;
 } frame_rec;
 
-/** Picture order count state (§8.2.1, types 0 and 2): what the next picture's count derives from. */
+/**
+ * Picture order count state (§8.2.1, types 0 and 2): what the next picture's count derives from.
+ */
 typedef struct h264_poc_state {
     int prev_poc_msb, prev_poc_lsb;        // of the previous reference picture (type 0)
     int prev_frame_num, prev_frame_offset; // of the previous picture (type 2)
@@ -172,8 +178,8 @@ int h264_picture_order(h264_poc_state *st, const frame_rec *f);
 struct h264_refs {
     lwm_mem mem;
     h264_params params;
-    int nal_len_size;     // bytes of each NAL's length prefix (avcC); 0: Annex B start codes
-    const char *stopped;  // why the stream is outside the model; NULL while it holds
+    int nal_len_size;    // bytes of each NAL's length prefix (avcC); 0: Annex B start codes
+    const char *stopped; // why the stream is outside the model; NULL while it holds
     // the stream's own buffer and picture order state while reading
     h264_dpb dpb;
     int prev_ref_frame_num;
@@ -191,10 +197,9 @@ struct h264_refs {
     size_t n_lists, lists_cap;
     h264_mmco *mmcos;
     size_t n_mmcos, mmcos_cap;
-    int32_t *dpbs;        // each packet's buffer (packet numbers) when it was decoded
+    int32_t *dpbs; // each packet's buffer (packet numbers) when it was decoded
     size_t n_dpbs, dpbs_cap;
 };
-
 
 /** Slice s of a record as list parameters (pointing into r's pools). */
 h264_list_params h264_slice_params(const h264_refs *r, const slice_rec *s);

@@ -8,7 +8,8 @@
 
 static int pic_num(const h264_ref *p, const h264_cur *cur)
 {
-    return p->frame_num > cur->frame_num ? p->frame_num - (1 << cur->log2_max_frame_num) : p->frame_num;
+    return p->frame_num > cur->frame_num ? p->frame_num - (1 << cur->log2_max_frame_num)
+                                         : p->frame_num;
 }
 
 typedef struct keyed {
@@ -50,10 +51,11 @@ static int initial_list(const h264_dpb *d, const h264_cur *cur, int type, int wh
 }
 
 // §8.2.4.3.1 on a list of dpb indices with room for active + 1 entries.
-static int modify_list(const h264_dpb *d, const h264_list_params *lp, const h264_cur *cur, int which,
-                       int *list)
+static int modify_list(const h264_dpb *d, const h264_list_params *lp, const h264_cur *cur,
+                       int which, int *list)
 {
-    int max = 1 << cur->log2_max_frame_num, pred = cur->frame_num, at = 0, active = lp->active[which];
+    int max = 1 << cur->log2_max_frame_num, pred = cur->frame_num, at = 0,
+        active = lp->active[which];
     for (int m = 0; m < lp->n_mods[which]; m++) {
         const h264_list_mod *mod = &lp->mods[which][m];
         int no_wrap = mod->idc == 0 ? pred - (mod->value + 1) : pred + (mod->value + 1);
@@ -80,7 +82,8 @@ int h264_dpb_list(const h264_dpb *d, const h264_list_params *lp, const h264_cur 
     int n = initial_list(d, cur, lp->type, which, list);
     if (n < 0) return -1;
     if (which == 1 && n > 1 && initial_list(d, cur, lp->type, 0, list0) == n &&
-        memcmp(list, list0, (size_t)n * sizeof *list) == 0) { // list 1 equal to list 0: swap its first two
+        memcmp(list, list0, (size_t)n * sizeof *list) ==
+            0) { // list 1 equal to list 0: swap its first two
         list[0] = list0[1];
         list[1] = list0[0];
     }
@@ -115,7 +118,8 @@ void h264_dpb_store(h264_dpb *d, h264_ref pic, int max_refs)
 {
     for (int k = 0; k < d->n; k++)
         if (d->pic[k].frame_num == pic.frame_num) drop(d, k--);
-    if (d->n > H264_MAX_DPB) drop(d, 0); // room for one more (max_refs <= 16 keeps this from happening)
+    if (d->n > H264_MAX_DPB)
+        drop(d, 0); // room for one more (max_refs <= 16 keeps this from happening)
     d->pic[d->n++] = pic;
     while (d->n > (max_refs > 0 ? max_refs : 1)) drop(d, 0);
 }

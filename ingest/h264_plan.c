@@ -69,13 +69,16 @@ static int replay_frame(const h264_refs *r, replay *rp, size_t i, int pixels)
     if (f->flags & FRAME_IDR) {
         rp->dpb.n = 0;
     } else {
-        while (rp->prev_frame_num != f->frame_num && f->frame_num != (rp->prev_frame_num + 1) % max) {
+        while (rp->prev_frame_num != f->frame_num &&
+               f->frame_num != (rp->prev_frame_num + 1) % max) {
             if (rp->dpb.n == 0) return -1; // a stand-in with nothing to copy: its order is unknown
             rp->prev_frame_num = (rp->prev_frame_num + 1) % max;
-            rp->poc.prev_frame_num = rp->prev_frame_num; // as libavcodec: POC type 2 then sees no wrap
+            rp->poc.prev_frame_num =
+                rp->prev_frame_num; // as libavcodec: POC type 2 then sees no wrap
             int poc = rp->dpb.pic[rp->dpb.n - 1].poc + 2;
             h264_dpb_slide(&rp->dpb, f->max_refs);
-            h264_dpb_store(&rp->dpb, (h264_ref){H264_STAND_IN, rp->prev_frame_num, poc}, f->max_refs);
+            h264_dpb_store(&rp->dpb, (h264_ref){H264_STAND_IN, rp->prev_frame_num, poc},
+                           f->max_refs);
         }
     }
     rp->prev_frame_num = f->frame_num;

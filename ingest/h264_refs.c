@@ -40,8 +40,10 @@ int h264_picture_order(h264_poc_state *st, const frame_rec *f)
     if (f->poc_type == 0) {
         if (idr) st->prev_poc_msb = st->prev_poc_lsb = 0;
         int max = 1 << f->log2_max_poc_lsb, msb = st->prev_poc_msb;
-        if (f->poc_lsb < st->prev_poc_lsb && st->prev_poc_lsb - f->poc_lsb >= max / 2) msb += max;
-        else if (f->poc_lsb > st->prev_poc_lsb && f->poc_lsb - st->prev_poc_lsb > max / 2) msb -= max;
+        if (f->poc_lsb < st->prev_poc_lsb && st->prev_poc_lsb - f->poc_lsb >= max / 2)
+            msb += max;
+        else if (f->poc_lsb > st->prev_poc_lsb && f->poc_lsb - st->prev_poc_lsb > max / 2)
+            msb -= max;
         if (ref) {
             st->prev_poc_msb = msb;
             st->prev_poc_lsb = f->poc_lsb;
@@ -94,15 +96,16 @@ int h264_mark(const h264_refs *r, const frame_rec *f, h264_dpb *d, h264_ref pic)
     return rc;
 }
 
-#define GROW(r, pool, count, need)                                                                   \
-    (lwm_grow(&(r)->mem, (void **)&(r)->pool, &(r)->pool##_cap, (r)->count + (need), sizeof *(r)->pool))
+#define GROW(r, pool, count, need)                                                                 \
+    (lwm_grow(&(r)->mem, (void **)&(r)->pool, &(r)->pool##_cap, (r)->count + (need),               \
+              sizeof *(r)->pool))
 
 // The first slice of a packet opens its record: frame_num checks, order count.
 static void start_picture(h264_refs *r, const h264_slice *s, frame_rec *f)
 {
     const h264_sps *sps = s->sps;
     f->flags |= (uint8_t)((s->nal_ref_idc ? FRAME_REF : 0) | (s->idr ? FRAME_IDR : 0) |
-                         (s->adaptive_marking ? FRAME_ADAPTIVE : 0));
+                          (s->adaptive_marking ? FRAME_ADAPTIVE : 0));
     f->log2_max_frame_num = (uint8_t)sps->log2_max_frame_num;
     f->poc_type = (uint8_t)sps->poc_type;
     f->log2_max_poc_lsb = (uint8_t)sps->log2_max_poc_lsb;
@@ -111,7 +114,8 @@ static void start_picture(h264_refs *r, const h264_slice *s, frame_rec *f)
     f->poc_lsb = s->poc_lsb;
     f->delta_poc_bottom = s->delta_poc_bottom;
     int max = 1 << sps->log2_max_frame_num;
-    if (!s->idr && s->frame_num != r->prev_ref_frame_num && s->frame_num != (r->prev_ref_frame_num + 1) % max)
+    if (!s->idr && s->frame_num != r->prev_ref_frame_num &&
+        s->frame_num != (r->prev_ref_frame_num + 1) % max)
         stop(r, "frame_num gap in the stream");
     if (s->idr && s->long_term_reference) stop(r, "long-term references");
     f->poc = h264_picture_order(&r->poc, f);
@@ -141,8 +145,10 @@ static int add_slice(h264_refs *r, const h264_slice *s, frame_rec *f)
         GROW(r, lists, n_lists, s->num_ref_idx_active[0] + s->num_ref_idx_active[1]) ||
         GROW(r, dpbs, n_dpbs, H264_MAX_DPB + 1) || GROW(r, mmcos, n_mmcos, s->n_mmco))
         return -ENOMEM;
-    if (!r->have_pic) start_picture(r, s, f);
-    else if (s->first_mb == 0) stop(r, "two pictures in one packet");
+    if (!r->have_pic)
+        start_picture(r, s, f);
+    else if (s->first_mb == 0)
+        stop(r, "two pictures in one packet");
     if (f->n_slices == UINT16_MAX) stop(r, "too many slices in a picture");
     if (r->stopped) return 0;
     r->have_pic = 1;
@@ -181,9 +187,12 @@ static int add_nal(h264_refs *r, const uint8_t *nal, size_t size, frame_rec *f)
     if (type == 8 && h264_parse_pps(&r->params, nal, size)) stop(r, "picture parameter set");
     if (type >= 2 && type <= 4) stop(r, "data partitioning");
     if ((type == 1 || type == 5) && !r->stopped) {
-        if (h264_parse_slice(&r->params, nal, size, &r->slice)) stop(r, "slice header");
-        else if (f) return add_slice(r, &r->slice, f);
-        else stop(r, "a slice in the extradata");
+        if (h264_parse_slice(&r->params, nal, size, &r->slice))
+            stop(r, "slice header");
+        else if (f)
+            return add_slice(r, &r->slice, f);
+        else
+            stop(r, "a slice in the extradata");
     }
     return 0;
 }
@@ -241,7 +250,8 @@ int h264_refs_add(h264_refs *r, const uint8_t *data, size_t size)
     r->have_pic = 0;
     if (!r->stopped) LWM_TRY(add_nals(r, data, size, r->nal_len_size, f));
     h264_ref self = {(int32_t)r->n_frames, f->frame_num, f->poc};
-    if (!r->have_pic) f->flags |= FRAME_NOPIC;
+    if (!r->have_pic)
+        f->flags |= FRAME_NOPIC;
     else if (!r->stopped && (f->flags & FRAME_REF) && h264_mark(r, f, &r->dpb, self) < 0)
         stop(r, "marking names a picture not in the buffer");
     if (f->flags & FRAME_REF) r->prev_ref_frame_num = f->frame_num;

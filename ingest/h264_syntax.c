@@ -107,8 +107,10 @@ int h264_parse_sps(h264_params *p, const uint8_t *nal, size_t size)
     }
     s.log2_max_frame_num = (int)read_ue(&b) + 4;
     s.poc_type = (int)read_ue(&b);
-    if (s.poc_type == 0) s.log2_max_poc_lsb = (int)read_ue(&b) + 4;
-    else if (s.poc_type == 1) return H264_UNSUPPORTED;
+    if (s.poc_type == 0)
+        s.log2_max_poc_lsb = (int)read_ue(&b) + 4;
+    else if (s.poc_type == 1)
+        return H264_UNSUPPORTED;
     s.max_num_ref_frames = (int)read_ue(&b);
     s.gaps_allowed = (int)read_bit(&b);
     read_ue(&b); // size in macroblocks
@@ -142,7 +144,8 @@ int h264_parse_pps(h264_params *p, const uint8_t *nal, size_t size)
     read_bit(&b); // deblocking_filter_control_present
     read_bit(&b); // constrained_intra_pred
     s.redundant_pic_cnt_present = (int)read_bit(&b);
-    if (b.overrun || s.num_ref_idx_default[0] > H264_MAX_REFS || s.num_ref_idx_default[1] > H264_MAX_REFS)
+    if (b.overrun || s.num_ref_idx_default[0] > H264_MAX_REFS ||
+        s.num_ref_idx_default[1] > H264_MAX_REFS)
         return H264_UNSUPPORTED;
     p->pps[id] = s;
     return 0;
@@ -237,7 +240,8 @@ int h264_parse_slice(const h264_params *p, const uint8_t *nal, size_t size, h264
         return H264_UNSUPPORTED;
     if (s->type != H264_I && read_list_mods(&b, s, 0)) return H264_UNSUPPORTED;
     if (s->type == H264_B && read_list_mods(&b, s, 1)) return H264_UNSUPPORTED;
-    if ((pps->weighted_pred && s->type == H264_P) || (pps->weighted_bipred_idc == 1 && s->type == H264_B))
+    if ((pps->weighted_pred && s->type == H264_P) ||
+        (pps->weighted_bipred_idc == 1 && s->type == H264_B))
         skip_weights(&b, s, s->type == H264_B ? 2 : 1);
     if (s->nal_ref_idc && read_marking(&b, s)) return H264_UNSUPPORTED;
     return b.overrun ? H264_UNSUPPORTED : 0;

@@ -55,35 +55,35 @@ typedef struct lwm_ingest lwm_ingest;
 
 /** How a source is sampled and decoded. Zeroed = every frame, automatic threads. */
 typedef struct lwm_ingest_options {
-    double fps;          /**< set by caller: one frame per 1/fps s of video time; 0 = off */
-    int64_t max_frames;  /**< set by caller: at most this many, spread uniformly; 0 = off */
-    int threads;         /**< set by caller: decoder threads; 0 = automatic */
-    lwm_logger log;      /**< set by caller: where warnings go (zeroed = nowhere) */
-    lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
+    double fps;         /**< set by caller: one frame per 1/fps s of video time; 0 = off */
+    int64_t max_frames; /**< set by caller: at most this many, spread uniformly; 0 = off */
+    int threads;        /**< set by caller: decoder threads; 0 = automatic */
+    lwm_logger log;     /**< set by caller: where warnings go (zeroed = nowhere) */
+    lwm_mem mem;        /**< set by caller: allocator (zeroed = libc) */
 } lwm_ingest_options;
 
 /** What the opened source is. Filled by lwm_ingest_open. */
 typedef struct lwm_source_info {
-    int width, height;   /**< coded size before rotation, pixels */
-    int rotation;        /**< clockwise degrees applied to show it upright: 0, 90, 180, 270 */
-    double fps;          /**< average frame rate the container declares (0 if unknown) */
-    double duration;     /**< seconds (0 if unknown) */
-    int is_image;        /**< 1 for a still image */
-    char codec[32];      /**< decoder name, e.g. "h264" */
-    char pix_fmt[32];    /**< source pixel format, e.g. "yuv420p10le"; for MP4 sources described by
+    int width, height; /**< coded size before rotation, pixels */
+    int rotation;      /**< clockwise degrees applied to show it upright: 0, 90, 180, 270 */
+    double fps;        /**< average frame rate the container declares (0 if unknown) */
+    double duration;   /**< seconds (0 if unknown) */
+    int is_image;      /**< 1 for a still image */
+    char codec[32];    /**< decoder name, e.g. "h264" */
+    char pix_fmt[32];  /**< source pixel format, e.g. "yuv420p10le"; for MP4 sources described by
                               their header, "unknown" until read decodes the first frame */
     /* Added fields (below): counts that sampling and damage reporting need. */
-    int64_t frames_total;    /**< set by open when sampling: frames found by a demux-only
+    int64_t frames_total;     /**< set by open when sampling: frames found by a demux-only
                                   packet scan (not the container's claim); -1 when not scanned */
-    int64_t frames_selected; /**< set by open when sampling: frames the rules pick; -1 if not */
-    int64_t decode_errors;   /**< set by read, growing: packets or frames that failed to decode */
-    int64_t frames_concealed;/**< set by read, growing: yielded frames the decoder had to patch */
-    int64_t frames_missing;  /**< set by read at the end: selected frames that never decoded */
-    int64_t frames_decoded;  /**< set by read, growing: packets given to the decoder to decode
+    int64_t frames_selected;  /**< set by open when sampling: frames the rules pick; -1 if not */
+    int64_t decode_errors;    /**< set by read, growing: packets or frames that failed to decode */
+    int64_t frames_concealed; /**< set by read, growing: yielded frames the decoder had to patch */
+    int64_t frames_missing;   /**< set by read at the end: selected frames that never decoded */
+    int64_t frames_decoded;   /**< set by read, growing: packets given to the decoder to decode
                                   (sampling leaves out those no selected frame needs; where it
                                   cannot tell, the decoder drops non-reference ones itself) */
-    int64_t file_bytes;      /**< set by read at the end (LWM_EOF): the file's size */
-    char file_xxh3[33];      /**< set by read at the end: XXH3-128 hex of the file's bytes,
+    int64_t file_bytes;       /**< set by read at the end (LWM_EOF): the file's size */
+    char file_xxh3[33];       /**< set by read at the end: XXH3-128 hex of the file's bytes,
                                   computed from the demuxer's own reads (plus the bytes it never
                                   read), so the file is not read twice; "" before the end */
 } lwm_source_info;
@@ -91,8 +91,8 @@ typedef struct lwm_source_info {
 /** One sampled frame: 256×256 HWC RGB24 plus its time. Filled by lwm_ingest_read. */
 typedef struct lwm_frame {
     uint8_t rgb[LWM_FRAME_BYTES];
-    double pts;          /**< presentation time in seconds from the stream start */
-    int64_t index;       /**< 0-based index among the frames this source yields */
+    double pts;    /**< presentation time in seconds from the stream start */
+    int64_t index; /**< 0-based index among the frames this source yields */
 } lwm_frame;
 
 /** Creates a context; NULL when out of memory. opt may be NULL (defaults). */
@@ -154,17 +154,17 @@ typedef struct lwm_ingest_text {
  * lwm_ingest_sample_parse_spec for the checks; this is it without a default spec).
  */
 typedef struct lwm_ingest_sample {
-    int64_t line;              /**< 1-based line in the manifest */
-    const char *id;            /**< sample id, 1..400 bytes */
-    int kind;                  /**< lwm_ingest_kind */
-    const char *media;         /**< resolved path of the video or image; NULL otherwise */
-    const char *fields;        /**< the fields spec as compact JSON text; NULL when absent */
+    int64_t line;                 /**< 1-based line in the manifest */
+    const char *id;               /**< sample id, 1..400 bytes */
+    int kind;                     /**< lwm_ingest_kind */
+    const char *media;            /**< resolved path of the video or image; NULL otherwise */
+    const char *fields;           /**< the fields spec as compact JSON text; NULL when absent */
     const lwm_ingest_text *texts; /**< n_texts text fields, in line order */
     int n_texts;
-    const char *vision_name;   /**< key of the inline codes ("vision"); NULL when none */
-    const uint16_t *codes;     /**< LWM_INGEST_CODES: n_codes codes, frame-major */
+    const char *vision_name; /**< key of the inline codes ("vision"); NULL when none */
+    const uint16_t *codes;   /**< LWM_INGEST_CODES: n_codes codes, frame-major */
     int64_t n_codes;
-    void *internal_;           /**< owned storage; not for callers */
+    void *internal_; /**< owned storage; not for callers */
 } lwm_ingest_sample;
 
 /**
@@ -204,31 +204,32 @@ void lwm_ingest_sample_release(lwm_ingest_sample *s, const lwm_mem *mem);
 
 /** What lwm_ingest_run does. Zeroed fields take the defaults given. */
 typedef struct lwm_ingest_run_options {
-    const char *manifest;     /**< set by caller: the JSONL manifest path (required) */
-    const char *out_dir;      /**< set by caller: dataset directory to build (shard store);
+    const char *manifest;      /**< set by caller: the JSONL manifest path (required) */
+    const char *out_dir;       /**< set by caller: dataset directory to build (shard store);
                                    NULL = decode and check only */
-    const char *vqgan;        /**< set by caller: VQGAN weights that encode decoded frames;
+    const char *vqgan;         /**< set by caller: VQGAN weights that encode decoded frames;
                                    recorded in the dataset (absolute path; its hash is the
                                    dataset's VQGAN identity); NULL = the ones the dataset
                                    records, else none: then a video or image sample in the
                                    manifest refuses the run before anything is read
                                    (res->usage) */
-    const char *tokenizer;    /**< set by caller: recorded in the dataset's settings only: text is
+    const char *tokenizer;     /**< set by caller: recorded in the dataset's settings only: text is
                                    stored raw and tokenized by the loader (ingest may not
                                    depend on the loader); NULL = none */
-    int commit_every;         /**< set by caller: samples per store commit; 0 = 16 (also at
+    int commit_every;          /**< set by caller: samples per store commit; 0 = 16 (also at
                                    least every 2 s) */
-    lwm_ingest_options decode;/**< set by caller: sampling and decoder threads per sample */
-    int workers;              /**< set by caller: samples decoded at once; 0 = 2 */
-    int strict;               /**< set by caller: stop at the first failed sample */
-    int encode_chunk;         /**< set by caller: frames a worker holds before the encoder
+    lwm_ingest_options decode; /**< set by caller: sampling and decoder threads per sample */
+    int workers;               /**< set by caller: samples decoded at once; 0 = 2 */
+    int strict;                /**< set by caller: stop at the first failed sample */
+    int encode_chunk;          /**< set by caller: frames a worker holds before the encoder
                                    takes them (it takes fewer, a multiple of 4, when it is
                                    idle); a worker decodes into a second chunk meanwhile, so
                                    memory for pixels is about 2 × workers × encode_chunk ×
                                    196 KB whatever the video's length;
                                    0 = LWM_INGEST_ENCODE_CHUNK */
-    lwm_progress *progress;   /**< set by caller: progress sink (samples, with frames/s); may be NULL */
-    lwm_logger log;           /**< set by caller: failures (ERROR), damage (WARN), notes (INFO) */
+    lwm_progress
+        *progress;  /**< set by caller: progress sink (samples, with frames/s); may be NULL */
+    lwm_logger log; /**< set by caller: failures (ERROR), damage (WARN), notes (INFO) */
     /**
      * set by caller: run part `part` (0-based) of `parts` only: the manifest's
      * L lines split into contiguous ranges balanced by line count, part k
@@ -238,10 +239,10 @@ typedef struct lwm_ingest_run_options {
      * lwm_shard_origin) and refuses another part; lwm_shard_merge joins them.
      */
     int64_t part, parts;
-    int retry_failed;         /**< set by caller: samples recorded as failed are tried again
+    int retry_failed;   /**< set by caller: samples recorded as failed are tried again
                                    (stored ones are still skipped); one that succeeds is stored
                                    after the records already there, and its failure is dropped */
-    const char *fields;       /**< set by caller: the dataset's default fields spec, e.g.
+    const char *fields; /**< set by caller: the dataset's default fields spec, e.g.
                                    "[vision],caption" (one spec string), recorded in its settings
                                    for lines without their own; NULL = the one recorded, else
                                    none (the loader then takes vision, then the sample's text
@@ -249,7 +250,7 @@ typedef struct lwm_ingest_run_options {
     const volatile sig_atomic_t *cancel; /**< set by caller: when *cancel turns non-zero (a
                                    signal handler), the run stops after the samples already
                                    handled, commits them and returns with res->interrupted */
-    int vqgan_precision;      /**< set by caller: enum lwm_vqgan_precision of the encoder; recorded
+    int vqgan_precision; /**< set by caller: enum lwm_vqgan_precision of the encoder; recorded
                                    in the dataset's settings ("vqgan_precision"), so a resumed
                                    run with another precision is refused */
 } lwm_ingest_run_options;
@@ -264,18 +265,18 @@ typedef struct lwm_ingest_run_options {
 
 /** Counts of a run. Filled by lwm_ingest_run. */
 typedef struct lwm_ingest_run_result {
-    int64_t samples;  /**< non-blank manifest lines seen */
-    int64_t ok;       /**< samples that decoded (and were stored) */
-    int64_t failed;   /**< samples that failed: each reported through the logger */
-    int64_t skipped;  /**< samples not processed: already stored (or recorded as failed) in the
+    int64_t samples; /**< non-blank manifest lines seen */
+    int64_t ok;      /**< samples that decoded (and were stored) */
+    int64_t failed;  /**< samples that failed: each reported through the logger */
+    int64_t skipped; /**< samples not processed: already stored (or recorded as failed) in the
                            dataset, or after a --strict stop */
-    int64_t frames;   /**< frames decoded in ok samples */
-    double seconds;   /**< wall time of the run */
+    int64_t frames;  /**< frames decoded in ok samples */
+    double seconds;  /**< wall time of the run */
     int64_t first_line, end_line; /**< the manifest lines this run covered: [first, end) */
-    int64_t failed_before;    /**< skipped samples an earlier run recorded as failed (not retried) */
-    int64_t stored;           /**< with a dataset: records in it when the run ended */
-    int interrupted;          /**< 1 when *cancel stopped the run (what it handled is stored) */
-    int usage;                /**< 1 when the run was refused for what it was asked (media
+    int64_t failed_before; /**< skipped samples an earlier run recorded as failed (not retried) */
+    int64_t stored;        /**< with a dataset: records in it when the run ended */
+    int interrupted;       /**< 1 when *cancel stopped the run (what it handled is stored) */
+    int usage;             /**< 1 when the run was refused for what it was asked (media
                                    samples and no VQGAN, other settings than the dataset's):
                                    nothing was read or written; err says why */
 } lwm_ingest_run_result;
@@ -320,8 +321,8 @@ int lwm_ingest_run(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res
  * samples (NULL = not wanted). Returns 0, or negative when the manifest cannot
  * be read.
  */
-int lwm_ingest_check(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res,
-                     int64_t *media, lwm_error *err);
+int lwm_ingest_check(const lwm_ingest_run_options *opt, lwm_ingest_run_result *res, int64_t *media,
+                     lwm_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Media output: what `lwm frames`, `lwm vqgan decode` and `lwm render` write */
@@ -343,8 +344,8 @@ typedef struct lwm_ingest_mp4 lwm_ingest_mp4;
  * second, H.264 (libx264 when present, else FFmpeg's default H.264 encoder).
  * Returns 0 and *out, or a negative code with err filled (*out NULL).
  */
-int lwm_ingest_mp4_open(lwm_ingest_mp4 **out, const char *path, int width, int height,
-                          double fps, lwm_error *err);
+int lwm_ingest_mp4_open(lwm_ingest_mp4 **out, const char *path, int width, int height, double fps,
+                        lwm_error *err);
 
 /** Appends one RGB24 frame (packed rows). 0 or a negative code with err filled. */
 int lwm_ingest_mp4_write(lwm_ingest_mp4 *w, const uint8_t *rgb, lwm_error *err);

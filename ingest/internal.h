@@ -40,11 +40,11 @@ typedef struct ingest_scaler {
     struct SwsContext *sws;
     int src_w, src_h, src_fmt, src_space, src_range, rotation; /* cache key */
     ingest_geometry geom;
-    uint8_t *buf;       /* resized picture in stored orientation, RGB24 */
+    uint8_t *buf; /* resized picture in stored orientation, RGB24 */
     size_t buf_size;
     int buf_stride;
-    int win_out;        /* column of the resized picture where buf starts (choose_window) */
-    int win_bytes[4];   /* where that window starts in each plane of the source, bytes */
+    int win_out;      /* column of the resized picture where buf starts (choose_window) */
+    int win_bytes[4]; /* where that window starts in each plane of the source, bytes */
 } ingest_scaler;
 
 /**
@@ -82,9 +82,13 @@ typedef struct convert_thread {
     int rc;
 } convert_thread;
 
-/** Starts the thread if it is not running; if it cannot start, posts convert on the caller's thread. */
+/**
+ * Starts the thread if it is not running; if it cannot start, posts convert on the caller's thread.
+ */
 void convert_thread_start(convert_thread *c);
-/** Starts converting frame into out with s (prepared for it); returns at once if the thread runs. */
+/**
+ * Starts converting frame into out with s (prepared for it); returns at once if the thread runs.
+ */
 void convert_thread_post(convert_thread *c, ingest_scaler *s, const AVFrame *frame, uint8_t *out);
 /** Waits for the posted conversion; its ingest_scaler_convert result. */
 int convert_thread_wait(convert_thread *c);
@@ -95,7 +99,10 @@ void convert_thread_stop(convert_thread *c);
 
 typedef struct h264_refs h264_refs;
 
-/** Starts the analysis of an H.264 stream (parameter sets from its extradata); NULL if out of memory. */
+/**
+ * Starts the analysis of an H.264 stream (parameter sets from its extradata); NULL if out of
+ * memory.
+ */
 h264_refs *h264_refs_create(const lwm_mem *mem, const AVCodecParameters *par);
 /** Adds the stream's next packet in decode order: 0, or -ENOMEM. */
 int h264_refs_add(h264_refs *r, const uint8_t *data, size_t size);
@@ -120,7 +127,9 @@ void h264_refs_free(h264_refs *r);
 
 /* ---- nal.c: NAL unit framing; packets the decoder would drop as non-reference ------- */
 
-/** Bytes of each NAL unit's length prefix (H.264 avcC, HEVC hvcC), or 0 for Annex B / other codecs. */
+/**
+ * Bytes of each NAL unit's length prefix (H.264 avcC, HEVC hvcC), or 0 for Annex B / other codecs.
+ */
 int ingest_nal_length_size(const AVCodecParameters *par);
 
 /** Walks the NAL units of a packet (or of Annex B extradata). */
@@ -179,34 +188,34 @@ struct lwm_ingest {
     AVFrame *frame;
     ingest_scaler scaler;
     convert_thread convert;
-    held_frame held[2];     // the frame being converted, and the one decoded ahead
+    held_frame held[2]; // the frame being converted, and the one decoded ahead
     // Per source: everything from `info` to the end is reset in one place (reset_source in
     // demux.c) when a source closes, so no field of one file leaks into the next.
     lwm_source_info info;
     char path[1024];
     AVFormatContext *fmt;
-    source_io *io;          // the file under fmt: our reads, hashed as they happen
+    source_io *io; // the file under fmt: our reads, hashed as they happen
     AVCodecContext *dec;
     int stream;
     AVRational tb;
-    int ahead;              // which of held is ahead
-    int ahead_rc;           // 0: held[ahead] holds the next frame; AHEAD_NONE; or LWM_EOF / an error
+    int ahead;    // which of held is ahead
+    int ahead_rc; // 0: held[ahead] holds the next frame; AHEAD_NONE; or LWM_EOF / an error
     // packet scan (sampling only): decode order, and presentation order
     scan_packet *scan, *by_pts;
     size_t n_scan, scan_cap;
-    int64_t *picks;         // presentation indices selected
-    h264_refs *refs;        // H.264 reference analysis during the scan, or NULL
-    uint8_t *plan;          // per packet in decode order: H264_PLAN_* bits; NULL: no decode plan
+    int64_t *picks;  // presentation indices selected
+    h264_refs *refs; // H.264 reference analysis during the scan, or NULL
+    uint8_t *plan;   // per packet in decode order: H264_PLAN_* bits; NULL: no decode plan
     size_t n_picks, next_pick;
-    int sampling;           // 1: only picked frames are yielded, matched by pts
-    int by_index;           // sampling without timestamps: picks are output counts
+    int sampling; // 1: only picked frames are yielded, matched by pts
+    int by_index; // sampling without timestamps: picks are output counts
     int can_seek;
-    int nal_len_size;       // NAL framing of the stream's packets (ingest_nal_length_size)
+    int nal_len_size;        // NAL framing of the stream's packets (ingest_nal_length_size)
     int64_t next_decode_idx; // decode index of the next packet to read; -1 unknown
-    int have_pkt;           // ctx->pkt holds a packet read ahead
+    int have_pkt;            // ctx->pkt holds a packet read ahead
     int demux_done, flushed;
-    int reported;           // the damage warning was logged
-    int pix_fmt_known;      // info.pix_fmt names a format (from probing or a decoded frame)
+    int reported;      // the damage warning was logged
+    int pix_fmt_known; // info.pix_fmt names a format (from probing or a decoded frame)
     int64_t first_pts, out_count, yielded;
 };
 
@@ -258,12 +267,12 @@ size_t ingest_select(int64_t *out, const double *times, size_t n, double fps, in
 /** Frames of one sample held for the encoder (RGB24, LWM_FRAME_BYTES each). */
 typedef struct encode_buf {
     uint8_t *rgb;
-    size_t cap;                // frames rgb can hold
-    int64_t n;                 // frames held
-    int64_t first;             // index in the sample of the first one
-    int in_flight;             // handed to the encoder (under mu)
+    size_t cap;    // frames rgb can hold
+    int64_t n;     // frames held
+    int64_t first; // index in the sample of the first one
+    int in_flight; // handed to the encoder (under mu)
     struct job *job;
-    struct encode_buf *next;   // encode queue link
+    struct encode_buf *next; // encode queue link
 } encode_buf;
 
 /** Frames the encoder takes at once (lwm_vqgan max_batch); hand-offs start at multiples of it,
@@ -272,28 +281,28 @@ typedef struct encode_buf {
 
 /** One manifest sample on its way through the run. */
 typedef struct job {
-    int64_t seq;               // position among non-blank lines
-    int64_t line;              // 1-based manifest line
-    lwm_ingest_sample sample;  // parsed line (zeroed when the line did not parse)
-    int rc;                    // 0, or why it failed (err has the message)
+    int64_t seq;              // position among non-blank lines
+    int64_t line;             // 1-based manifest line
+    lwm_ingest_sample sample; // parsed line (zeroed when the line did not parse)
+    int rc;                   // 0, or why it failed (err has the message)
     lwm_error err;
-    int skipped;               // already in the dataset
-    int failed_before;         // skipped: an earlier run recorded it as failed
-    int done;                  // set under run_state.mu when the result is ready
-    int64_t frames;            // frames decoded
-    int64_t frames_encoded;    // frames the encoder has finished (under mu)
-    uint16_t *codes;           // frames × 256 codes, written by the encoder thread only
-    size_t codes_cap;          // frames' worth of codes allocated
-    double *pts;               // frames presentation times when kept
+    int skipped;            // already in the dataset
+    int failed_before;      // skipped: an earlier run recorded it as failed
+    int done;               // set under run_state.mu when the result is ready
+    int64_t frames;         // frames decoded
+    int64_t frames_encoded; // frames the encoder has finished (under mu)
+    uint16_t *codes;        // frames × 256 codes, written by the encoder thread only
+    size_t codes_cap;       // frames' worth of codes allocated
+    double *pts;            // frames presentation times when kept
     size_t frames_cap;
-    encode_buf buf[2];         // frames held for the encoder: the worker fills buf[cur] while
-    int cur;                   // the encoder works on the other (double buffering)
-    int in_flight;             // buffers handed to the encoder, not yet encoded (under mu)
-    int decode_finished;       // the worker is done with it (under mu)
-    int enc_rc;                // the encoder's failure, merged into rc when done (under mu)
+    encode_buf buf[2];   // frames held for the encoder: the worker fills buf[cur] while
+    int cur;             // the encoder works on the other (double buffering)
+    int in_flight;       // buffers handed to the encoder, not yet encoded (under mu)
+    int decode_finished; // the worker is done with it (under mu)
+    int enc_rc;          // the encoder's failure, merged into rc when done (under mu)
     lwm_error enc_err;
     lwm_source_info info;
-    struct job *next;          // decode queue link
+    struct job *next; // decode queue link
 } job;
 
 typedef struct run_state {
@@ -303,40 +312,40 @@ typedef struct run_state {
     double t0;
     FILE *manifest;
     char manifest_dir[4096];
-    char *line;                // getline buffer (libc)
+    char *line; // getline buffer (libc)
     size_t line_cap;
     int64_t line_no, total_lines;
     int64_t first_line, end_line; // this run's lines [first, end): its part of the manifest
-    char manifest_xxh3[33];    // XXH3-128 of the manifest file, recorded as the dataset's origin
-    int64_t issued, finished;  // jobs made / handled
-    int eof, stop, halted;     // stop: workers quit (under mu); halted: --strict stop
-    size_t window;             // jobs in flight at most
-    job **slots;               // window ring, by seq
+    char manifest_xxh3[33];       // XXH3-128 of the manifest file, recorded as the dataset's origin
+    int64_t issued, finished;     // jobs made / handled
+    int eof, stop, halted;        // stop: workers quit (under mu); halted: --strict stop
+    size_t window;                // jobs in flight at most
+    job **slots;                  // window ring, by seq
     pthread_mutex_t mu;
     pthread_cond_t cv_work, cv_done;
     job *decode_head, *decode_tail;
     pthread_t *threads;
     int n_threads, sync_ready;
-    int keep_frames;           // frames are kept for an encoder
-    struct lwm_shard_writer *writer; // the dataset being built, or NULL
-    struct lwm_vqgan *vqgan;   // the encoder, or NULL
+    int keep_frames;                       // frames are kept for an encoder
+    struct lwm_shard_writer *writer;       // the dataset being built, or NULL
+    struct lwm_vqgan *vqgan;               // the encoder, or NULL
     encode_buf *encode_head, *encode_tail; // buffers waiting for the encoder (under mu)
-    int encoder_busy;          // the encoder is working on a buffer (under mu)
-    int64_t frames_unhandled;  // frames encoded of samples not yet handled: progress per
-                               // frame within a long sample (under mu)
+    int encoder_busy;                      // the encoder is working on a buffer (under mu)
+    int64_t frames_unhandled; // frames encoded of samples not yet handled: progress per
+                              // frame within a long sample (under mu)
     pthread_t encoder;
     int encoder_started;
     pthread_cond_t cv_encode;
-    int64_t pending;           // samples put since the last commit
+    int64_t pending; // samples put since the last commit
     double last_commit;
-    struct seen_id *ids;       // ids seen in this manifest (open addressing)
+    struct seen_id *ids; // ids seen in this manifest (open addressing)
     size_t ids_cap, ids_n;
     // settings.c: what the dataset in out_dir records, and what this run uses
-    struct cJSON *stored;      // its settings object, or NULL (new dataset, or unreadable)
-    int stored_data;           // it holds records or failures: its settings bind this run
+    struct cJSON *stored; // its settings object, or NULL (new dataset, or unreadable)
+    int stored_data;      // it holds records or failures: its settings bind this run
     char stored_vqgan_hash[33];
-    const char *fields;        // default fields spec: opt->fields, else the recorded one; or NULL
-    char vqgan_path[4096];     // opt->vqgan, else the recorded weights; "" = none
+    const char *fields;    // default fields spec: opt->fields, else the recorded one; or NULL
+    char vqgan_path[4096]; // opt->vqgan, else the recorded weights; "" = none
 } run_state;
 
 /**
@@ -396,7 +405,10 @@ void run_report_failure(run_state *r, job *j);
 int run_open_manifest(run_state *r);
 /** Closes what run_open_manifest opened (safe to repeat). */
 void run_close_manifest(run_state *r);
-/** Reads the next non-blank line of the range into a new job, parsed and checked: 1, 0 at the end, or negative. */
+/**
+ * Reads the next non-blank line of the range into a new job, parsed and checked: 1, 0 at the end,
+ * or negative.
+ */
 int run_next_job(run_state *r, job **out);
 
 /**

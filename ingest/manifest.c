@@ -15,9 +15,9 @@
 
 typedef struct sample_store {
     cJSON *json;
-    char *fields;   // cJSON_PrintUnformatted of the spec
-    char *media;    // resolved path
-    char id[32];    // an integer id as text
+    char *fields; // cJSON_PrintUnformatted of the spec
+    char *media;  // resolved path
+    char id[32];  // an integer id as text
     lwm_ingest_text *texts;
     uint16_t *codes;
 } sample_store;
@@ -47,8 +47,9 @@ static int bad(lwm_ingest_sample *s, lwm_error *err, int code, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (s->id) return lwm_error_set(err, code, "manifest line %lld (id \"%.200s\"): %s",
-                                    (long long)s->line, s->id, msg);
+    if (s->id)
+        return lwm_error_set(err, code, "manifest line %lld (id \"%.200s\"): %s",
+                             (long long)s->line, s->id, msg);
     return lwm_error_set(err, code, "manifest line %lld: %s", (long long)s->line, msg);
 }
 
@@ -62,7 +63,8 @@ static int parse_id(lwm_ingest_sample *s, sample_store *st, lwm_error *err)
         s->id = st->id;
         return 0;
     }
-    if (!cJSON_IsString(id)) return bad(s, err, LWM_EINVAL, "\"id\" must be a string or an integer");
+    if (!cJSON_IsString(id))
+        return bad(s, err, LWM_EINVAL, "\"id\" must be a string or an integer");
     size_t n = strlen(id->valuestring);
     if (n == 0) return bad(s, err, LWM_EINVAL, "\"id\" is empty");
     if (n > MAX_ID) return bad(s, err, LWM_EINVAL, "\"id\" is %zu bytes (limit %d)", n, MAX_ID);
@@ -85,8 +87,10 @@ static int parse_media(lwm_ingest_sample *s, sample_store *st, const char *dir, 
     size_t cap = strlen(path) + (dir ? strlen(dir) : 0) + 2;
     st->media = lwm_malloc(mem, cap);
     if (!st->media) return bad(s, err, -ENOMEM, "out of memory");
-    if (path[0] == '/' || !dir || !dir[0]) lwm_format(st->media, cap, "%s", path);
-    else lwm_path_join(st->media, cap, dir, path);
+    if (path[0] == '/' || !dir || !dir[0])
+        lwm_format(st->media, cap, "%s", path);
+    else
+        lwm_path_join(st->media, cap, dir, path);
     s->media = st->media;
     s->kind = video ? LWM_INGEST_VIDEO : LWM_INGEST_IMAGE;
     return 0;
@@ -131,18 +135,21 @@ static const char *near_reserved(const char *key)
 // "video"/"image" key would otherwise train on the file's name.
 static int names_media_file(const char *value, const char *dir)
 {
-    static const char *const exts[] = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg",
-                                       ".mpeg", ".ts", ".gif", ".png", ".jpg", ".jpeg", ".bmp",
-                                       ".webp", ".tif", ".tiff"};
+    static const char *const exts[] = {".mp4",  ".mkv",  ".mov",  ".avi", ".webm", ".m4v",
+                                       ".mpg",  ".mpeg", ".ts",   ".gif", ".png",  ".jpg",
+                                       ".jpeg", ".bmp",  ".webp", ".tif", ".tiff"};
     size_t n = strlen(value);
     if (n == 0 || n > 1024 || strchr(value, '\n')) return 0;
     const char *dot = strrchr(value, '.');
     int media = 0;
-    for (size_t i = 0; dot && i < sizeof exts / sizeof *exts; i++) media |= !strcasecmp(dot, exts[i]);
+    for (size_t i = 0; dot && i < sizeof exts / sizeof *exts; i++)
+        media |= !strcasecmp(dot, exts[i]);
     if (!media) return 0;
     char path[4096];
-    if (value[0] == '/' || !dir || !dir[0]) lwm_format(path, sizeof path, "%s", value);
-    else if (lwm_path_join(path, sizeof path, dir, value) < 0) return 0;
+    if (value[0] == '/' || !dir || !dir[0])
+        lwm_format(path, sizeof path, "%s", value);
+    else if (lwm_path_join(path, sizeof path, dir, value) < 0)
+        return 0;
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
@@ -151,8 +158,9 @@ static int names_media_file(const char *value, const char *dir)
 static int parse_codes(lwm_ingest_sample *s, sample_store *st, const cJSON *arr, const lwm_mem *mem,
                        lwm_error *err)
 {
-    if (s->codes) return bad(s, err, LWM_EINVAL, "two vision code lists (\"%s\", \"%s\")",
-                             s->vision_name, arr->string);
+    if (s->codes)
+        return bad(s, err, LWM_EINVAL, "two vision code lists (\"%s\", \"%s\")", s->vision_name,
+                   arr->string);
     int64_t n = cJSON_GetArraySize(arr);
     if (n == 0 || n % 256)
         return bad(s, err, LWM_EINVAL, "\"%s\" holds %lld codes, not a positive multiple of 256",
@@ -203,8 +211,11 @@ static int named_text(const cJSON *line_spec, const char *default_spec, const ch
 
 static const char *json_type_name(const cJSON *v)
 {
-    return cJSON_IsNumber(v) ? "a number" : cJSON_IsBool(v) ? "a boolean" : cJSON_IsNull(v) ? "null"
-         : cJSON_IsArray(v) ? "a list" : "an object";
+    return cJSON_IsNumber(v)  ? "a number"
+           : cJSON_IsBool(v)  ? "a boolean"
+           : cJSON_IsNull(v)  ? "null"
+           : cJSON_IsArray(v) ? "a list"
+                              : "an object";
 }
 
 // One key of the line that is not id/video/image/fields: inline codes, a text field, or a
@@ -216,19 +227,27 @@ static int classify_key(lwm_ingest_sample *s, sample_store *st, const cJSON *f, 
     if (cJSON_IsArray(f) && strstr(key, "vision")) return parse_codes(s, st, f, mem, err);
     const char *typo = named ? NULL : near_reserved(key);
     if (typo)
-        return bad(s, err, LWM_EINVAL, "key \"%s\" looks like a misspelt \"%s\": correct it (or, "
-                   "if it is text, name it in a fields spec)", key, typo);
+        return bad(s, err, LWM_EINVAL,
+                   "key \"%s\" looks like a misspelt \"%s\": correct it (or, "
+                   "if it is text, name it in a fields spec)",
+                   key, typo);
     if (have_spec && !named) return 0; // not text the spec uses: kept out of the sample
     if (!cJSON_IsString(f))
         return bad(s, err, LWM_EINVAL, "text field \"%s\" is %s, not a string%s", key,
-                   json_type_name(f), have_spec ? "" : " (keys other than id, video, image and "
-                   "fields are text unless a fields spec says which are)");
+                   json_type_name(f),
+                   have_spec ? ""
+                             : " (keys other than id, video, image and "
+                               "fields are text unless a fields spec says which are)");
     if (!have_spec && key[strcspn(key, ",+[]")])
-        return bad(s, err, LWM_EINVAL, "text field \"%s\": a name with ',', '+', '[' or ']' "
-                   "cannot be used in a fields spec; rename it", key);
+        return bad(s, err, LWM_EINVAL,
+                   "text field \"%s\": a name with ',', '+', '[' or ']' "
+                   "cannot be used in a fields spec; rename it",
+                   key);
     if (names_media_file(f->valuestring, dir))
-        return bad(s, err, LWM_EINVAL, "text field \"%s\" is the name of the media file \"%s\"; "
-                   "a video or image goes under \"video\" or \"image\"", key, f->valuestring);
+        return bad(s, err, LWM_EINVAL,
+                   "text field \"%s\" is the name of the media file \"%s\"; "
+                   "a video or image goes under \"video\" or \"image\"",
+                   key, f->valuestring);
     st->texts[s->n_texts].name = key;
     st->texts[s->n_texts++].text = f->valuestring;
     return 0;
@@ -277,11 +296,15 @@ static int check_spec(lwm_ingest_sample *s, const char *spec, lwm_error *err)
         int special = (len == 7 && (!memcmp(name, "<|bos|>", 7) || !memcmp(name, "<|eos|>", 7)));
         if (!special && memmem(name, len, "vision", 6)) {
             if (memchr(name, '+', len)) // LWM would look up one vision key "vision+question"
-                return bad(s, err, LWM_EINVAL, "fields \"%s\": \"%.*s\" joins a vision field with "
-                           "text, which LWM reads as one vision key", spec, (int)len, name);
+                return bad(s, err, LWM_EINVAL,
+                           "fields \"%s\": \"%.*s\" joins a vision field with "
+                           "text, which LWM reads as one vision key",
+                           spec, (int)len, name);
             if (s->kind == LWM_INGEST_TEXT)
-                return bad(s, err, LWM_EINVAL, "fields \"%s\": \"%.*s\" needs a video, an image "
-                           "or inline codes", spec, (int)len, name);
+                return bad(s, err, LWM_EINVAL,
+                           "fields \"%s\": \"%.*s\" needs a video, an image "
+                           "or inline codes",
+                           spec, (int)len, name);
             if (s->kind != LWM_INGEST_CODES && !s->vision_name) s->vision_name = "vision";
         } else if (!special) {
             for (const char *q = name; q < name + len;) { // a+b joins text keys
@@ -308,11 +331,13 @@ static int parse_spec(lwm_ingest_sample *s, sample_store *st, const char *defaul
         LWM_TRY(check_spec(s, f->valuestring, err));
     } else if (cJSON_IsArray(f) && cJSON_GetArraySize(f) > 0) {
         for (const cJSON *e = f->child; e; e = e->next) {
-            if (!cJSON_IsString(e)) return bad(s, err, LWM_EINVAL, "\"fields\" list entries must be strings");
+            if (!cJSON_IsString(e))
+                return bad(s, err, LWM_EINVAL, "\"fields\" list entries must be strings");
             LWM_TRY(check_spec(s, e->valuestring, err));
         }
     } else {
-        return bad(s, err, LWM_EINVAL, "\"fields\" must be a string or a non-empty list of strings");
+        return bad(s, err, LWM_EINVAL,
+                   "\"fields\" must be a string or a non-empty list of strings");
     }
     st->fields = cJSON_PrintUnformatted(f);
     if (!st->fields) return bad(s, err, -ENOMEM, "out of memory");
@@ -326,7 +351,8 @@ static int check_keys(lwm_ingest_sample *s, const cJSON *obj, const char *text, 
                       lwm_error *err)
 {
     if (lwm_json_text_has_nul(text, len))
-        return bad(s, err, LWM_EINVAL, "holds a NUL character (\\u0000), which ids, paths and "
+        return bad(s, err, LWM_EINVAL,
+                   "holds a NUL character (\\u0000), which ids, paths and "
                    "text cannot hold");
     const char *dup;
     int d = lwm_json_duplicate_key(obj, &dup);
@@ -353,7 +379,8 @@ int lwm_ingest_sample_parse_spec(lwm_ingest_sample *s, const char *text, size_t 
     const char *end = NULL;
     st->json = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     int rc;
-    while (end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')) end++;
+    while (end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+        end++;
     if (st->json && end && end < text + len) {
         rc = bad(s, err, LWM_EFORMAT, "malformed JSON: trailing text at byte %lld",
                  (long long)(end - text));

@@ -10,8 +10,8 @@
 
 /* ---- PNG -------------------------------------------------------------------------- */
 
-static int encode_png(AVPacket *pkt, const uint8_t *rgb, int width, int height,
-                      const char *path, lwm_error *err)
+static int encode_png(AVPacket *pkt, const uint8_t *rgb, int width, int height, const char *path,
+                      lwm_error *err)
 {
     char e[128];
     const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
@@ -125,7 +125,8 @@ static int mp4_setup(lwm_ingest_mp4 *w, double fps, lwm_error *err)
     w->enc->thread_count = 1; // a contact video is small; keep the caller's cores
     if (w->mux->oformat->flags & AVFMT_GLOBALHEADER) w->enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
     av_opt_set(w->enc->priv_data, "crf", "18", 0); // near-lossless: people inspect details
-    if ((rc = avcodec_open2(w->enc, codec, NULL)) < 0) return mp4_fail(w, rc, "cannot open encoder", err);
+    if ((rc = avcodec_open2(w->enc, codec, NULL)) < 0)
+        return mp4_fail(w, rc, "cannot open encoder", err);
     if ((rc = avcodec_parameters_from_context(w->st->codecpar, w->enc)) < 0)
         return mp4_fail(w, rc, "encoder parameters", err);
     w->st->time_base = w->enc->time_base;
@@ -156,13 +157,17 @@ static void mp4_free(lwm_ingest_mp4 *w)
     av_free(w);
 }
 
-int lwm_ingest_mp4_open(lwm_ingest_mp4 **out, const char *path, int width, int height,
-                        double fps, lwm_error *err)
+int lwm_ingest_mp4_open(lwm_ingest_mp4 **out, const char *path, int width, int height, double fps,
+                        lwm_error *err)
 {
     *out = NULL;
-    LWM_CHECK(err, width > 0 && height > 0 && width % 2 == 0 && height % 2 == 0 && width <= 8192 &&
-                       height <= 8192, LWM_EINVAL, "%s: MP4 frames must have even sizes up to 8192, "
-                       "got %dx%d", path, width, height);
+    LWM_CHECK(err,
+              width > 0 && height > 0 && width % 2 == 0 && height % 2 == 0 && width <= 8192 &&
+                  height <= 8192,
+              LWM_EINVAL,
+              "%s: MP4 frames must have even sizes up to 8192, "
+              "got %dx%d",
+              path, width, height);
     LWM_CHECK(err, fps > 0 && fps <= 1000, LWM_EINVAL, "%s: frame rate %g out of range", path, fps);
     lwm_ingest_mp4 *w = av_mallocz(sizeof *w);
     LWM_CHECK(err, w, -ENOMEM, "%s: out of memory", path);

@@ -172,9 +172,12 @@ static void crop_upright(uint8_t *out, const ingest_scaler *s)
         }
         for (int x = 0; x < LWM_FRAME_SIDE; x++) {
             int X = x + g->crop_x, sx, sy;
-            if (s->rotation == 90) sx = Y, sy = sh - 1 - X;
-            else if (s->rotation == 180) sx = sw - 1 - X, sy = sh - 1 - Y;
-            else sx = sw - 1 - Y, sy = X;
+            if (s->rotation == 90)
+                sx = Y, sy = sh - 1 - X;
+            else if (s->rotation == 180)
+                sx = sw - 1 - X, sy = sh - 1 - Y;
+            else
+                sx = sw - 1 - Y, sy = X;
             memcpy(row + x * 3, src + (size_t)sy * stride + (size_t)sx * 3, 3);
         }
     }

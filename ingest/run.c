@@ -17,7 +17,10 @@
 
 /* ---- the decode queue and workers ---------------------------------------------------- */
 
-static int cancelled(const run_state *r) { return r->opt->cancel && *r->opt->cancel; }
+static int cancelled(const run_state *r)
+{
+    return r->opt->cancel && *r->opt->cancel;
+}
 
 static job *queue_pop(run_state *r)
 {
@@ -32,8 +35,10 @@ static job *queue_pop(run_state *r)
 static void queue_push(run_state *r, job *j)
 {
     j->next = NULL;
-    if (r->decode_tail) r->decode_tail->next = j;
-    else r->decode_head = j;
+    if (r->decode_tail)
+        r->decode_tail->next = j;
+    else
+        r->decode_head = j;
     r->decode_tail = j;
 }
 
@@ -67,8 +72,10 @@ static void *decode_worker(void *arg)
         if (r->stop) break;
         job *j = queue_pop(r);
         pthread_mutex_unlock(&r->mu);
-        if (!ing || !frame) j->rc = lwm_error_set(&j->err, -ENOMEM, "out of memory for a decoder");
-        else decode_job(r, ing, frame, j);
+        if (!ing || !frame)
+            j->rc = lwm_error_set(&j->err, -ENOMEM, "out of memory for a decoder");
+        else
+            decode_job(r, ing, frame, j);
         pthread_mutex_lock(&r->mu);
         run_decoded(r, j); // done (or, with an encoder, queued for it)
         pthread_cond_broadcast(&r->cv_done);
@@ -160,7 +167,7 @@ int run_next_job(run_state *r, job **out)
 {
     ssize_t n;
     size_t whole = 0;
-    for (;;) { // lines before the range are only counted
+    for (;;) {                                       // lines before the range are only counted
         if (r->line_no + 1 >= r->end_line) return 0; // the next line is past this part
         n = read_line_bounded(r->manifest, &r->line, &r->line_cap, LWM_MAX_LINE_BYTES + 1, &whole);
         if (n < 0) return 0;
@@ -172,12 +179,14 @@ int run_next_job(run_state *r, job **out)
     j->seq = r->issued++;
     j->line = r->line_no;
     if (whole > LWM_MAX_LINE_BYTES) // refused before cJSON multiplies it (~70 bytes a number)
-        j->rc = lwm_error_set(&j->err, LWM_EINVAL, "manifest line %lld: %zu bytes, more than the %zu "
-                              "a line may have", (long long)r->line_no, whole, LWM_MAX_LINE_BYTES);
+        j->rc = lwm_error_set(&j->err, LWM_EINVAL,
+                              "manifest line %lld: %zu bytes, more than the %zu "
+                              "a line may have",
+                              (long long)r->line_no, whole, LWM_MAX_LINE_BYTES);
     else
-        j->rc = lwm_ingest_sample_parse_spec(&j->sample, r->line, (size_t)n, r->line_no,
-                                             r->manifest_dir, r->fields, &r->opt->decode.mem,
-                                             &j->err);
+        j->rc =
+            lwm_ingest_sample_parse_spec(&j->sample, r->line, (size_t)n, r->line_no,
+                                         r->manifest_dir, r->fields, &r->opt->decode.mem, &j->err);
     run_check_new(r, j); // duplicate ids, already stored or recorded
     *out = j;
     return 1;
@@ -193,12 +202,15 @@ static void report_progress(run_state *r, int64_t frames_unhandled, int final)
     char detail[256];
     double el = lwm_now() - r->t0;
     int64_t frames = res->frames + frames_unhandled;
-    snprintf(detail, sizeof detail, "frames %lld (%.1f frames/s), ok %lld, failed %lld, skipped %lld",
-             (long long)frames, el > 0 ? (double)frames / el : 0.0, (long long)res->ok,
-             (long long)res->failed, (long long)res->skipped);
+    snprintf(detail, sizeof detail,
+             "frames %lld (%.1f frames/s), ok %lld, failed %lld, skipped %lld", (long long)frames,
+             el > 0 ? (double)frames / el : 0.0, (long long)res->ok, (long long)res->failed,
+             (long long)res->skipped);
     int64_t done = res->ok + res->failed + res->skipped;
-    if (final) lwm_progress_finish(r->opt->progress, done, detail);
-    else lwm_progress_update(r->opt->progress, done, detail);
+    if (final)
+        lwm_progress_finish(r->opt->progress, done, detail);
+    else
+        lwm_progress_update(r->opt->progress, done, detail);
 }
 
 // Fills the window with new jobs; returns 0 or a negative code.
@@ -274,8 +286,10 @@ static void manifest_dir_of(char *out, size_t cap, const char *path)
 {
     lwm_format(out, cap, "%s", path);
     char *slash = strrchr(out, '/');
-    if (slash) *slash = '\0';
-    else out[0] = '\0';
+    if (slash)
+        *slash = '\0';
+    else
+        out[0] = '\0';
 }
 
 static int start_workers(run_state *r)
@@ -327,7 +341,8 @@ int run_open_manifest(run_state *r)
     r->res->first_line = r->first_line;
     r->res->end_line = r->end_line;
     r->manifest = fopen(r->opt->manifest, "rb");
-    if (!r->manifest) return lwm_error_set(r->err, -errno, "%s: %s", r->opt->manifest, strerror(errno));
+    if (!r->manifest)
+        return lwm_error_set(r->err, -errno, "%s: %s", r->opt->manifest, strerror(errno));
     manifest_dir_of(r->manifest_dir, sizeof r->manifest_dir, r->opt->manifest);
     return 0;
 }

@@ -25,7 +25,8 @@ static void read_stored(run_state *r)
 {
     struct stat sb;
     if (stat(r->opt->out_dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return;
-    lwm_shard_reader *rd = lwm_shard_reader_create(&(lwm_shard_reader_options){.mem = r->opt->decode.mem});
+    lwm_shard_reader *rd =
+        lwm_shard_reader_create(&(lwm_shard_reader_options){.mem = r->opt->decode.mem});
     if (rd && lwm_shard_reader_open(rd, r->opt->out_dir) == 0) {
         const lwm_shard_info *info = lwm_shard_reader_info(rd);
         int64_t failures = 0;
@@ -48,7 +49,8 @@ static int check_number(run_state *r, const char *key, const char *flag, double 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(r->stored, key);
     if (!r->stored_data || !cJSON_IsNumber(v) || v->valuedouble == given) return 0;
     r->res->usage = 1;
-    return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset was ingested with %s %g, this run "
+    return lwm_error_set(r->err, LWM_EINVAL,
+                         "%s: the dataset was ingested with %s %g, this run "
                          "asks for %s %g: rerun with %s %g (0 = off), or ingest into a new --out",
                          r->opt->out_dir, flag, v->valuedouble, flag, given, flag, v->valuedouble);
 }
@@ -61,7 +63,8 @@ static int check_same(run_state *r)
     const cJSON *pre = cJSON_GetObjectItemCaseSensitive(r->stored, "preprocess");
     if (r->stored_data && cJSON_IsNumber(pre) && pre->valueint != LWM_INGEST_PREPROCESS_VERSION) {
         r->res->usage = 1;
-        return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset's frames were made by preprocess "
+        return lwm_error_set(r->err, LWM_EINVAL,
+                             "%s: the dataset's frames were made by preprocess "
                              "version %d, this lwm makes version %d: ingest into a new --out",
                              o->out_dir, pre->valueint, LWM_INGEST_PREPROCESS_VERSION);
     }
@@ -69,16 +72,20 @@ static int check_same(run_state *r)
     const char *now = lwm_vqgan_precision_name(o->vqgan_precision);
     if (r->stored_data && was && strcmp(was, now)) {
         r->res->usage = 1;
-        return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset was encoded with vqgan_precision "
+        return lwm_error_set(r->err, LWM_EINVAL,
+                             "%s: the dataset was encoded with vqgan_precision "
                              "\"%s\", this run asks for \"%s\": rerun with --precision %s, or "
-                             "ingest into a new --out", o->out_dir, was, now, was);
+                             "ingest into a new --out",
+                             o->out_dir, was, now, was);
     }
     const char *fields = stored_string(r, "fields");
     if (r->stored_data && fields && o->fields && strcmp(fields, o->fields)) {
         r->res->usage = 1;
-        return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset was ingested with --fields '%s', "
+        return lwm_error_set(r->err, LWM_EINVAL,
+                             "%s: the dataset was ingested with --fields '%s', "
                              "this run asks for --fields '%s': leave --fields out to keep the "
-                             "dataset's, or ingest into a new --out", o->out_dir, fields, o->fields);
+                             "dataset's, or ingest into a new --out",
+                             o->out_dir, fields, o->fields);
     }
     return 0;
 }
@@ -90,17 +97,20 @@ int run_read_dataset(run_state *r)
     if (o->out_dir) LWM_TRY(check_same(r));
     r->fields = o->fields ? o->fields : stored_string(r, "fields");
     const char *vq = o->vqgan ? o->vqgan : stored_string(r, "vqgan");
-    if (vq) LWM_CHECK(r->err, lwm_format(r->vqgan_path, sizeof r->vqgan_path, "%s", vq) == 0,
-                      LWM_EINVAL, "%s: path too long", vq);
+    if (vq)
+        LWM_CHECK(r->err, lwm_format(r->vqgan_path, sizeof r->vqgan_path, "%s", vq) == 0,
+                  LWM_EINVAL, "%s: path too long", vq);
     struct stat sb;
     if (!o->vqgan && vq && stat(vq, &sb) != 0) {
         r->res->usage = 1;
-        return lwm_error_set(r->err, LWM_ENOTFOUND, "%s: the VQGAN weights it records, %s (xxh3 %s), "
-                             "are gone: give them with --vqgan W", o->out_dir, vq,
-                             r->stored_vqgan_hash[0] ? r->stored_vqgan_hash : "?");
+        return lwm_error_set(r->err, LWM_ENOTFOUND,
+                             "%s: the VQGAN weights it records, %s (xxh3 %s), "
+                             "are gone: give them with --vqgan W",
+                             o->out_dir, vq, r->stored_vqgan_hash[0] ? r->stored_vqgan_hash : "?");
     }
     if (!o->vqgan && vq)
-        lwm_log(&o->log, LWM_LOG_INFO, "%s: using the VQGAN weights it records: %s", o->out_dir, vq);
+        lwm_log(&o->log, LWM_LOG_INFO, "%s: using the VQGAN weights it records: %s", o->out_dir,
+                vq);
     return 0;
 }
 
@@ -118,10 +128,11 @@ static int resolve_tokenizer(run_state *r, char *path, char hash[33])
     if (!r->stored_data || !was || !was_hash) return 0;
     if (strcmp(was_hash, hash)) {
         r->res->usage = 1;
-        return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset was ingested with tokenizer %s "
+        return lwm_error_set(r->err, LWM_EINVAL,
+                             "%s: the dataset was ingested with tokenizer %s "
                              "(xxh3 %s), this run gives %s (xxh3 %s): leave --tokenizer out to "
-                             "keep the dataset's, or ingest into a new --out", o->out_dir, was,
-                             was_hash, path, hash);
+                             "keep the dataset's, or ingest into a new --out",
+                             o->out_dir, was, was_hash, path, hash);
     }
     lwm_format(path, PATH_MAX, "%s", was); // the same file: the recorded path stays
     return 0;
@@ -138,10 +149,12 @@ static int resolve_vqgan(run_state *r, const char *hash, char *path)
     if (!r->stored_data || !r->stored_vqgan_hash[0]) return 0;
     if (strcmp(r->stored_vqgan_hash, hash)) {
         r->res->usage = 1;
-        return lwm_error_set(r->err, LWM_EINVAL, "%s: the dataset's codes come from VQGAN weights "
+        return lwm_error_set(r->err, LWM_EINVAL,
+                             "%s: the dataset's codes come from VQGAN weights "
                              "%s (xxh3 %s), this run gives %s (xxh3 %s): codes of two codebooks "
-                             "cannot share a dataset; ingest into a new --out", r->opt->out_dir,
-                             was ? was : "(path not recorded)", r->stored_vqgan_hash, path, hash);
+                             "cannot share a dataset; ingest into a new --out",
+                             r->opt->out_dir, was ? was : "(path not recorded)",
+                             r->stored_vqgan_hash, path, hash);
     }
     if (was) lwm_format(path, PATH_MAX, "%s", was);
     return 0;
@@ -150,7 +163,8 @@ static int resolve_vqgan(run_state *r, const char *hash, char *path)
 char *run_settings_json(run_state *r, const char *vqgan_hash, lwm_error *err)
 {
     char tok[PATH_MAX], tok_hash[33], vq[PATH_MAX];
-    if (resolve_tokenizer(r, tok, tok_hash) < 0 || resolve_vqgan(r, vqgan_hash, vq) < 0) return NULL;
+    if (resolve_tokenizer(r, tok, tok_hash) < 0 || resolve_vqgan(r, vqgan_hash, vq) < 0)
+        return NULL;
     const lwm_ingest_run_options *o = r->opt;
     cJSON *s = r->stored ? cJSON_Duplicate(r->stored, 1) : cJSON_CreateObject();
     if (!s) return lwm_error_set(err, -ENOMEM, "out of memory"), NULL;
@@ -164,7 +178,9 @@ char *run_settings_json(run_state *r, const char *vqgan_hash, lwm_error *err)
         cJSON_DeleteItemFromObject(s, "vqgan_precision");
         cJSON_AddStringToObject(s, "vqgan_precision", lwm_vqgan_precision_name(o->vqgan_precision));
     }
-    struct { const char *key, *value; } given[] = {
+    struct {
+        const char *key, *value;
+    } given[] = {
         {"tokenizer", tok}, {"tokenizer_xxh3", tok_hash}, {"vqgan", vq}, {"fields", o->fields}};
     for (size_t i = 0; i < sizeof given / sizeof *given; i++) {
         if (!given[i].value || !given[i].value[0]) continue; // not given: the recorded one stays

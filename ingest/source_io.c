@@ -104,7 +104,10 @@ int source_io_open(source_io **out, const char *path, const lwm_mem *mem)
     return 0;
 }
 
-AVIOContext *source_io_avio(source_io *io) { return io->avio; }
+AVIOContext *source_io_avio(source_io *io)
+{
+    return io->avio;
+}
 
 int source_io_rewind(source_io *io)
 {

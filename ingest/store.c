@@ -16,13 +16,15 @@
 #define COMMIT_SECONDS 2.0
 
 typedef struct seen_id {
-    char *id;      // NULL = empty slot
-    int64_t line;  // where it was first seen
+    char *id;     // NULL = empty slot
+    int64_t line; // where it was first seen
 } seen_id;
 
 static int open_vqgan(run_state *r)
 {
-    lwm_vqgan_options vo = {.max_batch = ENCODE_BATCH, .log = r->opt->log, .mem = r->opt->decode.mem,
+    lwm_vqgan_options vo = {.max_batch = ENCODE_BATCH,
+                            .log = r->opt->log,
+                            .mem = r->opt->decode.mem,
                             .precision = r->opt->vqgan_precision};
     r->vqgan = lwm_vqgan_create(&vo);
     if (!r->vqgan) return lwm_error_set(r->err, -ENOMEM, "out of memory for the VQGAN");
@@ -42,8 +44,9 @@ static int open_dataset(run_state *r)
     int rc = r->writer ? lwm_shard_writer_open(r->writer, opt->out_dir) : -ENOMEM;
     if (rc < 0) {
         cJSON_free(settings);
-        return lwm_error_set(r->err, rc, "%s", r->writer ? lwm_shard_writer_errmsg(r->writer)
-                                                         : "out of memory for the store");
+        return lwm_error_set(r->err, rc, "%s",
+                             r->writer ? lwm_shard_writer_errmsg(r->writer)
+                                       : "out of memory for the store");
     }
     lwm_shard_info info = {
         .vqgan_hash = r->vqgan ? lwm_vqgan_weights_hash(r->vqgan) : "",
@@ -52,17 +55,22 @@ static int open_dataset(run_state *r)
         .tokenizer_hash = "",
         .tokenizer_name = "",
         .settings_json = settings,
-        .origin = {.source_lines = r->total_lines, .part = opt->parts > 0 ? opt->part : 0,
-                   .parts = opt->parts > 0 ? opt->parts : 0, .first_line = r->first_line,
-                   .end_line = r->end_line, .complete = 0},
+        .origin = {.source_lines = r->total_lines,
+                   .part = opt->parts > 0 ? opt->part : 0,
+                   .parts = opt->parts > 0 ? opt->parts : 0,
+                   .first_line = r->first_line,
+                   .end_line = r->end_line,
+                   .complete = 0},
     };
     lwm_format(info.origin.source_xxh3, sizeof info.origin.source_xxh3, "%s", r->manifest_xxh3);
     rc = lwm_shard_writer_set_info(r->writer, &info);
     cJSON_free(settings);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     if (opt->tokenizer)
-        lwm_log(&opt->log, LWM_LOG_INFO, "--tokenizer %s: recorded as the dataset's tokenizer; text "
-                "is stored raw and tokenized by the loader", opt->tokenizer);
+        lwm_log(&opt->log, LWM_LOG_INFO,
+                "--tokenizer %s: recorded as the dataset's tokenizer; text "
+                "is stored raw and tokenized by the loader",
+                opt->tokenizer);
     r->last_commit = lwm_now();
     return 0;
 }
@@ -138,8 +146,10 @@ void run_check_new(run_state *r, job *j)
     // Resuming: what a previous run stored (or recorded as failed) is not decoded again.
     int has = lwm_shard_writer_has(r->writer, j->sample.id);
     j->failed_before = has == 2 && !r->opt->retry_failed;
-    if (has == 1 || j->failed_before) j->skipped = 1;
-    else if (has < 0) j->rc = lwm_error_set(&j->err, has, "%s", lwm_shard_writer_errmsg(r->writer));
+    if (has == 1 || j->failed_before)
+        j->skipped = 1;
+    else if (has < 0)
+        j->rc = lwm_error_set(&j->err, has, "%s", lwm_shard_writer_errmsg(r->writer));
     else if (j->sample.media && !r->vqgan)
         j->rc = lwm_error_set(&j->err, LWM_EINVAL, "%s: no --vqgan given to encode its frames",
                               j->sample.media);
@@ -184,16 +194,26 @@ static int store_sample(run_state *r, job *j)
         texts[i] = (lwm_shard_text){.name = s->texts[i].name, .text = s->texts[i].text};
     int inline_codes = s->kind == LWM_INGEST_CODES;
     lwm_shard_sample rec = {
-        .id = s->id, .modality = modality_of(j), .source = s->media ? s->media : "",
-        .manifest_line = j->line, .fields = s->fields ? s->fields : "", .texts = texts,
+        .id = s->id,
+        .modality = modality_of(j),
+        .source = s->media ? s->media : "",
+        .manifest_line = j->line,
+        .fields = s->fields ? s->fields : "",
+        .texts = texts,
         .n_texts = s->n_texts,
-        .vision_name = inline_codes ? s->vision_name : s->media ? (s->vision_name ? s->vision_name : "vision") : "",
+        .vision_name = inline_codes ? s->vision_name
+                       : s->media   ? (s->vision_name ? s->vision_name : "vision")
+                                    : "",
         .frames = inline_codes ? s->n_codes / 256 : j->frames,
         .codes = inline_codes ? s->codes : j->codes,
         .timestamps = inline_codes ? NULL : j->pts,
-        .duration = j->info.duration, .fps = j->info.fps, .width = j->info.width,
-        .height = j->info.height, .codec = j->info.codec,
-        .source_bytes = j->info.file_bytes, .source_xxh3 = j->info.file_xxh3,
+        .duration = j->info.duration,
+        .fps = j->info.fps,
+        .width = j->info.width,
+        .height = j->info.height,
+        .codec = j->info.codec,
+        .source_bytes = j->info.file_bytes,
+        .source_xxh3 = j->info.file_xxh3,
     };
     int64_t idx = lwm_shard_writer_put(r->writer, &rec);
     if (idx >= 0) return 1;
@@ -208,8 +228,8 @@ void run_report_failure(run_state *r, job *j)
 {
     r->res->failed++;
     if (j->sample.id)
-        lwm_log(&r->opt->log, LWM_LOG_ERROR, "sample \"%s\" (manifest line %lld): %s",
-                j->sample.id, (long long)j->line, j->err.msg);
+        lwm_log(&r->opt->log, LWM_LOG_ERROR, "sample \"%s\" (manifest line %lld): %s", j->sample.id,
+                (long long)j->line, j->err.msg);
     else // the line did not parse: the message names the line already
         lwm_log(&r->opt->log, LWM_LOG_ERROR, "%s", j->err.msg);
 }
@@ -246,7 +266,8 @@ int run_finish(run_state *r)
     r->res->stored = lwm_shard_writer_count(r->writer);
     // Every line of the range handled (stored, failed or skipped as stored):
     // the part can be merged. A --strict stop leaves it unfinished.
-    if (rc == 0 && r->eof && !r->halted && !r->res->interrupted) rc = lwm_shard_writer_set_complete(r->writer);
+    if (rc == 0 && r->eof && !r->halted && !r->res->interrupted)
+        rc = lwm_shard_writer_set_complete(r->writer);
     if (rc < 0) return lwm_error_set(r->err, rc, "%s", lwm_shard_writer_errmsg(r->writer));
     return 0;
 }

@@ -73,8 +73,8 @@ __attribute__((optimize("tree-vectorize"))) static unsigned widen_codes(int32_t 
     return any;
 }
 
-static int push_vision(loader_doc *doc, const loader_field *f, int loss,
-                       const loader_build_opts *b, const lwm_mem *mem, lwm_error *err)
+static int push_vision(loader_doc *doc, const loader_field *f, int loss, const loader_build_opts *b,
+                       const lwm_mem *mem, lwm_error *err)
 {
     LWM_CHECK(err, f->n_codes > 0 && f->n_codes % LWM_FRAME_CODES == 0, LWM_EFORMAT,
               "vision field '%.*s' holds %lld codes, not a positive multiple of 256",
@@ -82,8 +82,8 @@ static int push_vision(loader_doc *doc, const loader_field *f, int loss,
     int64_t n = f->n_codes / LWM_FRAME_CODES;
     int64_t keep = b->max_n_frames > 0 && n > b->max_n_frames ? b->max_n_frames : n;
     LWM_TRY(push(doc, mem, b->vision_open, (size_t)b->n_open, 0, loss));
-    if (lwm_grow(mem, (void **)&doc->runs, &doc->cap_runs, 2 * (doc->n_runs + 1),
-                 sizeof(int64_t)) < 0)
+    if (lwm_grow(mem, (void **)&doc->runs, &doc->cap_runs, 2 * (doc->n_runs + 1), sizeof(int64_t)) <
+        0)
         return lwm_error_set(err, -ENOMEM, "out of memory");
     doc->runs[2 * doc->n_runs] = (int64_t)doc->n;
     doc->runs[2 * doc->n_runs++ + 1] = keep;
@@ -112,7 +112,8 @@ static int check_stored_ids(const loader_field *f, const loader_build_opts *b, l
     for (size_t i = 0; i < f->n_tokens; i++)
         LWM_CHECK(err, (uint32_t)f->tokens[i] < vocab, LWM_EFORMAT,
                   "text field '%.*s': stored token id %d at position %zu is outside the "
-                  "tokenizer's %u pieces", (int)f->name_len, f->name, f->tokens[i], i, vocab);
+                  "tokenizer's %u pieces",
+                  (int)f->name_len, f->name, f->tokens[i], i, vocab);
     return 0;
 }
 
@@ -154,8 +155,9 @@ static int push_text(loader_doc *doc, const loader_record *rec, const loader_spe
     size_t n = 0;
     int rc = loader_spm_encode(b->spm, mem, joined, at, &doc->scratch, &n, &doc->scratch_cap);
     lwm_free(mem, joined);
-    if (rc < 0) return lwm_error_set(err, rc, "tokenizer failed on field '%.*s'",
-                                     (int)it->part_len[0], it->part[0]);
+    if (rc < 0)
+        return lwm_error_set(err, rc, "tokenizer failed on field '%.*s'", (int)it->part_len[0],
+                             it->part[0]);
     return push(doc, mem, doc->scratch, n, 0, it->loss);
 }
 
@@ -172,17 +174,21 @@ int loader_doc_build(loader_doc *doc, const loader_record *rec, const loader_bui
     for (int i = 0; i < spec.n_items; i++)
         for (int p = 0; p < spec.item[i].n_parts; p++)
             if (!find_field(rec, spec.item[i].part[p], spec.item[i].part_len[p]))
-                return lwm_error_set(err, LWM_ENOTFOUND,
-                                     "sample %s: field '%.*s' named in spec '%.*s' is not in the record",
-                                     rec->id, (int)spec.item[i].part_len[p], spec.item[i].part[p],
-                                     (int)rec->spec_len, rec->spec);
+                return lwm_error_set(
+                    err, LWM_ENOTFOUND,
+                    "sample %s: field '%.*s' named in spec '%.*s' is not in the record", rec->id,
+                    (int)spec.item[i].part_len[p], spec.item[i].part[p], (int)rec->spec_len,
+                    rec->spec);
     int32_t bos = b->bos, eos = b->eos;
     if ((rc = push(doc, mem, &bos, 1, 0, 0)) < 0) goto fail;
     for (int i = 0; i < spec.n_items; i++) {
         const loader_spec_item *it = &spec.item[i];
-        if (it->kind == ITEM_BOS) rc = push(doc, mem, &bos, 1, 0, it->loss);
-        else if (it->kind == ITEM_EOS) rc = push(doc, mem, &eos, 1, 0, it->loss);
-        else rc = push_text(doc, rec, it, b, mem, err);
+        if (it->kind == ITEM_BOS)
+            rc = push(doc, mem, &bos, 1, 0, it->loss);
+        else if (it->kind == ITEM_EOS)
+            rc = push(doc, mem, &eos, 1, 0, it->loss);
+        else
+            rc = push_text(doc, rec, it, b, mem, err);
         if (rc < 0) goto fail;
     }
     if ((rc = push(doc, mem, &eos, 1, 0, 1)) < 0) goto fail;

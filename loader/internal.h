@@ -27,7 +27,8 @@ typedef struct loader_spm loader_spm;
  */
 int loader_spm_open(loader_spm **out, char hash[33], const char *path, lwm_error *err);
 /** Loads a model from its bytes (path only names it in errors). */
-int loader_spm_load(loader_spm **out, const char *data, size_t size, const char *path, lwm_error *err);
+int loader_spm_load(loader_spm **out, const char *data, size_t size, const char *path,
+                    lwm_error *err);
 void loader_spm_free(loader_spm *spm);
 /**
  * Encodes text (no BOS/EOS) into *ids (grown through mem; capacity *cap),
@@ -40,7 +41,6 @@ int loader_spm_decode(const loader_spm *spm, const int32_t *ids, size_t n, char 
 int loader_spm_vocab_size(const loader_spm *spm);
 int loader_spm_bos_id(const loader_spm *spm);
 int loader_spm_eos_id(const loader_spm *spm);
-
 
 /* ---- Python's random.Random(n).choice(seq) index (pyrandom.c) ---- */
 
@@ -57,9 +57,9 @@ typedef enum loader_item_kind { ITEM_BOS, ITEM_EOS, ITEM_FIELD } loader_item_kin
 /** One comma-separated entry of a spec: `<|bos|>`, `<|eos|>`, `name`, `a+b`, each maybe `[...]`. */
 typedef struct loader_spec_item {
     loader_item_kind kind;
-    int loss;                          /**< 0 inside [...], else 1 */
-    int n_parts;                       /**< names joined with '+' */
-    const char *part[LOADER_MAX_PARTS];/**< pointers into the spec string (not NUL-terminated) */
+    int loss;                           /**< 0 inside [...], else 1 */
+    int n_parts;                        /**< names joined with '+' */
+    const char *part[LOADER_MAX_PARTS]; /**< pointers into the spec string (not NUL-terminated) */
     size_t part_len[LOADER_MAX_PARTS];
 } loader_spec_item;
 
@@ -78,11 +78,11 @@ typedef struct loader_field {
     const char *name;
     size_t name_len;
     int is_vision;
-    const char *text;        /**< text: UTF-8 (not NUL-terminated) */
+    const char *text; /**< text: UTF-8 (not NUL-terminated) */
     size_t text_len;
-    const int32_t *tokens;   /**< text: pre-tokenized ids, or NULL to tokenize text */
+    const int32_t *tokens; /**< text: pre-tokenized ids, or NULL to tokenize text */
     size_t n_tokens;
-    const uint16_t *codes;   /**< vision: frames × 256 codes */
+    const uint16_t *codes; /**< vision: frames × 256 codes */
     int64_t n_codes;
 } loader_field;
 
@@ -91,7 +91,7 @@ typedef struct loader_field {
 /** A record view, valid until the next read on the same source. */
 typedef struct loader_record {
     const char *id;
-    const char *spec;        /**< the chosen spec string (not NUL-terminated), after list choice */
+    const char *spec; /**< the chosen spec string (not NUL-terminated), after list choice */
     size_t spec_len;
     int n_fields;
     loader_field field[LOADER_MAX_FIELDS];
@@ -105,8 +105,8 @@ typedef struct loader_source {
     /** Reads record index into *rec, choosing among list specs (choice). 0 or < 0 with err. */
     int (*read)(void *impl, int64_t index, loader_record *rec, lwm_error *err);
     void (*close)(void *impl);
-    uint64_t identity;       /**< changes whenever the stored data may have changed */
-    int cacheable;           /**< 1 = lengths may be cached beside the data */
+    uint64_t identity; /**< changes whenever the stored data may have changed */
+    int cacheable;     /**< 1 = lengths may be cached beside the data */
 } loader_source;
 
 /** How list specs are resolved and documents built; shared by sources and documents. */
@@ -190,12 +190,12 @@ int64_t loader_perm_apply(const loader_perm *p, int64_t i);
 /** Per-document facts for planning: token count and vision code areas. */
 typedef struct loader_lengths {
     int64_t n_docs;
-    uint32_t *n_tokens;      /**< [n_docs] tokens of each document; 0 = bad record (skipped) */
-    uint32_t *run_off;       /**< [n_docs + 1] offsets into runs */
-    uint32_t *runs;          /**< pairs (start, frames) */
+    uint32_t *n_tokens; /**< [n_docs] tokens of each document; 0 = bad record (skipped) */
+    uint32_t *run_off;  /**< [n_docs + 1] offsets into runs */
+    uint32_t *runs;     /**< pairs (start, frames) */
     size_t n_runs, cap_runs;
-    uint32_t *loss_off;      /**< [n_docs + 1] offsets into loss_runs */
-    uint32_t *loss_runs;     /**< pairs [start, end) of tokens whose loss is 1 */
+    uint32_t *loss_off;  /**< [n_docs + 1] offsets into loss_runs */
+    uint32_t *loss_runs; /**< pairs [start, end) of tokens whose loss is 1 */
     size_t n_loss, cap_loss;
 } loader_lengths;
 
@@ -213,13 +213,14 @@ int64_t loader_piece_end(const loader_lengths *len, int64_t doc, int64_t a, int6
 /** The datasets and their mixing pattern; epoch = sum of dataset sizes slots. */
 typedef struct loader_order {
     int n_datasets;
-    int64_t size[16];        /**< records per dataset */
-    int64_t offset[16];      /**< first global document id of each dataset */
-    int64_t epoch_slots;     /**< slots per epoch: sum of sizes */
-    int cycle;               /**< pattern length (sum of integer weights) */
-    uint8_t *pattern;        /**< [cycle] dataset of each slot of a cycle */
-    int32_t *rank_in_cycle;  /**< [cycle] how many earlier slots of the cycle chose the same dataset */
-    int32_t count[16];       /**< slots per cycle of each dataset */
+    int64_t size[16];    /**< records per dataset */
+    int64_t offset[16];  /**< first global document id of each dataset */
+    int64_t epoch_slots; /**< slots per epoch: sum of sizes */
+    int cycle;           /**< pattern length (sum of integer weights) */
+    uint8_t *pattern;    /**< [cycle] dataset of each slot of a cycle */
+    int32_t
+        *rank_in_cycle; /**< [cycle] how many earlier slots of the cycle chose the same dataset */
+    int32_t count[16];  /**< slots per cycle of each dataset */
     uint64_t seed;
     int32_t stage;
     int shuffle;
@@ -235,23 +236,23 @@ int64_t loader_order_doc(const loader_order *o, int64_t epoch, int64_t slot);
 
 /** One piece of a document in a row: tokens [a, b] give positions a..b-1. */
 typedef struct loader_piece {
-    int64_t doc;             /**< global document id */
-    int64_t a, b;            /**< first and last token */
-    int64_t slots;           /**< positions taken in the row (b - a) */
-    int32_t row;             /**< row within the window */
-    int32_t split;           /**< 1 when the piece is not the whole document */
+    int64_t doc;   /**< global document id */
+    int64_t a, b;  /**< first and last token */
+    int64_t slots; /**< positions taken in the row (b - a) */
+    int32_t row;   /**< row within the window */
+    int32_t split; /**< 1 when the piece is not the whole document */
 } loader_piece;
 
 /** The rows of one window: pieces sorted by row, each row's pieces contiguous. */
 typedef struct loader_plan {
-    int64_t epoch, window;   /**< which window this is (-1 = none yet) */
+    int64_t epoch, window; /**< which window this is (-1 = none yet) */
     loader_piece *pieces;
     size_t n_pieces, cap_pieces;
-    int64_t *row_first;      /**< [n_rows + 1] first piece of each row */
+    int64_t *row_first; /**< [n_rows + 1] first piece of each row */
     size_t n_rows, cap_rows;
-    int64_t *remaining;      /**< scratch: free positions per row */
+    int64_t *remaining; /**< scratch: free positions per row */
     size_t cap_remaining;
-    int64_t dropped;         /**< pieces without a loss-bearing target left out (drop_no_loss) */
+    int64_t dropped; /**< pieces without a loss-bearing target left out (drop_no_loss) */
 } loader_plan;
 
 /**
@@ -287,12 +288,12 @@ typedef struct loader_stream_cursor {
 struct lwm_loader {
     lwm_mem mem;
     lwm_error err;
-    lwm_loader_options opt;            /**< copy; strings below are owned copies */
+    lwm_loader_options opt; /**< copy; strings below are owned copies */
     char *dataset_path[LOADER_MAX_DATASETS];
     char *default_spec, *separator, *cache_dir;
     double weights[LOADER_MAX_DATASETS];
     loader_spm *spm;
-    char tokenizer_hash[33];           /**< XXH3-128 hex of the tokenizer file */
+    char tokenizer_hash[33]; /**< XXH3-128 hex of the tokenizer file */
     loader_build_opts build;
     loader_source src[LOADER_MAX_DATASETS];
     int n_src;
@@ -301,21 +302,22 @@ struct lwm_loader {
     lwm_loader_stage *stages;
     int n_stages;
     int64_t window_docs;
-    lwm_loader_state st;               /**< state after the last batch returned */
+    lwm_loader_state st; /**< state after the last batch returned */
     loader_plan plan;
     loader_doc doc;
-    int64_t doc_id;                    /**< global id of the document in doc; -1 = none */
-    loader_row row;                    /**< the row being built: row_own, or a row of the batch */
-    loader_row row_own;                /**< whole-row buffers (capacity max seq_len + 1) */
+    int64_t doc_id;     /**< global id of the document in doc; -1 = none */
+    loader_row row;     /**< the row being built: row_own, or a row of the batch */
+    loader_row row_own; /**< whole-row buffers (capacity max seq_len + 1) */
     int64_t row_cap;
-    int32_t *stream_tokens;            /**< LWM layout: the L + 1 stream tokens of a row */
+    int32_t *stream_tokens; /**< LWM layout: the L + 1 stream tokens of a row */
     uint8_t *stream_vision, *stream_loss;
-    lwm_loader_batch batch;            /**< this rank's arrays, sized for the largest stage (no prefetch) */
-    int64_t batch_cap, rows_cap;       /**< positions per rank batch; whole-row positions per rank batch */
-    lwm_loader_state consumed;         /**< state after the last batch handed to the caller */
-    struct loader_prefetch *prefetch;  /**< background producer, or NULL */
-    int64_t epoch_rows;                /**< packed: rows seen in the current epoch (detects empty data) */
-    int64_t dropped;                   /**< pieces without loss left out of windows planned since
+    lwm_loader_batch batch; /**< this rank's arrays, sized for the largest stage (no prefetch) */
+    int64_t batch_cap,
+        rows_cap;              /**< positions per rank batch; whole-row positions per rank batch */
+    lwm_loader_state consumed; /**< state after the last batch handed to the caller */
+    struct loader_prefetch *prefetch; /**< background producer, or NULL */
+    int64_t epoch_rows; /**< packed: rows seen in the current epoch (detects empty data) */
+    int64_t dropped;    /**< pieces without loss left out of windows planned since
                                             the last batch (drop_no_loss) */
     lwm_loader_info info;
 };

@@ -35,7 +35,8 @@ static int add_runs(loader_lengths *len, const loader_doc *doc, const lwm_mem *m
         if (2 * (len->n_loss + 1) > len->cap_loss)
             LWM_TRY(lwm_grow(mem, (void **)&len->loss_runs, &len->cap_loss, 2 * (len->n_loss + 1),
                              sizeof *len->loss_runs));
-        len->loss_runs[2 * len->n_loss] = (uint32_t)i, len->loss_runs[2 * len->n_loss + 1] = (uint32_t)j;
+        len->loss_runs[2 * len->n_loss] = (uint32_t)i,
+                           len->loss_runs[2 * len->n_loss + 1] = (uint32_t)j;
         len->n_loss++;
         i = j;
     }

@@ -21,7 +21,6 @@ static int encode_delimiter(lwm_loader *ld, const char *text, int32_t *out, int 
     return 0;
 }
 
-
 static int open_tokenizer(lwm_loader *ld, const char *path)
 {
     LWM_CHECK(&ld->err, path, LWM_EINVAL,
@@ -53,7 +52,6 @@ static int open_datasets(lwm_loader *ld)
     return 0;
 }
 
-
 // ---- Curriculum and buffers ---------------------------------------------
 
 static int check_stages(lwm_loader *ld)
@@ -79,7 +77,8 @@ static int check_stages(lwm_loader *ld)
                   (long long)st->seq_len, (long long)unit,
                   o->ring_layout == LWM_RING_ZIGZAG ? "zigzag" : "contiguous", P);
         if (st->seq_len + 1 > ld->row_cap) ld->row_cap = st->seq_len + 1;
-        if (rows / D * (st->seq_len / P) > ld->batch_cap) ld->batch_cap = rows / D * (st->seq_len / P);
+        if (rows / D * (st->seq_len / P) > ld->batch_cap)
+            ld->batch_cap = rows / D * (st->seq_len / P);
     }
     return 0;
 }
@@ -107,8 +106,8 @@ int loader_batch_alloc(const lwm_loader *ld, lwm_loader_batch *bt)
              bt->target_vision_masks && bt->segment_ids && bt->positions && bt->global_index &&
              bt->row_segment_ids;
     if (!ok) return -ENOMEM;
-    void *big[] = {bt->input_tokens, bt->target_tokens, bt->loss_masks, bt->segment_ids,
-                   bt->positions, bt->row_segment_ids};
+    void *big[] = {bt->input_tokens, bt->target_tokens, bt->loss_masks,
+                   bt->segment_ids,  bt->positions,     bt->row_segment_ids};
     for (int i = 0; i < 6; i++) loader_advise_huge(big[i], (i == 5 ? rows : b) * 4);
     loader_advise_huge(bt->input_vision_masks, b), loader_advise_huge(bt->target_vision_masks, b);
     return 0;
@@ -293,13 +292,16 @@ static void ring_index(int32_t *out, int64_t L, int P, int r, int zigzag)
 {
     int64_t c = L / P, h = c / 2;
     for (int64_t i = 0; i < c; i++) {
-        if (!zigzag) out[i] = (int32_t)(r * c + i);
-        else out[i] = (int32_t)(i < h ? r * h + i : (2 * P - 1 - r) * h + (i - h));
+        if (!zigzag)
+            out[i] = (int32_t)(r * c + i);
+        else
+            out[i] = (int32_t)(i < h ? r * h + i : (2 * P - 1 - r) * h + (i - h));
     }
 }
 
 // Copies positions [from, from + n) of the whole row to local positions at.
-static void copy_range(lwm_loader_batch *b, const loader_row *r, int64_t at, int64_t from, int64_t n)
+static void copy_range(lwm_loader_batch *b, const loader_row *r, int64_t at, int64_t from,
+                       int64_t n)
 {
     size_t w = (size_t)n * 4;
     memcpy(b->input_tokens + at, r->input + from, w);
@@ -404,11 +406,20 @@ int lwm_loader_next(lwm_loader *ld, lwm_loader_batch *out)
     return 0;
 }
 
-lwm_loader_state lwm_loader_get_state(const lwm_loader *ld) { return ld->consumed; }
+lwm_loader_state lwm_loader_get_state(const lwm_loader *ld)
+{
+    return ld->consumed;
+}
 
-const char *lwm_loader_errmsg(const lwm_loader *ld) { return ld->err.msg; }
+const char *lwm_loader_errmsg(const lwm_loader *ld)
+{
+    return ld->err.msg;
+}
 
-void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info) { *info = ld->info; }
+void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info)
+{
+    *info = ld->info;
+}
 
 int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap)
 {

@@ -104,7 +104,9 @@ enum {
     LWM_FRAME_CODES = 256,   /**< codes per frame (16×16, raster order) */
 };
 
-/** Text ids fixed by LWM's LLaMA-2 vocabulary (the tokenizer's own bos/eos are used if they differ). */
+/**
+ * Text ids fixed by LWM's LLaMA-2 vocabulary (the tokenizer's own bos/eos are used if they differ).
+ */
 enum { LWM_TEXT_BOS = 1, LWM_TEXT_EOS = 2, LWM_PAD_ID = 1 };
 
 typedef enum lwm_loader_layout {
@@ -140,50 +142,56 @@ int64_t lwm_loader_stage_steps(const lwm_loader_stage *s);
 
 /** Everything a loader is created from. Zeroed + datasets + seq_len = sensible defaults. */
 typedef struct lwm_loader_options {
-    const char *const *datasets; /**< set by caller: dataset paths (store directories, or LWM JSONL files) */
-    const double *weights;       /**< set by caller: mixing weight per dataset; NULL = all equal */
-    int n_datasets;              /**< set by caller: >= 1 */
-    const char *tokenizer;       /**< set by caller: SentencePiece .model; NULL = the one the
+    const char *const
+        *datasets; /**< set by caller: dataset paths (store directories, or LWM JSONL files) */
+    const double *weights; /**< set by caller: mixing weight per dataset; NULL = all equal */
+    int n_datasets;        /**< set by caller: >= 1 */
+    const char *tokenizer; /**< set by caller: SentencePiece .model; NULL = the one the
                                       datasets record (lwm ingest --tokenizer) */
-    int force_tokenizer;         /**< set by caller: 1 = use tokenizer even when a dataset records
+    int force_tokenizer;   /**< set by caller: 1 = use tokenizer even when a dataset records
                                       another (otherwise that is an error) */
 
     const lwm_loader_stage *stages; /**< set by caller: curriculum; NULL = one stage below */
     int n_stages;                   /**< set by caller */
     int64_t seq_len;                /**< set by caller when stages is NULL: positions per row */
-    int64_t rows;                   /**< set by caller when stages is NULL: global rows per batch (0 = 1) */
+    int64_t rows; /**< set by caller when stages is NULL: global rows per batch (0 = 1) */
 
-    lwm_loader_layout layout;    /**< set by caller; default LWM_LAYOUT_PACKED */
-    int no_shuffle;              /**< set by caller: 1 = dense order (LWM's file order) */
-    uint64_t seed;               /**< set by caller: shuffle and alternative choice seed */
-    int64_t max_n_frames;        /**< set by caller: subsample vision fields to this many frames; <= 0 = all */
-    int force_fields_index;      /**< set by caller: 1 = always take entry fields_index of a list spec */
-    int fields_index;            /**< set by caller: with force_fields_index; otherwise entry
+    lwm_loader_layout layout; /**< set by caller; default LWM_LAYOUT_PACKED */
+    int no_shuffle;           /**< set by caller: 1 = dense order (LWM's file order) */
+    uint64_t seed;            /**< set by caller: shuffle and alternative choice seed */
+    int64_t
+        max_n_frames; /**< set by caller: subsample vision fields to this many frames; <= 0 = all */
+    int force_fields_index; /**< set by caller: 1 = always take entry fields_index of a list spec */
+    int fields_index;       /**< set by caller: with force_fields_index; otherwise entry
                                       random.Random(dense index).choice(list), as LWM */
-    const char *fields_spec;     /**< set by caller: spec used when a record has none; NULL =
+    const char *fields_spec;        /**< set by caller: spec used when a record has none; NULL =
                                       the dataset's (lwm ingest --fields), else for a store
                                       record its vision field without loss then its text
                                       fields in manifest order with loss ("[vision],caption");
                                       for an LWM JSONL line without one, an error */
     const char *subfield_separator; /**< set by caller: joins a+b text; NULL = " " */
-    int no_segment_ids;          /**< set by caller: 1 = every real position gets segment 1 (cross-document attention) */
-    int no_position_reset;       /**< set by caller: 1 = positions run 0..seq_len-1 along the row */
-    int pack_window;             /**< set by caller: documents per packing window; 0 = 4096 */
-    int drop_no_loss;            /**< set by caller: 1 = leave out pieces of documents with no
+    /**
+     * set by caller: 1 = every real position gets segment 1 (cross-document attention)
+     */
+    int no_segment_ids;
+    int no_position_reset; /**< set by caller: 1 = positions run 0..seq_len-1 along the row */
+    int pack_window;       /**< set by caller: documents per packing window; 0 = 4096 */
+    int drop_no_loss;      /**< set by caller: 1 = leave out pieces of documents with no
                                       loss-bearing target (e.g. the frames of a [vision],caption
                                       video split over rows): packed layout; lwm train's default */
-    int start_stage;             /**< set by caller: begin at this curriculum stage (not when resuming) */
+    int start_stage;       /**< set by caller: begin at this curriculum stage (not when resuming) */
 
-    int dp_rank, dp_size;        /**< set by caller: data-parallel rank and size; size 0 = 1 */
-    int sp_rank, sp_size;        /**< set by caller: sequence-parallel (ring) rank and size; size 0 = 1 */
-    lwm_ring_layout ring_layout; /**< set by caller; only slices rows (seq_len must divide by 2·sp_size) */
+    int dp_rank, dp_size; /**< set by caller: data-parallel rank and size; size 0 = 1 */
+    int sp_rank, sp_size; /**< set by caller: sequence-parallel (ring) rank and size; size 0 = 1 */
+    lwm_ring_layout
+        ring_layout; /**< set by caller; only slices rows (seq_len must divide by 2·sp_size) */
 
     lwm_loader_bad_policy on_bad_record; /**< set by caller; default LWM_LOADER_FAIL */
-    size_t prefetch_bytes;       /**< set by caller: background prefetch cap in bytes; 0 = no thread */
-    const char *cache_dir;       /**< set by caller: where length caches go; NULL = inside the dataset */
-    lwm_logger log;              /**< set by caller: warnings and stage changes */
-    lwm_progress progress;       /**< set by caller: reports a length-cache build (the only slow start) */
-    lwm_mem mem;                 /**< set by caller: allocator */
+    size_t prefetch_bytes; /**< set by caller: background prefetch cap in bytes; 0 = no thread */
+    const char *cache_dir; /**< set by caller: where length caches go; NULL = inside the dataset */
+    lwm_logger log;        /**< set by caller: warnings and stage changes */
+    lwm_progress progress; /**< set by caller: reports a length-cache build (the only slow start) */
+    lwm_mem mem;           /**< set by caller: allocator */
 } lwm_loader_options;
 
 /**
@@ -194,14 +202,15 @@ typedef struct lwm_loader_options {
 enum { LWM_LOADER_STATE_PARTS = 10 };
 
 typedef struct lwm_loader_state {
-    uint64_t seed;       /**< the shuffle seed the state belongs to (checked on resume) */
-    int32_t stage;       /**< curriculum stage index */
-    int64_t epoch;       /**< pass over the data within the stage */
-    int64_t window;      /**< packing window within the epoch (LWM layout: document cursor) */
-    int64_t row;         /**< next row within the window (LWM layout: token offset in the document) */
-    int64_t step;        /**< global batches delivered in this stage */
-    int64_t tokens;      /**< global positions delivered in this stage (step · tokens_per_batch) */
-    uint64_t config_hash;/**< hash of what shapes the stream (the parts below); checked on resume */
+    uint64_t seed;  /**< the shuffle seed the state belongs to (checked on resume) */
+    int32_t stage;  /**< curriculum stage index */
+    int64_t epoch;  /**< pass over the data within the stage */
+    int64_t window; /**< packing window within the epoch (LWM layout: document cursor) */
+    int64_t row;    /**< next row within the window (LWM layout: token offset in the document) */
+    int64_t step;   /**< global batches delivered in this stage */
+    int64_t tokens; /**< global positions delivered in this stage (step · tokens_per_batch) */
+    uint64_t
+        config_hash; /**< hash of what shapes the stream (the parts below); checked on resume */
     uint64_t part_hash[LWM_LOADER_STATE_PARTS]; /**< one hash per part of the stream's inputs
                                                      (lwm_loader_state_part_name), so a mismatch
                                                      on resume names what changed */
@@ -228,26 +237,30 @@ typedef struct lwm_loader_batch {
     uint8_t *input_vision_masks;  /**< [rows·len] 1 = input id is in the vision space */
     uint8_t *target_vision_masks; /**< [rows·len] 1 = target id is in the vision space */
     int32_t *segment_ids;         /**< [rows·len] document within the row, 1-based; 0 = padding */
-    int32_t *positions;           /**< [rows·len] RoPE position (restarts per document by default) */
-    int32_t *global_index;        /**< [len] index in the whole row of each local position (ring slice) */
-    int32_t *row_segment_ids;     /**< [rows·seq_len] segment ids of whole rows, for ring masks of other ranks' blocks */
+    int32_t *positions;    /**< [rows·len] RoPE position (restarts per document by default) */
+    int32_t *global_index; /**< [len] index in the whole row of each local position (ring slice) */
+    int32_t *
+        /**
+         * [rows·seq_len] segment ids of whole rows, for ring masks of other ranks' blocks
+         */
+        row_segment_ids;
 
-    int32_t stage;                /**< curriculum stage of this batch */
-    double rope_theta;            /**< the stage's RoPE theta */
-    int64_t epoch;                /**< epoch the batch's first row came from */
-    int64_t step;                 /**< global step index within the stage (0-based) */
-    int stage_done;               /**< 1 when this is the last batch of its stage */
-    double padding_fraction;      /**< padding positions / positions over this rank's rows */
-    int64_t documents;            /**< documents (or pieces) that start in this rank's rows */
-    int64_t documents_split;      /**< pieces that are not a whole document, in this rank's rows */
-    int64_t rows_no_loss;         /**< this rank's rows without any loss-bearing target */
-    int64_t pieces_dropped;       /**< pieces without loss left out (drop_no_loss) of the windows
+    int32_t stage;           /**< curriculum stage of this batch */
+    double rope_theta;       /**< the stage's RoPE theta */
+    int64_t epoch;           /**< epoch the batch's first row came from */
+    int64_t step;            /**< global step index within the stage (0-based) */
+    int stage_done;          /**< 1 when this is the last batch of its stage */
+    double padding_fraction; /**< padding positions / positions over this rank's rows */
+    int64_t documents;       /**< documents (or pieces) that start in this rank's rows */
+    int64_t documents_split; /**< pieces that are not a whole document, in this rank's rows */
+    int64_t rows_no_loss;    /**< this rank's rows without any loss-bearing target */
+    int64_t pieces_dropped;  /**< pieces without loss left out (drop_no_loss) of the windows
                                        planned for this batch (the same count on every rank) */
-    int64_t run_step;             /**< steps of the whole curriculum before this one (the trainer
+    int64_t run_step;        /**< steps of the whole curriculum before this one (the trainer
                                        logs this batch as step run_step + 1) */
-    int64_t run_row;              /**< global row number, over the whole curriculum, of this
+    int64_t run_row;         /**< global row number, over the whole curriculum, of this
                                        rank's first row (the same whatever the rank layout) */
-    lwm_loader_state state;       /**< the state right after this batch: save this one */
+    lwm_loader_state state;  /**< the state right after this batch: save this one */
 } lwm_loader_batch;
 
 typedef struct lwm_loader lwm_loader;
@@ -281,13 +294,13 @@ const char *lwm_loader_errmsg(const lwm_loader *ld);
 
 /** Dataset facts the loader knows after create. Filled by lwm_loader_info. */
 typedef struct lwm_loader_info {
-    int64_t documents;       /**< records over all datasets */
-    int64_t tokens;          /**< document tokens over all datasets (after max_n_frames) */
-    int64_t skipped;         /**< bad records skipped so far (on_bad_record = SKIP) */
-    int32_t n_stages;        /**< curriculum stages */
-    double startup_seconds;  /**< wall time of lwm_loader_create */
-    int cache_built;         /**< 1 when create had to build the length cache */
-    size_t prefetch_cap;     /**< bytes the prefetch buffer may hold (0 = off) */
+    int64_t documents;      /**< records over all datasets */
+    int64_t tokens;         /**< document tokens over all datasets (after max_n_frames) */
+    int64_t skipped;        /**< bad records skipped so far (on_bad_record = SKIP) */
+    int32_t n_stages;       /**< curriculum stages */
+    double startup_seconds; /**< wall time of lwm_loader_create */
+    int cache_built;        /**< 1 when create had to build the length cache */
+    size_t prefetch_cap;    /**< bytes the prefetch buffer may hold (0 = off) */
 } lwm_loader_info;
 
 void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info);
@@ -296,13 +309,16 @@ void lwm_loader_get_info(const lwm_loader *ld, lwm_loader_info *info);
  * Detokenizes text ids (no vision ids) into out (capacity cap, NUL-terminated,
  * truncated when short) with the loader's tokenizer: for inspection output.
  */
-int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out, size_t cap);
+int lwm_loader_detokenize(const lwm_loader *ld, const int32_t *ids, size_t n, char *out,
+                          size_t cap);
 
 /* ---- The text tokenizer on its own (for tools that store token ids) ---- */
 
 typedef struct lwm_loader_tokenizer lwm_loader_tokenizer;
 
-/** Loads a SentencePiece .model. Returns 0 and *out, or a negative code with err naming the file. */
+/**
+ * Loads a SentencePiece .model. Returns 0 and *out, or a negative code with err naming the file.
+ */
 int lwm_loader_tokenizer_open(lwm_loader_tokenizer **out, const char *path, lwm_error *err);
 
 /**
@@ -313,7 +329,9 @@ int lwm_loader_tokenizer_open(lwm_loader_tokenizer **out, const char *path, lwm_
 int64_t lwm_loader_tokenizer_encode(const lwm_loader_tokenizer *t, const char *text, int32_t *ids,
                                     size_t cap);
 
-/** XXH3-128 hex of the model file: the identity the store records (lwm_shard_info.tokenizer_hash). */
+/**
+ * XXH3-128 hex of the model file: the identity the store records (lwm_shard_info.tokenizer_hash).
+ */
 const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t);
 
 /** Pieces in the tokenizer's vocabulary (the rows a text embedding for it must have). */
@@ -381,15 +399,15 @@ int lwm_loader_curriculum_load(const char *path, const lwm_mem *mem, lwm_loader_
  * lwm pack --curriculum both use, so that pack prints the trainer's rows.
  */
 typedef struct lwm_loader_run_config {
-    lwm_loader_stage *stages;   /**< allocated through mem (lwm_free) */
+    lwm_loader_stage *stages; /**< allocated through mem (lwm_free) */
     int n_stages;
-    int is_training;            /**< 1 when the file has "model", "train" or "data" */
-    uint64_t seed;              /**< train.seed, LWM_LOADER_TRAIN_SEED when absent */
-    char tokenizer[2048];       /**< data.tokenizer; "" = not given (the dataset's) */
-    int force_tokenizer;        /**< data.force_tokenizer (JSON bool): use it over the dataset's */
-    char fields_spec[1024];     /**< data.fields_spec; "" = not given */
-    lwm_loader_layout layout;   /**< data.layout; default packed */
-    int drop_no_loss;           /**< data.drop_no_loss (JSON bool); default true in a training config */
+    int is_training;          /**< 1 when the file has "model", "train" or "data" */
+    uint64_t seed;            /**< train.seed, LWM_LOADER_TRAIN_SEED when absent */
+    char tokenizer[2048];     /**< data.tokenizer; "" = not given (the dataset's) */
+    int force_tokenizer;      /**< data.force_tokenizer (JSON bool): use it over the dataset's */
+    char fields_spec[1024];   /**< data.fields_spec; "" = not given */
+    lwm_loader_layout layout; /**< data.layout; default packed */
+    int drop_no_loss; /**< data.drop_no_loss (JSON bool); default true in a training config */
 } lwm_loader_run_config;
 
 /** Reads a curriculum or training config. Errors name the file and field. */

@@ -30,8 +30,10 @@ static int cut_window(loader_plan *plan, const loader_order *order, const loader
                       "document %lld: a frame does not fit in a row of %lld positions",
                       (long long)doc, (long long)seq_len);
             loader_piece piece = {doc, a, b, b - a, -1, split};
-            if (drop_no_loss && !loader_piece_has_loss(len, doc, a, b)) plan->dropped++;
-            else if (add_piece(plan, mem, piece) < 0) return lwm_error_set(err, -ENOMEM, "out of memory");
+            if (drop_no_loss && !loader_piece_has_loss(len, doc, a, b))
+                plan->dropped++;
+            else if (add_piece(plan, mem, piece) < 0)
+                return lwm_error_set(err, -ENOMEM, "out of memory");
             a = b;
         }
     }
@@ -87,8 +89,8 @@ int loader_plan_window(loader_plan *plan, const loader_order *order, const loade
     plan->n_rows = 0;
     plan->epoch = plan->window = -1;
     int64_t first = window * window_docs;
-    int64_t last = first + window_docs < order->epoch_slots ? first + window_docs
-                                                            : order->epoch_slots;
+    int64_t last =
+        first + window_docs < order->epoch_slots ? first + window_docs : order->epoch_slots;
     LWM_TRY(cut_window(plan, order, len, epoch, first, last, seq_len, drop_no_loss, mem, err));
     for (size_t i = 0; i < plan->n_pieces; i++) plan->pieces[i].row = (int32_t)i;
     qsort(plan->pieces, plan->n_pieces, sizeof *plan->pieces, by_size_desc);
@@ -96,8 +98,8 @@ int loader_plan_window(loader_plan *plan, const loader_order *order, const loade
     // Shuffle whole rows so batch composition does not follow piece size.
     loader_perm perm;
     loader_perm_init(&perm, (int64_t)plan->n_rows, order->seed,
-                     ((uint64_t)order->stage << 40) ^ (uint64_t)epoch, (uint64_t)window ^ (1ull << 63),
-                     !order->shuffle);
+                     ((uint64_t)order->stage << 40) ^ (uint64_t)epoch,
+                     (uint64_t)window ^ (1ull << 63), !order->shuffle);
     for (size_t i = 0; i < plan->n_pieces; i++)
         plan->pieces[i].row = (int32_t)loader_perm_apply(&perm, plan->pieces[i].row);
     qsort(plan->pieces, plan->n_pieces, sizeof *plan->pieces, by_row);

@@ -19,10 +19,10 @@ typedef struct loader_prefetch {
     pthread_cond_t changed;
     lwm_loader_batch slot[MAX_SLOTS];
     int n_slots;
-    int head, count;      /**< oldest filled slot; filled slots (including the one held) */
-    int held;             /**< 1 while the caller holds slot[head] */
-    int stop, done, rc;   /**< stop requested; producer finished with rc (0 = running) */
-    int started;          /**< the thread, lock and condition exist */
+    int head, count;    /**< oldest filled slot; filled slots (including the one held) */
+    int held;           /**< 1 while the caller holds slot[head] */
+    int stop, done, rc; /**< stop requested; producer finished with rc (0 = running) */
+    int started;        /**< the thread, lock and condition exist */
 } loader_prefetch;
 
 static void *produce(void *arg)
@@ -35,10 +35,13 @@ static void *produce(void *arg)
         int stop = p->stop, tail = (p->head + p->count) % p->n_slots;
         pthread_mutex_unlock(&p->lock);
         if (stop) break;
-        int rc = loader_generate(ld, &p->slot[tail]); // touches only slot[tail] and ld's producer state
+        int rc =
+            loader_generate(ld, &p->slot[tail]); // touches only slot[tail] and ld's producer state
         pthread_mutex_lock(&p->lock);
-        if (rc < 0) p->done = 1, p->rc = rc;
-        else p->count++;
+        if (rc < 0)
+            p->done = 1, p->rc = rc;
+        else
+            p->count++;
         pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->lock);
         if (rc < 0) break;

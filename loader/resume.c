@@ -30,7 +30,10 @@ const char *lwm_loader_state_part_name(int i)
     return i >= 0 && i < LWM_LOADER_STATE_PARTS ? part_names[i] : NULL;
 }
 
-static uint64_t hash_ints(const int64_t *v, int n) { return lwm_hash64(v, (size_t)n * sizeof *v); }
+static uint64_t hash_ints(const int64_t *v, int n)
+{
+    return lwm_hash64(v, (size_t)n * sizeof *v);
+}
 
 static uint64_t hash_data(const lwm_loader *ld)
 {
@@ -73,8 +76,9 @@ void loader_state_parts(const lwm_loader *ld, uint64_t part[LWM_LOADER_STATE_PAR
         v[k++] = ld->n_stages;
         for (int s = 0; s < ld->n_stages; s++) {
             const lwm_loader_stage *st = &ld->stages[s];
-            v[k++] = f == 0 ? st->seq_len : f == 1 ? st->tokens_per_batch
-                                                   : (st->total_tokens > 0 ? st->total_tokens : 0);
+            v[k++] = f == 0   ? st->seq_len
+                     : f == 1 ? st->tokens_per_batch
+                              : (st->total_tokens > 0 ? st->total_tokens : 0);
             if (k == (int)(sizeof v / sizeof v[0])) { // many stages: fold
                 v[0] = (int64_t)hash_ints(v, k);
                 k = 1;
@@ -92,7 +96,7 @@ int64_t lwm_loader_stage_steps(const lwm_loader_stage *s)
 }
 
 #define BAD_FIELD(ld, cond, field, value, fmt, ...)                                                \
-    LWM_CHECK(&(ld)->err, cond, LWM_EINVAL, "resume state: %s %lld out of range (" fmt ")", field,  \
+    LWM_CHECK(&(ld)->err, cond, LWM_EINVAL, "resume state: %s %lld out of range (" fmt ")", field, \
               (long long)(value), __VA_ARGS__)
 
 // The cursor of the current layout: window/slot and row/offset within the plan.
@@ -149,8 +153,8 @@ int loader_resume(lwm_loader *ld, const lwm_loader_state *state)
         LWM_CHECK(&ld->err, ld->opt.start_stage >= 0 && ld->opt.start_stage < ld->n_stages,
                   LWM_EINVAL, "start stage %d: the curriculum has %d stages", ld->opt.start_stage,
                   ld->n_stages);
-        ld->st = (lwm_loader_state){.seed = ld->opt.seed, .stage = ld->opt.start_stage,
-                                    .config_hash = hash};
+        ld->st = (lwm_loader_state){
+            .seed = ld->opt.seed, .stage = ld->opt.start_stage, .config_hash = hash};
         memcpy(ld->st.part_hash, part, sizeof part);
         return 0;
     }

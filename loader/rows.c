@@ -19,9 +19,10 @@ int loader_build_doc(lwm_loader *ld, int64_t doc)
     if (rc >= 0) rc = loader_doc_build(&ld->doc, &rec, &ld->build, &ld->mem, &ld->err);
     if (rc < 0) return lwm_error_prefix(&ld->err, "%s", ld->src[d].path);
     if ((int64_t)ld->doc.n != (int64_t)ld->len.n_tokens[doc])
-        return lwm_error_set(&ld->err, LWM_EFORMAT,
-                             "%s: sample %s: %zu tokens, but the length cache says %u (stale cache?)",
-                             ld->src[d].path, rec.id, ld->doc.n, ld->len.n_tokens[doc]);
+        return lwm_error_set(
+            &ld->err, LWM_EFORMAT,
+            "%s: sample %s: %zu tokens, but the length cache says %u (stale cache?)",
+            ld->src[d].path, rec.id, ld->doc.n, ld->len.n_tokens[doc]);
     ld->doc_id = doc;
     return 0;
 }
@@ -76,7 +77,10 @@ __attribute__((optimize("tree-vectorize"))) static void copy_piece(lwm_loader *l
     for (int64_t i = 0; i < n; i++) pos[i] = first + (int32_t)i;
 }
 
-static int64_t stage_seq_len(const lwm_loader *ld) { return ld->stages[ld->st.stage].seq_len; }
+static int64_t stage_seq_len(const lwm_loader *ld)
+{
+    return ld->stages[ld->st.stage].seq_len;
+}
 
 // ---- Packed layout -------------------------------------------------------
 
@@ -87,7 +91,8 @@ static int packed_row(lwm_loader *ld, int materialize)
     for (;;) {
         if (ld->plan.epoch != st->epoch || ld->plan.window != st->window) {
             LWM_TRY(loader_plan_window(&ld->plan, &ld->order, &ld->len, st->epoch, st->window,
-                                       ld->window_docs, L, ld->opt.drop_no_loss, &ld->mem, &ld->err));
+                                       ld->window_docs, L, ld->opt.drop_no_loss, &ld->mem,
+                                       &ld->err));
             ld->dropped += ld->plan.dropped;
         }
         if (st->row < (int64_t)ld->plan.n_rows) break;
@@ -148,7 +153,8 @@ static int stream_take(lwm_loader *ld, loader_stream_cursor *c, int64_t n, int64
         int built = out ? build_or_skip(ld, doc) : 0;
         if (built < 0) return built;
         if (built) {
-            memcpy(ld->stream_tokens + at, ld->doc.tokens + c->offset, (size_t)take * sizeof(int32_t));
+            memcpy(ld->stream_tokens + at, ld->doc.tokens + c->offset,
+                   (size_t)take * sizeof(int32_t));
             memcpy(ld->stream_vision + at, ld->doc.vision + c->offset, (size_t)take);
             memcpy(ld->stream_loss + at, ld->doc.loss + c->offset, (size_t)take);
         } else if (out) { // skipped: pad id, no loss, in the stream's place

@@ -68,8 +68,9 @@ static int jsonl_read(void *impl, int64_t index, loader_record *rec, lwm_error *
     rec->n_fields = r->n_fields;
     for (int i = 0; i < r->n_fields; i++) {
         const jsonl_field *f = &r->fields[i];
-        rec->field[i] = (loader_field){f->name, strlen(f->name), f->is_vision, f->text,
-                                       f->text_len, f->tokens, f->n_tokens, f->codes, f->n_codes};
+        rec->field[i] =
+            (loader_field){f->name,   strlen(f->name), f->is_vision, f->text,   f->text_len,
+                           f->tokens, f->n_tokens,     f->codes,     f->n_codes};
     }
     return 0;
 }
@@ -81,8 +82,9 @@ static int read_codes(jsonl_field *f, const cJSON *list, const lwm_mem *mem, lwm
     LWM_CHECK(err, f->codes, -ENOMEM, "out of memory");
     int i = 0;
     for (const cJSON *c = list->child; c; c = c->next, i++) {
-        LWM_CHECK(err, cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble < 65536 &&
-                           c->valuedouble == (double)(int)c->valuedouble,
+        LWM_CHECK(err,
+                  cJSON_IsNumber(c) && c->valuedouble >= 0 && c->valuedouble < 65536 &&
+                      c->valuedouble == (double)(int)c->valuedouble,
                   LWM_EFORMAT, "field '%s': item %d is not a code", f->name, i);
         f->codes[i] = (uint16_t)c->valuedouble;
     }
@@ -136,12 +138,13 @@ static int read_line(jsonl_rec *r, const char *line, size_t len, int64_t index,
     r->id = lwm_strdup(mem, cJSON_IsString(id) ? id->valuestring : idbuf);
     const char *spec;
     size_t spec_len;
-    LWM_TRY_GOTO(rc, loader_spec_choose(cJSON_GetObjectItemCaseSensitive(obj, "fields"), index, b,
-                                        &spec, &spec_len, err), end);
+    LWM_TRY_GOTO(rc,
+                 loader_spec_choose(cJSON_GetObjectItemCaseSensitive(obj, "fields"), index, b,
+                                    &spec, &spec_len, err),
+                 end);
     r->spec = lwm_malloc(mem, spec_len + 1);
     int n = 0;
-    for (const cJSON *c = obj->child; c; c = c->next)
-        n += cJSON_IsString(c) || cJSON_IsArray(c);
+    for (const cJSON *c = obj->child; c; c = c->next) n += cJSON_IsString(c) || cJSON_IsArray(c);
     r->fields = lwm_calloc(mem, (size_t)(n ? n : 1), sizeof *r->fields);
     if (!r->id || !r->spec || !r->fields) {
         rc = lwm_error_set(err, -ENOMEM, "out of memory");
@@ -150,8 +153,7 @@ static int read_line(jsonl_rec *r, const char *line, size_t len, int64_t index,
     memcpy(r->spec, spec, spec_len);
     r->spec[spec_len] = '\0';
     for (const cJSON *c = obj->child; c; c = c->next) {
-        if (strcmp(c->string, "fields") == 0 || (!cJSON_IsString(c) && !cJSON_IsArray(c)))
-            continue;
+        if (strcmp(c->string, "fields") == 0 || (!cJSON_IsString(c) && !cJSON_IsArray(c))) continue;
         if (r->n_fields == LOADER_MAX_FIELDS) {
             rc = lwm_error_set(err, LWM_EFORMAT, "more than %d fields", LOADER_MAX_FIELDS);
             goto end;
@@ -183,13 +185,13 @@ int loader_source_jsonl_open(loader_source *src, const char *path, const loader_
         line_no++;
         if (end == line) continue;
         if ((size_t)(end - line) > LWM_MAX_LINE_BYTES) {
-            rc = lwm_error_set(err, LWM_EINVAL, "line of %zu bytes, more than the %zu a line may have",
+            rc = lwm_error_set(err, LWM_EINVAL,
+                               "line of %zu bytes, more than the %zu a line may have",
                                (size_t)(end - line), LWM_MAX_LINE_BYTES);
             break;
         }
-        if ((size_t)s->n == s->cap &&
-            (rc = lwm_grow(mem, (void **)&s->recs, &s->cap, (size_t)s->n + 1,
-                           sizeof *s->recs)) < 0) {
+        if ((size_t)s->n == s->cap && (rc = lwm_grow(mem, (void **)&s->recs, &s->cap,
+                                                     (size_t)s->n + 1, sizeof *s->recs)) < 0) {
             lwm_error_set(err, rc, "out of memory");
             break;
         }

@@ -13,14 +13,14 @@ typedef struct shard_source {
     lwm_mem mem;
     lwm_shard_reader *reader;
     const loader_build_opts *build;
-    int use_tokens;          /**< stored token ids come from our tokenizer */
-    char *spec;              /**< the chosen spec of the last read */
+    int use_tokens; /**< stored token ids come from our tokenizer */
+    char *spec;     /**< the chosen spec of the last read */
     size_t spec_cap;
-    char *fields_text;       /**< the stored spec text last parsed, and its parse: */
-    size_t fields_cap;       /**< records of one dataset mostly share a spec */
+    char *fields_text; /**< the stored spec text last parsed, and its parse: */
+    size_t fields_cap; /**< records of one dataset mostly share a spec */
     cJSON *fields;
-    int8_t *memo;            /**< [count] chosen list entry per record; -1 = unknown */
-    char *dataset_spec;      /**< the dataset's default spec (lwm ingest --fields), or NULL */
+    int8_t *memo;       /**< [count] chosen list entry per record; -1 = unknown */
+    char *dataset_spec; /**< the dataset's default spec (lwm ingest --fields), or NULL */
 } shard_source;
 
 static void shard_close(void *impl)
@@ -39,8 +39,7 @@ static void shard_close(void *impl)
 
 static int keep_spec(shard_source *s, const char *spec, size_t len, lwm_error *err)
 {
-    if (len + 1 > s->spec_cap &&
-        lwm_grow(&s->mem, (void **)&s->spec, &s->spec_cap, len + 1, 1) < 0)
+    if (len + 1 > s->spec_cap && lwm_grow(&s->mem, (void **)&s->spec, &s->spec_cap, len + 1, 1) < 0)
         return lwm_error_set(err, -ENOMEM, "out of memory");
     memcpy(s->spec, spec, len);
     s->spec[len] = '\0';
@@ -108,14 +107,20 @@ static int shard_read(void *impl, int64_t index, loader_record *rec, lwm_error *
     for (int i = 0; i < smp->n_texts; i++) {
         const lwm_shard_text *t = &smp->texts[i];
         int tok = s->use_tokens && t->tokens;
-        rec->field[rec->n_fields++] = (loader_field){
-            t->name, strlen(t->name), 0, t->text, strlen(t->text), tok ? t->tokens : NULL,
-            tok ? (size_t)t->n_tokens : 0, NULL, 0};
+        rec->field[rec->n_fields++] = (loader_field){t->name,
+                                                     strlen(t->name),
+                                                     0,
+                                                     t->text,
+                                                     strlen(t->text),
+                                                     tok ? t->tokens : NULL,
+                                                     tok ? (size_t)t->n_tokens : 0,
+                                                     NULL,
+                                                     0};
     }
     if (smp->frames > 0 && smp->vision_name && smp->vision_name[0])
-        rec->field[rec->n_fields++] = (loader_field){
-            smp->vision_name, strlen(smp->vision_name), 1, NULL, 0, NULL, 0, smp->codes,
-            smp->frames * LWM_FRAME_CODES};
+        rec->field[rec->n_fields++] =
+            (loader_field){smp->vision_name, strlen(smp->vision_name),     1, NULL, 0, NULL, 0,
+                           smp->codes,       smp->frames * LWM_FRAME_CODES};
     return 0;
 }
 
@@ -126,7 +131,8 @@ static uint64_t data_identity(const lwm_shard_reader *r)
     const lwm_shard_file *f = lwm_shard_reader_files(r, &n);
     uint64_t h = (uint64_t)lwm_shard_reader_count(r);
     for (int i = 0; i < n; i++) {
-        uint64_t part[3] = {(uint64_t)f[i].records, (uint64_t)f[i].file_bytes, lwm_hash64(f[i].name, strlen(f[i].name))};
+        uint64_t part[3] = {(uint64_t)f[i].records, (uint64_t)f[i].file_bytes,
+                            lwm_hash64(f[i].name, strlen(f[i].name))};
         h ^= lwm_hash64(part, sizeof part) + lwm_hash64(f[i].checksum, strlen(f[i].checksum)) +
              0x9e3779b97f4a7c15ull * (uint64_t)(i + 1);
     }
@@ -136,7 +142,8 @@ static uint64_t data_identity(const lwm_shard_reader *r)
 // The default spec the dataset records (settings "fields", from lwm ingest --fields).
 static int read_dataset_spec(shard_source *s, const lwm_shard_info *info, lwm_error *err)
 {
-    cJSON *settings = info->settings_json && info->settings_json[0] ? cJSON_Parse(info->settings_json) : NULL;
+    cJSON *settings =
+        info->settings_json && info->settings_json[0] ? cJSON_Parse(info->settings_json) : NULL;
     const char *spec = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(settings, "fields"));
     int failed = spec && !(s->dataset_spec = lwm_strdup(&s->mem, spec));
     cJSON_Delete(settings);
@@ -155,17 +162,18 @@ int loader_source_shard_open(loader_source *src, const char *dir, const loader_b
     s->reader = lwm_shard_reader_create(&ro);
     int rc = s->reader ? lwm_shard_reader_open(s->reader, dir) : -ENOMEM;
     if (rc < 0) {
-        lwm_error_set(err, rc, "%s", s->reader ? lwm_shard_reader_errmsg(s->reader) : "out of memory");
+        lwm_error_set(err, rc, "%s",
+                      s->reader ? lwm_shard_reader_errmsg(s->reader) : "out of memory");
         shard_close(s);
         return rc;
     }
     const lwm_shard_info *info = lwm_shard_reader_info(s->reader);
     const char *stored = info && info->tokenizer_hash ? info->tokenizer_hash : "";
     if (stored[0] && tokenizer_hash && strcmp(stored, tokenizer_hash) != 0) {
-        rc = lwm_error_set(err, LWM_EINVAL,
-                           "%s: text was tokenized with tokenizer %s (%s), not with the given one (%s)",
-                           dir, stored, info->tokenizer_name ? info->tokenizer_name : "?",
-                           tokenizer_hash);
+        rc = lwm_error_set(
+            err, LWM_EINVAL,
+            "%s: text was tokenized with tokenizer %s (%s), not with the given one (%s)", dir,
+            stored, info->tokenizer_name ? info->tokenizer_name : "?", tokenizer_hash);
         shard_close(s);
         return rc;
     }
@@ -181,7 +189,8 @@ int loader_source_shard_open(loader_source *src, const char *dir, const loader_b
         return lwm_error_set(err, -ENOMEM, "out of memory");
     }
     memset(s->memo, 0xff, (size_t)(count > 0 ? count : 1));
-    *src = (loader_source){s, dir, lwm_shard_reader_count(s->reader), shard_read, shard_close, 0, 1};
+    *src =
+        (loader_source){s, dir, lwm_shard_reader_count(s->reader), shard_read, shard_close, 0, 1};
     src->identity = data_identity(s->reader);
     return 0;
 }

@@ -77,9 +77,12 @@ int loader_spec_choose_memo(const cJSON *value, int64_t index, const loader_buil
     int n = cJSON_GetArraySize(value);
     LWM_CHECK(err, n > 0, LWM_EINVAL, "fields spec is an empty list");
     int64_t pick;
-    if (b->force_fields_index) pick = b->fields_index;
-    else if (memo && memo[index] >= 0 && memo[index] < n) pick = memo[index];
-    else pick = loader_py_choice((uint64_t)index, n);
+    if (b->force_fields_index)
+        pick = b->fields_index;
+    else if (memo && memo[index] >= 0 && memo[index] < n)
+        pick = memo[index];
+    else
+        pick = loader_py_choice((uint64_t)index, n);
     if (memo && pick < 127) memo[index] = (int8_t)pick;
     LWM_CHECK(err, pick >= 0 && pick < n, LWM_EINVAL, "fields_index %lld out of the list's %d",
               (long long)pick, n);

@@ -40,7 +40,10 @@ extern "C" int loader_spm_load(loader_spm **out, const char *data, size_t size, 
     return 0;
 }
 
-extern "C" void loader_spm_free(loader_spm *spm) { delete spm; }
+extern "C" void loader_spm_free(loader_spm *spm)
+{
+    delete spm;
+}
 
 extern "C" int loader_spm_encode(const loader_spm *spm, const lwm_mem *mem, const char *text,
                                  size_t len, int32_t **ids, size_t *n, size_t *cap)
@@ -49,8 +52,8 @@ extern "C" int loader_spm_encode(const loader_spm *spm, const lwm_mem *mem, cons
         std::vector<int> out;
         auto status = spm->proc.Encode(absl::string_view(text, len), &out);
         if (!status.ok()) return LWM_EINVAL;
-        int rc = lwm_grow(mem, reinterpret_cast<void **>(ids), cap, out.size() + 1,
-                          sizeof(int32_t));
+        int rc =
+            lwm_grow(mem, reinterpret_cast<void **>(ids), cap, out.size() + 1, sizeof(int32_t));
         if (rc < 0) return rc;
         for (size_t i = 0; i < out.size(); i++) (*ids)[i] = out[i];
         *n = out.size();
@@ -78,6 +81,15 @@ extern "C" int loader_spm_decode(const loader_spm *spm, const int32_t *ids, size
     }
 }
 
-extern "C" int loader_spm_vocab_size(const loader_spm *spm) { return spm->proc.GetPieceSize(); }
-extern "C" int loader_spm_bos_id(const loader_spm *spm) { return spm->proc.bos_id(); }
-extern "C" int loader_spm_eos_id(const loader_spm *spm) { return spm->proc.eos_id(); }
+extern "C" int loader_spm_vocab_size(const loader_spm *spm)
+{
+    return spm->proc.GetPieceSize();
+}
+extern "C" int loader_spm_bos_id(const loader_spm *spm)
+{
+    return spm->proc.bos_id();
+}
+extern "C" int loader_spm_eos_id(const loader_spm *spm)
+{
+    return spm->proc.eos_id();
+}

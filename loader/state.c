@@ -28,7 +28,8 @@ void lwm_loader_state_save(uint8_t buf[LWM_LOADER_STATE_BYTES], const lwm_loader
     lwm_le_put64(buf + 48, (uint64_t)s->step);
     lwm_le_put64(buf + 56, (uint64_t)s->tokens);
     lwm_le_put64(buf + 64, s->config_hash);
-    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++) lwm_le_put64(buf + 72 + 8 * i, s->part_hash[i]);
+    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++)
+        lwm_le_put64(buf + 72 + 8 * i, s->part_hash[i]);
     lwm_le_put64(buf + STATE_SUM, lwm_hash64(buf, STATE_SUM));
 }
 
@@ -41,7 +42,8 @@ int lwm_loader_state_parse(lwm_loader_state *s, const void *data, size_t size, l
     LWM_CHECK(err, version != 1, LWM_EVERSION,
               "loader state version 1 was written by a loader whose packed rows depended on the "
               "ring layout; this build (state version %d) cannot continue that stream: start the "
-              "run again, or finish it with the build that wrote it", STATE_VERSION);
+              "run again, or finish it with the build that wrote it",
+              STATE_VERSION);
     LWM_CHECK(err, version == STATE_VERSION, LWM_EVERSION,
               "loader state version %u, this build reads version %d", version, STATE_VERSION);
     LWM_CHECK(err, size == LWM_LOADER_STATE_BYTES, LWM_EFORMAT, "%zu bytes, a loader state has %d",
@@ -56,7 +58,8 @@ int lwm_loader_state_parse(lwm_loader_state *s, const void *data, size_t size, l
     s->step = (int64_t)lwm_le_get64(buf + 48);
     s->tokens = (int64_t)lwm_le_get64(buf + 56);
     s->config_hash = lwm_le_get64(buf + 64);
-    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++) s->part_hash[i] = lwm_le_get64(buf + 72 + 8 * i);
+    for (int i = 0; i < LWM_LOADER_STATE_PARTS; i++)
+        s->part_hash[i] = lwm_le_get64(buf + 72 + 8 * i);
     return 0;
 }
 
@@ -100,7 +103,8 @@ static int parse_stages(const cJSON *root, const char *path, const lwm_mem *mem,
         snprintf(what, sizeof what, "stage %d", i);
         rc = lwm_json_get_int(o, "seq_len", 1, &s[i].seq_len, what, err);
         if (rc >= 0) rc = lwm_json_get_double(o, "rope_theta", 1, &s[i].rope_theta, what, err);
-        if (rc >= 0) rc = lwm_json_get_int(o, "tokens_per_batch", 1, &s[i].tokens_per_batch, what, err);
+        if (rc >= 0)
+            rc = lwm_json_get_int(o, "tokens_per_batch", 1, &s[i].tokens_per_batch, what, err);
         if (rc >= 0) rc = lwm_json_get_int(o, "total_tokens", 1, &s[i].total_tokens, what, err);
     }
     if (rc < 0) {
@@ -145,7 +149,8 @@ static int parse_run(lwm_loader_run_config *c, const cJSON *root, const char *pa
     snprintf(what, sizeof what, "config %s", path);
     int64_t seed = (int64_t)c->seed;
     LWM_TRY(lwm_json_get_int(train, "seed", 0, &seed, what, err));
-    LWM_CHECK(err, seed >= 0, LWM_EINVAL, "%s: train.seed %lld out of range", what, (long long)seed);
+    LWM_CHECK(err, seed >= 0, LWM_EINVAL, "%s: train.seed %lld out of range", what,
+              (long long)seed);
     c->seed = (uint64_t)seed;
     LWM_TRY(data_string(data, "tokenizer", c->tokenizer, sizeof c->tokenizer, what, err));
     LWM_TRY(data_string(data, "fields_spec", c->fields_spec, sizeof c->fields_spec, what, err));
@@ -159,11 +164,15 @@ static int parse_run(lwm_loader_run_config *c, const cJSON *root, const char *pa
     c->drop_no_loss = drop ? cJSON_IsTrue(drop) : c->is_training;
     const char *layout = "packed";
     LWM_TRY(lwm_json_get_string(data, "layout", 0, &layout, what, err));
-    if (strcmp(layout, "packed") == 0) c->layout = LWM_LAYOUT_PACKED;
-    else if (strcmp(layout, "lwm") == 0) c->layout = LWM_LAYOUT_LWM;
-    else if (strcmp(layout, "pad") == 0) c->layout = LWM_LAYOUT_PAD;
-    else return lwm_error_set(err, LWM_EINVAL, "%s: data.layout \"%s\" is not packed, lwm or pad",
-                              what, layout);
+    if (strcmp(layout, "packed") == 0)
+        c->layout = LWM_LAYOUT_PACKED;
+    else if (strcmp(layout, "lwm") == 0)
+        c->layout = LWM_LAYOUT_LWM;
+    else if (strcmp(layout, "pad") == 0)
+        c->layout = LWM_LAYOUT_PAD;
+    else
+        return lwm_error_set(err, LWM_EINVAL, "%s: data.layout \"%s\" is not packed, lwm or pad",
+                             what, layout);
     return 0;
 }
 

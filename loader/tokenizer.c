@@ -58,7 +58,10 @@ int64_t lwm_loader_tokenizer_encode(const lwm_loader_tokenizer *t, const char *t
     return (int64_t)n;
 }
 
-const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t) { return t->hash; }
+const char *lwm_loader_tokenizer_hash(const lwm_loader_tokenizer *t)
+{
+    return t->hash;
+}
 
 int lwm_loader_tokenizer_vocab_size(const lwm_loader_tokenizer *t)
 {
@@ -125,12 +128,15 @@ static int find_recorded(const char *dataset, const char *recorded, const char h
         return 0;
     }
     if (now[0])
-        return lwm_error_set(err, LWM_EINVAL, "%s: its recorded tokenizer %s changed since ingest "
+        return lwm_error_set(err, LWM_EINVAL,
+                             "%s: its recorded tokenizer %s changed since ingest "
                              "(xxh3 %s, recorded %s): give the original with --tokenizer",
                              dataset, recorded, now, hash);
-    return lwm_error_set(err, LWM_ENOTFOUND, "%s: its recorded tokenizer %s is gone (nor is it "
+    return lwm_error_set(err, LWM_ENOTFOUND,
+                         "%s: its recorded tokenizer %s is gone (nor is it "
                          "next to the dataset or one directory up): give it with --tokenizer "
-                         "(the file whose xxh3 is %s)", dataset, recorded, hash);
+                         "(the file whose xxh3 is %s)",
+                         dataset, recorded, hash);
 }
 
 int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char *given, int force,
@@ -150,8 +156,8 @@ int lwm_loader_tokenizer_resolve(const char *const *datasets, int n, const char 
         }
         LWM_CHECK(err, force || strcmp(hash, first_hash) == 0, LWM_EINVAL,
                   "%s was ingested with tokenizer %s (xxh3 %s), %s with %s (xxh3 %s): give one "
-                  "with --force-tokenizer to use it for both", from, first, first_hash,
-                  datasets[d], path, hash);
+                  "with --force-tokenizer to use it for both",
+                  from, first, first_hash, datasets[d], path, hash);
     }
     if (!given) {
         LWM_CHECK(err, from, LWM_EINVAL,

@@ -121,8 +121,8 @@ int shard_meta_put(MDB_txn *txn, const shard_env *e, const shard_meta *m, lwm_er
     lwm_le_put32(b + 4, SHARD_META_VERSION);
     lwm_le_put64(b + 8, (uint64_t)m->number);
     memcpy(b + 16, m->dataset_id, 32);
-    const int64_t v[7] = {m->first_index, m->records, m->failed, m->frames, m->vision_tokens,
-                          m->stored_bytes, m->raw_bytes};
+    const int64_t v[7] = {m->first_index,   m->records,      m->failed,   m->frames,
+                          m->vision_tokens, m->stored_bytes, m->raw_bytes};
     for (int i = 0; i < 7; i++) lwm_le_put64(b + 48 + 8 * i, (uint64_t)v[i]);
     MDB_val k = {5, "shard"}, d = {sizeof b, b};
     int rc = mdb_put(txn, e->meta, &k, &d, 0);
@@ -137,16 +137,16 @@ int shard_meta_get(MDB_txn *txn, const shard_env *e, shard_meta *m, lwm_error *e
         return lwm_error_set(err, LWM_EFORMAT, "%s: shard has no meta record", e->path);
     if (rc) return shard_mdb_error(err, rc, e->path);
     const uint8_t *b = d.mv_data;
-    LWM_CHECK(err, d.mv_size >= SHARD_META_BYTES && lwm_le_get32(b) == SHARD_META_MAGIC, LWM_EFORMAT,
-              "%s: shard meta record is damaged", e->path);
+    LWM_CHECK(err, d.mv_size >= SHARD_META_BYTES && lwm_le_get32(b) == SHARD_META_MAGIC,
+              LWM_EFORMAT, "%s: shard meta record is damaged", e->path);
     LWM_CHECK(err, lwm_le_get32(b + 4) <= SHARD_META_VERSION, LWM_EVERSION,
               "%s: shard written by a newer schema (shard version %u, this build reads %d)",
               e->path, lwm_le_get32(b + 4), SHARD_META_VERSION);
     m->number = (int64_t)lwm_le_get64(b + 8);
     memcpy(m->dataset_id, b + 16, 32);
     m->dataset_id[32] = 0;
-    int64_t *v[7] = {&m->first_index, &m->records, &m->failed, &m->frames, &m->vision_tokens,
-                     &m->stored_bytes, &m->raw_bytes};
+    int64_t *v[7] = {&m->first_index,   &m->records,      &m->failed,   &m->frames,
+                     &m->vision_tokens, &m->stored_bytes, &m->raw_bytes};
     for (int i = 0; i < 7; i++) *v[i] = (int64_t)lwm_le_get64(b + 48 + 8 * i);
     return 0;
 }

@@ -61,8 +61,10 @@ int lwm_shard_export_jsonl(lwm_shard_reader *r, const char *out_path, lwm_progre
     for (int64_t i = 0; rc == 0 && i < n; i++) {
         const lwm_shard_sample *s = NULL;
         rc = lwm_shard_get(r, i, &s);
-        if (rc < 0) rc = lwm_error_set(err, rc, "%s", lwm_shard_reader_errmsg(r));
-        else rc = write_line(out.f, s, out.tmp, err);
+        if (rc < 0)
+            rc = lwm_error_set(err, rc, "%s", lwm_shard_reader_errmsg(r));
+        else
+            rc = write_line(out.f, s, out.tmp, err);
         if (progress && rc == 0) lwm_progress_update(progress, i + 1, NULL);
     }
     if (rc < 0) {

@@ -62,8 +62,8 @@ static int page_usage(lwm_shard_reader *r, lwm_shard_stats *st, lwm_error *err)
         rc = mdb_stat(txn, e->records, &ms);
         mdb_txn_abort(txn);
         if (rc) return shard_mdb_error(err, rc, e->path);
-        st->page_bytes += (int64_t)(ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) *
-                          ms.ms_psize;
+        st->page_bytes +=
+            (int64_t)(ms.ms_branch_pages + ms.ms_leaf_pages + ms.ms_overflow_pages) * ms.ms_psize;
     }
     return 0;
 }
@@ -102,7 +102,8 @@ int lwm_shard_inspect(lwm_shard_reader *r, lwm_progress *progress, lwm_shard_sta
     const lwm_shard_file *files = lwm_shard_reader_files(r, &n);
     for (int i = 0; i < n; i++) st->file_bytes += files[i].file_bytes;
     rc = page_usage(r, st, &err);
-    st->page_waste = st->page_bytes > 0 ? 1.0 - (double)st->stored_bytes / (double)st->page_bytes : 0;
+    st->page_waste =
+        st->page_bytes > 0 ? 1.0 - (double)st->stored_bytes / (double)st->page_bytes : 0;
 end:
     lwm_shard_view_free(v);
     lwm_free(NULL, counts);
@@ -141,7 +142,8 @@ static int id_maps_to(lwm_shard_reader *r, int file, const char *id, int64_t key
 {
     shard_env *e;
     MDB_txn *txn = NULL;
-    if (shard_reader_env(r, file, &e) < 0 || mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn)) return 0;
+    if (shard_reader_env(r, file, &e) < 0 || mdb_txn_begin(e->env, NULL, MDB_RDONLY, &txn))
+        return 0;
     MDB_val k = {strlen(id), (void *)id}, d;
     uint8_t want[SHARD_KEY_BYTES];
     shard_key(want, key, 0);
@@ -173,15 +175,18 @@ static void verify_files(lwm_shard_reader *r, verify_sink *sink)
         int64_t size = 0;
         lwm_error err = {0};
         if (files[i].damaged) {
-            snprintf(msg, sizeof msg, "%s: shard file is damaged (its checksum disagrees with the "
-                     "manifest); its %lld records were not read", files[i].name, (long long)files[i].records);
+            snprintf(msg, sizeof msg,
+                     "%s: shard file is damaged (its checksum disagrees with the "
+                     "manifest); its %lld records were not read",
+                     files[i].name, (long long)files[i].records);
             report(sink, LWM_ECHECKSUM, files[i].name, -1, msg);
             continue;
         }
         if (shard_reader_hashed_at_open(r)) continue;
         lwm_path_join(path, sizeof path, shard_reader_dir(r), files[i].name);
         int rc = lwm_file_hash(path, hex, &size, &err);
-        if (rc < 0) report(sink, rc, files[i].name, -1, err.msg);
+        if (rc < 0)
+            report(sink, rc, files[i].name, -1, err.msg);
         else if (strcmp(hex, files[i].checksum) != 0) {
             snprintf(msg, sizeof msg, "%s: shard file checksum mismatch (xxh3-128 %s, manifest %s)",
                      files[i].name, hex, files[i].checksum);
@@ -191,8 +196,7 @@ static void verify_files(lwm_shard_reader *r, verify_sink *sink)
 }
 
 int64_t lwm_shard_verify(lwm_shard_reader *r, lwm_progress *progress,
-                         void (*on_problem)(void *opaque, const lwm_shard_problem *p),
-                         void *opaque)
+                         void (*on_problem)(void *opaque, const lwm_shard_problem *p), void *opaque)
 {
     verify_sink sink = {on_problem, opaque, 0};
     verify_files(r, &sink);
@@ -214,8 +218,10 @@ int64_t lwm_shard_verify(lwm_shard_reader *r, lwm_progress *progress,
                      id[0] ? id : "?", files[file].name, lwm_shard_view_errmsg(v));
             report(&sink, rc, files[file].name, i, msg);
         } else if (!id_maps_to(r, file, s->id, shard_reader_key_of(r, file, i))) {
-            snprintf(msg, sizeof msg, "record %lld (id \"%.400s\", %s): the id table does not map "
-                     "this id to this record", (long long)i, s->id, files[file].name);
+            snprintf(msg, sizeof msg,
+                     "record %lld (id \"%.400s\", %s): the id table does not map "
+                     "this id to this record",
+                     (long long)i, s->id, files[file].name);
             report(&sink, LWM_EFORMAT, files[file].name, i, msg);
         }
         if (progress) lwm_progress_update(progress, i + 1, NULL);

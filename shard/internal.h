@@ -25,16 +25,16 @@
 #include "shard.h"
 
 #define SHARD_RECORD_MAGIC 0x724d574cu /* bytes "LWMr" */
-#define SHARD_RECORD_VERSION 2 /* 2: source size and XXH3-128 */
+#define SHARD_RECORD_VERSION 2         /* 2: source size and XXH3-128 */
 #define SHARD_RECORD_HEADER 24
-#define SHARD_FLAG_ZSTD 1u       /* head is zstd */
-#define SHARD_FLAG_CODES_ZSTD 2u /* codes are zstd */
+#define SHARD_FLAG_ZSTD 1u           /* head is zstd */
+#define SHARD_FLAG_CODES_ZSTD 2u     /* codes are zstd */
 #define SHARD_META_MAGIC 0x534d574cu /* bytes "LWMS" */
 #define SHARD_META_VERSION 1
 #define SHARD_META_BYTES 128
 #define SHARD_MANIFEST_MAGIC "lwm-dataset"
 #define SHARD_KEY_BYTES 9
-#define SHARD_TAIL_PART 1000 /* largest value part stored inside a leaf page */
+#define SHARD_TAIL_PART 1000   /* largest value part stored inside a leaf page */
 #define SHARD_PACKED_FRAME 416 /* 256 codes × 13 bits / 8 */
 #define SHARD_UNPACK_PAD 8
 
@@ -115,7 +115,6 @@ int shard_file_name(char *out, size_t cap, int64_t number, int open);
 /** fsyncs a directory so renames in it are durable. */
 int shard_sync_dir(const char *dir, lwm_error *err);
 
-
 /* ---- manifest (manifest.c) ---- */
 typedef struct shard_manifest {
     int schema;
@@ -124,7 +123,7 @@ typedef struct shard_manifest {
     int vqgan_untrained;
     char *settings_json; /* owned; "" never NULL after load/init */
     lwm_shard_origin origin;
-    char *parts_json;    /* owned; "" (not merged) never NULL after load/init */
+    char *parts_json;       /* owned; "" (not merged) never NULL after load/init */
     lwm_shard_file *shards; /* sealed shards in order */
     int n_shards, cap_shards;
 } shard_manifest;
@@ -149,7 +148,7 @@ typedef struct batch_item {
     uint8_t *value; /* encoded record; NULL for a failure */
     size_t size;
     int64_t frames, raw_bytes;
-    char *reason;   /* non-NULL: a failed sample */
+    char *reason; /* non-NULL: a failed sample */
     int64_t line;
 } batch_item;
 
@@ -163,7 +162,7 @@ struct lwm_shard_writer {
     int man_loaded;
     shard_env *sealed; /* read-only handles of sealed shards, for lwm_shard_writer_has */
     int n_sealed, cap_sealed;
-    shard_env open;    /* the shard being appended */
+    shard_env open; /* the shard being appended */
     int have_open;
     shard_meta open_meta;
     ZSTD_CCtx *cctx;

@@ -141,8 +141,10 @@ int shard_manifest_save(const shard_manifest *m, const char *dir, lwm_error *err
     if (!text) return lwm_error_set(err, -ENOMEM, "out of memory");
     char path[4096];
     int rc = lwm_path_join(path, sizeof path, dir, "manifest.json");
-    if (rc < 0) rc = lwm_error_set(err, rc, "%s: path too long", dir);
-    else rc = lwm_write_file_atomic(path, text, strlen(text), err);
+    if (rc < 0)
+        rc = lwm_error_set(err, rc, "%s: path too long", dir);
+    else
+        rc = lwm_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
     if (rc < 0) return rc;
     return shard_sync_dir(dir, err);
@@ -233,20 +235,23 @@ static int parse(shard_manifest *m, const lwm_mem *mem, const cJSON *root, const
     const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "info");
     if (cJSON_IsObject(info)) {
         LWM_TRY(load_string(info, "vqgan_hash", m->vqgan_hash, sizeof m->vqgan_hash, what, err));
-        LWM_TRY(load_string(info, "vqgan_preset", m->vqgan_preset, sizeof m->vqgan_preset, what,
-                            err));
+        LWM_TRY(
+            load_string(info, "vqgan_preset", m->vqgan_preset, sizeof m->vqgan_preset, what, err));
         LWM_TRY(load_string(info, "tokenizer_hash", m->tokenizer_hash, sizeof m->tokenizer_hash,
                             what, err));
         LWM_TRY(load_string(info, "tokenizer_name", m->tokenizer_name, sizeof m->tokenizer_name,
                             what, err));
-        m->vqgan_untrained = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(info, "vqgan_untrained"));
+        m->vqgan_untrained =
+            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(info, "vqgan_untrained"));
         const cJSON *settings = cJSON_GetObjectItemCaseSensitive(info, "settings");
         LWM_TRY(json_text(cJSON_GetArraySize(settings) > 0 ? settings : NULL, mem,
                           &m->settings_json, err));
-        LWM_TRY(load_origin(cJSON_GetObjectItemCaseSensitive(info, "origin"), &m->origin, what, err));
+        LWM_TRY(
+            load_origin(cJSON_GetObjectItemCaseSensitive(info, "origin"), &m->origin, what, err));
     }
     const cJSON *parts = cJSON_GetObjectItemCaseSensitive(root, "parts");
-    LWM_CHECK(err, !parts || cJSON_IsArray(parts), LWM_EFORMAT, "%s: \"parts\" is not a list", what);
+    LWM_CHECK(err, !parts || cJSON_IsArray(parts), LWM_EFORMAT, "%s: \"parts\" is not a list",
+              what);
     LWM_TRY(json_text(parts, mem, &m->parts_json, err));
     const cJSON *shards = cJSON_GetObjectItemCaseSensitive(root, "shards");
     LWM_CHECK(err, cJSON_IsArray(shards), LWM_EFORMAT, "%s: missing \"shards\" list", what);

@@ -16,7 +16,7 @@
 #include "internal.h"
 
 typedef struct merge_part {
-    const char *dir;   // as the caller gave it
+    const char *dir; // as the caller gave it
     int lock_fd;
     shard_manifest man;
     int loaded;
@@ -44,14 +44,15 @@ static int load_part(merge_ctx *c, merge_part *p)
 {
     char path[4096];
     struct stat st;
-    LWM_CHECK(c->err, lwm_path_join(path, sizeof path, p->dir, "manifest.json") == 0,
-              -ENAMETOOLONG, "%s: path too long", p->dir);
-    LWM_CHECK(c->err, stat(path, &st) == 0, LWM_ENOTFOUND, "part %s: not a dataset (no manifest.json)",
-              p->dir);
+    LWM_CHECK(c->err, lwm_path_join(path, sizeof path, p->dir, "manifest.json") == 0, -ENAMETOOLONG,
+              "%s: path too long", p->dir);
+    LWM_CHECK(c->err, stat(path, &st) == 0, LWM_ENOTFOUND,
+              "part %s: not a dataset (no manifest.json)", p->dir);
     // Held for the whole merge: no ingest may write the part meanwhile.
     int rc = shard_lock_dir(p->dir, &p->lock_fd, c->err);
     if (rc == LWM_EEXISTS)
-        return lwm_error_set(c->err, rc, "part %s: unfinished: an ingest is writing it now", p->dir);
+        return lwm_error_set(c->err, rc, "part %s: unfinished: an ingest is writing it now",
+                             p->dir);
     LWM_TRY(rc);
     rc = shard_manifest_load(&p->man, c->mem, p->dir, c->err);
     if (rc == -ENOENT) rc = lwm_error_set(c->err, LWM_ENOTFOUND, "part %s: not a dataset", p->dir);
@@ -69,11 +70,12 @@ static int load_part(merge_ctx *c, merge_part *p)
     part_label(label, sizeof label, p);
     LWM_CHECK(c->err, access(path, F_OK) != 0, LWM_EINVAL,
               "%s: unfinished: shard %s is still open (its ingest stopped early); re-run that "
-              "part's ingest", label, name);
+              "part's ingest",
+              label, name);
     LWM_CHECK(c->err, g->complete, LWM_EINVAL,
               "%s: unfinished: its ingest did not handle every manifest line of %lld..%lld; "
-              "re-run that part's ingest", label, (long long)g->first_line,
-              (long long)g->end_line - 1);
+              "re-run that part's ingest",
+              label, (long long)g->first_line, (long long)g->end_line - 1);
     for (int i = 0; i < p->man.n_shards; i++) {
         const lwm_shard_file *f = &p->man.shards[i];
         LWM_CHECK(c->err, lwm_path_join(path, sizeof path, p->dir, f->name) == 0, -ENAMETOOLONG,
@@ -104,10 +106,12 @@ static int check_against(merge_ctx *c, const merge_part *ref, const merge_part *
     char la[4200], lb[4200];
     part_label(la, sizeof la, ref);
     part_label(lb, sizeof lb, p);
-#define DIFFER(what, va, vb)                                                                    \
-    lwm_error_set(c->err, LWM_EINVAL, "%s was built with %s %s, %s with %s: not parts of one corpus", \
-                  lb, what, vb, la, va)
-    if (strcmp(a->origin.source_xxh3, b->origin.source_xxh3) || a->origin.source_lines != b->origin.source_lines)
+#define DIFFER(what, va, vb)                                                                       \
+    lwm_error_set(c->err, LWM_EINVAL,                                                              \
+                  "%s was built with %s %s, %s with %s: not parts of one corpus", lb, what, vb,    \
+                  la, va)
+    if (strcmp(a->origin.source_xxh3, b->origin.source_xxh3) ||
+        a->origin.source_lines != b->origin.source_lines)
         return DIFFER("manifest XXH3-128", a->origin.source_xxh3, b->origin.source_xxh3);
     if ((a->origin.parts ? a->origin.parts : 1) != (b->origin.parts ? b->origin.parts : 1)) {
         char na[32], nb[32];
@@ -121,7 +125,8 @@ static int check_against(merge_ctx *c, const merge_part *ref, const merge_part *
                       b->vqgan_hash[0] ? b->vqgan_hash : "(none)");
     if (strcmp(a->vqgan_preset, b->vqgan_preset))
         return DIFFER("VQGAN preset", a->vqgan_preset, b->vqgan_preset);
-    if (strcmp(a->tokenizer_hash, b->tokenizer_hash) || strcmp(a->tokenizer_name, b->tokenizer_name))
+    if (strcmp(a->tokenizer_hash, b->tokenizer_hash) ||
+        strcmp(a->tokenizer_name, b->tokenizer_name))
         return DIFFER("tokenizer", a->tokenizer_hash, b->tokenizer_hash);
     if (!same_json(a->settings_json, b->settings_json))
         return DIFFER("ingest settings", a->settings_json, b->settings_json);
@@ -142,7 +147,8 @@ static int check_parts(merge_ctx *c)
     int rc = 0;
     for (int i = 0; i < c->n && rc == 0; i++) {
         if (stat(c->parts[i].dir, &seen[i]) != 0) {
-            rc = lwm_error_set(c->err, LWM_ENOTFOUND, "part %s: %s", c->parts[i].dir, strerror(errno));
+            rc = lwm_error_set(c->err, LWM_ENOTFOUND, "part %s: %s", c->parts[i].dir,
+                               strerror(errno));
             break;
         }
         for (int j = 0; j < i && rc == 0; j++)
@@ -170,7 +176,7 @@ static int check_parts(merge_ctx *c)
 
 typedef struct id_slot {
     uint64_t hash;
-    char *id;  // NULL = empty
+    char *id; // NULL = empty
     int part;
 } id_slot;
 
@@ -258,7 +264,8 @@ static int check_unique_ids(merge_ctx *c)
             shard_env e;
             rc = shard_check_sealed_file(c->parts[p].dir, &m->shards[i], 0, c->err);
             if (rc < 0) break;
-            rc = shard_env_open(&e, c->parts[p].dir, m->shards[i].name, SHARD_READ_SEALED, 0, c->err);
+            rc = shard_env_open(&e, c->parts[p].dir, m->shards[i].name, SHARD_READ_SEALED, 0,
+                                c->err);
             if (rc < 0) break;
             rc = add_ids_of_table(c, &set, &e, e.ids, p);
             if (rc == 0) rc = add_ids_of_table(c, &set, &e, e.failed, p);
@@ -314,7 +321,8 @@ static int build_manifest(merge_ctx *c, shard_manifest *m)
             shard_file_name(f.name, sizeof f.name, m->n_shards, 0);
             f.key_base = pm->shards[i].key_base;
             f.first_index = next;
-            lwm_format(f.dataset_id, sizeof f.dataset_id, "%s", shard_file_owner(pm, &pm->shards[i]));
+            lwm_format(f.dataset_id, sizeof f.dataset_id, "%s",
+                       shard_file_owner(pm, &pm->shards[i]));
             f.part = p;
             next += f.records;
             rc = shard_manifest_add(m, c->mem, &f);
@@ -354,9 +362,10 @@ static int check_out_dir(merge_ctx *c, const char *out)
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "writer.lock") &&
             strcmp(e->d_name, "parts") && !merge_leftover(e->d_name))
             other = e->d_name;
-    int rc = other ? lwm_error_set(c->err, LWM_EINVAL,
-                                   "%s: not empty (holds %s); merge into a new directory", out, other)
-                   : 0;
+    int rc = other
+                 ? lwm_error_set(c->err, LWM_EINVAL,
+                                 "%s: not empty (holds %s); merge into a new directory", out, other)
+                 : 0;
     closedir(d);
     return rc;
 }
@@ -374,17 +383,21 @@ static int link_shards(merge_ctx *c, const shard_manifest *m, const char *out)
                 lwm_path_join(dst, sizeof dst, out, m->shards[done].name) < 0)
                 return lwm_error_set(c->err, -ENAMETOOLONG, "%s: path too long", out);
             struct stat a, b;
-            if (stat(src, &a) != 0) return lwm_error_set(c->err, -errno, "%s: %s", src, strerror(errno));
+            if (stat(src, &a) != 0)
+                return lwm_error_set(c->err, -errno, "%s: %s", src, strerror(errno));
             if (lstat(dst, &b) == 0) {
                 if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) continue;
-                if (unlink(dst) != 0) return lwm_error_set(c->err, -errno, "%s: %s", dst, strerror(errno));
+                if (unlink(dst) != 0)
+                    return lwm_error_set(c->err, -errno, "%s: %s", dst, strerror(errno));
             }
             if (link(src, dst) != 0) {
                 int e = errno;
                 if (e == EXDEV)
-                    return lwm_error_set(c->err, -e, "%s and %s are on different file systems: "
-                                         "merge links shard files, so put the output beside the parts",
-                                         c->parts[p].dir, out);
+                    return lwm_error_set(
+                        c->err, -e,
+                        "%s and %s are on different file systems: "
+                        "merge links shard files, so put the output beside the parts",
+                        c->parts[p].dir, out);
                 return lwm_error_set(c->err, -e, "%s: cannot link %s: %s", dst, src, strerror(e));
             }
         }
@@ -434,8 +447,10 @@ static int merge_into(merge_ctx *c, const char *out, lwm_shard_merge_result *res
             res->already = 1;
             lwm_log(&c->log, LWM_LOG_INFO, "%s already holds this merge", out);
         } else if (already != 0) {
-            rc = lwm_error_set(c->err, LWM_EINVAL, "%s already holds another dataset; merge into "
-                               "a new directory", out);
+            rc = lwm_error_set(c->err, LWM_EINVAL,
+                               "%s already holds another dataset; merge into "
+                               "a new directory",
+                               out);
         } else if ((rc = check_out_dir(c, out)) == 0 && (rc = link_shards(c, &m, out)) == 0) {
             rc = shard_manifest_save(&m, out, c->err); // the merge is done exactly from here on
         }

@@ -69,10 +69,22 @@ lwm_shard_reader *lwm_shard_reader_create(const lwm_shard_reader_options *opt)
     return r;
 }
 
-const char *lwm_shard_reader_errmsg(const lwm_shard_reader *r) { return r->err.msg; }
-int64_t lwm_shard_reader_count(const lwm_shard_reader *r) { return r->count; }
-const lwm_shard_info *lwm_shard_reader_info(const lwm_shard_reader *r) { return &r->info; }
-const char *shard_reader_dir(const lwm_shard_reader *r) { return r->dir; }
+const char *lwm_shard_reader_errmsg(const lwm_shard_reader *r)
+{
+    return r->err.msg;
+}
+int64_t lwm_shard_reader_count(const lwm_shard_reader *r)
+{
+    return r->count;
+}
+const lwm_shard_info *lwm_shard_reader_info(const lwm_shard_reader *r)
+{
+    return &r->info;
+}
+const char *shard_reader_dir(const lwm_shard_reader *r)
+{
+    return r->dir;
+}
 
 const lwm_shard_file *lwm_shard_reader_files(const lwm_shard_reader *r, int *n)
 {
@@ -212,8 +224,8 @@ static int open_one(lwm_shard_reader *r, int i, int sealed)
         r->count += f->records;
         return 0;
     }
-    LWM_TRY(shard_env_open(&r->envs[i], r->dir, f->name, sealed ? SHARD_READ_SEALED : SHARD_READ_OPEN,
-                           0, &r->err));
+    LWM_TRY(shard_env_open(&r->envs[i], r->dir, f->name,
+                           sealed ? SHARD_READ_SEALED : SHARD_READ_OPEN, 0, &r->err));
     r->n_files = i + 1;
     shard_meta m = {0};
     rc = load_shard_meta(r, i, &m);
@@ -226,8 +238,9 @@ static int open_one(lwm_shard_reader *r, int i, int sealed)
     LWM_CHECK(&r->err, strcmp(m.dataset_id, shard_file_owner(&r->man, f)) == 0, LWM_EFORMAT,
               "%s: shard belongs to another dataset", r->envs[i].path);
     // Its own keys start at key_base (a merged part's shard keeps the part's indices).
-    LWM_CHECK(&r->err, m.first_index == f->key_base && f->first_index == r->count &&
-                           (!sealed || m.records == f->records),
+    LWM_CHECK(&r->err,
+              m.first_index == f->key_base && f->first_index == r->count &&
+                  (!sealed || m.records == f->records),
               LWM_EFORMAT, "%s: shard holds records %lld..+%lld, the manifest expects %lld..+%lld",
               r->envs[i].path, (long long)m.first_index, (long long)m.records,
               (long long)f->key_base, (long long)f->records);
@@ -286,7 +299,8 @@ static int open_snapshot(lwm_shard_reader *r)
 {
     int rc = shard_manifest_load(&r->man, r->mem, r->dir, &r->err);
     if (rc == -ENOENT)
-        return lwm_error_set(&r->err, LWM_ENOTFOUND, "%s: not a dataset (no manifest.json)", r->dir);
+        return lwm_error_set(&r->err, LWM_ENOTFOUND, "%s: not a dataset (no manifest.json)",
+                             r->dir);
     LWM_TRY(rc);
     r->man_loaded = 1;
     int n = r->man.n_shards;
@@ -375,14 +389,19 @@ void lwm_shard_view_free(lwm_shard_view *v)
             break;
         }
     pthread_mutex_unlock(&r->lock);
-    if (r->pid == getpid()) drop_view_txns(v);
-    else lwm_free(r->mem, v->txns);
+    if (r->pid == getpid())
+        drop_view_txns(v);
+    else
+        lwm_free(r->mem, v->txns);
     shard_decoder_release(r->mem, &v->dec);
     shard_buf_release(r->mem, &v->value);
     lwm_free(r->mem, v);
 }
 
-const char *lwm_shard_view_errmsg(const lwm_shard_view *v) { return v->err.msg; }
+const char *lwm_shard_view_errmsg(const lwm_shard_view *v)
+{
+    return v->err.msg;
+}
 
 void shard_view_sizes(const lwm_shard_view *v, int64_t *stored, int64_t *raw)
 {
@@ -397,8 +416,10 @@ int shard_reader_file_of(const lwm_shard_reader *r, int64_t index)
     int lo = 0, hi = r->n_files - 1;
     while (lo < hi) { // last file whose first_index <= index
         int mid = (lo + hi + 1) / 2;
-        if (r->files[mid].first_index <= index) lo = mid;
-        else hi = mid - 1;
+        if (r->files[mid].first_index <= index)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     return lo;
 }
@@ -475,14 +496,16 @@ int lwm_shard_view_find(lwm_shard_view *v, const char *id, const lwm_shard_sampl
         if (rc == MDB_NOTFOUND) continue;
         if (rc) return shard_mdb_error(&v->err, rc, r->envs[f].path);
         LWM_CHECK(&v->err, entry == 8, LWM_EFORMAT,
-                  "%s: the id table entry of \"%s\" is %zu bytes, not 8 (damaged)",
-                  r->envs[f].path, id, entry);
+                  "%s: the id table entry of \"%s\" is %zu bytes, not 8 (damaged)", r->envs[f].path,
+                  id, entry);
         int64_t key = 0;
         for (int i = 0; i < 8; i++) key = key << 8 | be[i];
         const lwm_shard_file *file = &r->files[f];
         LWM_CHECK(&v->err, key >= file->key_base && key - file->key_base < file->records,
-                  LWM_EFORMAT, "%s: the id table maps \"%s\" to record %lld, which the shard "
-                  "does not hold", r->envs[f].path, id, (long long)key);
+                  LWM_EFORMAT,
+                  "%s: the id table maps \"%s\" to record %lld, which the shard "
+                  "does not hold",
+                  r->envs[f].path, id, (long long)key);
         LWM_TRY(lwm_shard_view_get(v, key - file->key_base + file->first_index, out));
         LWM_CHECK(&v->err, strcmp((*out)->id, id) == 0, LWM_EFORMAT,
                   "%s: the id table maps \"%s\" to record %lld, which holds \"%s\" (damaged)",

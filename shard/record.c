@@ -40,7 +40,10 @@ int lwm_shard_modality_parse(const char *name)
 
 /* ---- 13-bit packing ---- */
 
-size_t lwm_shard_packed_size(size_t n) { return (n * 13 + 7) / 8; }
+size_t lwm_shard_packed_size(size_t n)
+{
+    return (n * 13 + 7) / 8;
+}
 
 void lwm_shard_pack13(uint8_t *out, const uint16_t *codes, size_t n)
 {
@@ -85,11 +88,20 @@ void lwm_shard_unpack13(uint16_t *out, const uint8_t *in, size_t n)
 
 /* ---- encoding ---- */
 
-static const char *str_or_empty(const char *s) { return s ? s : ""; }
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
 
-static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+static size_t align_up(size_t x, size_t a)
+{
+    return (x + a - 1) / a * a;
+}
 
-static size_t string_size(const char *s) { return 4 + strlen(str_or_empty(s)) + 1; }
+static size_t string_size(const char *s)
+{
+    return 4 + strlen(str_or_empty(s)) + 1;
+}
 
 static uint8_t *put_string(uint8_t *p, const char *s)
 {
@@ -213,13 +225,17 @@ int shard_record_encode(ZSTD_CCtx *cctx, const shard_encode_options *opt, const 
     // Text and metadata compress well; 13-bit codes rarely do, and zstd's
     // entropy decoder would then dominate read time (see bench/RESULTS.md).
     size_t head_z = try_zstd(cctx, opt->level, p, (size_t)(end - p), raw->data, head_n, 0.0);
-    if (head_z) flags |= SHARD_FLAG_ZSTD;
-    else memcpy(p, raw->data, head_z = head_n);
+    if (head_z)
+        flags |= SHARD_FLAG_ZSTD;
+    else
+        memcpy(p, raw->data, head_z = head_n);
     p += head_z;
     size_t codes_z = try_zstd(cctx, opt->level, p, (size_t)(end - p), raw->data + head_n, codes_n,
                               opt->codes_min_saving);
-    if (codes_z) flags |= SHARD_FLAG_CODES_ZSTD;
-    else memcpy(p, raw->data + head_n, codes_z = codes_n);
+    if (codes_z)
+        flags |= SHARD_FLAG_CODES_ZSTD;
+    else
+        memcpy(p, raw->data + head_n, codes_z = codes_n);
     p += codes_z;
     uint8_t *h = out->data;
     lwm_le_put32(h, SHARD_RECORD_MAGIC);
@@ -318,10 +334,9 @@ static int parse_raw(shard_decoder *d, const lwm_mem *mem, size_t n, unsigned ve
     if (rc == -ENOMEM) return lwm_error_set(err, rc, "out of memory");
     LWM_CHECK(err, rc == 0, LWM_EFORMAT, "record %s: text fields are truncated", s->id);
     size_t frames = (size_t)s->frames, ncodes = frames * LWM_SHARD_CODES_PER_FRAME;
-    LWM_CHECK(err, take_align(&c, 8) == 0 &&
-                       (size_t)(c.end - c.p) == frames * (8 + SHARD_PACKED_FRAME),
-              LWM_EFORMAT, "record %s: frame data has the wrong size for %zu frames", s->id,
-              frames);
+    LWM_CHECK(
+        err, take_align(&c, 8) == 0 && (size_t)(c.end - c.p) == frames * (8 + SHARD_PACKED_FRAME),
+        LWM_EFORMAT, "record %s: frame data has the wrong size for %zu frames", s->id, frames);
     s->timestamps = frames ? (const double *)(const void *)c.p : NULL;
     c.p += 8 * frames;
     if (shard_buf_reserve(mem, &d->codes, 2 * ncodes + 2) < 0)
@@ -336,11 +351,13 @@ static int restore(shard_decoder *d, uint8_t *dst, size_t n, const uint8_t *src,
                    int zstd, const char *what, lwm_error *err)
 {
     if (!zstd) {
-        LWM_CHECK(err, stored == n, LWM_EFORMAT, "%s: stored size %zu, expected %zu", what, stored, n);
+        LWM_CHECK(err, stored == n, LWM_EFORMAT, "%s: stored size %zu, expected %zu", what, stored,
+                  n);
         memcpy(dst, src, n);
         return 0;
     }
-    if (!d->dctx && !(d->dctx = ZSTD_createDCtx())) return lwm_error_set(err, -ENOMEM, "out of memory");
+    if (!d->dctx && !(d->dctx = ZSTD_createDCtx()))
+        return lwm_error_set(err, -ENOMEM, "out of memory");
     size_t got = ZSTD_decompressDCtx(d->dctx, dst, n, src, stored);
     LWM_CHECK(err, !ZSTD_isError(got), LWM_ECHECKSUM, "%s do not decompress: %s", what,
               ZSTD_getErrorName(got));
@@ -369,18 +386,21 @@ int shard_record_decode(shard_decoder *d, const lwm_mem *mem, const uint8_t *val
               SHARD_RECORD_VERSION);
     size_t raw_n = lwm_le_get32(value + 8), stored_n = lwm_le_get32(value + 12);
     size_t head_n = lwm_le_get32(value + 24), head_z = lwm_le_get32(value + 28);
-    LWM_CHECK(err, stored_n == size - SHARD_RECORD_HEADER && head_n <= raw_n && head_z + 8 <= stored_n,
+    LWM_CHECK(err,
+              stored_n == size - SHARD_RECORD_HEADER && head_n <= raw_n && head_z + 8 <= stored_n,
               LWM_EFORMAT, "record sizes are inconsistent (payload %zu bytes, header says %zu)",
               size - SHARD_RECORD_HEADER, stored_n);
-    LWM_CHECK(err, can_hold(head_n, head_z, flags & SHARD_FLAG_ZSTD) &&
-                       can_hold(raw_n - head_n, stored_n - 8 - head_z, flags & SHARD_FLAG_CODES_ZSTD),
+    LWM_CHECK(err,
+              can_hold(head_n, head_z, flags & SHARD_FLAG_ZSTD) &&
+                  can_hold(raw_n - head_n, stored_n - 8 - head_z, flags & SHARD_FLAG_CODES_ZSTD),
               LWM_EFORMAT, "record sizes are inconsistent (%zu raw bytes from %zu stored)", raw_n,
               stored_n);
     // The padding lets the unpack loop read 8 bytes past the last packed code.
     if (shard_buf_reserve(mem, &d->raw, raw_n + SHARD_UNPACK_PAD) < 0)
         return lwm_error_set(err, -ENOMEM, "out of memory");
     const uint8_t *head = value + SHARD_RECORD_HEADER + 8, *codes = head + head_z;
-    LWM_TRY(restore(d, d->raw.data, head_n, head, head_z, flags & SHARD_FLAG_ZSTD, "text and metadata", err));
+    LWM_TRY(restore(d, d->raw.data, head_n, head, head_z, flags & SHARD_FLAG_ZSTD,
+                    "text and metadata", err));
     LWM_TRY(restore(d, d->raw.data + head_n, raw_n - head_n, codes, stored_n - 8 - head_z,
                     flags & SHARD_FLAG_CODES_ZSTD, "codes", err));
     memset(d->raw.data + raw_n, 0, SHARD_UNPACK_PAD);

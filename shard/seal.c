@@ -67,8 +67,10 @@ static int write_batch(MDB_txn *txn, lwm_shard_writer *w, shard_meta *m)
         // A retried sample that failed before: its failure entry goes (one in
         // a sealed shard stays, and readers hide it).
         rc = mdb_del(txn, w->open.failed, &k, NULL);
-        if (rc == 0) m->failed--;
-        else if (rc != MDB_NOTFOUND) return rc;
+        if (rc == 0)
+            m->failed--;
+        else if (rc != MDB_NOTFOUND)
+            return rc;
         m->records++;
         m->frames += it->frames;
         m->vision_tokens += it->frames * LWM_SHARD_CODES_PER_FRAME;

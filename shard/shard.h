@@ -109,10 +109,10 @@ int lwm_shard_modality_parse(const char *name);
 
 /** One text field of a sample. */
 typedef struct lwm_shard_text {
-    const char *name;       /**< field key in the LWM JSONL line, e.g. "caption" (NUL-terminated) */
-    const char *text;       /**< raw UTF-8 text (NUL-terminated) */
-    const int32_t *tokens;  /**< token ids of text, or NULL when not tokenized */
-    int64_t n_tokens;       /**< number of tokens (0 when tokens is NULL) */
+    const char *name;      /**< field key in the LWM JSONL line, e.g. "caption" (NUL-terminated) */
+    const char *text;      /**< raw UTF-8 text (NUL-terminated) */
+    const int32_t *tokens; /**< token ids of text, or NULL when not tokenized */
+    int64_t n_tokens;      /**< number of tokens (0 when tokens is NULL) */
 } lwm_shard_text;
 
 /**
@@ -122,31 +122,35 @@ typedef struct lwm_shard_text {
  * "Record views" above. Strings are NUL-terminated UTF-8; NULL reads as "".
  */
 typedef struct lwm_shard_sample {
-    const char *id;          /**< unique sample id, 1..LWM_SHARD_MAX_ID bytes */
-    int64_t index;           /**< set by readers: dense index; ignored by put */
-    int modality;            /**< lwm_shard_modality */
-    const char *source;      /**< source media path ("" for LWM JSONL imports / text) */
-    int64_t manifest_line;   /**< 1-based line in the ingest manifest; 0 if unknown */
-    const char *fields;      /**< LWM `fields` spec as JSON text ("\"[vision],caption\"" or a list); "" if none */
+    const char *id;        /**< unique sample id, 1..LWM_SHARD_MAX_ID bytes */
+    int64_t index;         /**< set by readers: dense index; ignored by put */
+    int modality;          /**< lwm_shard_modality */
+    const char *source;    /**< source media path ("" for LWM JSONL imports / text) */
+    int64_t manifest_line; /**< 1-based line in the ingest manifest; 0 if unknown */
+    const char *
+        /**
+         * LWM `fields` spec as JSON text ("\"[vision],caption\"" or a list); "" if none
+         */
+        fields;
     const lwm_shard_text *texts; /**< n_texts text fields, in the order given */
     int n_texts;
     const char *vision_name; /**< key of the vision field ("vision"); "" when frames == 0 */
     int64_t frames;          /**< frames actually decoded and encoded (not the container's claim) */
     const uint16_t *codes;   /**< frames × 256 codes, each < 8192, frame-major, raster order */
-    const double *timestamps;/**< frames presentation times in seconds; NULL on put = all 0 */
-    double duration;         /**< source duration in seconds (0 if unknown) */
-    double fps;              /**< source's declared frame rate (0 if unknown / image) */
-    int width, height;       /**< source's coded size in pixels (0 if unknown) */
-    const char *codec;       /**< source decoder name, e.g. "h264" ("" if none) */
-    int64_t source_bytes;    /**< size of the source file in bytes (0 if unknown / none) */
-    const char *source_xxh3; /**< XXH3-128 hex of the source file's bytes ("" if unknown / none) */
+    const double *timestamps; /**< frames presentation times in seconds; NULL on put = all 0 */
+    double duration;          /**< source duration in seconds (0 if unknown) */
+    double fps;               /**< source's declared frame rate (0 if unknown / image) */
+    int width, height;        /**< source's coded size in pixels (0 if unknown) */
+    const char *codec;        /**< source decoder name, e.g. "h264" ("" if none) */
+    int64_t source_bytes;     /**< size of the source file in bytes (0 if unknown / none) */
+    const char *source_xxh3;  /**< XXH3-128 hex of the source file's bytes ("" if unknown / none) */
 } lwm_shard_sample;
 
 /** A sample that failed to ingest. Strings live as long as the reader. */
 typedef struct lwm_shard_failure {
-    const char *id;          /**< the sample id (or "line N" when the line had none) */
-    int64_t manifest_line;   /**< 1-based manifest line; 0 if unknown */
-    const char *reason;      /**< the error message, e.g. "clip.mp4: frame 212: invalid data" */
+    const char *id;        /**< the sample id (or "line N" when the line had none) */
+    int64_t manifest_line; /**< 1-based manifest line; 0 if unknown */
+    const char *reason;    /**< the error message, e.g. "clip.mp4: frame 212: invalid data" */
 } lwm_shard_failure;
 
 /**
@@ -156,11 +160,11 @@ typedef struct lwm_shard_failure {
  * merge checks the parts against each other through this. All zero = unknown.
  */
 typedef struct lwm_shard_origin {
-    char source_xxh3[33];    /**< XXH3-128 hex of the ingest manifest file's bytes */
-    int64_t source_lines;    /**< lines in that file (a last line without '\n' counts) */
-    int64_t part, parts;     /**< part `part` (0-based) of `parts`; parts == 0: not split */
+    char source_xxh3[33];         /**< XXH3-128 hex of the ingest manifest file's bytes */
+    int64_t source_lines;         /**< lines in that file (a last line without '\n' counts) */
+    int64_t part, parts;          /**< part `part` (0-based) of `parts`; parts == 0: not split */
     int64_t first_line, end_line; /**< 1-based manifest lines [first_line, end_line) covered */
-    int complete;            /**< 1 once a run handled every line of the range (stored or failed) */
+    int complete; /**< 1 once a run handled every line of the range (stored or failed) */
 } lwm_shard_origin;
 
 /**
@@ -169,13 +173,15 @@ typedef struct lwm_shard_origin {
  * are copied; "" means unknown / not used.
  */
 typedef struct lwm_shard_info {
-    const char *vqgan_hash;     /**< XXH3-128 hex of the VQGAN weights file */
-    const char *vqgan_preset;   /**< VQGAN preset name, e.g. "lwm" or "tiny" */
-    int vqgan_untrained;        /**< 1 when codes came from random (untrained) weights */
-    const char *tokenizer_hash; /**< XXH3-128 hex of the tokenizer model; "" if text not tokenized */
+    const char *vqgan_hash;   /**< XXH3-128 hex of the VQGAN weights file */
+    const char *vqgan_preset; /**< VQGAN preset name, e.g. "lwm" or "tiny" */
+    int vqgan_untrained;      /**< 1 when codes came from random (untrained) weights */
+    const char
+        *tokenizer_hash; /**< XXH3-128 hex of the tokenizer model; "" if text not tokenized */
     const char *tokenizer_name; /**< e.g. "llama2-sentencepiece" */
-    const char *settings_json;  /**< ingest settings as a JSON object text ("{\"fps\":1}"); "" = none */
-    lwm_shard_origin origin;    /**< the manifest lines it holds; see lwm_shard_origin */
+    const char
+        *settings_json; /**< ingest settings as a JSON object text ("{\"fps\":1}"); "" = none */
+    lwm_shard_origin origin; /**< the manifest lines it holds; see lwm_shard_origin */
     /**
      * set by lwm_shard_merge, read back by readers (ignored by set_info): the
      * parts a merged dataset was made of, as a JSON list text of objects
@@ -186,23 +192,23 @@ typedef struct lwm_shard_info {
 
 /** One shard as listed by a reader. Filled by the reader at open / refresh. */
 typedef struct lwm_shard_file {
-    char name[64];           /**< file name inside DIR, e.g. "shard-00000.mdb" */
-    int sealed;              /**< 1 sealed (immutable, checksummed), 0 being appended */
-    int64_t first_index;     /**< dense index of its first record */
-    int64_t records;         /**< records in it */
-    int64_t failed;          /**< failed samples recorded in it */
-    int64_t frames;          /**< frames in its records */
-    int64_t file_bytes;      /**< size of the file on disk */
-    char checksum[33];       /**< XXH3-128 hex of the file (sealed only, else "") */
+    char name[64];       /**< file name inside DIR, e.g. "shard-00000.mdb" */
+    int sealed;          /**< 1 sealed (immutable, checksummed), 0 being appended */
+    int64_t first_index; /**< dense index of its first record */
+    int64_t records;     /**< records in it */
+    int64_t failed;      /**< failed samples recorded in it */
+    int64_t frames;      /**< frames in its records */
+    int64_t file_bytes;  /**< size of the file on disk */
+    char checksum[33];   /**< XXH3-128 hex of the file (sealed only, else "") */
     /**
      * The dense index the shard's own keys start at. It equals first_index
      * except in a merged dataset, whose shards are the parts' files as they
      * are (hard links), keyed by the part's own indices.
      */
     int64_t key_base;
-    char dataset_id[33];     /**< the dataset that wrote the shard (in a merge: its part's id) */
-    int part;                /**< in a merged dataset, the part (0-based) that built it; else -1 */
-    int damaged;             /**< sealed, but its bytes disagree with the manifest (open_damaged) */
+    char dataset_id[33]; /**< the dataset that wrote the shard (in a merge: its part's id) */
+    int part;            /**< in a merged dataset, the part (0-based) that built it; else -1 */
+    int damaged;         /**< sealed, but its bytes disagree with the manifest (open_damaged) */
 } lwm_shard_file;
 
 /* ------------------------------------------------------------------------ */
@@ -222,8 +228,8 @@ typedef struct lwm_shard_writer_options {
      * time of raw codes; see bench/RESULTS.md.
      */
     double codes_min_saving;
-    lwm_logger log;      /**< set by caller: where notes go (seals, recoveries) */
-    lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
+    lwm_logger log; /**< set by caller: where notes go (seals, recoveries) */
+    lwm_mem mem;    /**< set by caller: allocator (zeroed = libc) */
 } lwm_shard_writer_options;
 
 /** Creates a writer (not yet tied to a directory); NULL when out of memory. opt may be NULL. */
@@ -319,8 +325,8 @@ const char *lwm_shard_writer_errmsg(const lwm_shard_writer *w);
 
 /** Merge settings. Zeroed = defaults. */
 typedef struct lwm_shard_merge_options {
-    lwm_logger log;      /**< set by caller: notes (links made, an earlier merge found) */
-    lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
+    lwm_logger log; /**< set by caller: notes (links made, an earlier merge found) */
+    lwm_mem mem;    /**< set by caller: allocator (zeroed = libc) */
 } lwm_shard_merge_options;
 
 /** What a merge did. Filled by lwm_shard_merge. */
@@ -371,15 +377,15 @@ typedef struct lwm_shard_reader_options {
      * since (same inode, size, mtime, ctime) is not read again: the cache lives in
      * $LWM_CACHE_DIR, else $XDG_CACHE_HOME/lwm, else ~/.cache/lwm.
      */
-    int check_files;     /**< set by caller: 1 = hash every sealed shard now, cache or not (slow) */
+    int check_files; /**< set by caller: 1 = hash every sealed shard now, cache or not (slow) */
     /**
      * 0: a damaged sealed shard fails the open (LWM_ECHECKSUM naming it). 1: the
      * open succeeds, the shard is marked damaged, its records count but reading
      * one fails (lwm verify reports every damaged shard this way).
      */
     int open_damaged;
-    lwm_logger log;      /**< set by caller */
-    lwm_mem mem;         /**< set by caller: allocator (zeroed = libc) */
+    lwm_logger log; /**< set by caller */
+    lwm_mem mem;    /**< set by caller: allocator (zeroed = libc) */
 } lwm_shard_reader_options;
 
 /** Creates a reader; NULL when out of memory. opt may be NULL. */
@@ -456,26 +462,27 @@ void lwm_shard_view_free(lwm_shard_view *v);
 
 /** Whole-dataset statistics, from a full scan. Filled by lwm_shard_inspect. */
 typedef struct lwm_shard_stats {
-    int64_t samples;                /**< records */
-    int64_t by_modality[3];         /**< records per lwm_shard_modality */
-    int64_t frames;                 /**< frames in all records */
-    int64_t vision_tokens;          /**< codes in all records (frames × 256) */
-    int64_t text_tokens;            /**< token ids in all text fields */
-    int64_t text_bytes;             /**< UTF-8 bytes in all text fields */
-    int64_t failed;                 /**< failed samples */
+    int64_t samples;                         /**< records */
+    int64_t by_modality[3];                  /**< records per lwm_shard_modality */
+    int64_t frames;                          /**< frames in all records */
+    int64_t vision_tokens;                   /**< codes in all records (frames × 256) */
+    int64_t text_tokens;                     /**< token ids in all text fields */
+    int64_t text_bytes;                      /**< UTF-8 bytes in all text fields */
+    int64_t failed;                          /**< failed samples */
     int64_t frame_hist[LWM_SHARD_HIST_BINS]; /**< samples per frame-count bin (see above) */
     int64_t min_frames, max_frames; /**< per-sample frame count range (0 when no records) */
-    int64_t token_hist[LWM_SHARD_TOKEN_HIST_BINS]; /**< samples per token-count bin (vision + text) */
-    int64_t max_tokens;             /**< most tokens (vision + text) in one sample */
-    int64_t codes_used;             /**< distinct codes that occur */
-    double code_entropy_bits;       /**< order-0 entropy of the codes, bits per code */
-    int64_t raw_bytes;              /**< uncompressed record bytes (codes packed at 13 bits) */
-    int64_t unpacked_code_bytes;    /**< codes at 16 bits (vision_tokens × 2), for comparison */
-    int64_t stored_bytes;           /**< compressed record bytes as stored in LMDB values */
-    int64_t file_bytes;             /**< all shard files */
-    int64_t page_bytes;             /**< LMDB pages in use (leaf + branch + overflow) × page size */
-    double page_waste;              /**< 1 − stored payload / page bytes (keys, headers, slack) */
-    int64_t bad_records;            /**< records that failed to read during the scan */
+    int64_t
+        token_hist[LWM_SHARD_TOKEN_HIST_BINS]; /**< samples per token-count bin (vision + text) */
+    int64_t max_tokens;                        /**< most tokens (vision + text) in one sample */
+    int64_t codes_used;                        /**< distinct codes that occur */
+    double code_entropy_bits;                  /**< order-0 entropy of the codes, bits per code */
+    int64_t raw_bytes;           /**< uncompressed record bytes (codes packed at 13 bits) */
+    int64_t unpacked_code_bytes; /**< codes at 16 bits (vision_tokens × 2), for comparison */
+    int64_t stored_bytes;        /**< compressed record bytes as stored in LMDB values */
+    int64_t file_bytes;          /**< all shard files */
+    int64_t page_bytes;          /**< LMDB pages in use (leaf + branch + overflow) × page size */
+    double page_waste;           /**< 1 − stored payload / page bytes (keys, headers, slack) */
+    int64_t bad_records;         /**< records that failed to read during the scan */
 } lwm_shard_stats;
 
 /**
@@ -487,10 +494,10 @@ int lwm_shard_inspect(lwm_shard_reader *r, lwm_progress *progress, lwm_shard_sta
 
 /** One problem found by lwm_shard_verify. */
 typedef struct lwm_shard_problem {
-    int code;                /**< LWM_ECHECKSUM, LWM_EFORMAT, LWM_EVERSION, ... */
-    const char *shard;       /**< shard file name */
-    int64_t index;           /**< record index, or -1 when the problem is the whole shard */
-    const char *message;     /**< what is wrong, naming the record's id when it could be read */
+    int code;            /**< LWM_ECHECKSUM, LWM_EFORMAT, LWM_EVERSION, ... */
+    const char *shard;   /**< shard file name */
+    int64_t index;       /**< record index, or -1 when the problem is the whole shard */
+    const char *message; /**< what is wrong, naming the record's id when it could be read */
 } lwm_shard_problem;
 
 /**

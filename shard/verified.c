@@ -23,7 +23,8 @@ enum { CACHE_MAX_BYTES = 4 << 20 }; // ~40,000 shards; past it the cache starts 
 
 static int cache_path(char *out, size_t cap, int create)
 {
-    const char *dir = getenv("LWM_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    const char *dir = getenv("LWM_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"),
+               *home = getenv("HOME");
     char buf[4096];
     if (dir && dir[0]) {
         if (lwm_format(buf, sizeof buf, "%s", dir) < 0) return -1;
@@ -44,16 +45,18 @@ static int cache_path(char *out, size_t cap, int create)
 // One line per file: dev ino size mtime.s mtime.ns ctime.s ctime.ns checksum.
 static int format_entry(char *out, size_t cap, const struct stat *st, const char *checksum)
 {
-    return lwm_format(out, cap, "%llu %llu %lld %lld %ld %lld %ld %.32s\n", (unsigned long long)st->st_dev,
-                      (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-                      (long)st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec, (long)st->st_ctim.tv_nsec,
-                      checksum);
+    return lwm_format(out, cap, "%llu %llu %lld %lld %ld %lld %ld %.32s\n",
+                      (unsigned long long)st->st_dev, (unsigned long long)st->st_ino,
+                      (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+                      (long)st->st_mtim.tv_nsec, (long long)st->st_ctim.tv_sec,
+                      (long)st->st_ctim.tv_nsec, checksum);
 }
 
 static int cache_has(const struct stat *st, const char *checksum)
 {
     char path[4096], want[256];
-    if (cache_path(path, sizeof path, 0) < 0 || format_entry(want, sizeof want, st, checksum) < 0) return 0;
+    if (cache_path(path, sizeof path, 0) < 0 || format_entry(want, sizeof want, st, checksum) < 0)
+        return 0;
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     char line[256];
@@ -97,12 +100,12 @@ int shard_check_sealed_file(const char *dir, const lwm_shard_file *f, int rehash
 {
     char path[4096];
     struct stat st;
-    LWM_CHECK(err, lwm_path_join(path, sizeof path, dir, f->name) == 0, -ENAMETOOLONG, "%s/%s: path too long",
-              dir, f->name);
+    LWM_CHECK(err, lwm_path_join(path, sizeof path, dir, f->name) == 0, -ENAMETOOLONG,
+              "%s/%s: path too long", dir, f->name);
     if (stat(path, &st) != 0)
         return lwm_error_set(err, errno == ENOENT ? LWM_ENOTFOUND : -errno,
-                             "%s: shard file is missing (the manifest lists it with %lld records)", path,
-                             (long long)f->records);
+                             "%s: shard file is missing (the manifest lists it with %lld records)",
+                             path, (long long)f->records);
     LWM_CHECK(err, S_ISREG(st.st_mode), LWM_EFORMAT, "%s: not a regular file", path);
     LWM_CHECK(err, st.st_size == f->file_bytes, LWM_EFORMAT,
               "%s: shard file is %lld bytes, the manifest says %lld (truncated or replaced)", path,
@@ -112,7 +115,8 @@ int shard_check_sealed_file(const char *dir, const lwm_shard_file *f, int rehash
     int64_t size;
     LWM_TRY(lwm_file_hash(path, hex, &size, err));
     LWM_CHECK(err, strcmp(hex, f->checksum) == 0, LWM_ECHECKSUM,
-              "%s: shard file is damaged (xxh3-128 %s, the manifest says %s)", path, hex, f->checksum);
+              "%s: shard file is damaged (xxh3-128 %s, the manifest says %s)", path, hex,
+              f->checksum);
     struct stat after; // remembered only if nothing touched the file while it was hashed
     if (stat(path, &after) == 0 && same_file_state(&st, &after)) remember(&st, hex);
     return 0;

@@ -37,9 +37,15 @@ lwm_shard_writer *lwm_shard_writer_create(const lwm_shard_writer_options *opt)
     return w;
 }
 
-const char *lwm_shard_writer_errmsg(const lwm_shard_writer *w) { return w->err.msg; }
+const char *lwm_shard_writer_errmsg(const lwm_shard_writer *w)
+{
+    return w->err.msg;
+}
 
-int64_t lwm_shard_writer_count(const lwm_shard_writer *w) { return w->committed; }
+int64_t lwm_shard_writer_count(const lwm_shard_writer *w)
+{
+    return w->committed;
+}
 
 /* ---- opening and recovery ---- */
 
@@ -70,7 +76,8 @@ static void remove_file(lwm_shard_writer *w, const char *name, const char *why)
 {
     char path[4096];
     if (lwm_path_join(path, sizeof path, w->dir, name) < 0) return;
-    if (unlink(path) == 0) lwm_log(&w->opt.log, LWM_LOG_INFO, "%s: removed %s (%s)", w->dir, name, why);
+    if (unlink(path) == 0)
+        lwm_log(&w->opt.log, LWM_LOG_INFO, "%s: removed %s (%s)", w->dir, name, why);
 }
 
 // Files a crash can leave behind: a half-made sealed copy (shard-K.mdb[.tmp]
@@ -136,8 +143,9 @@ static int open_existing_shard(lwm_shard_writer *w)
         return 0;
     }
     LWM_TRY(rc);
-    LWM_CHECK(&w->err, strcmp(w->open_meta.dataset_id, w->man.dataset_id) == 0 &&
-                           w->open_meta.first_index == w->committed,
+    LWM_CHECK(&w->err,
+              strcmp(w->open_meta.dataset_id, w->man.dataset_id) == 0 &&
+                  w->open_meta.first_index == w->committed,
               LWM_EFORMAT, "%s: shard does not belong to this dataset", w->open.path);
     w->committed += w->open_meta.records;
     lwm_log(&w->opt.log, LWM_LOG_INFO, "%s: continuing %s with %lld records", w->dir, name,
@@ -178,7 +186,8 @@ int lwm_shard_writer_open(lwm_shard_writer *w, const char *dir)
     int rc = shard_manifest_load(&w->man, w->mem, dir, &w->err);
     if (rc == -ENOENT) {
         LWM_TRY(check_empty(w));
-        LWM_TRY(shard_manifest_init(&w->man, w->mem) < 0 ? lwm_error_set(&w->err, -ENOMEM, "oom") : 0);
+        LWM_TRY(shard_manifest_init(&w->man, w->mem) < 0 ? lwm_error_set(&w->err, -ENOMEM, "oom")
+                                                         : 0);
         w->man_loaded = 1;
         LWM_TRY(new_dataset_id(w->man.dataset_id, &w->err));
         LWM_TRY(shard_manifest_save(&w->man, dir, &w->err));
@@ -216,8 +225,10 @@ static int check_settings(lwm_shard_writer *w, const char *stored, const char *g
 
 static void describe_part(char *out, size_t cap, const lwm_shard_origin *g)
 {
-    if (g->parts > 0) lwm_format(out, cap, "part %lld/%lld", (long long)g->part, (long long)g->parts);
-    else lwm_format(out, cap, "the whole manifest");
+    if (g->parts > 0)
+        lwm_format(out, cap, "part %lld/%lld", (long long)g->part, (long long)g->parts);
+    else
+        lwm_format(out, cap, "the whole manifest");
 }
 
 // A part stays the same part of the same manifest across reruns.
@@ -232,7 +243,8 @@ static int check_origin(lwm_shard_writer *w, const lwm_shard_origin *stored,
               "%s: dataset holds %s, this run is %s; use the same --part or a new directory",
               w->dir, a, b);
     LWM_CHECK(&w->err, stored->parts == 0 || !strcmp(stored->source_xxh3, given->source_xxh3),
-              LWM_EINVAL, "%s: %s was built from a manifest with XXH3-128 %s, this one has %s "
+              LWM_EINVAL,
+              "%s: %s was built from a manifest with XXH3-128 %s, this one has %s "
               "(the manifest changed: its parts' line ranges no longer match)",
               w->dir, a, stored->source_xxh3, given->source_xxh3);
     return 0;
@@ -278,8 +290,10 @@ static int env_has(shard_env *e, const char *id, lwm_error *err)
     MDB_val k = {strlen(id), (void *)id}, d;
     int found = 0;
     rc = mdb_get(txn, e->ids, &k, &d);
-    if (rc == 0) found = 1;
-    else if (rc == MDB_NOTFOUND && (rc = mdb_get(txn, e->failed, &k, &d)) == 0) found = 2;
+    if (rc == 0)
+        found = 1;
+    else if (rc == MDB_NOTFOUND && (rc = mdb_get(txn, e->failed, &k, &d)) == 0)
+        found = 2;
     mdb_txn_abort(txn);
     if (rc && rc != MDB_NOTFOUND) return shard_mdb_error(err, rc, e->path);
     return found;

@@ -25,26 +25,29 @@ static int test_failed_;
 static char test_reason_[1024];
 
 #define TEST(name) static void test_##name(void)
-#define T(name) {#name, test_##name}
+#define T(name)                                                                                    \
+    {                                                                                              \
+#name, test_##name                                                                         \
+    }
 
 /** Fails the current case (keeps running it) when cond is false. */
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (!(cond)) {                                                                   \
-            if (!test_failed_) {                                                         \
-                int n_ = snprintf(test_reason_, sizeof test_reason_, "%s:%d: ", __FILE__, \
-                                  __LINE__);                                             \
-                snprintf(test_reason_ + n_, sizeof test_reason_ - (size_t)n_, __VA_ARGS__); \
-            }                                                                            \
-            test_failed_ = 1;                                                            \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            if (!test_failed_) {                                                                   \
+                int n_ =                                                                           \
+                    snprintf(test_reason_, sizeof test_reason_, "%s:%d: ", __FILE__, __LINE__);    \
+                snprintf(test_reason_ + n_, sizeof test_reason_ - (size_t)n_, __VA_ARGS__);        \
+            }                                                                                      \
+            test_failed_ = 1;                                                                      \
+        }                                                                                          \
     } while (0)
 
 /** Fails and leaves the current case when cond is false. */
-#define REQUIRE(cond, ...)                                                               \
-    do {                                                                                 \
-        CHECK(cond, __VA_ARGS__);                                                        \
-        if (test_failed_) return;                                                        \
+#define REQUIRE(cond, ...)                                                                         \
+    do {                                                                                           \
+        CHECK(cond, __VA_ARGS__);                                                                  \
+        if (test_failed_) return;                                                                  \
     } while (0)
 
 /** Max relative error between two float arrays, relative to max |ref| (with a floor). */
@@ -79,19 +82,21 @@ static inline int run_tests_(const char *suite, const test_case *cases, size_t n
         test_failed_ = 0;
         test_reason_[0] = '\0';
         cases[i].fn();
-        if (test_failed_) printf("not ok %s/%s: %s\n", suite, cases[i].name, test_reason_);
-        else printf("ok %s/%s\n", suite, cases[i].name);
+        if (test_failed_)
+            printf("not ok %s/%s: %s\n", suite, cases[i].name, test_reason_);
+        else
+            printf("ok %s/%s\n", suite, cases[i].name);
         fflush(stdout);
         failed += test_failed_;
     }
     return failed ? 1 : 0;
 }
 
-#define TEST_MAIN(suite, ...)                                                            \
-    int main(int argc, char **argv)                                                      \
-    {                                                                                    \
-        static const test_case cases_[] = {__VA_ARGS__};                                 \
-        return run_tests_(suite, cases_, sizeof cases_ / sizeof cases_[0], argc, argv);  \
+#define TEST_MAIN(suite, ...)                                                                      \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        static const test_case cases_[] = {__VA_ARGS__};                                           \
+        return run_tests_(suite, cases_, sizeof cases_ / sizeof cases_[0], argc, argv);            \
     }
 
 #endif /* LWM_TESTS_HARNESS_H */

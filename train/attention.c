@@ -161,7 +161,8 @@ __attribute__((target("avx512f"))) static float exp_row_avx512(float *s, int64_t
         __m512 e = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
         __m512 r = _mm512_fnmadd_ps(e, _mm512_set1_ps(0.693359375f), x);
         r = _mm512_fmadd_ps(e, _mm512_set1_ps(2.12194440e-4f), r);
-        __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
+        __m512 p =
+            _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r, _mm512_set1_ps(1.3981999507e-3f));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
@@ -208,8 +209,8 @@ static inline int visible(int32_t qp, int32_t qs, int32_t kp, int32_t ks)
 // Folds scores S [nq, nk] (already tau-scaled) into rows of the state, leaving P in S.
 // Returns nothing; rows with no visible key in this tile keep their state and get P = 0.
 static void softmax_update(float *S, int64_t nq, int64_t nk, int dense, const int32_t *qpos,
-                           const int32_t *qseg, const int32_t *kpos, const int32_t *kseg,
-                           float *m, float *l, float *alpha, exp_row_fn exp_row_of)
+                           const int32_t *qseg, const int32_t *kpos, const int32_t *kseg, float *m,
+                           float *l, float *alpha, exp_row_fn exp_row_of)
 {
     for (int64_t i = 0; i < nq; i++) {
         float *s = S + i * nk;
@@ -217,7 +218,8 @@ static void softmax_update(float *S, int64_t nq, int64_t nk, int dense, const in
         if (!dense) {
             const int32_t qp = qpos[i], qs = qseg[i];
 #pragma omp simd
-            for (int64_t j = 0; j < nk; j++) s[j] = visible(qp, qs, kpos[j], kseg[j]) ? s[j] : -INFINITY;
+            for (int64_t j = 0; j < nk; j++)
+                s[j] = visible(qp, qs, kpos[j], kseg[j]) ? s[j] : -INFINITY;
         }
         mx = row_max(s, nk);
         if (mx == -INFINITY) { // nothing visible in this tile for this row
@@ -236,8 +238,8 @@ static void softmax_update(float *S, int64_t nq, int64_t nk, int dense, const in
 
 // One (head, query tile) task over every key tile of the visiting block.
 static void forward_task(const attn_kernel *k, float *acc, float *m, float *l,
-                         const attn_queries *q, const attn_keys *kv, int h, int64_t i0,
-                         int64_t nq, float *scratch, exp_row_fn exp_row_of)
+                         const attn_queries *q, const attn_keys *kv, int h, int64_t i0, int64_t nq,
+                         float *scratch, exp_row_fn exp_row_of)
 {
     const int hd = k->hd, d = k->H * hd, T = k->tile;
     const float tau = 1.0f / sqrtf((float)hd);
@@ -261,8 +263,8 @@ static void forward_task(const attn_kernel *k, float *acc, float *m, float *l,
     }
 }
 
-void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l,
-                        const attn_queries *q, const attn_keys *kv)
+void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l, const attn_queries *q,
+                        const attn_keys *kv)
 {
     const int64_t T = k->tile, ntiles = (q->c + T - 1) / T;
     const int64_t tasks = ntiles * k->H;
@@ -273,7 +275,8 @@ void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l,
         int h = (int)(task % k->H);
         int64_t i0 = (ntiles - 1 - task / k->H) * T; // the last rows first: most keys visible
         int64_t nq = q->c - i0 < T ? q->c - i0 : T;
-        forward_task(k, acc, m, l, q, kv, h, i0, nq, k->scratch + per * omp_get_thread_num(), exp_row_of);
+        forward_task(k, acc, m, l, q, kv, h, i0, nq, k->scratch + per * omp_get_thread_num(),
+                     exp_row_of);
     }
 }
 
@@ -333,7 +336,8 @@ static void backward_head(const attn_kernel *k, float *dq, float *dk, float *dv,
                 if (cls == TILE_MASKED) {
                     const int32_t qpi = qp[i], qsi = qs[i];
 #pragma omp simd
-                    for (int64_t j = 0; j < nk; j++) p[j] = visible(qpi, qsi, kp[j], ks[j]) ? p[j] : 0.0f;
+                    for (int64_t j = 0; j < nk; j++)
+                        p[j] = visible(qpi, qsi, kp[j], ks[j]) ? p[j] : 0.0f;
                 }
             }
             // dV += Pᵀ dO ; dP = dO Vᵀ ; dS = P (dP - D) ; dQ += tau dS K ; dK += tau dSᵀ Q
@@ -342,7 +346,8 @@ static void backward_head(const attn_kernel *k, float *dq, float *dk, float *dv,
             for (int64_t i = 0; i < nq; i++) {
                 const float di = Dh[i];
 #pragma omp simd
-                for (int64_t j = 0; j < nk; j++) dP[i * nk + j] = P[i * nk + j] * (dP[i * nk + j] - di);
+                for (int64_t j = 0; j < nk; j++)
+                    dP[i * nk + j] = P[i * nk + j] * (dP[i * nk + j] - di);
             }
             (void)lwm_sgemm(0, 0, nq, hd, nk, tau, dP, nk, K, d, 1.0f, dq + i0 * d + h * hd, d);
             (void)lwm_sgemm(1, 0, nk, hd, nq, tau, dP, nk, Q, d, 1.0f, dk + j0 * d + h * hd, d);
@@ -358,8 +363,8 @@ void attn_backward_block(const attn_kernel *k, float *dq, float *dk, float *dv,
     const exp_row_fn exp_row_of = exp_row_for_cpu();
 #pragma omp parallel for schedule(dynamic, 1) num_threads(k->threads)
     for (int h = 0; h < k->H; h++)
-        backward_head(k, dq, dk, dv, q, kv, dout, lse, D, h, k->scratch + per * omp_get_thread_num(),
-                      exp_row_of);
+        backward_head(k, dq, dk, dv, q, kv, dout, lse, D, h,
+                      k->scratch + per * omp_get_thread_num(), exp_row_of);
 }
 
 // ------------------------------------------------------------------ naive reference
@@ -377,7 +382,8 @@ void attn_forward_block_naive(const attn_kernel *k, float *acc, float *m, float 
             for (int64_t j = 0; j < kv->n; j++) {
                 if (!visible(q->pos[i], q->seg[i], kv->pos[j], kv->seg[j])) continue;
                 float s = 0;
-                for (int e = 0; e < hd; e++) s += q->q[i * d + h * hd + e] * kv->k[j * d + h * hd + e];
+                for (int e = 0; e < hd; e++)
+                    s += q->q[i * d + h * hd + e] * kv->k[j * d + h * hd + e];
                 s *= tau;
                 float mnew = *mi > s ? *mi : s;
                 float a = *mi == -INFINITY ? 0.0f : expf(*mi - mnew), p = expf(s - mnew);

@@ -55,7 +55,8 @@ int ckpt_write(const char *path, const ckpt_state *st, const void *source_state,
     if (rc == 0) rc = out_write(&o, st, sizeof *st, err);
     if (rc == 0) rc = out_write(&o, source_state, st->source_state_size, err);
     const float *slabs[3] = {params, m, v};
-    for (int i = 0; rc == 0 && i < 3; i++) rc = out_write(&o, slabs[i], lay->total * sizeof(float), err);
+    for (int i = 0; rc == 0 && i < 3; i++)
+        rc = out_write(&o, slabs[i], lay->total * sizeof(float), err);
     char hex[33] = {0};
     if (o.hashing) lwm_hasher_final(&o.h, hex);
     o.hashing = 0;
@@ -71,8 +72,11 @@ static int check_counters(const ckpt_state *st, const char *path, lwm_error *err
     const struct {
         const char *name;
         int64_t value;
-    } f[] = {{"step", st->step}, {"stage_step", st->stage_step}, {"tokens", st->tokens},
-             {"stage", st->stage}, {"nan_skips", st->nan_skips}};
+    } f[] = {{"step", st->step},
+             {"stage_step", st->stage_step},
+             {"tokens", st->tokens},
+             {"stage", st->stage},
+             {"nan_skips", st->nan_skips}};
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         LWM_CHECK(err, f[i].value >= 0, LWM_EFORMAT, "%s: field %s is %lld (negative)", path,
                   f[i].name, (long long)f[i].value);
@@ -91,8 +95,7 @@ static const char *tensor_at(const train_layout *lay, size_t i)
 
 // Parameters and Adam moments finite, second moments non-negative (sqrt of a negative v is NaN
 // on the first update). slabs holds params, m and v, lay->total floats each (maybe unaligned).
-static int check_slabs(const char *slabs, const train_layout *lay, const char *path,
-                       lwm_error *err)
+static int check_slabs(const char *slabs, const train_layout *lay, const char *path, lwm_error *err)
 {
     static const char *const names[3] = {"params", "adam_m", "adam_v"};
     for (int s = 0; s < 3; s++)
@@ -134,19 +137,20 @@ int ckpt_read(const char *path, const lwm_mem *mem, ckpt_state *st, void *source
         char a[200], b[200];
         shape_text(a, sizeof a, st->shape);
         shape_text(b, sizeof b, want.shape);
-        rc = lwm_error_set(err, LWM_EINVAL, "%s: checkpoint of another model shape (%s; config has %s)",
-                           path, a, b);
+        rc = lwm_error_set(err, LWM_EINVAL,
+                           "%s: checkpoint of another model shape (%s; config has %s)", path, a, b);
         goto done;
     }
     if (st->source_state_size > source_cap) {
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: field source_state_size is %llu, above %zu",
-                           path, (unsigned long long)st->source_state_size, source_cap);
+        rc = lwm_error_set(err, LWM_EFORMAT, "%s: field source_state_size is %llu, above %zu", path,
+                           (unsigned long long)st->source_state_size, source_cap);
         goto done;
     }
     size_t need = head + st->source_state_size + 3 * lay->total * sizeof(float) + 32;
     if (size != need) {
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: truncated or wrong size (%zu bytes, expected %zu)",
-                           path, size, need);
+        rc =
+            lwm_error_set(err, LWM_EFORMAT, "%s: truncated or wrong size (%zu bytes, expected %zu)",
+                          path, size, need);
         goto done;
     }
     lwm_hasher h;

@@ -21,13 +21,13 @@ enum { COMM_MAX_WATCH = TRAIN_MAX_GRAD_SLICES + 16 };
 struct train_comm {
     lwm_mem mem;
     pthread_t thread;
-    pthread_mutex_t mu;               // guards everything below and the watched requests
-    pthread_cond_t work;              // to the thread: a request to watch, or stop
-    pthread_cond_t done;              // to waiters: a watched request completed
+    pthread_mutex_t mu;                 // guards everything below and the watched requests
+    pthread_cond_t work;                // to the thread: a request to watch, or stop
+    pthread_cond_t done;                // to waiters: a watched request completed
     MPI_Request *watch[COMM_MAX_WATCH]; // the callers' requests, progressed until MPI_REQUEST_NULL
     int nwatch;
     int stop;
-    int mpi_rc;                       // first failed MPI_Test (its request is dropped)
+    int mpi_rc; // first failed MPI_Test (its request is dropped)
 };
 
 // Tests every watched request once (mu held); wakes waiters when any completed.
@@ -41,8 +41,10 @@ static void sweep(train_comm *c)
             *c->watch[i] = MPI_REQUEST_NULL; // so that no waiter waits for it forever
             flag = 1;
         }
-        if (flag) finished = 1;
-        else c->watch[kept++] = c->watch[i];
+        if (flag)
+            finished = 1;
+        else
+            c->watch[kept++] = c->watch[i];
     }
     c->nwatch = kept;
     if (finished) pthread_cond_broadcast(&c->done);
@@ -75,7 +77,8 @@ int train_comm_create(train_comm **out, const lwm_mem *mem, lwm_error *err)
     MPI_Query_thread(&level);
     LWM_CHECK(err, level == MPI_THREAD_MULTIPLE, LWM_EUNSUPPORTED,
               "MPI was initialised without MPI_THREAD_MULTIPLE (level %d): the communication "
-              "thread needs it (MPI_Init_thread)", level);
+              "thread needs it (MPI_Init_thread)",
+              level);
     train_comm *c = lwm_calloc(mem, 1, sizeof *c);
     LWM_CHECK(err, c, -ENOMEM, "out of memory (communication thread)");
     c->mem = mem ? *mem : (lwm_mem){0};

@@ -51,8 +51,8 @@ static int get_num(const cJSON *o, const char *key, double *out, double lo, doub
     LWM_TRY(lwm_json_get_double(o, key, 0, out, what, err));
     int above = (open & OPEN_LO) ? *out > lo : *out >= lo;
     int below = (open & OPEN_HI) ? *out < hi : *out <= hi;
-    LWM_CHECK(err, above && below, LWM_EINVAL, "%s: \"%s\" is %g, must be in %c%g, %g%c", what,
-              key, *out, (open & OPEN_LO) ? '(' : '[', lo, hi, (open & OPEN_HI) ? ')' : ']');
+    LWM_CHECK(err, above && below, LWM_EINVAL, "%s: \"%s\" is %g, must be in %c%g, %g%c", what, key,
+              *out, (open & OPEN_LO) ? '(' : '[', lo, hi, (open & OPEN_HI) ? ')' : ']');
     return 0;
 }
 
@@ -158,10 +158,12 @@ int train_config_parse(train_config *cfg, const char *path, lwm_error *err)
     char what[300];
     snprintf(what, sizeof what, "config %s", path);
     int rc = 0;
-    LWM_TRY_GOTO(rc, parse_model(&cfg->model, cJSON_GetObjectItemCaseSensitive(root, "model"), what, err),
-                 done);
-    LWM_TRY_GOTO(rc, parse_optimizer(cfg, cJSON_GetObjectItemCaseSensitive(root, "optimizer"), what, err),
-                 done);
+    LWM_TRY_GOTO(
+        rc, parse_model(&cfg->model, cJSON_GetObjectItemCaseSensitive(root, "model"), what, err),
+        done);
+    LWM_TRY_GOTO(
+        rc, parse_optimizer(cfg, cJSON_GetObjectItemCaseSensitive(root, "optimizer"), what, err),
+        done);
     LWM_TRY_GOTO(rc, parse_train(cfg, root, what, err), done);
     LWM_TRY_GOTO(rc, parse_stages(cfg, cJSON_GetObjectItemCaseSensitive(root, "stages"), what, err),
                  done);
@@ -195,7 +197,8 @@ int train_layout_build(train_layout *lay, const train_model_shape *m, lwm_error 
     add(lay, "transformer.wte.embedding", 2, m->text_vocab, d, 0);
     add(lay, "transformer.vte.embedding", 2, m->vision_vocab, d, 0);
     char name[64];
-    static const char *const mats[] = {"attention.wq", "attention.wk", "attention.wv", "attention.wo"};
+    static const char *const mats[] = {"attention.wq", "attention.wk", "attention.wv",
+                                       "attention.wo"};
     for (int i = 0; i < m->layers; i++) {
         snprintf(name, sizeof name, "transformer.h.%d.attention_norm.kernel", i);
         add(lay, name, 1, d, 0, 0);

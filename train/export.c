@@ -16,18 +16,26 @@ static int write_hf_config(const char *dir, const train_weights_info *info, lwm_
     const train_model_shape *m = &info->model;
     cJSON *c = cJSON_CreateObject();
     LWM_CHECK(err, c, -ENOMEM, "out of memory");
-    cJSON_AddItemToObject(c, "architectures", cJSON_CreateStringArray((const char *[]){"LlamaForCausalLM"}, 1));
+    cJSON_AddItemToObject(c, "architectures",
+                          cJSON_CreateStringArray((const char *[]){"LlamaForCausalLM"}, 1));
     cJSON_AddStringToObject(c, "model_type", "llama");
     const struct {
         const char *key;
         double value;
-    } f[] = {{"hidden_size", m->dim}, {"intermediate_size", m->ffn_dim},
-             {"num_hidden_layers", m->layers}, {"num_attention_heads", m->heads},
-             {"num_key_value_heads", m->heads}, {"vocab_size", m->text_vocab},
-             {"rms_norm_eps", m->norm_eps}, {"rope_theta", info->rope_theta},
-             {"max_position_embeddings", (double)info->seq_len}, {"bos_token_id", 1},
-             {"eos_token_id", 2}, {"lwm_vision_vocab_size", m->vision_vocab}};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) cJSON_AddNumberToObject(c, f[i].key, f[i].value);
+    } f[] = {{"hidden_size", m->dim},
+             {"intermediate_size", m->ffn_dim},
+             {"num_hidden_layers", m->layers},
+             {"num_attention_heads", m->heads},
+             {"num_key_value_heads", m->heads},
+             {"vocab_size", m->text_vocab},
+             {"rms_norm_eps", m->norm_eps},
+             {"rope_theta", info->rope_theta},
+             {"max_position_embeddings", (double)info->seq_len},
+             {"bos_token_id", 1},
+             {"eos_token_id", 2},
+             {"lwm_vision_vocab_size", m->vision_vocab}};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        cJSON_AddNumberToObject(c, f[i].key, f[i].value);
     cJSON_AddStringToObject(c, "hidden_act", "silu");
     cJSON_AddFalseToObject(c, "tie_word_embeddings");
     cJSON_AddStringToObject(c, "torch_dtype", "float32");
@@ -63,15 +71,19 @@ static int open_weights(train_st_map *f, train_weights_info *info, train_layout 
 {
     char path[4200];
     struct stat st;
-    if (stat(run, &st) == 0 && S_ISDIR(st.st_mode)) LWM_TRY(lwm_path_join(path, sizeof path, run, "weights.safetensors"));
-    else LWM_TRY(lwm_format(path, sizeof path, "%s", run));
+    if (stat(run, &st) == 0 && S_ISDIR(st.st_mode))
+        LWM_TRY(lwm_path_join(path, sizeof path, run, "weights.safetensors"));
+    else
+        LWM_TRY(lwm_format(path, sizeof path, "%s", run));
     LWM_TRY(train_st_map_open(f, path, err));
     LWM_TRY(train_weights_info_read(info, &f->st.hdr, path, err));
     LWM_CHECK(err, info->model.dim > 0, LWM_EFORMAT,
               "%s: no model metadata (not written by lwm train, or by a version before it "
-              "recorded the model): continue the run one step to rewrite it", path);
-    LWM_CHECK(err, info->model.heads > 0 && info->model.dim % info->model.heads == 0 &&
-                       (info->model.dim / info->model.heads) % 2 == 0,
+              "recorded the model): continue the run one step to rewrite it",
+              path);
+    LWM_CHECK(err,
+              info->model.heads > 0 && info->model.dim % info->model.heads == 0 &&
+                  (info->model.dim / info->model.heads) % 2 == 0,
               LWM_EFORMAT, "%s: model metadata: dim %d does not split into %d heads of even width",
               path, info->model.dim, info->model.heads);
     LWM_TRY(train_layout_build(lay, &info->model, err));
@@ -79,10 +91,11 @@ static int open_weights(train_st_map *f, train_weights_info *info, train_layout 
     for (int i = 0; i < lay->ntensors; i++) {
         const train_tensor *t = &lay->t[i];
         const lwm_st_tensor *s = lwm_st_find(&f->st.hdr, t->name);
-        LWM_CHECK(err, s && s->ndim == t->rank && s->shape[0] == t->shape[0] &&
-                           (t->rank == 1 || s->shape[1] == t->shape[1]),
-                  LWM_EFORMAT, "%s: tensor %s missing or not of the shape the metadata gives",
-                  path, t->name);
+        LWM_CHECK(err,
+                  s && s->ndim == t->rank && s->shape[0] == t->shape[0] &&
+                      (t->rank == 1 || s->shape[1] == t->shape[1]),
+                  LWM_EFORMAT, "%s: tensor %s missing or not of the shape the metadata gives", path,
+                  t->name);
     }
     return 0;
 }
@@ -115,8 +128,10 @@ static int write_hf_tensors(const char *out, const train_st_map *f, const train_
         if (rc == 0) hf_convert(hf, in, &h, e[i].shape[0], t->rank == 2 ? e[i].shape[1] : 1, hd, 0);
         if (rc == 0) rc = lwm_st_writer_put(w, hf, t->size, err);
     }
-    if (rc == 0) rc = lwm_st_writer_commit(w, err);
-    else lwm_st_writer_abort(w);
+    if (rc == 0)
+        rc = lwm_st_writer_commit(w, err);
+    else
+        lwm_st_writer_abort(w);
     free(e), free(in), free(hf);
     return rc;
 }
@@ -129,7 +144,8 @@ static int write_lwm(const char *out, const train_st_map *f, const train_layout 
     LWM_CHECK(err, p, -ENOMEM, "out of memory for %zu parameters", lay->total);
     int rc = 0;
     for (int i = 0; rc == 0 && i < lay->ntensors; i++)
-        rc = train_st_tensor(p + lay->t[i].offset, f, lay->t[i].name, lay->t[i].shape, lay->t[i].rank, err);
+        rc = train_st_tensor(p + lay->t[i].offset, f, lay->t[i].name, lay->t[i].shape,
+                             lay->t[i].rank, err);
     if (rc == 0) rc = safetensors_write(out, lay, p, info, err);
     free(p);
     return rc;
@@ -147,18 +163,23 @@ int lwm_train_export(const char *run, const char *format, const char *out_dir,
     int rc = open_weights(&f, &info, &lay, run, err);
     char path[4200];
     if (rc == 0) rc = lwm_mkdirs(out_dir, err);
-    if (rc == 0) rc = lwm_path_join(path, sizeof path, out_dir, hf ? "model.safetensors" : "weights.safetensors");
-    if (rc == 0) rc = hf ? write_hf_tensors(path, &f, &lay, &info, err)
-                         : write_lwm(path, &f, &lay, &info, err);
+    if (rc == 0)
+        rc = lwm_path_join(path, sizeof path, out_dir,
+                           hf ? "model.safetensors" : "weights.safetensors");
+    if (rc == 0)
+        rc = hf ? write_hf_tensors(path, &f, &lay, &info, err)
+                : write_lwm(path, &f, &lay, &info, err);
     if (rc == 0 && hf) rc = write_hf_config(out_dir, &info, err);
     if (rc == 0 && info.tokenizer[0]) {
         rc = lwm_path_join(path, sizeof path, out_dir, "tokenizer.model");
         if (rc == 0) rc = copy_file(info.tokenizer, path, err);
         if (rc < 0) lwm_error_prefix(err, "copying the run's tokenizer");
         if (rc == 0 && hf) rc = lwm_path_join(path, sizeof path, out_dir, "tokenizer_config.json");
-        if (rc == 0 && hf) rc = lwm_write_file_atomic(path, TOKENIZER_CONFIG, strlen(TOKENIZER_CONFIG), err);
+        if (rc == 0 && hf)
+            rc = lwm_write_file_atomic(path, TOKENIZER_CONFIG, strlen(TOKENIZER_CONFIG), err);
     } else if (rc == 0) {
-        lwm_log(log, LWM_LOG_WARN, "%s: the run records no tokenizer (synthetic data): none copied", run);
+        lwm_log(log, LWM_LOG_WARN, "%s: the run records no tokenizer (synthetic data): none copied",
+                run);
     }
     train_st_map_close(&f);
     if (rc == 0)

@@ -23,8 +23,9 @@ int grad_sync_post(grad_sync *g, float *slice, size_t floats, lwm_error *err)
     LWM_CHECK(err, floats <= 2147483647u, LWM_EUNSUPPORTED,
               "gradient slice of %zu floats exceeds MPI's int count", floats);
     MPI_Request *r = &g->req[g->posted];
-    LWM_TRY(train_mpi_check(MPI_Iallreduce(MPI_IN_PLACE, slice, (int)floats, MPI_FLOAT, MPI_SUM, g->comm, r),
-                            "gradient MPI_Iallreduce", err));
+    LWM_TRY(train_mpi_check(
+        MPI_Iallreduce(MPI_IN_PLACE, slice, (int)floats, MPI_FLOAT, MPI_SUM, g->comm, r),
+        "gradient MPI_Iallreduce", err));
     g->posted++;
     return train_comm_watch(g->thread, r, err);
 }

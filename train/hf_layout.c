@@ -14,15 +14,20 @@ void hf_tensor_of(hf_tensor *out, const train_layout *lay, int i)
     memset(out, 0, sizeof *out);
     const int layers = (lay->ntensors - 5) / 9, end = 2 + 9 * layers;
     static const char *const layer_names[9] = {
-        "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+        "input_layernorm.weight",  "self_attn.q_proj.weight", "self_attn.k_proj.weight",
         "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+        "mlp.gate_proj.weight",    "mlp.up_proj.weight",      "mlp.down_proj.weight"};
     const char *name = NULL;
-    if (i == 0) name = "model.embed_tokens.weight";
-    else if (i == 1) name = "lwm.vision_embed_tokens.weight", out->optional = 1;
-    else if (i == end) name = "model.norm.weight";
-    else if (i == end + 1) name = "lm_head.weight", out->transpose = 1;
-    else if (i == end + 2) name = "lwm.vision_head.weight", out->transpose = 1, out->optional = 1;
+    if (i == 0)
+        name = "model.embed_tokens.weight";
+    else if (i == 1)
+        name = "lwm.vision_embed_tokens.weight", out->optional = 1;
+    else if (i == end)
+        name = "model.norm.weight";
+    else if (i == end + 1)
+        name = "lm_head.weight", out->transpose = 1;
+    else if (i == end + 2)
+        name = "lwm.vision_head.weight", out->transpose = 1, out->optional = 1;
     if (name) {
         snprintf(out->name, sizeof out->name, "%s", name);
         return;

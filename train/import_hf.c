@@ -17,12 +17,12 @@ enum { MAX_SHARDS = 1024 };
 
 typedef struct hf_source {
     char dir[4096];
-    cJSON *index;             // model.safetensors.index.json, or NULL (one file)
-    const cJSON *weight_map;  // its tensor -> file object
-    train_st_map *files;            // MAX_SHARDS slots, filled as tensors ask for them
+    cJSON *index;            // model.safetensors.index.json, or NULL (one file)
+    const cJSON *weight_map; // its tensor -> file object
+    train_st_map *files;     // MAX_SHARDS slots, filled as tensors ask for them
     int nfiles;
-    int tied;                 // tie_word_embeddings: lm_head is embed_tokens
-    float *scratch;           // one tensor, for those rearranged on the way in
+    int tied;       // tie_word_embeddings: lm_head is embed_tokens
+    float *scratch; // one tensor, for those rearranged on the way in
     double rope_theta, eps;
 } hf_source;
 
@@ -33,7 +33,10 @@ int train_st_map_open(train_st_map *f, const char *path, lwm_error *err)
     return lwm_st_file_open(&f->st, path, NULL, 1, err);
 }
 
-void train_st_map_close(train_st_map *f) { lwm_st_file_close(&f->st); }
+void train_st_map_close(train_st_map *f)
+{
+    lwm_st_file_close(&f->st);
+}
 
 // ------------------------------------------------------------------ config.json
 
@@ -113,7 +116,8 @@ static void close_source(hf_source *s)
 
 // The mapped file holding tensor name (opened on first use); NULL with *rc 0 when the index
 // does not list it.
-static train_st_map *file_of(hf_source *s, const char *name, const char *single, int *rc, lwm_error *err)
+static train_st_map *file_of(hf_source *s, const char *name, const char *single, int *rc,
+                             lwm_error *err)
 {
     const char *file = single;
     *rc = 0;
@@ -123,7 +127,8 @@ static train_st_map *file_of(hf_source *s, const char *name, const char *single,
         if (!cJSON_IsString(f) || strchr(f->valuestring, '/') || f->valuestring[0] == '.') {
             *rc = lwm_error_set(err, LWM_EFORMAT,
                                 "%s/model.safetensors.index.json: tensor %s: file is not a plain "
-                                "file name in the model's directory", s->dir, name);
+                                "file name in the model's directory",
+                                s->dir, name);
             return NULL;
         }
         file = f->valuestring;
@@ -200,7 +205,8 @@ static int import_one(hf_source *s, const char *single, const train_layout *lay,
               h.name);
     if (!s->scratch) {
         size_t most = 0;
-        for (int j = 0; j < lay->ntensors; j++) most = lay->t[j].size > most ? lay->t[j].size : most;
+        for (int j = 0; j < lay->ntensors; j++)
+            most = lay->t[j].size > most ? lay->t[j].size : most;
         s->scratch = malloc(most * sizeof(float));
         LWM_CHECK(err, s->scratch, -ENOMEM, "out of memory for a %zu-float tensor", most);
     }
@@ -223,13 +229,15 @@ static int import_hf(const char *dir, const char *single, const char *index,
     if (rc == 0) {
         lwm_log(log, LWM_LOG_INFO,
                 "init: %d tensors from the Hugging Face LLaMA model %s (%d file%s, pretrained rope "
-                "theta %g)", loaded, dir, s.nfiles, s.nfiles == 1 ? "" : "s", s.rope_theta);
+                "theta %g)",
+                loaded, dir, s.nfiles, s.nfiles == 1 ? "" : "s", s.rope_theta);
         if (vision < 2)
             lwm_log(log, LWM_LOG_INFO,
                     "init: vision embedding [%d, %d] and vision head [%d, %d] are new: initialised "
-                    "as LWM adds them (seeded normal, std 0.02)", m->vision_vocab, m->dim, m->dim,
-                    m->vision_vocab);
-        else lwm_log(log, LWM_LOG_INFO, "init: vision embedding and head loaded from the model");
+                    "as LWM adds them (seeded normal, std 0.02)",
+                    m->vision_vocab, m->dim, m->dim, m->vision_vocab);
+        else
+            lwm_log(log, LWM_LOG_INFO, "init: vision embedding and head loaded from the model");
     }
     close_source(&s);
     return rc;
@@ -249,7 +257,8 @@ static int import_lwm(const char *path, const train_model_shape *m, const train_
     const train_model_shape *w = &info.model;
     LWM_CHECK(err, !w->dim || (w->heads == m->heads && w->norm_eps == m->norm_eps), LWM_EINVAL,
               "%s: weights of a model with %d heads and norm_eps %g, the training config has %d "
-              "and %g", path, w->heads, w->norm_eps, m->heads, m->norm_eps);
+              "and %g",
+              path, w->heads, w->norm_eps, m->heads, m->norm_eps);
     LWM_TRY(safetensors_read(path, lay, params, err));
     lwm_log(log, LWM_LOG_INFO, "init: %d tensors from %s", lay->ntensors, path);
     return 0;
@@ -260,7 +269,8 @@ static int is_hf_file(const char *path, int *hf, lwm_error *err)
     train_st_map f;
     int rc = train_st_map_open(&f, path, err);
     *hf = 0;
-    for (int i = 0; rc == 0 && i < f.st.hdr.n; i++) *hf |= strncmp(f.st.hdr.tensors[i].name, "model.", 6) == 0;
+    for (int i = 0; rc == 0 && i < f.st.hdr.n; i++)
+        *hf |= strncmp(f.st.hdr.tensors[i].name, "model.", 6) == 0;
     train_st_map_close(&f);
     return rc;
 }
@@ -283,7 +293,8 @@ int train_import(const char *path, const train_model_shape *m, const train_layou
                 return import_hf(dir, NULL, file, m, lay, params, log, err);
             LWM_CHECK(err, exists(dir, "model.safetensors", file, sizeof file), LWM_ENOTFOUND,
                       "%s: config.json but neither model.safetensors nor "
-                      "model.safetensors.index.json", dir);
+                      "model.safetensors.index.json",
+                      dir);
             return import_hf(dir, "model.safetensors", NULL, m, lay, params, log, err);
         }
         LWM_CHECK(err, exists(dir, "weights.safetensors", file, sizeof file), LWM_ENOTFOUND,

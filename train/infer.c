@@ -14,11 +14,11 @@ struct lwm_train_model {
     train_config cfg;
     train_ring ring;
     train_model *model;
-    int64_t c;                        // local tokens per row of the current length
-    int32_t *in, *tgt, *seg, *pos;    // [c] the row's slice on this rank
+    int64_t c;                     // local tokens per row of the current length
+    int32_t *in, *tgt, *seg, *pos; // [c] the row's slice on this rank
     float *mask;
-    uint8_t *vis;                     // [c] zeros: text rows only
-    float *logits;                    // [text_vocab]
+    uint8_t *vis;  // [c] zeros: text rows only
+    float *logits; // [text_vocab]
 };
 
 int lwm_train_model_open(lwm_train_model **out, const char *config_path, const char *weights_path,
@@ -33,8 +33,10 @@ int lwm_train_model_open(lwm_train_model **out, const char *config_path, const c
     // One ring of every rank of comm: no data parallelism in evaluation.
     if (rc == 0) rc = train_ring_init(&m->ring, 0, comm, &m->mem, err);
     int64_t c = 2; // resized by the first row
-    if (rc == 0) rc = model_create(&m->model, &m->cfg, &m->ring, c, omp_get_max_threads(), &m->mem, err);
-    if (rc == 0) rc = safetensors_read(weights_path, model_layout(m->model), model_params(m->model), err);
+    if (rc == 0)
+        rc = model_create(&m->model, &m->cfg, &m->ring, c, omp_get_max_threads(), &m->mem, err);
+    if (rc == 0)
+        rc = safetensors_read(weights_path, model_layout(m->model), model_params(m->model), err);
     if (rc == 0) {
         m->logits = lwm_malloc(&m->mem, sizeof(float) * (size_t)m->cfg.model.text_vocab);
         if (!m->logits) rc = lwm_error_set(err, -ENOMEM, "out of memory");

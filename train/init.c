@@ -30,7 +30,8 @@ static int check_vocab(const char *tokenizer, const char *init, int text_vocab, 
     lwm_loader_tokenizer_free(t);
     LWM_CHECK(err, n == text_vocab, LWM_EINVAL,
               "%s: the tokenizer has %d pieces but the embedding of %s has %d rows: the model was "
-              "trained with another vocabulary", tokenizer, n, init, text_vocab);
+              "trained with another vocabulary",
+              tokenizer, n, init, text_vocab);
     return 0;
 }
 
@@ -42,7 +43,8 @@ int train_init_weights(const lwm_train_options *o, const train_config *cfg, cons
               "--init starts a new run from %s; --resume continues one: give one of them",
               o->init_path);
     LWM_TRY(train_import(o->init_path, &cfg->model, lay, params, &o->log, err));
-    if (tokenizer && tokenizer[0]) LWM_TRY(check_vocab(tokenizer, o->init_path, cfg->model.text_vocab, err));
+    if (tokenizer && tokenizer[0])
+        LWM_TRY(check_vocab(tokenizer, o->init_path, cfg->model.text_vocab, err));
     return 0;
 }
 

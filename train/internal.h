@@ -39,7 +39,7 @@ typedef lwm_loader_stage train_stage;
 
 typedef struct train_config {
     train_model_shape model;
-    int ring;                 // sequence-parallel ranks per ring; 0 = all ranks
+    int ring; // sequence-parallel ranks per ring; 0 = all ranks
     double lr, min_lr, weight_decay, beta1, beta2, adam_eps, grad_clip;
     int64_t warmup_steps;
     int64_t checkpoint_every; // steps; 0 = only at exit
@@ -51,8 +51,8 @@ typedef struct train_config {
     int max_nan_skips;
     int nstages;
     train_stage stages[TRAIN_MAX_STAGES];
-    char data_kind[32];       // "loader", or the synthetic "needle" / "mixed"
-    int synth_values, synth_fillers; // synthetic needle task vocabulary
+    char data_kind[32];                  // "loader", or the synthetic "needle" / "mixed"
+    int synth_values, synth_fillers;     // synthetic needle task vocabulary
     const char *tokenizer, *fields_spec; // lwm_train_options' overrides of data.*; NULL = config's
 } train_config;
 
@@ -64,17 +64,17 @@ enum { TRAIN_MAX_TENSORS = 16 + 9 * 256 };
 
 typedef struct train_tensor {
     char name[64];
-    int rank;          // 1 or 2
+    int rank; // 1 or 2
     int64_t shape[2];
-    size_t offset;     // floats into the slab
-    size_t size;       // floats
-    int decay;         // 1 = AdamW weight decay applies
+    size_t offset; // floats into the slab
+    size_t size;   // floats
+    int decay;     // 1 = AdamW weight decay applies
 } train_tensor;
 
 typedef struct train_layout {
     int ntensors;
     train_tensor t[TRAIN_MAX_TENSORS];
-    size_t total;      // floats in one slab
+    size_t total; // floats in one slab
 } train_layout;
 
 int train_layout_build(train_layout *lay, const train_model_shape *m, lwm_error *err);
@@ -95,15 +95,15 @@ void train_layout_offsets(train_model_ofs *ofs, const train_layout *lay, int lay
 
 /** Every per-rank buffer size, in floats unless noted: one sizing function (STYLE §5). */
 typedef struct train_sizes {
-    size_t params;        // one slab (params, grads, adam m, adam v each)
-    size_t saved_acts;    // per-layer saved inputs and attention outputs: 2*L*c*d
-    size_t saved_lse;     // L*H*c
-    size_t work;          // q k v dq dk dv xn xmid dout dx D and friends
-    size_t ring;          // K/V send/recv + dK/dV accumulators
-    size_t chunk;         // FFN and head chunk scratch
-    size_t attn_scratch;  // per-thread tile scratch
-    size_t row_meta;      // ints: positions and segments of the whole row
-    size_t total_bytes;   // everything above, in bytes (4 slabs included)
+    size_t params;       // one slab (params, grads, adam m, adam v each)
+    size_t saved_acts;   // per-layer saved inputs and attention outputs: 2*L*c*d
+    size_t saved_lse;    // L*H*c
+    size_t work;         // q k v dq dk dv xn xmid dout dx D and friends
+    size_t ring;         // K/V send/recv + dK/dV accumulators
+    size_t chunk;        // FFN and head chunk scratch
+    size_t attn_scratch; // per-thread tile scratch
+    size_t row_meta;     // ints: positions and segments of the whole row
+    size_t total_bytes;  // everything above, in bytes (4 slabs included)
 } train_sizes;
 
 void train_sizes_compute(train_sizes *s, const train_model_shape *m, int64_t local_len,
@@ -114,11 +114,11 @@ void train_sizes_compute(train_sizes *s, const train_model_shape *m, int64_t loc
 /** One loader batch as this rank sees it: rows x local_len, zigzag-sliced. Borrowed views. */
 typedef struct train_batch {
     int rows;
-    int64_t len;                         // local tokens per row (seq_len / ring)
+    int64_t len; // local tokens per row (seq_len / ring)
     const int32_t *input_tokens, *target_tokens, *segment_ids, *positions;
     const float *loss_masks;
     const uint8_t *input_vision_masks, *target_vision_masks;
-    int rows_no_loss;                    // of these rows, whole rows without a loss-bearing target
+    int rows_no_loss; // of these rows, whole rows without a loss-bearing target
 } train_batch;
 
 /** Global position of local index i on ring rank r (zigzag, spec §6). */
@@ -133,10 +133,10 @@ static inline int64_t train_zigzag_position(int64_t i, int r, int n, int64_t c)
 typedef struct train_ring {
     MPI_Comm world, ring, dp; // MPI_COMM_NULL when running without MPI
     int world_rank, world_size;
-    int rank, size;           // within the ring
+    int rank, size; // within the ring
     int dp_rank, dp_size;
     int use_mpi;
-    struct train_comm *comm;  // the communication thread when world_size > 1, else NULL
+    struct train_comm *comm; // the communication thread when world_size > 1, else NULL
 } train_ring;
 
 /** A single process with no communicators (what train_ring_free frees nothing of). */
@@ -195,7 +195,7 @@ typedef struct attn_queries {
 
 typedef struct attn_kernel {
     int H, hd, tile;
-    float *scratch;           // per-thread tile scratch: threads * attn_scratch_floats(tile, hd)
+    float *scratch; // per-thread tile scratch: threads * attn_scratch_floats(tile, hd)
     int threads;
 } attn_kernel;
 
@@ -207,8 +207,8 @@ size_t attn_scratch_floats(int tile, int hd);
  * Start with acc = 0, m = -inf, l = 0 (attn_state_init).
  */
 void attn_state_init(float *acc, float *m, float *l, int64_t c, int H, int hd);
-void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l,
-                        const attn_queries *q, const attn_keys *kv);
+void attn_forward_block(const attn_kernel *k, float *acc, float *m, float *l, const attn_queries *q,
+                        const attn_keys *kv);
 void attn_forward_block_naive(const attn_kernel *k, float *acc, float *m, float *l,
                               const attn_queries *q, const attn_keys *kv);
 /** o = acc / l, lse = m + ln l (rows with no visible key: o = 0, lse = 0). o may alias acc. */
@@ -231,7 +231,7 @@ void attn_backward_block_naive(const attn_kernel *k, float *dq, float *dk, float
 
 /** Per-rank buffers the ring passes use (sized by train_sizes.ring). */
 typedef struct ring_buffers {
-    float *kv_cur, *kv_next;          // [2, c, d] each
+    float *kv_cur, *kv_next;             // [2, c, d] each
     float *dkv_local, *dkv_in, *dkv_out; // [2, c, d] each
 } ring_buffers;
 
@@ -258,12 +258,12 @@ int ring_attention_backward(const train_ring *ring, const attn_kernel *kern, rin
  * every rank, in place). Slices must be posted in the same order on every rank.
  */
 typedef struct grad_sync {
-    MPI_Comm comm;            // all ranks; MPI_COMM_NULL: a single rank, nothing to reduce
-    train_comm *thread;       // progresses the reductions (set with comm)
+    MPI_Comm comm;      // all ranks; MPI_COMM_NULL: a single rank, nothing to reduce
+    train_comm *thread; // progresses the reductions (set with comm)
     MPI_Request req[TRAIN_MAX_GRAD_SLICES];
-    int posted;               // slices posted this step
-    int early;                // of them, complete before grad_sync_finish (overlapped)
-    double wait_s;            // seconds grad_sync_finish waited
+    int posted;    // slices posted this step
+    int early;     // of them, complete before grad_sync_finish (overlapped)
+    double wait_s; // seconds grad_sync_finish waited
 } grad_sync;
 
 void grad_sync_begin(grad_sync *g, MPI_Comm comm, train_comm *thread);
@@ -305,7 +305,7 @@ typedef struct train_model train_model;
 
 /** Per-row loss pieces this rank computed (sums over its tokens, already divided by counts). */
 typedef struct row_loss {
-    double text, vision;      // sum of w*nll / global count for this rank's tokens
+    double text, vision; // sum of w*nll / global count for this rank's tokens
 } row_loss;
 
 int model_create(train_model **out, const train_config *cfg, const train_ring *ring,
@@ -341,11 +341,11 @@ void model_set_sync(train_model *m, grad_sync *sync);
 
 typedef struct adamw_params {
     double lr, beta1, beta2, eps, weight_decay;
-    int64_t t;                // 1-based step count for bias correction
+    int64_t t; // 1-based step count for bias correction
 } adamw_params;
 
-void adamw_update(float *params, const float *grads, float *m, float *v,
-                  const train_layout *lay, const adamw_params *p);
+void adamw_update(float *params, const float *grads, float *m, float *v, const train_layout *lay,
+                  const adamw_params *p);
 double grad_global_norm(const float *grads, size_t n);
 void grad_scale(float *grads, size_t n, float s);
 double lr_at(const train_config *cfg, int64_t step, int64_t total_steps);
@@ -355,9 +355,9 @@ double lr_at(const train_config *cfg, int64_t step, int64_t total_steps);
 /** What a weights file records besides its tensors (its __metadata__, train/weights.c). */
 typedef struct train_weights_info {
     train_model_shape model;
-    double rope_theta;        // of the stage the weights were last trained in
-    int64_t seq_len;          // that stage's sequence length
-    char tokenizer[2048];     // the corpus's SentencePiece model; "" = none (synthetic data)
+    double rope_theta;    // of the stage the weights were last trained in
+    int64_t seq_len;      // that stage's sequence length
+    char tokenizer[2048]; // the corpus's SentencePiece model; "" = none (synthetic data)
 } train_weights_info;
 
 /** Writes params under the layout's names; info (may be NULL) goes into __metadata__. */
@@ -379,8 +379,8 @@ int train_check_finite(const float *x, size_t n, const char *path, const char *t
 
 /** A mapped safetensors file and its parsed header. */
 typedef struct train_st_map {
-    char path[4200];          // for messages
-    lwm_st_file st;           // BF16 and F16 tensors accepted
+    char path[4200]; // for messages
+    lwm_st_file st;  // BF16 and F16 tensors accepted
 } train_st_map;
 
 int train_st_map_open(train_st_map *f, const char *path, lwm_error *err);
@@ -422,10 +422,10 @@ void train_weights_info_fill(train_weights_info *info, const train_config *cfg, 
 
 /** One trainer tensor's Hugging Face name and how its data is arranged there. */
 typedef struct hf_tensor {
-    char name[96];            // e.g. model.layers.3.self_attn.q_proj.weight
-    int transpose;            // 1: HF stores [out, in] (torch Linear), the trainer [in, out]
-    int rope_rows;            // 1: q/k, whose output rows HF orders rotate-half per head
-    int optional;             // 1: the vision tensors (extras of LWM), absent from text models
+    char name[96]; // e.g. model.layers.3.self_attn.q_proj.weight
+    int transpose; // 1: HF stores [out, in] (torch Linear), the trainer [in, out]
+    int rope_rows; // 1: q/k, whose output rows HF orders rotate-half per head
+    int optional;  // 1: the vision tensors (extras of LWM), absent from text models
 } hf_tensor;
 
 /** The HF name and arrangement of the trainer's tensor i of lay (built for model). */
@@ -440,12 +440,12 @@ void hf_convert(float *dst, const float *src, const hf_tensor *t, int64_t rows, 
 
 /** The fixed part of a training checkpoint (written as is after magic and version). */
 typedef struct ckpt_state {
-    int32_t shape[6];          // dim, layers, heads, ffn_dim, text_vocab, vision_vocab
-    int32_t stage;             // curriculum stage index of the next step
-    int32_t nan_skips;         // consecutive skipped steps
-    int64_t step;              // optimizer steps completed
-    int64_t stage_step;        // steps completed in the current stage
-    int64_t tokens;            // tokens trained on
+    int32_t shape[6];           // dim, layers, heads, ffn_dim, text_vocab, vision_vocab
+    int32_t stage;              // curriculum stage index of the next step
+    int32_t nan_skips;          // consecutive skipped steps
+    int64_t step;               // optimizer steps completed
+    int64_t stage_step;         // steps completed in the current stage
+    int64_t tokens;             // tokens trained on
     uint64_t source_state_size; // bytes of data-source state that follow
 } ckpt_state;
 
@@ -476,7 +476,8 @@ int run_dir_publish(const char *dir, int64_t step, int keep, lwm_error *err);
 typedef struct train_source {
     void *ctx;
     /** Prepares stage st (seq_len, local_len = seq_len / ring). */
-    int (*set_stage)(void *ctx, int stage, const train_stage *st, int64_t local_len, lwm_error *err);
+    int (*set_stage)(void *ctx, int stage, const train_stage *st, int64_t local_len,
+                     lwm_error *err);
     /** Next batch of rows_per_load rows for this rank; views valid until the next call. */
     int (*next)(void *ctx, train_batch *out, lwm_error *err);
     /** Resume state: size, save into buf, restore. */

@@ -89,7 +89,8 @@ void rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, con
 #pragma omp parallel for schedule(static) if ((size_t)(c * d) >= TRAIN_PAR_MIN)
     for (int j = 0; j < d; j++) {
         double s = 0;
-        for (int64_t t = 0; t < c; t++) s += (double)dy[(size_t)t * d + j] * x[(size_t)t * d + j] * rstd[t];
+        for (int64_t t = 0; t < c; t++)
+            s += (double)dy[(size_t)t * d + j] * x[(size_t)t * d + j] * rstd[t];
         dg[j] += (float)s;
     }
 }

@@ -69,11 +69,13 @@ int model_heads_loss(train_model *m, row_loss *out, float *dx, const float *x,
                 memcpy(gat + k * d, xn + i * d, sizeof(float) * (size_t)d);
                 k++;
             }
-            double s = head_pass(dgat, G + (vis ? m->ofs.vision_head : m->ofs.lm_head), logits,
-                                 gat, vis ? vh : lm, tgt, wts, k, d, vis ? Vv : Vt,
-                                 vis ? coef_v : coef_t);
-            if (vis) sum_v += s;
-            else sum_t += s;
+            double s =
+                head_pass(dgat, G + (vis ? m->ofs.vision_head : m->ofs.lm_head), logits, gat,
+                          vis ? vh : lm, tgt, wts, k, d, vis ? Vv : Vt, vis ? coef_v : coef_t);
+            if (vis)
+                sum_v += s;
+            else
+                sum_t += s;
             for (int64_t j = 0; j < k; j++)
                 memcpy(dxn + (size_t)idx[j] * d, dgat + j * d, sizeof(float) * (size_t)d);
         }

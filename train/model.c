@@ -27,7 +27,8 @@ int model_create(train_model **out, const train_config *cfg, const train_ring *r
     size_t slab = m->lay.total * sizeof(float);
     m->params = lwm_aligned_alloc(&m->mem, 4 * slab);
     if (!m->params) {
-        rc = lwm_error_set(err, -ENOMEM, "out of memory for 4 slabs of %zu parameters", m->lay.total);
+        rc = lwm_error_set(err, -ENOMEM, "out of memory for 4 slabs of %zu parameters",
+                           m->lay.total);
         goto fail;
     }
     memset(m->params, 0, 4 * slab);
@@ -64,16 +65,18 @@ int model_set_len(train_model *m, int64_t c, lwm_error *err)
 {
     const train_model_shape *ms = &m->cfg.model;
     const size_t d = ms->dim, H = ms->heads, F = ms->ffn_dim, L = ms->layers, cf = m->cfg.chunk;
-    const size_t V = (size_t)(ms->text_vocab > ms->vision_vocab ? ms->text_vocab : ms->vision_vocab);
+    const size_t V =
+        (size_t)(ms->text_vocab > ms->vision_vocab ? ms->text_vocab : ms->vision_vocab);
     train_sizes s;
     train_sizes_compute(&s, ms, c, m->ring.size, m->cfg.attn_tile, m->cfg.chunk, m->threads);
-    size_t floats = s.saved_acts + s.saved_lse + s.work + s.ring + s.chunk + s.attn_scratch +
-                    s.row_meta;
+    size_t floats =
+        s.saved_acts + s.saved_lse + s.work + s.ring + s.chunk + s.attn_scratch + s.row_meta;
     size_t bytes = floats * sizeof(float) + 64 * 64; // alignment slack of the carve
     lwm_aligned_free(&m->mem, m->block);
     m->block = lwm_aligned_alloc(&m->mem, bytes);
-    LWM_CHECK(err, m->block, -ENOMEM, "out of memory for %zu MB of activations at %lld tokens per rank",
-              bytes >> 20, (long long)c);
+    LWM_CHECK(err, m->block, -ENOMEM,
+              "out of memory for %zu MB of activations at %lld tokens per rank", bytes >> 20,
+              (long long)c);
     m->block_bytes = bytes;
     m->c = c;
     const size_t cd = (size_t)c * d;
@@ -82,13 +85,14 @@ int model_set_len(train_model *m, int64_t c, lwm_error *err)
     m->saved_o = carve(&p, L * cd);
     m->x_final = carve(&p, cd);
     m->saved_lse = carve(&p, L * H * c);
-    float **work[] = {&m->xn, &m->q, &m->k, &m->v, &m->dq, &m->dk, &m->dv, &m->xmid, &m->dx,
-                      &m->dxmid, &m->dout, &m->tmp};
+    float **work[] = {&m->xn, &m->q,    &m->k,  &m->v,     &m->dq,   &m->dk,
+                      &m->dv, &m->xmid, &m->dx, &m->dxmid, &m->dout, &m->tmp};
     for (size_t i = 0; i < sizeof work / sizeof work[0]; i++) *work[i] = carve(&p, cd);
     m->rstd1 = carve(&p, c);
     m->rstd2 = carve(&p, c);
     m->D = carve(&p, H * c);
-    float **ring[] = {&m->rb.kv_cur, &m->rb.kv_next, &m->rb.dkv_local, &m->rb.dkv_in, &m->rb.dkv_out};
+    float **ring[] = {&m->rb.kv_cur, &m->rb.kv_next, &m->rb.dkv_local, &m->rb.dkv_in,
+                      &m->rb.dkv_out};
     for (size_t i = 0; i < 5; i++) *ring[i] = carve(&p, 2 * cd);
     model_chunk *ch = &m->ch;
     ch->hn = carve(&p, cf * d), ch->dhn = carve(&p, cf * d), ch->rstd = carve(&p, cf);
@@ -111,10 +115,22 @@ int model_set_len(train_model *m, int64_t c, lwm_error *err)
                : lwm_error_set(err, LWM_EINTERNAL, "activation carve exceeds the sizing function");
 }
 
-float *model_params(train_model *m) { return m->params; }
-float *model_grads(train_model *m) { return m->grads; }
-const train_layout *model_layout(const train_model *m) { return &m->lay; }
-size_t model_bytes(const train_model *m) { return 4 * m->lay.total * sizeof(float) + m->block_bytes; }
+float *model_params(train_model *m)
+{
+    return m->params;
+}
+float *model_grads(train_model *m)
+{
+    return m->grads;
+}
+const train_layout *model_layout(const train_model *m)
+{
+    return &m->lay;
+}
+size_t model_bytes(const train_model *m)
+{
+    return 4 * m->lay.total * sizeof(float) + m->block_bytes;
+}
 
 // ------------------------------------------------------------------ init
 
@@ -178,10 +194,12 @@ static int gather_row(train_model *m, double counts[2], const train_batch *bt, i
         counts[0] = local[0], counts[1] = local[1];
         return 0;
     }
-    LWM_TRY(train_mpi_check(MPI_Allgather(pos, (int)c, MPI_INT32_T, m->row_pos, (int)c,
-                                          MPI_INT32_T, m->ring.ring), "MPI_Allgather positions", err));
-    LWM_TRY(train_mpi_check(MPI_Allgather(seg, (int)c, MPI_INT32_T, m->row_seg, (int)c,
-                                          MPI_INT32_T, m->ring.ring), "MPI_Allgather segments", err));
+    LWM_TRY(train_mpi_check(
+        MPI_Allgather(pos, (int)c, MPI_INT32_T, m->row_pos, (int)c, MPI_INT32_T, m->ring.ring),
+        "MPI_Allgather positions", err));
+    LWM_TRY(train_mpi_check(
+        MPI_Allgather(seg, (int)c, MPI_INT32_T, m->row_seg, (int)c, MPI_INT32_T, m->ring.ring),
+        "MPI_Allgather segments", err));
     return train_mpi_check(MPI_Allreduce(local, counts, 2, MPI_DOUBLE, MPI_SUM, m->ring.ring),
                            "MPI_Allreduce row counts", err);
 }
@@ -209,7 +227,8 @@ static void ffn_forward(train_model *m, float *out, const float *xmid, int l)
     model_chunk *ch = &m->ch;
     for (int64_t t0 = 0; t0 < m->c; t0 += cf) {
         int64_t n = m->c - t0 < cf ? m->c - t0 : cf;
-        rmsnorm_forward(ch->hn, ch->rstd, xmid + t0 * d, P + o->ffn_norm, n, d, m->cfg.model.norm_eps);
+        rmsnorm_forward(ch->hn, ch->rstd, xmid + t0 * d, P + o->ffn_norm, n, d,
+                        m->cfg.model.norm_eps);
         mm(ch->a, ch->hn, P + o->w1, n, d, F, 0);
         mm(ch->b, ch->hn, P + o->w3, n, d, F, 0);
         swiglu_forward(ch->h, ch->a, ch->b, n * F);
@@ -240,7 +259,8 @@ static void ffn_backward(train_model *m, float *dxmid, const float *dx, const fl
         mm_at(G + o->w3, ch->hn, ch->b, d, n, F, 1);
         mm_bt(ch->dhn, ch->a, P + o->w1, n, F, d, 0);
         mm_bt(ch->dhn, ch->b, P + o->w3, n, F, d, 1);
-        rmsnorm_backward(dxmid + t0 * d, G + o->ffn_norm, ch->dhn, xr, P + o->ffn_norm, ch->rstd, n, d);
+        rmsnorm_backward(dxmid + t0 * d, G + o->ffn_norm, ch->dhn, xr, P + o->ffn_norm, ch->rstd, n,
+                         d);
         for (int64_t i = 0; i < n * d; i++) dxmid[t0 * d + i] += dy[i];
     }
 }
@@ -253,7 +273,8 @@ static int layer_forward(train_model *m, float *out, int l, double theta, const 
     const float *x = m->saved_in + l * cd;
     float *o = m->saved_o + l * cd, *lse = m->saved_lse + (size_t)l * m->kern.H * m->c;
     qkv_forward(m, x, l, theta, pos);
-    LWM_TRY(ring_attention_forward(&m->ring, &m->kern, &m->rb, o, lse, m->q, m->k, m->v, row, d, err));
+    LWM_TRY(
+        ring_attention_forward(&m->ring, &m->kern, &m->rb, o, lse, m->q, m->k, m->v, row, d, err));
     memcpy(m->xmid, x, sizeof(float) * cd);
     mm(m->xmid, o, m->params + m->ofs.layer[l].wo, m->c, d, d, 1);
     ffn_forward(m, out, m->xmid, l);
@@ -307,8 +328,8 @@ static int slice_done(train_model *m, size_t begin, size_t end, lwm_error *err)
     return grad_sync_post(m->sync, m->grads + begin, end - begin, err);
 }
 
-int model_row_forward(train_model *m, double counts[2], const train_batch *bt, int b,
-                      double theta, lwm_error *err)
+int model_row_forward(train_model *m, double counts[2], const train_batch *bt, int b, double theta,
+                      lwm_error *err)
 {
     LWM_CHECK(err, bt->len == m->c, LWM_EINTERNAL, "batch has %lld tokens per rank, model %lld",
               (long long)bt->len, (long long)m->c);
@@ -327,8 +348,8 @@ int model_row_forward(train_model *m, double counts[2], const train_batch *bt, i
     return 0;
 }
 
-int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
-                   double theta, double row_scale, lwm_error *err)
+int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b, double theta,
+                   double row_scale, lwm_error *err)
 {
     double counts[2];
     LWM_TRY(model_row_forward(m, counts, bt, b, theta, err));
@@ -340,8 +361,8 @@ int model_row_step(train_model *m, row_loss *loss, const train_batch *bt, int b,
     LWM_TRY(slice_done(m, m->ofs.ln_f, m->lay.total, err));
     for (int l = L - 1; l >= 0; l--) {
         LWM_TRY(layer_backward(m, l, theta, &row, pos, err));
-        LWM_TRY(slice_done(m, m->ofs.layer[l].attn_norm, l + 1 < L ? m->ofs.layer[l + 1].attn_norm : m->ofs.ln_f,
-                           err));
+        LWM_TRY(slice_done(m, m->ofs.layer[l].attn_norm,
+                           l + 1 < L ? m->ofs.layer[l + 1].attn_norm : m->ofs.ln_f, err));
     }
     embed_backward(m->grads + m->ofs.wte, m->grads + m->ofs.vte, m->dx, bt->input_tokens + base,
                    bt->input_vision_masks + base, m->c, d);

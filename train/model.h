@@ -6,33 +6,33 @@
 
 /** Chunk scratch for the feed-forward and the heads (cf tokens at a time). */
 typedef struct model_chunk {
-    float *hn, *dhn, *rstd;       // [cf, d], [cf, d], [cf]
-    float *a, *b, *h, *dh;        // [cf, F] each
-    float *gat, *dgat, *logits;   // [cf, d], [cf, d], [cf, max(Vt, Vv)]
-    int32_t *idx, *tgt;           // [cf]
-    float *wts;                   // [cf]
+    float *hn, *dhn, *rstd;     // [cf, d], [cf, d], [cf]
+    float *a, *b, *h, *dh;      // [cf, F] each
+    float *gat, *dgat, *logits; // [cf, d], [cf, d], [cf, max(Vt, Vv)]
+    int32_t *idx, *tgt;         // [cf]
+    float *wts;                 // [cf]
 } model_chunk;
 
 struct train_model {
-    lwm_mem mem;                  // allocator of everything below
+    lwm_mem mem; // allocator of everything below
     train_config cfg;
     train_ring ring;
     train_layout lay;
     train_model_ofs ofs;
-    int64_t c;                    // local tokens per row
+    int64_t c; // local tokens per row
     int threads;
     float *params, *grads, *adam_m, *adam_v; // four slabs with one layout
     float *saved_in, *saved_o, *saved_lse;   // [L, c, d], [L, c, d], [L, H, c]
     float *x_final;                          // [c, d]
     float *xn, *q, *k, *v, *dq, *dk, *dv, *xmid, *dx, *dxmid, *dout, *tmp; // [c, d] each
-    float *rstd1, *rstd2, *D;                // [c], [c], [H, c]
-    int32_t *row_pos, *row_seg;              // [ring, c]: the whole row, by source rank
-    int32_t *local_seg;                      // [c]
+    float *rstd1, *rstd2, *D;                                              // [c], [c], [H, c]
+    int32_t *row_pos, *row_seg; // [ring, c]: the whole row, by source rank
+    int32_t *local_seg;         // [c]
     ring_buffers rb;
     model_chunk ch;
     attn_kernel kern;
-    grad_sync *sync;                         // set for a step's last row: slices reduced as final
-    void *block;                             // the one allocation behind all of the above
+    grad_sync *sync; // set for a step's last row: slices reduced as final
+    void *block;     // the one allocation behind all of the above
     size_t block_bytes;
 };
 

@@ -5,8 +5,8 @@
 
 #include "internal.h"
 
-void adamw_update(float *params, const float *grads, float *m, float *v,
-                  const train_layout *lay, const adamw_params *p)
+void adamw_update(float *params, const float *grads, float *m, float *v, const train_layout *lay,
+                  const adamw_params *p)
 {
     const double bc1 = 1 - pow(p->beta1, (double)p->t), bc2 = 1 - pow(p->beta2, (double)p->t);
     const float b1 = (float)p->beta1, b2 = (float)p->beta2;

@@ -1,6 +1,7 @@
 // The ring exchange (ring-attention.md §4, §7, §8): K/V blocks travel one hop per step from
 // rank r to r+1 with Irecv/Isend posted before the current block is computed; the
-// communication thread (train/comm.c) keeps the transfer progressing meanwhile (pitfall 14). Backward uses the two-ring
+// communication thread (train/comm.c) keeps the transfer progressing meanwhile (pitfall 14).
+// Backward uses the two-ring
 // scheme: K/V rotate as in forward while a dK/dV accumulator follows one step behind and
 // arrives home after N hops. Every rank posts the same operations on every step, masked or not
 // (pitfall 13). P = ring size, c = local tokens, d = model width.
@@ -35,8 +36,8 @@ int train_ring_init(train_ring *r, int ring_ranks, MPI_Comm comm, const lwm_mem 
 {
     train_ring_reset(r);
     if (comm == MPI_COMM_NULL) {
-        LWM_CHECK(err, ring_ranks <= 1, LWM_EINVAL, "config asks for a ring of %d ranks but runs without MPI",
-                  ring_ranks);
+        LWM_CHECK(err, ring_ranks <= 1, LWM_EINVAL,
+                  "config asks for a ring of %d ranks but runs without MPI", ring_ranks);
         return 0;
     }
     r->use_mpi = 1;
@@ -44,9 +45,10 @@ int train_ring_init(train_ring *r, int ring_ranks, MPI_Comm comm, const lwm_mem 
     MPI_Comm_rank(comm, &r->world_rank);
     MPI_Comm_size(comm, &r->world_size);
     int R = ring_ranks > 0 ? ring_ranks : r->world_size;
-    LWM_CHECK(err, r->world_size % R == 0, LWM_EINVAL,
-              "config asks for rings of %d ranks but mpirun started %d ranks (need a multiple of %d)",
-              R, r->world_size, R);
+    LWM_CHECK(
+        err, r->world_size % R == 0, LWM_EINVAL,
+        "config asks for rings of %d ranks but mpirun started %d ranks (need a multiple of %d)", R,
+        r->world_size, R);
     LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank / R, r->world_rank % R, &r->ring),
                             "MPI_Comm_split (ring)", err));
     LWM_TRY(train_mpi_check(MPI_Comm_split(comm, r->world_rank % R, r->world_rank / R, &r->dp),
@@ -87,7 +89,8 @@ static int src_rank(const train_ring *ring, int s)
 
 static attn_keys keys_of(const ring_row *row, int src, const float *kv, int64_t c, int d)
 {
-    attn_keys k = {kv, kv + (size_t)c * d, row->pos + (size_t)src * c, row->seg + (size_t)src * c, c};
+    attn_keys k = {kv, kv + (size_t)c * d, row->pos + (size_t)src * c, row->seg + (size_t)src * c,
+                   c};
     return k;
 }
 
@@ -111,11 +114,11 @@ static int forward_pass(const train_ring *ring, const attn_kernel *kern, ring_bu
     int next = (ring->rank + 1) % P, prev = (ring->rank + P - 1) % P;
     for (int s = 0; s < P; s++) {
         if (s < P - 1) {
-            LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev,
-                                              TAG_FWD_KV + s, ring->ring, &req[0]),
+            LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev, TAG_FWD_KV + s,
+                                              ring->ring, &req[0]),
                                     "ring forward MPI_Irecv", err));
-            LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next,
-                                              TAG_FWD_KV + s, ring->ring, &req[1]),
+            LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next, TAG_FWD_KV + s,
+                                              ring->ring, &req[1]),
                                     "ring forward MPI_Isend", err));
             LWM_TRY(watch(ring, req, 2, err));
         }
@@ -174,11 +177,11 @@ static int backward_pass(const train_ring *ring, const attn_kernel *kern, ring_b
     int next = (ring->rank + 1) % P, prev = (ring->rank + P - 1) % P;
     for (int s = 0; s < P; s++) {
         if (s < P - 1) {
-            LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev,
-                                              TAG_BWD_KV + s, ring->ring, &req[0]),
+            LWM_TRY(train_mpi_check(MPI_Irecv(b->kv_next, (int)blk, MPI_FLOAT, prev, TAG_BWD_KV + s,
+                                              ring->ring, &req[0]),
                                     "ring backward MPI_Irecv", err));
-            LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next,
-                                              TAG_BWD_KV + s, ring->ring, &req[1]),
+            LWM_TRY(train_mpi_check(MPI_Isend(b->kv_cur, (int)blk, MPI_FLOAT, next, TAG_BWD_KV + s,
+                                              ring->ring, &req[1]),
                                     "ring backward MPI_Isend", err));
         }
         if (s >= 1) // the accumulator of block r-s, sent by prev after its step s-1
@@ -195,9 +198,9 @@ static int backward_pass(const train_ring *ring, const attn_kernel *kern, ring_b
         float *t = b->dkv_out; // the previous send has completed: its buffer is free
         b->dkv_out = b->dkv_local;
         b->dkv_local = t;
-        LWM_TRY(train_mpi_check(MPI_Isend(b->dkv_out, (int)blk, MPI_FLOAT, next, TAG_BWD_DKV + s,
-                                          ring->ring, &req[3]),
-                                "ring backward MPI_Isend", err));
+        LWM_TRY(train_mpi_check(
+            MPI_Isend(b->dkv_out, (int)blk, MPI_FLOAT, next, TAG_BWD_DKV + s, ring->ring, &req[3]),
+            "ring backward MPI_Isend", err));
         LWM_TRY(watch(ring, &req[3], 1, err));
         if (s < P - 1) {
             t = b->kv_cur;
@@ -207,8 +210,8 @@ static int backward_pass(const train_ring *ring, const attn_kernel *kern, ring_b
     }
     const float *home = b->dkv_local;
     if (P > 1) { // after N hops the own block's accumulator comes home from prev
-        LWM_TRY(train_mpi_check(MPI_Irecv(b->dkv_in, (int)blk, MPI_FLOAT, prev,
-                                          TAG_BWD_DKV + P - 1, ring->ring, &req[0]),
+        LWM_TRY(train_mpi_check(MPI_Irecv(b->dkv_in, (int)blk, MPI_FLOAT, prev, TAG_BWD_DKV + P - 1,
+                                          ring->ring, &req[0]),
                                 "ring backward MPI_Irecv", err));
         LWM_TRY(watch(ring, req, 1, err));
         LWM_TRY(wait_all(ring, req, 4, err));

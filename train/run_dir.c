@@ -19,8 +19,8 @@
 #include "internal.h"
 
 // Files a run writes; --overwrite removes exactly these, never anything else in RUN.
-static const char *const run_files[] = {"log.jsonl", "checkpoint.bin", "latest", "weights.safetensors",
-                                        "loss.png"};
+static const char *const run_files[] = {"log.jsonl", "checkpoint.bin", "latest",
+                                        "weights.safetensors", "loss.png"};
 
 // name exists in dir (a link counts, even a dangling one); with nonempty, only with content.
 static int exists(const char *dir, const char *name, int nonempty)
@@ -42,7 +42,8 @@ static int list_steps(const char *dir, int64_t *steps, int cap)
     for (struct dirent *e; (e = readdir(d)) != NULL && n < cap;) {
         long long step;
         char tail[8];
-        if (sscanf(e->d_name, "step-%lld.bi%1s", &step, tail) == 2 && strcmp(tail, "n") == 0 && step >= 0)
+        if (sscanf(e->d_name, "step-%lld.bi%1s", &step, tail) == 2 && strcmp(tail, "n") == 0 &&
+            step >= 0)
             steps[n++] = step;
     }
     closedir(d);
@@ -80,13 +81,15 @@ int run_dir_prepare(const char *dir, int resume, int overwrite, lwm_error *err)
     if (resume) return 0; // restoring the checkpoint says what is wrong with it
     int64_t steps[1];
     // An empty log is a run that failed before its first step: nothing to lose.
-    int held = exists(dir, "log.jsonl", 1) || exists(dir, "checkpoint.bin", 0) || exists(dir, "latest", 0) ||
-               list_steps(dir, steps, 1) > 0;
+    int held = exists(dir, "log.jsonl", 1) || exists(dir, "checkpoint.bin", 0) ||
+               exists(dir, "latest", 0) || list_steps(dir, steps, 1) > 0;
     if (!held) return 0;
     if (overwrite) return remove_outputs(dir, err);
-    return lwm_error_set(err, LWM_EEXISTS,
-                         "%s holds a training run (log.jsonl or a checkpoint): give --resume to continue "
-                         "it, --overwrite to replace it, or another --out", dir);
+    return lwm_error_set(
+        err, LWM_EEXISTS,
+        "%s holds a training run (log.jsonl or a checkpoint): give --resume to continue "
+        "it, --overwrite to replace it, or another --out",
+        dir);
 }
 
 // Points name (in dir) at target by a new link renamed over the old one.
@@ -96,7 +99,8 @@ static int relink(const char *dir, const char *name, const char *target, lwm_err
     LWM_TRY(lwm_path_join(path, sizeof path, dir, name));
     LWM_TRY(lwm_format(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()));
     unlink(tmp);
-    LWM_CHECK(err, symlink(target, tmp) == 0, -errno, "%s: cannot create a link: %s", tmp, strerror(errno));
+    LWM_CHECK(err, symlink(target, tmp) == 0, -errno, "%s: cannot create a link: %s", tmp,
+              strerror(errno));
     if (rename(tmp, path) == 0) return 0;
     int e = errno;
     unlink(tmp);
@@ -110,11 +114,13 @@ int run_dir_publish(const char *dir, int64_t step, int keep, lwm_error *err)
     LWM_TRY(relink(dir, "latest", target, err));
     LWM_TRY(lwm_path_join(path, sizeof path, dir, "checkpoint.bin"));
     ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n != 6 || memcmp(link, "latest", 6) != 0) LWM_TRY(relink(dir, "checkpoint.bin", "latest", err));
+    if (n != 6 || memcmp(link, "latest", 6) != 0)
+        LWM_TRY(relink(dir, "checkpoint.bin", "latest", err));
     int64_t steps[1024];
     int count = list_steps(dir, steps, 1024);
     for (int i = 0; i < count - keep; i++) // oldest first; the newest keep stay
-        if (steps[i] != step && run_dir_checkpoint_path(path, sizeof path, dir, steps[i]) == 0) unlink(path);
+        if (steps[i] != step && run_dir_checkpoint_path(path, sizeof path, dir, steps[i]) == 0)
+            unlink(path);
     return 0;
 }
 

@@ -15,9 +15,9 @@ typedef struct lsrc {
     const char *datasets[1];
     char data_dir[2048], tokenizer[2048], fields_spec[1024];
     lwm_loader *ld;
-    lwm_loader_state state;   // after the last batch handed out (or the restored one)
+    lwm_loader_state state; // after the last batch handed out (or the restored one)
     int have_state;
-    int stage;                // the trainer's current stage
+    int stage; // the trainer's current stage
 } lsrc;
 
 // The "data" options of the config (tokenizer, fields_spec, layout), read as lwm pack
@@ -68,16 +68,23 @@ static int src_next(void *ctx, train_batch *out, lwm_error *err)
     int rc = lwm_loader_next(s->ld, &b);
     if (rc == LWM_EOF) return rc;
     if (rc < 0) return lwm_error_set(err, rc, "%s", lwm_loader_errmsg(s->ld));
-    LWM_CHECK(err, b.stage == s->stage, LWM_EINTERNAL, "%s: the loader is at stage %d, the trainer at stage %d",
-              s->data_dir, b.stage, s->stage);
+    LWM_CHECK(err, b.stage == s->stage, LWM_EINTERNAL,
+              "%s: the loader is at stage %d, the trainer at stage %d", s->data_dir, b.stage,
+              s->stage);
     s->state = b.state;
-    *out = (train_batch){(int)b.rows, b.len, b.input_tokens, b.target_tokens, b.segment_ids,
-                         b.positions, b.loss_masks, b.input_vision_masks, b.target_vision_masks,
-                         (int)b.rows_no_loss};
+    *out = (train_batch){(int)b.rows,           b.len,
+                         b.input_tokens,        b.target_tokens,
+                         b.segment_ids,         b.positions,
+                         b.loss_masks,          b.input_vision_masks,
+                         b.target_vision_masks, (int)b.rows_no_loss};
     return 0;
 }
 
-static size_t src_state_size(void *ctx) { (void)ctx; return LWM_LOADER_STATE_BYTES; }
+static size_t src_state_size(void *ctx)
+{
+    (void)ctx;
+    return LWM_LOADER_STATE_BYTES;
+}
 
 static int src_save(void *ctx, void *buf, size_t cap, lwm_error *err)
 {
@@ -122,8 +129,7 @@ int source_loader_create(train_source *src, const train_config *cfg, const char 
         lwm_free(mem, s);
         return rc < 0 && !err->msg[0] ? lwm_error_set(err, rc, "%s: path too long", data_dir) : rc;
     }
-    for (int i = 0; i < cfg->nstages; i++)
-        s->stages[i] = cfg->stages[i];
+    for (int i = 0; i < cfg->nstages; i++) s->stages[i] = cfg->stages[i];
     s->datasets[0] = s->data_dir;
     s->opt.datasets = s->datasets;
     s->opt.n_datasets = 1;
@@ -135,6 +141,7 @@ int source_loader_create(train_source *src, const train_config *cfg, const char 
     s->opt.ring_layout = LWM_RING_ZIGZAG;
     if (cfg->tokenizer) s->opt.tokenizer = cfg->tokenizer; // lwm train --tokenizer / --fields
     if (cfg->fields_spec) s->opt.fields_spec = cfg->fields_spec;
-    *src = (train_source){s, src_set_stage, src_next, src_state_size, src_save, src_restore, src_free};
+    *src =
+        (train_source){s, src_set_stage, src_next, src_state_size, src_save, src_restore, src_free};
     return 0;
 }

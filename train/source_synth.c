@@ -19,11 +19,11 @@ typedef struct synth {
     train_ring ring;
     int mixed;
     int64_t seq_len, c;
-    int64_t next_row;      // rows of the run handed out so far (all data-parallel ranks)
-    int32_t *full_tok, *full_seg;   // [seq_len + 1]
+    int64_t next_row;             // rows of the run handed out so far (all data-parallel ranks)
+    int32_t *full_tok, *full_seg; // [seq_len + 1]
     uint8_t *full_vis;
     float *full_w;
-    int32_t *in, *tgt, *seg, *pos;  // [rows, c]
+    int32_t *in, *tgt, *seg, *pos; // [rows, c]
     float *mask;
     uint8_t *vin, *vtgt;
 } synth;
@@ -91,8 +91,9 @@ static int synth_set_stage(void *ctx, int stage, const train_stage *st, int64_t 
     (void)stage;
     const size_t L1 = (size_t)st->seq_len + 1, n = (size_t)s->cfg.rows_per_load * c;
     void **bufs[] = {(void **)&s->full_tok, (void **)&s->full_seg, (void **)&s->full_vis,
-                     (void **)&s->full_w, (void **)&s->in, (void **)&s->tgt, (void **)&s->seg,
-                     (void **)&s->pos, (void **)&s->mask, (void **)&s->vin, (void **)&s->vtgt};
+                     (void **)&s->full_w,   (void **)&s->in,       (void **)&s->tgt,
+                     (void **)&s->seg,      (void **)&s->pos,      (void **)&s->mask,
+                     (void **)&s->vin,      (void **)&s->vtgt};
     const size_t counts[] = {L1 * 4, L1 * 4, L1, L1 * 4, n * 4, n * 4, n * 4, n * 4, n * 4, n, n};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         lwm_free(&s->mem, *bufs[i]);
@@ -101,7 +102,9 @@ static int synth_set_stage(void *ctx, int stage, const train_stage *st, int64_t 
     }
     s->seq_len = st->seq_len;
     s->c = c;
-    LWM_CHECK(err, s->mixed || s->cfg.model.text_vocab >= TOK_FIRST_FILLER + s->cfg.synth_fillers + s->cfg.synth_values,
+    LWM_CHECK(err,
+              s->mixed || s->cfg.model.text_vocab >=
+                              TOK_FIRST_FILLER + s->cfg.synth_fillers + s->cfg.synth_values,
               LWM_EINVAL, "synthetic needle task needs text_vocab >= %d",
               TOK_FIRST_FILLER + s->cfg.synth_fillers + s->cfg.synth_values);
     return 0;
@@ -114,8 +117,10 @@ static int synth_next(void *ctx, train_batch *out, lwm_error *err)
     const int rows = (int)s->cfg.rows_per_load;
     for (int r = 0; r < rows; r++) {
         uint64_t row = (uint64_t)(s->next_row + (int64_t)s->ring.dp_rank * rows + r);
-        if (s->mixed) make_mixed(s, row);
-        else make_needle(s, row);
+        if (s->mixed)
+            make_mixed(s, row);
+        else
+            make_needle(s, row);
         slice_row(s, r);
     }
     s->next_row += (int64_t)rows * s->ring.dp_size;
@@ -123,7 +128,11 @@ static int synth_next(void *ctx, train_batch *out, lwm_error *err)
     return 0;
 }
 
-static size_t synth_state_size(void *ctx) { (void)ctx; return sizeof(int64_t); }
+static size_t synth_state_size(void *ctx)
+{
+    (void)ctx;
+    return sizeof(int64_t);
+}
 
 static int synth_save(void *ctx, void *buf, size_t cap, lwm_error *err)
 {
@@ -136,7 +145,8 @@ static int synth_save(void *ctx, void *buf, size_t cap, lwm_error *err)
 static int synth_restore(void *ctx, const void *buf, size_t size, lwm_error *err)
 {
     synth *s = ctx;
-    LWM_CHECK(err, size == sizeof(int64_t), LWM_EFORMAT, "synthetic source state has %zu bytes", size);
+    LWM_CHECK(err, size == sizeof(int64_t), LWM_EFORMAT, "synthetic source state has %zu bytes",
+              size);
     memcpy(&s->next_row, buf, sizeof(int64_t));
     return 0;
 }
@@ -145,8 +155,8 @@ static void synth_free(void *ctx)
 {
     synth *s = ctx;
     if (!s) return;
-    void *bufs[] = {s->full_tok, s->full_seg, s->full_vis, s->full_w, s->in, s->tgt,
-                    s->seg, s->pos, s->mask, s->vin, s->vtgt};
+    void *bufs[] = {s->full_tok, s->full_seg, s->full_vis, s->full_w, s->in,  s->tgt,
+                    s->seg,      s->pos,      s->mask,     s->vin,    s->vtgt};
     lwm_mem mem = s->mem;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) lwm_free(&mem, bufs[i]);
     lwm_free(&mem, s);
@@ -161,7 +171,7 @@ int source_synthetic_create(train_source *src, const train_config *cfg, const tr
     s->cfg = *cfg;
     s->ring = *ring;
     s->mixed = strcmp(cfg->data_kind, "mixed") == 0;
-    *src = (train_source){s, synth_set_stage, synth_next, synth_state_size, synth_save,
-                          synth_restore, synth_free};
+    *src = (train_source){s,          synth_set_stage, synth_next, synth_state_size,
+                          synth_save, synth_restore,   synth_free};
     return 0;
 }

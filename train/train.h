@@ -46,22 +46,22 @@ typedef struct lwm_train lwm_train;
 
 /** One optimizer step's record (also one line of log.jsonl). Filled by the library. */
 typedef struct lwm_train_step {
-    int64_t step;          /**< 1-based optimizer step count of the whole run */
-    int stage;             /**< curriculum stage index (0-based) */
-    int64_t seq_len;       /**< tokens per row in this stage */
-    double loss;           /**< 0.5 * (text_loss + vision_loss), LWM's definition */
+    int64_t step;                  /**< 1-based optimizer step count of the whole run */
+    int stage;                     /**< curriculum stage index (0-based) */
+    int64_t seq_len;               /**< tokens per row in this stage */
+    double loss;                   /**< 0.5 * (text_loss + vision_loss), LWM's definition */
     double text_loss, vision_loss; /**< per-row means averaged over the step's rows */
-    double grad_norm;      /**< global L2 norm before clipping */
-    double lr;             /**< learning rate applied at this step */
-    double tokens_per_s;   /**< all ranks' tokens / wall time of the step */
-    int64_t peak_memory;   /**< max over ranks of peak resident bytes */
-    int64_t tokens;        /**< tokens trained on so far (all ranks) */
-    int skipped;           /**< 1 when the loss or gradient was not finite: no update */
-    int grad_slices;       /**< gradient slices all-reduced this step (layers + heads +
+    double grad_norm;              /**< global L2 norm before clipping */
+    double lr;                     /**< learning rate applied at this step */
+    double tokens_per_s;           /**< all ranks' tokens / wall time of the step */
+    int64_t peak_memory;           /**< max over ranks of peak resident bytes */
+    int64_t tokens;                /**< tokens trained on so far (all ranks) */
+    int skipped;                   /**< 1 when the loss or gradient was not finite: no update */
+    int grad_slices;               /**< gradient slices all-reduced this step (layers + heads +
                                 embeddings; 0 on a single rank) */
-    int grad_slices_early; /**< of them, finished while the backward pass still ran */
-    double grad_wait_s;    /**< seconds spent waiting for the reductions after the backward */
-    int64_t rows_no_loss;  /**< rows of the step without a loss-bearing target (loader data;
+    int grad_slices_early;         /**< of them, finished while the backward pass still ran */
+    double grad_wait_s;   /**< seconds spent waiting for the reductions after the backward */
+    int64_t rows_no_loss; /**< rows of the step without a loss-bearing target (loader data;
                                 lwm pack --curriculum shows them) */
 } lwm_train_step;
 
@@ -75,7 +75,7 @@ typedef struct lwm_train_options {
     int overwrite;           /**< set by caller: replace the run out_dir holds (its log,
                                   checkpoints, weights); without it or resume, a directory
                                   holding a run is refused with LWM_EEXISTS on every rank */
-    const char *tokenizer;   /**< set by caller: overrides the config's data.tokenizer; NULL = none */
+    const char *tokenizer; /**< set by caller: overrides the config's data.tokenizer; NULL = none */
     const char *fields_spec; /**< set by caller: overrides data.fields_spec; NULL = none */
     const char *export_init; /**< set by caller: write the initial weights here (safetensors)
                                   before the first step; NULL = none */
@@ -88,7 +88,7 @@ typedef struct lwm_train_options {
     lwm_progress *progress;  /**< set by caller: progress sink for rank 0, may be NULL */
     /** set by caller: called on rank 0 after every step, may be NULL. */
     void (*on_step)(void *opaque, const lwm_train_step *step);
-    void *on_step_opaque;    /**< set by caller: passed to on_step */
+    void *on_step_opaque; /**< set by caller: passed to on_step */
 } lwm_train_options;
 
 /**
@@ -98,8 +98,7 @@ typedef struct lwm_train_options {
  * With resume set it restores the checkpoint (an error names a shape mismatch).
  * Returns 0 or a negative code with err filled; *out is NULL on failure. Collective over comm.
  */
-int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm,
-                     lwm_error *err);
+int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm, lwm_error *err);
 
 /**
  * Trains until max_steps or the end of the curriculum, checkpointing every
@@ -144,7 +143,8 @@ int lwm_train_predict_bytes(int64_t *bytes, const char *config_path, int64_t seq
  * comm (zigzag layout, as in training). Text rows of one document only.
  *
  *   lwm_train_model *m;
- *   lwm_train_model_open(&m, "configs/tiny.json", "run/weights.safetensors", MPI_COMM_WORLD, NULL, &err);
+ *   lwm_train_model_open(&m, "configs/tiny.json", "run/weights.safetensors", MPI_COMM_WORLD,
+ *                        NULL, &err);
  *   lwm_train_model_argmax(m, tokens, len, theta, at, n, ids, &err);  // greedy next tokens
  *   lwm_train_model_free(m);
  */
@@ -153,10 +153,10 @@ typedef struct lwm_train_model lwm_train_model;
 /** What the config says that evaluation needs. Filled by lwm_train_model_info. */
 typedef struct lwm_train_model_info {
     int n_stages;
-    int64_t seq_len[16];     /**< each stage's seq_len */
-    double rope_theta[16];   /**< each stage's RoPE theta */
+    int64_t seq_len[16];   /**< each stage's seq_len */
+    double rope_theta[16]; /**< each stage's RoPE theta */
     int text_vocab;
-    int ring;                /**< ranks the rows are split over (the size of comm) */
+    int ring; /**< ranks the rows are split over (the size of comm) */
 } lwm_train_model_info;
 
 /**

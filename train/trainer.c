@@ -29,15 +29,15 @@
 struct lwm_train {
     lwm_train_options opts;
     char out_dir[2048], log_path[2100], ckpt_path[2100], weights_path[2100];
-    char tokenizer[2048];     // the corpus's, recorded in the weights' metadata ("" = none)
+    char tokenizer[2048]; // the corpus's, recorded in the weights' metadata ("" = none)
     train_config cfg;
     train_ring ring;
     train_model *model;
     train_source src;
     ckpt_state st;
-    int64_t total_steps;      // steps of the whole curriculum (learning-rate schedule)
-    int prepared_stage;       // stage whose buffers are sized; -1 = none
-    int restore_pending;      // source state read from the checkpoint, not yet applied
+    int64_t total_steps; // steps of the whole curriculum (learning-rate schedule)
+    int prepared_stage;  // stage whose buffers are sized; -1 = none
+    int restore_pending; // source state read from the checkpoint, not yet applied
     void *src_state;
     size_t src_state_cap;
     FILE *log;
@@ -58,7 +58,8 @@ static int check_stages(const train_config *cfg, const train_ring *r, lwm_error 
                   "stage %d: seq_len %lld is not divisible by 2 x %d ring ranks (zigzag layout)", i,
                   (long long)s->seq_len, r->size);
         LWM_CHECK(err, rows % per == 0, LWM_EINVAL,
-                  "stage %d: %lld rows per step do not split over %d data-parallel ranks x %lld rows per load",
+                  "stage %d: %lld rows per step do not split over %d data-parallel ranks x %lld "
+                  "rows per load",
                   i, (long long)rows, r->dp_size, (long long)cfg->rows_per_load);
     }
     return 0;
@@ -79,7 +80,8 @@ static int prepare_run_dir(lwm_train *t, lwm_error *err)
     }
     if (!t->ring.use_mpi || t->ring.world_size == 1) return rc;
     int sent[2] = {rc, rc < 0 ? err->code : 0};
-    LWM_TRY(train_mpi_check(MPI_Bcast(sent, 2, MPI_INT, 0, t->ring.world), "MPI_Bcast run directory", err));
+    LWM_TRY(train_mpi_check(MPI_Bcast(sent, 2, MPI_INT, 0, t->ring.world),
+                            "MPI_Bcast run directory", err));
     LWM_TRY(train_mpi_check(MPI_Bcast(err->msg, (int)sizeof err->msg, MPI_CHAR, 0, t->ring.world),
                             "MPI_Bcast run directory", err));
     err->code = sent[1];
@@ -109,10 +111,11 @@ static int restore(lwm_train *t, lwm_error *err)
     t->src_state_cap = 1 << 20;
     t->src_state = lwm_malloc(&t->opts.mem, t->src_state_cap);
     LWM_CHECK(err, t->src_state, -ENOMEM, "out of memory");
-    LWM_TRY(ckpt_read(t->ckpt_path, &t->opts.mem, &t->st, t->src_state, t->src_state_cap, &m->lay, m->params,
-                      m->adam_m, m->adam_v, err));
+    LWM_TRY(ckpt_read(t->ckpt_path, &t->opts.mem, &t->st, t->src_state, t->src_state_cap, &m->lay,
+                      m->params, m->adam_m, m->adam_v, err));
     LWM_CHECK(err, t->st.stage >= 0 && t->st.stage <= t->cfg.nstages, LWM_EINVAL,
-              "%s: stage %d outside the config's %d stages", t->ckpt_path, t->st.stage, t->cfg.nstages);
+              "%s: stage %d outside the config's %d stages", t->ckpt_path, t->st.stage,
+              t->cfg.nstages);
     t->restore_pending = 1;
     lwm_log(&t->opts.log, LWM_LOG_INFO, "resumed %s at step %lld, stage %d", t->ckpt_path,
             (long long)t->st.step, t->st.stage);
@@ -134,7 +137,8 @@ static int create_source(lwm_train *t, lwm_error *err)
 int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm comm, lwm_error *err)
 {
     *out = NULL;
-    LWM_CHECK(err, opts->config_path && opts->data_dir, LWM_EINVAL, "a config and a data directory are required");
+    LWM_CHECK(err, opts->config_path && opts->data_dir, LWM_EINVAL,
+              "a config and a data directory are required");
     lwm_train *t = lwm_calloc(&opts->mem, 1, sizeof *t);
     LWM_CHECK(err, t, -ENOMEM, "out of memory");
     t->opts = *opts;
@@ -146,16 +150,23 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     t->cfg.fields_spec = opts->fields_spec;
     LWM_TRY_GOTO(rc, train_ring_init(&t->ring, t->cfg.ring, comm, &t->opts.mem, err), fail);
     LWM_TRY_GOTO(rc, check_stages(&t->cfg, &t->ring, err), fail);
-    for (int i = 0; i < t->cfg.nstages; i++) t->total_steps += lwm_loader_stage_steps(&t->cfg.stages[i]);
+    for (int i = 0; i < t->cfg.nstages; i++)
+        t->total_steps += lwm_loader_stage_steps(&t->cfg.stages[i]);
     LWM_TRY_GOTO(rc, open_outputs(t, err), fail);
     int64_t c0 = t->cfg.stages[0].seq_len / t->ring.size;
-    LWM_TRY_GOTO(rc, model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), &t->opts.mem, err), fail);
+    LWM_TRY_GOTO(
+        rc,
+        model_create(&t->model, &t->cfg, &t->ring, c0, omp_get_max_threads(), &t->opts.mem, err),
+        fail);
     model_init_params(t->model, t->cfg.seed);
     if (strcmp(t->cfg.data_kind, "loader") == 0)
         train_run_tokenizer(t->tokenizer, sizeof t->tokenizer, opts->config_path, opts->data_dir);
-    LWM_TRY_GOTO(rc, train_init_weights(opts, &t->cfg, &t->model->lay, t->model->params, t->tokenizer, err), fail);
+    LWM_TRY_GOTO(
+        rc, train_init_weights(opts, &t->cfg, &t->model->lay, t->model->params, t->tokenizer, err),
+        fail);
     const train_model_shape *ms = &t->cfg.model;
-    int32_t shape[6] = {ms->dim, ms->layers, ms->heads, ms->ffn_dim, ms->text_vocab, ms->vision_vocab};
+    int32_t shape[6] = {ms->dim,     ms->layers,     ms->heads,
+                        ms->ffn_dim, ms->text_vocab, ms->vision_vocab};
     memcpy(t->st.shape, shape, sizeof shape);
     LWM_TRY_GOTO(rc, create_source(t, err), fail);
     if (opts->resume) {
@@ -163,7 +174,9 @@ int lwm_train_create(lwm_train **out, const lwm_train_options *opts, MPI_Comm co
     } else if (opts->export_init && t->ring.world_rank == 0) {
         train_weights_info info;
         train_weights_info_fill(&info, &t->cfg, 0, 0, t->tokenizer);
-        LWM_TRY_GOTO(rc, safetensors_write(opts->export_init, &t->model->lay, t->model->params, &info, err), fail);
+        LWM_TRY_GOTO(
+            rc, safetensors_write(opts->export_init, &t->model->lay, t->model->params, &info, err),
+            fail);
     }
     *out = t;
     return 0;
@@ -245,12 +258,14 @@ static void log_step(lwm_train *t, const lwm_train_step *s)
     cJSON_free(text);
     cJSON_Delete(o);
     if (s->skipped)
-        lwm_log(&t->opts.log, LWM_LOG_WARN, "step %lld: loss %g / grad norm %g not finite: update skipped",
-                (long long)s->step, s->loss, s->grad_norm);
+        lwm_log(&t->opts.log, LWM_LOG_WARN,
+                "step %lld: loss %g / grad norm %g not finite: update skipped", (long long)s->step,
+                s->loss, s->grad_norm);
     if (t->opts.on_step) t->opts.on_step(t->opts.on_step_opaque, s);
     if (t->opts.progress) {
-        snprintf(t->progress_detail, sizeof t->progress_detail, "stage %d, seq %lld, loss %.4f, %.0f tokens/s",
-                 s->stage, (long long)s->seq_len, s->loss, s->tokens_per_s);
+        snprintf(t->progress_detail, sizeof t->progress_detail,
+                 "stage %d, seq %lld, loss %.4f, %.0f tokens/s", s->stage, (long long)s->seq_len,
+                 s->loss, s->tokens_per_s);
         lwm_progress_update(t->opts.progress, s->step, t->progress_detail);
     }
 }
@@ -268,7 +283,8 @@ static int allreduce_sum(const train_ring *r, void *buf, int n, MPI_Datatype typ
 // Each row's loss is scaled by 1/rows (rows of the whole step, all ranks), so the world's
 // sum is the step's mean. Only the last row's backward hands slices to the reduction as
 // they become final: earlier rows would still add to them.
-static int accumulate(lwm_train *t, double sums[3], grad_sync *sync, const train_stage *s, lwm_error *err)
+static int accumulate(lwm_train *t, double sums[3], grad_sync *sync, const train_stage *s,
+                      lwm_error *err)
 {
     train_model *m = t->model;
     const int64_t rows = s->tokens_per_batch / s->seq_len, mine = rows / t->ring.dp_size;
@@ -276,14 +292,17 @@ static int accumulate(lwm_train *t, double sums[3], grad_sync *sync, const train
         train_batch bt;
         int rc = t->src.next(t->src.ctx, &bt, err);
         if (rc == LWM_EOF)
-            return lwm_error_set(err, LWM_EINVAL, "%s: the dataset ran out before one batch of %lld rows x %lld tokens",
-                                 t->opts.data_dir, (long long)rows, (long long)s->seq_len);
+            return lwm_error_set(
+                err, LWM_EINVAL,
+                "%s: the dataset ran out before one batch of %lld rows x %lld tokens",
+                t->opts.data_dir, (long long)rows, (long long)s->seq_len);
         LWM_TRY(rc);
         LWM_CHECK(err, bt.len == m->c && bt.rows > 0 && done + bt.rows <= mine, LWM_EINTERNAL,
                   "data source gave %d x %lld tokens, expected up to %lld x %lld", bt.rows,
                   (long long)bt.len, (long long)(mine - done), (long long)m->c);
         done += bt.rows;
-        sums[2] += (double)bt.rows_no_loss / t->ring.size; // each ring rank counts its rows' whole rows
+        sums[2] +=
+            (double)bt.rows_no_loss / t->ring.size; // each ring rank counts its rows' whole rows
         for (int b = 0; b < bt.rows; b++) {
             if (done == mine && b == bt.rows - 1 && sync->comm != MPI_COMM_NULL)
                 model_set_sync(m, sync); // the step's last row: reduce slices as they are final
@@ -329,8 +348,8 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
         t->st.nan_skips = 0;
         if (t->cfg.grad_clip > 0 && rec.grad_norm > t->cfg.grad_clip)
             grad_scale(m->grads, m->lay.total, (float)(t->cfg.grad_clip / rec.grad_norm));
-        adamw_params ap = {rec.lr, t->cfg.beta1, t->cfg.beta2, t->cfg.adam_eps, t->cfg.weight_decay,
-                           t->st.step + 1};
+        adamw_params ap = {rec.lr,          t->cfg.beta1,        t->cfg.beta2,
+                           t->cfg.adam_eps, t->cfg.weight_decay, t->st.step + 1};
         adamw_update(m->params, m->grads, m->adam_m, m->adam_v, &m->lay, &ap);
     }
     t->st.step++;
@@ -338,8 +357,9 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
     t->st.tokens += s->tokens_per_batch;
     int64_t peak = lwm_peak_rss();
     if (t->ring.use_mpi && t->ring.world_size > 1)
-        LWM_TRY(train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, t->ring.world),
-                                "MPI_Allreduce peak memory", err));
+        LWM_TRY(train_mpi_check(
+            MPI_Allreduce(MPI_IN_PLACE, &peak, 1, MPI_INT64_T, MPI_MAX, t->ring.world),
+            "MPI_Allreduce peak memory", err));
     rec.step = t->st.step;
     rec.stage = t->st.stage;
     rec.seq_len = s->seq_len;
@@ -369,8 +389,9 @@ static int prepare_stage(lwm_train *t, lwm_error *err)
     }
     LWM_TRY(t->src.set_stage(t->src.ctx, t->st.stage, s, c, err));
     t->prepared_stage = t->st.stage;
-    lwm_log(&t->opts.log, LWM_LOG_INFO, "stage %d: seq_len %lld, rope theta %g, %lld tokens per batch, %lld steps",
-            t->st.stage, (long long)s->seq_len, s->rope_theta, (long long)s->tokens_per_batch,
+    lwm_log(&t->opts.log, LWM_LOG_INFO,
+            "stage %d: seq_len %lld, rope theta %g, %lld tokens per batch, %lld steps", t->st.stage,
+            (long long)s->seq_len, s->rope_theta, (long long)s->tokens_per_batch,
             (long long)lwm_loader_stage_steps(s));
     return 0;
 }
@@ -379,7 +400,8 @@ static int prepare_stage(lwm_train *t, lwm_error *err)
 // (resumed steps included), checkpointing every checkpoint_every steps and at the end.
 int lwm_train_run(lwm_train *t, lwm_error *err)
 {
-    int64_t limit = t->opts.max_steps > 0 && t->opts.max_steps < t->total_steps ? t->opts.max_steps : t->total_steps;
+    int64_t limit = t->opts.max_steps > 0 && t->opts.max_steps < t->total_steps ? t->opts.max_steps
+                                                                                : t->total_steps;
     if (t->opts.progress && t->ring.world_rank == 0) {
         lwm_progress_start(t->opts.progress, "train", "steps", limit);
         lwm_progress_resume(t->opts.progress, t->st.step);
@@ -397,7 +419,9 @@ int lwm_train_run(lwm_train *t, lwm_error *err)
             LWM_TRY(save_checkpoint(t, err));
     }
     LWM_TRY(save_checkpoint(t, err));
-    if (t->opts.progress && t->ring.world_rank == 0) lwm_progress_finish(t->opts.progress, t->st.step, t->progress_detail[0] ? t->progress_detail : NULL);
+    if (t->opts.progress && t->ring.world_rank == 0)
+        lwm_progress_finish(t->opts.progress, t->st.step,
+                            t->progress_detail[0] ? t->progress_detail : NULL);
     return 0;
 }
 
@@ -407,8 +431,8 @@ int lwm_train_predict_bytes(int64_t *bytes, const char *config_path, int64_t seq
     train_config cfg;
     LWM_TRY(train_config_parse(&cfg, config_path, err));
     train_sizes s;
-    train_sizes_compute(&s, &cfg.model, seq_len / (ring > 0 ? ring : 1), ring, cfg.attn_tile, cfg.chunk,
-                        threads);
+    train_sizes_compute(&s, &cfg.model, seq_len / (ring > 0 ? ring : 1), ring, cfg.attn_tile,
+                        cfg.chunk, threads);
     *bytes = (int64_t)s.total_bytes;
     return 0;
 }

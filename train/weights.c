@@ -26,14 +26,15 @@ int safetensors_write(const char *path, const train_layout *lay, const float *pa
     const char *meta[16] = {"format", "lwm-train", "layout", "kernels are [in, out]: y = x W"};
     if (info) {
         const train_model_shape *m = &info->model;
-        snprintf(model, sizeof model,
-                 "{\"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn_dim\": %d, \"text_vocab\": %d, "
-                 "\"vision_vocab\": %d, \"norm_eps\": %.17g}",
-                 m->dim, m->layers, m->heads, m->ffn_dim, m->text_vocab, m->vision_vocab, m->norm_eps);
+        snprintf(
+            model, sizeof model,
+            "{\"dim\": %d, \"layers\": %d, \"heads\": %d, \"ffn_dim\": %d, \"text_vocab\": %d, "
+            "\"vision_vocab\": %d, \"norm_eps\": %.17g}",
+            m->dim, m->layers, m->heads, m->ffn_dim, m->text_vocab, m->vision_vocab, m->norm_eps);
         snprintf(theta, sizeof theta, "%.17g", info->rope_theta);
         snprintf(seq, sizeof seq, "%lld", (long long)info->seq_len);
-        const char *more[] = {"model", model, "rope_theta", theta, "seq_len", seq,
-                              "tokenizer", info->tokenizer};
+        const char *more[] = {"model",   model, "rope_theta", theta,
+                              "seq_len", seq,   "tokenizer",  info->tokenizer};
         memcpy(meta + 4, more, sizeof more);
     }
     lwm_st_writer *w = NULL;
@@ -66,8 +67,8 @@ int safetensors_read(const char *path, const train_layout *lay, float *params, l
         const train_tensor *t = &lay->t[i];
         const lwm_st_tensor *s = lwm_st_find(&hdr, t->name);
         if (!s || s->ndim != t->rank) {
-            rc = lwm_error_set(err, LWM_ENOTFOUND, "%s: tensor %s missing or not of rank %d",
-                               path, t->name, t->rank);
+            rc = lwm_error_set(err, LWM_ENOTFOUND, "%s: tensor %s missing or not of rank %d", path,
+                               t->name, t->rank);
             break;
         }
         for (int r = 0; rc == 0 && r < t->rank; r++)
@@ -83,8 +84,7 @@ int safetensors_read(const char *path, const train_layout *lay, float *params, l
     return rc;
 }
 
-static int model_field(int *out, const cJSON *o, const char *key, const char *what,
-                       lwm_error *err)
+static int model_field(int *out, const cJSON *o, const char *key, const char *what, lwm_error *err)
 {
     int64_t v = 0;
     LWM_TRY(lwm_json_get_int(o, key, 1, &v, what, err));
@@ -119,6 +119,7 @@ int train_weights_info_read(train_weights_info *info, const lwm_st_header *h, co
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(md, "tokenizer");
     if (cJSON_IsString(theta)) info->rope_theta = strtod(theta->valuestring, NULL);
     if (cJSON_IsString(seq)) info->seq_len = strtoll(seq->valuestring, NULL, 10);
-    if (cJSON_IsString(tok)) snprintf(info->tokenizer, sizeof info->tokenizer, "%s", tok->valuestring);
+    if (cJSON_IsString(tok))
+        snprintf(info->tokenizer, sizeof info->tokenizer, "%s", tok->valuestring);
     return 0;
 }

@@ -76,7 +76,7 @@ void vqgan_bf16_pack(uint16_t *dst, const vq_conv *p, int wino, float *work)
 }
 
 __attribute__((target("avx512f,avx512bf16"))) void vqgan_bf16_convert(uint16_t *dst,
-                                                                        const float *src, size_t n)
+                                                                      const float *src, size_t n)
 {
     size_t i = 0;
     // Front to back, each chunk loaded before it is stored: in place is safe.
@@ -96,53 +96,52 @@ static inline int32_t pair_at(const uint16_t *a)
 
 #define DP(c, x, b) c = _mm512_dpbf16_ps(c, x, b)
 #define ACC_INIT(c, off) __m512 c = acc ? _mm512_loadu_ps(C + (off)) : _mm512_setzero_ps()
-#define BCAST(i) (__m512bh) _mm512_set1_epi32(pair_at(A + (i) * lda + 2 * kk))
-#define ROW64(i)                                                                               \
-    do {                                                                                       \
-        __m512bh x = BCAST(i);                                                                 \
-        DP(c##i##0, x, b0), DP(c##i##1, x, b1), DP(c##i##2, x, b2), DP(c##i##3, x, b3);        \
+#define BCAST(i) (__m512bh) _mm512_set1_epi32(pair_at(A + (i)*lda + 2 * kk))
+#define ROW64(i)                                                                                   \
+    do {                                                                                           \
+        __m512bh x = BCAST(i);                                                                     \
+        DP(c##i##0, x, b0), DP(c##i##1, x, b1), DP(c##i##2, x, b2), DP(c##i##3, x, b3);            \
     } while (0)
-#define INIT64(i)                                                                              \
-    ACC_INIT(c##i##0, i * ldc);                                                                \
-    ACC_INIT(c##i##1, i * ldc + 16);                                                           \
-    ACC_INIT(c##i##2, i * ldc + 32);                                                           \
-    ACC_INIT(c##i##3, i * ldc + 48)
-#define STORE64(i)                                                                             \
-    _mm512_storeu_ps(C + i * ldc, c##i##0), _mm512_storeu_ps(C + i * ldc + 16, c##i##1),       \
+#define INIT64(i)                                                                                  \
+    ACC_INIT(c##i##0, i *ldc);                                                                     \
+    ACC_INIT(c##i##1, i *ldc + 16);                                                                \
+    ACC_INIT(c##i##2, i *ldc + 32);                                                                \
+    ACC_INIT(c##i##3, i *ldc + 48)
+#define STORE64(i)                                                                                 \
+    _mm512_storeu_ps(C + i * ldc, c##i##0), _mm512_storeu_ps(C + i * ldc + 16, c##i##1),           \
         _mm512_storeu_ps(C + i * ldc + 32, c##i##2), _mm512_storeu_ps(C + i * ldc + 48, c##i##3)
 #define SIX(M) M(0), M(1), M(2), M(3), M(4), M(5)
-#define SIX_STMT(M)                                                                            \
-    M(0);                                                                                      \
-    M(1);                                                                                      \
-    M(2);                                                                                      \
-    M(3);                                                                                      \
-    M(4);                                                                                      \
+#define SIX_STMT(M)                                                                                \
+    M(0);                                                                                          \
+    M(1);                                                                                          \
+    M(2);                                                                                          \
+    M(3);                                                                                          \
+    M(4);                                                                                          \
     M(5)
 
 // C[6×64] (=, or += when acc) A[6 × 2·K2] · B[K2][64][2].
 __attribute__((target("avx512f,avx512bf16"))) static void kernel64(int K2, const uint16_t *A,
-                                                                   ptrdiff_t lda,
-                                                                   const uint16_t *B, float *C,
-                                                                   ptrdiff_t ldc, int acc)
+                                                                   ptrdiff_t lda, const uint16_t *B,
+                                                                   float *C, ptrdiff_t ldc, int acc)
 {
     SIX_STMT(INIT64);
     for (int kk = 0; kk < K2; kk++, B += 128) {
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(B), b1 = (__m512bh)_mm512_loadu_si512(B + 32),
-                 b2 = (__m512bh)_mm512_loadu_si512(B + 64), b3 = (__m512bh)_mm512_loadu_si512(B + 96);
+                 b2 = (__m512bh)_mm512_loadu_si512(B + 64),
+                 b3 = (__m512bh)_mm512_loadu_si512(B + 96);
         SIX_STMT(ROW64);
     }
     SIX(STORE64);
 }
 
 #define ROW16(i) DP(c##i, BCAST(i), b)
-#define INIT16(i) ACC_INIT(c##i, i * ldc)
+#define INIT16(i) ACC_INIT(c##i, i *ldc)
 #define STORE16(i) _mm512_storeu_ps(C + i * ldc, c##i)
 
 // C[6×16] (=, or += when acc) A[6 × 2·K2] · B[K2][16][2].
 __attribute__((target("avx512f,avx512bf16"))) static void kernel16(int K2, const uint16_t *A,
-                                                                   ptrdiff_t lda,
-                                                                   const uint16_t *B, float *C,
-                                                                   ptrdiff_t ldc, int acc)
+                                                                   ptrdiff_t lda, const uint16_t *B,
+                                                                   float *C, ptrdiff_t ldc, int acc)
 {
     SIX_STMT(INIT16);
     for (int kk = 0; kk < K2; kk++, B += 32) {
@@ -205,8 +204,8 @@ static void conv_im2col_bf16(float *out, const float *in, const vq_conv *p, int 
 
 // Layers with bf16 weights run in bf16 (Winograd where it has them); the rest,
 // and the decoder, as in fp32 mode.
-static void conv_bf16(float *out, const float *in, const vq_conv *p, int B, int H, int W,
-                      vq_geom g, int accumulate, vq_scratch *s)
+static void conv_bf16(float *out, const float *in, const vq_conv *p, int B, int H, int W, vq_geom g,
+                      int accumulate, vq_scratch *s)
 {
     if (p->bf16 && !p->wino_bf16)
         conv_im2col_bf16(out, in, p, B, H, W, g, accumulate, s);

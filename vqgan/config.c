@@ -28,12 +28,12 @@ int lwm_vqgan_config_check(const lwm_vqgan_config *c, lwm_error *err)
     for (int i = 0; i < c->num_levels; i++) {
         int ch = c->channel_mult[i] * c->hidden_channels;
         LWM_CHECK(err, c->channel_mult[i] > 0 && ch % VQ_GROUPS == 0 && ch <= 8192, LWM_EINVAL,
-                  "config %s: level %d has %d channels: must be a positive multiple of %d",
-                  c->name, i, ch, VQ_GROUPS);
+                  "config %s: level %d has %d channels: must be a positive multiple of %d", c->name,
+                  i, ch, VQ_GROUPS);
     }
     LWM_CHECK(err, c->hidden_channels % VQ_GROUPS == 0, LWM_EINVAL,
-              "config %s: hidden_channels %d not a multiple of %d", c->name,
-              c->hidden_channels, VQ_GROUPS);
+              "config %s: hidden_channels %d not a multiple of %d", c->name, c->hidden_channels,
+              VQ_GROUPS);
     LWM_CHECK(err, c->z_channels > 0 && c->z_channels == c->embed_dim, LWM_EINVAL,
               "config %s: embed_dim %d must equal z_channels %d", c->name, c->embed_dim,
               c->z_channels);
@@ -48,8 +48,7 @@ int lwm_vqgan_config_codes_per_frame(const lwm_vqgan_config *c)
     return side * side;
 }
 
-int vqgan_config_from_json(lwm_vqgan_config *c, const cJSON *obj, const char *what,
-                           lwm_error *err)
+int vqgan_config_from_json(lwm_vqgan_config *c, const cJSON *obj, const char *what, lwm_error *err)
 {
     memset(c, 0, sizeof *c);
     const char *name = "custom";
@@ -57,16 +56,16 @@ int vqgan_config_from_json(lwm_vqgan_config *c, const cJSON *obj, const char *wh
     LWM_TRY(lwm_format(c->name, sizeof c->name, "%s", name) == 0
                 ? 0
                 : lwm_error_set(err, LWM_EINVAL, "%s: name too long", what));
-    static const char *const keys[] = {"resolution", "in_channels", "hidden_channels",
-                                       "num_res_blocks", "z_channels", "num_embeddings",
+    static const char *const keys[] = {"resolution",     "in_channels", "hidden_channels",
+                                       "num_res_blocks", "z_channels",  "num_embeddings",
                                        "embed_dim"};
-    int *dest[] = {&c->resolution, &c->in_channels, &c->hidden_channels, &c->num_res_blocks,
+    int *dest[] = {&c->resolution, &c->in_channels,    &c->hidden_channels, &c->num_res_blocks,
                    &c->z_channels, &c->num_embeddings, &c->embed_dim};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         int64_t v = 0;
         LWM_TRY(lwm_json_get_int(obj, keys[i], 1, &v, what, err));
-        LWM_CHECK(err, v > 0 && v <= 1 << 20, LWM_EINVAL, "%s: field %s = %lld out of range",
-                  what, keys[i], (long long)v);
+        LWM_CHECK(err, v > 0 && v <= 1 << 20, LWM_EINVAL, "%s: field %s = %lld out of range", what,
+                  keys[i], (long long)v);
         *dest[i] = (int)v;
     }
     const cJSON *mult = cJSON_GetObjectItemCaseSensitive(obj, "channel_mult");
@@ -77,8 +76,8 @@ int vqgan_config_from_json(lwm_vqgan_config *c, const cJSON *obj, const char *wh
               "%s: channel_mult has %d entries, expected 1..%d", what, n, LWM_VQGAN_MAX_LEVELS);
     for (int i = 0; i < n; i++) {
         const cJSON *m = cJSON_GetArrayItem(mult, i);
-        LWM_CHECK(err, cJSON_IsNumber(m) && m->valuedouble >= 1 && m->valuedouble <= 64,
-                  LWM_EINVAL, "%s: channel_mult[%d] not an integer in 1..64", what, i);
+        LWM_CHECK(err, cJSON_IsNumber(m) && m->valuedouble >= 1 && m->valuedouble <= 64, LWM_EINVAL,
+                  "%s: channel_mult[%d] not an integer in 1..64", what, i);
         c->channel_mult[i] = m->valueint;
     }
     c->num_levels = n;
@@ -222,8 +221,7 @@ int vqgan_model_walk(vq_model *m, const lwm_vqgan_config *c, vq_visit_fn visit, 
     LWM_TRY(walk_conv(&wk, &m->quant_conv, "quant_conv", 1, c->z_channels, c->embed_dim));
     int64_t cb[2] = {c->num_embeddings, c->embed_dim};
     LWM_TRY(visit(opaque, "quantize/embeddings", 2, cb, &m->codebook));
-    LWM_TRY(walk_conv(&wk, &m->post_quant_conv, "post_quant_conv", 1, c->embed_dim,
-                      c->z_channels));
+    LWM_TRY(walk_conv(&wk, &m->post_quant_conv, "post_quant_conv", 1, c->embed_dim, c->z_channels));
     return walk_decoder(&wk, m, c);
 }
 
@@ -259,7 +257,8 @@ int vqgan_infer_config(lwm_vqgan_config *c, vq_lookup_fn lookup, void *opaque, c
     c->in_channels = (int)s[2];
     c->hidden_channels = (int)s[3];
     for (int i = 0; i < LWM_VQGAN_MAX_LEVELS; i++) {
-        lwm_format(name, sizeof name, "encoder/DownsamplingBlock_%d/ResnetBlock_0/Conv_0/kernel", i);
+        lwm_format(name, sizeof name, "encoder/DownsamplingBlock_%d/ResnetBlock_0/Conv_0/kernel",
+                   i);
         if (!lookup(opaque, name, s, &nd)) break;
         LWM_CHECK(err, nd == 4 && c->hidden_channels > 0 && s[3] % c->hidden_channels == 0,
                   LWM_EFORMAT, "%s: tensor %s: channels not a multiple of %d", what, name,
@@ -270,7 +269,8 @@ int vqgan_infer_config(lwm_vqgan_config *c, vq_lookup_fn lookup, void *opaque, c
     LWM_CHECK(err, c->num_levels > 0, LWM_EFORMAT, "%s: no encoder/DownsamplingBlock_0 tensors",
               what);
     for (int j = 0; j < VQ_MAX_RES_BLOCKS; j++) {
-        lwm_format(name, sizeof name, "encoder/DownsamplingBlock_0/ResnetBlock_%d/Conv_0/kernel", j);
+        lwm_format(name, sizeof name, "encoder/DownsamplingBlock_0/ResnetBlock_%d/Conv_0/kernel",
+                   j);
         if (!lookup(opaque, name, s, &nd)) break;
         c->num_res_blocks = j + 1;
     }

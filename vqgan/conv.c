@@ -76,7 +76,8 @@ static void init_rows(float *out, const float *bias, int rows, int cout, int acc
         float *o = out + (size_t)r * cout;
         if (accumulate)
             for (int c = 0; c < cout; c++) o[c] += bias[c];
-        else memcpy(o, bias, (size_t)cout * sizeof(float));
+        else
+            memcpy(o, bias, (size_t)cout * sizeof(float));
     }
 }
 
@@ -85,8 +86,8 @@ static void init_rows(float *out, const float *bias, int rows, int cout, int acc
 // thread per tile. Tiles are as big as the scratch allows (the kernel matrix is
 // re-packed per tile, about 1/(2·rows) of the multiply), and their count a
 // multiple of the thread count, so no thread idles at the end of a layer.
-static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int H, int W,
-                      vq_geom g, int accumulate, vq_scratch *s)
+static void conv_gemm(float *out, const float *in, const vq_conv *p, int B, int H, int W, vq_geom g,
+                      int accumulate, vq_scratch *s)
 {
     int Ho, Wo;
     vqgan_conv_out_size(H, W, p->k, g, &Ho, &Wo);
@@ -130,7 +131,8 @@ static void conv_direct(float *out, const float *in, const vq_conv *p, int B, in
                 int iy = oy * g.stride + ky - g.pad_top, ix = ox * g.stride + kx - g.pad_left;
                 if (iy < 0 || iy >= He || ix < 0 || ix >= We) continue;
                 const float *x = in + (((size_t)b * H + (size_t)(iy / g.upsample)) * W +
-                                       (size_t)(ix / g.upsample)) * cin;
+                                       (size_t)(ix / g.upsample)) *
+                                          cin;
                 const float *w = p->w + (size_t)(ky * k + kx) * cin * cout;
                 for (int ci = 0; ci < cin; ci++)
                     for (int co = 0; co < cout; co++) o[co] += x[ci] * w[(size_t)ci * cout + co];

@@ -63,8 +63,7 @@ typedef struct vq_model {
 // returns 0 or a negative code to stop the walk.
 typedef int (*vq_visit_fn)(void *opaque, const char *name, int ndim, const int64_t *shape,
                            const float **slot);
-int vqgan_model_walk(vq_model *m, const lwm_vqgan_config *cfg, vq_visit_fn visit,
-                     void *opaque);
+int vqgan_model_walk(vq_model *m, const lwm_vqgan_config *cfg, vq_visit_fn visit, void *opaque);
 
 // Largest activation (floats per frame) the encoder / decoder hold.
 size_t vqgan_max_activation(const lwm_vqgan_config *cfg, int decoder);
@@ -87,7 +86,7 @@ typedef struct vq_tensor {
 } vq_tensor;
 
 typedef struct vq_file {
-    lwm_st_file st;         // the mapping and its parsed header (common/safetensors.c)
+    lwm_st_file st; // the mapping and its parsed header (common/safetensors.c)
     vq_tensor *tensors;
     int num_tensors;
     const lwm_mem *mem;
@@ -105,10 +104,10 @@ const char *vqgan_file_meta(const vq_file *f, const char *key);
 typedef lwm_st_entry vq_writer_entry;
 
 // Infers a config from tensor shapes found by lookup (LWM names, HWIO).
-typedef const vq_tensor *(*vq_lookup_fn)(void *opaque, const char *lwm_name,
-                                         int64_t *shape_hwio, int *ndim);
-int vqgan_infer_config(lwm_vqgan_config *cfg, vq_lookup_fn lookup, void *opaque,
-                       const char *what, lwm_error *err);
+typedef const vq_tensor *(*vq_lookup_fn)(void *opaque, const char *lwm_name, int64_t *shape_hwio,
+                                         int *ndim);
+int vqgan_infer_config(lwm_vqgan_config *cfg, vq_lookup_fn lookup, void *opaque, const char *what,
+                       lwm_error *err);
 
 // ---------------------------------------------------------------- kernels
 
@@ -208,8 +207,8 @@ typedef struct vq_buffers {
 
 // Encoder up to quant_conv: z[B,h,w,embed_dim] from frames[B,res,res,3]; z
 // lands in one of the buffers and is returned.
-float *vqgan_encoder_forward(const vq_model *m, const lwm_vqgan_config *cfg,
-                             const float *frames, int B, vq_buffers *b);
+float *vqgan_encoder_forward(const vq_model *m, const lwm_vqgan_config *cfg, const float *frames,
+                             int B, vq_buffers *b);
 // Decoder from quantized latents zq[B,h,w,D] (already looked up) to pixels
 // out[B,res,res,3] clipped to [-1, 1].
 void vqgan_decoder_forward(const vq_model *m, const lwm_vqgan_config *cfg, float *out,

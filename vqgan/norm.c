@@ -54,14 +54,17 @@ typedef int32_t vi16 __attribute__((vector_size(64)));
 static inline vf16 vexp(vf16 x)
 {
     const vf16 zero = {0}, lo = zero - 87.0f, hi = zero + 88.0f;
-    vi16 below = x < lo, above = x > hi;
+    vi16 below = x<lo, above = x> hi;
     x = (vf16)(((vi16)x & ~below) | ((vi16)lo & below));
     x = (vf16)(((vi16)x & ~above) | ((vi16)hi & above));
     vf16 t = x * 1.44269504f + 12582912.0f; // rounds x·log2(e) to an integer
     vf16 n = t - 12582912.0f;
     vi16 ni = (vi16)t - 0x4B400000;
     vf16 r = x - n * 0.693145752f - n * 1.42860677e-06f; // ln2 split: n·ln2_hi exact
-    vf16 p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+    vf16 p =
+        1.0f +
+        r * (1.0f +
+             r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
     return p * (vf16)((ni + 127) << 23);
 }
 
@@ -107,7 +110,8 @@ void vqgan_group_norm_forward(float *out, const float *in, const vq_norm *p, int
         for (int i = 0; i < HW; i++) {
             const float *xr = x + (size_t)i * C;
             float *yr = y + (size_t)i * C;
-            if (silu_on) silu_row(yr, xr, a, b, C);
+            if (silu_on)
+                silu_row(yr, xr, a, b, C);
             else
                 for (int c = 0; c < C; c++) yr[c] = xr[c] * a[c] + b[c];
         }

@@ -21,7 +21,7 @@ struct lwm_vqgan {
     vq_model model;
     vq_codebook cb;
     float *e_norm;
-    float *wino; // transformed Winograd weights of the convs that use them
+    float *wino;    // transformed Winograd weights of the convs that use them
     uint16_t *bf16; // bf16 mode: every encoder conv's packed bf16 weights
     char hash[33];
     // Scratch arena (STYLE §5: sized from config and batch, allocated once).
@@ -66,7 +66,10 @@ const char *lwm_vqgan_precision_name(int precision)
 
 int lwm_vqgan_precision_parse(const char *name)
 {
-    return !name ? -1 : strcmp(name, "fp32") == 0 ? LWM_VQGAN_FP32 : strcmp(name, "bf16") == 0 ? LWM_VQGAN_BF16 : -1;
+    return !name                       ? -1
+           : strcmp(name, "fp32") == 0 ? LWM_VQGAN_FP32
+           : strcmp(name, "bf16") == 0 ? LWM_VQGAN_BF16
+                                       : -1;
 }
 
 const char *lwm_vqgan_errmsg(const lwm_vqgan *ctx)
@@ -116,9 +119,11 @@ static int bind_tensor(void *opaque, const char *name, int ndim, const int64_t *
     if (!same) {
         char want[96] = "", got[96] = "";
         for (int d = 0; d < ndim; d++)
-            lwm_format(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "", (long long)shape[d]);
+            lwm_format(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? "," : "",
+                       (long long)shape[d]);
         for (int d = 0; d < t->ndim; d++)
-            lwm_format(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            lwm_format(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? "," : "",
+                       (long long)t->shape[d]);
         return lwm_error_set(&ctx->err, LWM_EFORMAT, "%s: tensor %s has shape (%s), expected (%s)",
                              ctx->path, name, got, want);
     }
@@ -179,7 +184,9 @@ static int prepare_codebook(lwm_vqgan *ctx)
     double emax = 0;
     for (int k = 0; k < K; k++) {
         double n = 0;
-        for (int i = 0; i < D; i++) n += (double)ctx->model.codebook[(size_t)k * D + i] * ctx->model.codebook[(size_t)k * D + i];
+        for (int i = 0; i < D; i++)
+            n += (double)ctx->model.codebook[(size_t)k * D + i] *
+                 ctx->model.codebook[(size_t)k * D + i];
         ctx->e_norm[k] = (float)n;
         if (n > emax) emax = n;
     }
@@ -195,7 +202,8 @@ static int prepare_codebook(lwm_vqgan *ctx)
 
 static int wino_wanted(const vq_conv *c, const vq_ukernel *uk)
 {
-    return vqgan_winograd_fits(c, uk) && c->cin <= WINO_MAX_CHANNELS && c->cout <= WINO_MAX_CHANNELS;
+    return vqgan_winograd_fits(c, uk) && c->cin <= WINO_MAX_CHANNELS &&
+           c->cout <= WINO_MAX_CHANNELS;
 }
 
 // The encoder's convs, in model order; the resnet blocks' 3×3 convs first
@@ -254,16 +262,20 @@ static int prepare_bf16(lwm_vqgan *ctx)
     if (ctx->kernels != &vqgan_kernels_bf16) return 0;
     LWM_CHECK(&ctx->err, lwm_simd_bf16(), LWM_EINVAL,
               "vqgan: bf16 precision needs AVX512_BF16 (vdpbf16ps) at the AVX-512 level; this "
-              "run has %s%s (use fp32)", lwm_simd_name(lwm_simd_level()),
-              __builtin_cpu_supports("avx512bf16") ? ", capped by LWM_SIMD" : " without AVX512_BF16");
+              "run has %s%s (use fp32)",
+              lwm_simd_name(lwm_simd_level()),
+              __builtin_cpu_supports("avx512bf16") ? ", capped by LWM_SIMD"
+                                                   : " without AVX512_BF16");
     const vq_ukernel *uk = vqgan_ukernel(LWM_SIMD_AVX512);
     vq_conv *convs[MAX_ENCODER_CONVS];
     int n_res, n = encoder_convs(&ctx->model, &ctx->cfg, convs, &n_res);
     size_t total = 0, work = 0;
     for (int i = 0; i < n; i++) {
         int wino = i < n_res && wino_wanted(convs[i], uk);
-        if (wino && vqgan_winograd_weight_floats(convs[i]) > work) work = vqgan_winograd_weight_floats(convs[i]);
-        if (vqgan_bf16_fits(convs[i])) total += (vqgan_bf16_weight_count(convs[i], wino) + 31) / 32 * 32;
+        if (wino && vqgan_winograd_weight_floats(convs[i]) > work)
+            work = vqgan_winograd_weight_floats(convs[i]);
+        if (vqgan_bf16_fits(convs[i]))
+            total += (vqgan_bf16_weight_count(convs[i], wino) + 31) / 32 * 32;
     }
     ctx->bf16 = lwm_aligned_alloc(&ctx->opt.mem, total * sizeof(uint16_t));
     float *U = work ? lwm_aligned_alloc(&ctx->opt.mem, work * sizeof(float)) : NULL;
@@ -277,9 +289,12 @@ static int prepare_bf16(lwm_vqgan *ctx)
         if (!vqgan_bf16_fits(convs[i])) continue;
         int wino = i < n_res && wino_wanted(convs[i], uk);
         vqgan_bf16_pack(w, convs[i], wino, U);
-        if (wino) convs[i]->wino_bf16 = w, convs[i]->wino_kernel = uk;
-        else convs[i]->bf16 = w;
-        w += (vqgan_bf16_weight_count(convs[i], wino) + 31) / 32 * 32; // panels stay 64-byte aligned
+        if (wino)
+            convs[i]->wino_bf16 = w, convs[i]->wino_kernel = uk;
+        else
+            convs[i]->bf16 = w;
+        w +=
+            (vqgan_bf16_weight_count(convs[i], wino) + 31) / 32 * 32; // panels stay 64-byte aligned
     }
     lwm_aligned_free(&ctx->opt.mem, U);
     return 0;
@@ -317,7 +332,8 @@ static size_t max_cin(const lwm_vqgan_config *c)
 {
     int m = c->z_channels;
     for (int i = 0; i < c->num_levels; i++)
-        if (c->channel_mult[i] * c->hidden_channels > m) m = c->channel_mult[i] * c->hidden_channels;
+        if (c->channel_mult[i] * c->hidden_channels > m)
+            m = c->channel_mult[i] * c->hidden_channels;
     return (size_t)m;
 }
 
@@ -347,8 +363,13 @@ static int ensure_arena(lwm_vqgan *ctx, int decoder)
     LWM_CHECK(&ctx->err, ctx->arena, -ENOMEM, "vqgan: out of memory for a %zu MiB arena",
               total * sizeof(float) >> 20);
     float *p = ctx->arena;
-    ctx->buf = (vq_buffers){p, p + act, p + 2 * act, p + 3 * act,
-                            {p + 4 * act, tiles, ctx->threads}, ctx->kernels, ctx->threads};
+    ctx->buf = (vq_buffers){p,
+                            p + act,
+                            p + 2 * act,
+                            p + 3 * act,
+                            {p + 4 * act, tiles, ctx->threads},
+                            ctx->kernels,
+                            ctx->threads};
     return 0;
 }
 
@@ -427,7 +448,8 @@ static int decode_batch(lwm_vqgan *ctx, float *out, const uint16_t *codes, int B
         LWM_CHECK(&ctx->err, codes[i] < c->num_embeddings, LWM_EINVAL,
                   "vqgan decode: frame %d, position %d: code %u is not below the codebook size %d",
                   first + i / per, i % per, codes[i], c->num_embeddings);
-        memcpy(zq + (size_t)i * D, ctx->model.codebook + (size_t)codes[i] * D, (size_t)D * sizeof(float));
+        memcpy(zq + (size_t)i * D, ctx->model.codebook + (size_t)codes[i] * D,
+               (size_t)D * sizeof(float));
     }
     vqgan_decoder_forward(&ctx->model, c, out, zq, B, &ctx->buf);
     return 0;

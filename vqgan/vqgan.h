@@ -54,16 +54,16 @@ typedef struct lwm_vqgan lwm_vqgan;
  * lwm_vqgan_config_load / lwm_vqgan_load); LWM's values in brackets.
  */
 typedef struct lwm_vqgan_config {
-    char name[32];           /**< preset name, informational ["lwm"] */
-    int resolution;          /**< frame side in pixels [256] */
-    int in_channels;         /**< colour channels [3] */
-    int hidden_channels;     /**< channels of level 0 [128] */
-    int num_levels;          /**< resolution levels, ≤ LWM_VQGAN_MAX_LEVELS [5] */
+    char name[32];                          /**< preset name, informational ["lwm"] */
+    int resolution;                         /**< frame side in pixels [256] */
+    int in_channels;                        /**< colour channels [3] */
+    int hidden_channels;                    /**< channels of level 0 [128] */
+    int num_levels;                         /**< resolution levels, ≤ LWM_VQGAN_MAX_LEVELS [5] */
     int channel_mult[LWM_VQGAN_MAX_LEVELS]; /**< channels of level i = mult × hidden [1,2,2,4,6] */
-    int num_res_blocks;      /**< resnet blocks per encoder level; decoder has one more [2] */
-    int z_channels;          /**< encoder output channels [64] */
-    int num_embeddings;      /**< codebook entries, ≤ 65536 [8192] */
-    int embed_dim;           /**< codebook vector size = z_channels [64] */
+    int num_res_blocks; /**< resnet blocks per encoder level; decoder has one more [2] */
+    int z_channels;     /**< encoder output channels [64] */
+    int num_embeddings; /**< codebook entries, ≤ 65536 [8192] */
+    int embed_dim;      /**< codebook vector size = z_channels [64] */
 } lwm_vqgan_config;
 
 /**
@@ -113,14 +113,14 @@ int lwm_vqgan_precision_parse(const char *name);
 
 /** Options for lwm_vqgan_create. Zeroed = defaults. */
 typedef struct lwm_vqgan_options {
-    int threads;       /**< set by caller: OpenMP threads per call; 0 = OpenMP default */
-    int max_batch;     /**< set by caller: frames processed together; 0 = 1. Memory grows
+    int threads;    /**< set by caller: OpenMP threads per call; 0 = OpenMP default */
+    int max_batch;  /**< set by caller: frames processed together; 0 = 1. Memory grows
                             linearly with it (lwm_vqgan_scratch_bytes). */
-    int conv_kind;     /**< set by caller: enum lwm_vqgan_conv_kind; default GEMM */
-    int precision;     /**< set by caller: enum lwm_vqgan_precision; default fp32. bf16
+    int conv_kind;  /**< set by caller: enum lwm_vqgan_conv_kind; default GEMM */
+    int precision;  /**< set by caller: enum lwm_vqgan_precision; default fp32. bf16
                             applies to the default conv kind only */
-    lwm_logger log;    /**< set by caller: where info lines go (zeroed = nowhere) */
-    lwm_mem mem;       /**< set by caller: allocator for the context and its arena */
+    lwm_logger log; /**< set by caller: where info lines go (zeroed = nowhere) */
+    lwm_mem mem;    /**< set by caller: allocator for the context and its arena */
 } lwm_vqgan_options;
 
 /** Creates a context without weights; NULL when out of memory. opt may be NULL. */
@@ -195,7 +195,8 @@ const char *lwm_vqgan_errmsg(const lwm_vqgan *ctx);
  * Writes seeded random weights for cfg to out_path (atomically): conv kernels
  * uniform in ±1/sqrt(fan_in), biases uniform in ±0.05, GroupNorm scale 1 ± 0.1
  * and bias ±0.1, codebook uniform with standard deviation 0.2 (about the
- * latent scale such an encoder produces, so codes are diverse). Same (cfg, seed) → same bytes on every machine.
+ * latent scale such an encoder produces, so codes are diverse). Same (cfg, seed) → same bytes on
+ * every machine.
  * The file is marked untrained. Returns 0 or a negative code with err filled.
  */
 int lwm_vqgan_init_weights(const char *out_path, const lwm_vqgan_config *cfg, uint64_t seed,

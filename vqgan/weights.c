@@ -66,10 +66,14 @@ static void fill_random(float *x, const vq_writer_entry *e, uint64_t seed, int i
     const char *leaf = strrchr(e->name, '/') + 1;
     int norm = strstr(e->name, "GroupNorm") != NULL;
     float bound = 0.05f, offset = 0;
-    if (strcmp(leaf, "kernel") == 0) bound = 1.0f / sqrtf((float)(e->shape[0] * e->shape[1] * e->shape[2]));
-    else if (strcmp(leaf, "embeddings") == 0) bound = CODEBOOK_STD * sqrtf(3.0f);
-    else if (norm && strcmp(leaf, "scale") == 0) bound = 0.1f, offset = 1.0f;
-    else if (norm) bound = 0.1f;
+    if (strcmp(leaf, "kernel") == 0)
+        bound = 1.0f / sqrtf((float)(e->shape[0] * e->shape[1] * e->shape[2]));
+    else if (strcmp(leaf, "embeddings") == 0)
+        bound = CODEBOOK_STD * sqrtf(3.0f);
+    else if (norm && strcmp(leaf, "scale") == 0)
+        bound = 0.1f, offset = 1.0f;
+    else if (norm)
+        bound = 0.1f;
     for (size_t i = 0; i < n; i++) x[i] = offset + uniform(&s, bound);
 }
 
@@ -82,7 +86,8 @@ static size_t max_count(const entry_list *l)
 }
 
 // Fills buf with tensor number index (entry e); 0 or a negative code with err set.
-typedef int (*fill_fn)(void *opaque, float *buf, const vq_writer_entry *e, int index, lwm_error *err);
+typedef int (*fill_fn)(void *opaque, float *buf, const vq_writer_entry *e, int index,
+                       lwm_error *err);
 
 // The one writer of weights files: the config's tensors in walk order, each
 // filled by fill(), metadata format/version/config/untrained plus one
@@ -94,8 +99,9 @@ static int write_weights(const char *out_path, const lwm_vqgan_config *cfg, cons
     entry_list l;
     LWM_TRY(list_entries(&l, cfg, err));
     char *config = vqgan_config_to_json(cfg);
-    const char *meta[] = {"format", "lwm-vqgan", "version", "1", "config", config ? config : "",
-                          "untrained", untrained, key, value, NULL};
+    const char *meta[] = {
+        "format",    "lwm-vqgan", "version", "1",   "config", config ? config : "",
+        "untrained", untrained,   key,       value, NULL};
     float *buf = malloc(max_count(&l) * sizeof(float));
     lwm_st_writer *w = NULL;
     int rc = !config || !buf ? lwm_error_set(err, -ENOMEM, "%s: out of memory", out_path) : 0;
@@ -105,15 +111,18 @@ static int write_weights(const char *out_path, const lwm_vqgan_config *cfg, cons
         if (rc == 0) rc = lwm_st_writer_put(w, buf, entry_count(&l.e[i]), err);
     }
     if (rc == 0 && check) rc = check(opaque, err);
-    if (rc == 0) rc = lwm_st_writer_commit(w, err);
-    else lwm_st_writer_abort(w);
+    if (rc == 0)
+        rc = lwm_st_writer_commit(w, err);
+    else
+        lwm_st_writer_abort(w);
     free(buf);
     free(l.e);
     cJSON_free(config);
     return rc;
 }
 
-static int fill_seeded(void *opaque, float *buf, const vq_writer_entry *e, int index, lwm_error *err)
+static int fill_seeded(void *opaque, float *buf, const vq_writer_entry *e, int index,
+                       lwm_error *err)
 {
     (void)err;
     fill_random(buf, e, *(const uint64_t *)opaque, index);
@@ -144,23 +153,29 @@ static int map_segment(char *out, size_t cap, const char *seg, const char *paren
     int in_res = strncmp(parent, "ResnetBlock_", 12) == 0;
     int in_resample = strcmp(parent, "Downsample_0") == 0 || strcmp(parent, "Upsample_0") == 0;
     int top = strcmp(parent, "encoder") == 0 || strcmp(parent, "decoder") == 0;
-    if (sscanf(seg, "DownsamplingBlock_%d", &i) == 1) return lwm_format(out, cap, "down_blocks.%d", i);
+    if (sscanf(seg, "DownsamplingBlock_%d", &i) == 1)
+        return lwm_format(out, cap, "down_blocks.%d", i);
     if (sscanf(seg, "UpsamplingBlock_%d", &i) == 1) return lwm_format(out, cap, "up_blocks.%d", i);
     if (sscanf(seg, "ResnetBlock_%d", &i) == 1) return lwm_format(out, cap, "resnets.%d", i);
     static const char *const fixed[][4] = {
         // segment, in a resnet block, in a resample block, at encoder/decoder top
-        {"Conv_0", "conv1", "conv", "conv_in"},
-        {"Conv_1", "conv2", "", "conv_out"},
-        {"Conv_2", "conv_shortcut", "", ""},
-        {"GroupNorm_0", "norm1", "", "conv_norm_out"},
+        {"Conv_0", "conv1", "conv", "conv_in"}, {"Conv_1", "conv2", "", "conv_out"},
+        {"Conv_2", "conv_shortcut", "", ""},    {"GroupNorm_0", "norm1", "", "conv_norm_out"},
         {"GroupNorm_1", "norm2", "", ""},
     };
     for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++)
         if (strcmp(seg, fixed[k][0]) == 0)
-            return lwm_format(out, cap, "%s", in_res ? fixed[k][1] : in_resample ? fixed[k][2] : top ? fixed[k][3] : "");
+            return lwm_format(out, cap, "%s",
+                              in_res        ? fixed[k][1]
+                              : in_resample ? fixed[k][2]
+                              : top         ? fixed[k][3]
+                                            : "");
     static const char *const plain[][2] = {
-        {"MidBlock_0", "mid_block"}, {"Downsample_0", "downsamplers.0"},
-        {"Upsample_0", "upsamplers.0"}, {"kernel", "weight"}, {"scale", "weight"},
+        {"MidBlock_0", "mid_block"},
+        {"Downsample_0", "downsamplers.0"},
+        {"Upsample_0", "upsamplers.0"},
+        {"kernel", "weight"},
+        {"scale", "weight"},
         {"embeddings", "embedding.weight"},
     };
     for (size_t k = 0; k < sizeof plain / sizeof plain[0]; k++)
@@ -199,7 +214,8 @@ static const vq_tensor *source_lookup(void *opaque, const char *lwm_name, int64_
     *ndim = t->ndim;
     memcpy(shape, t->shape, sizeof t->shape);
     if (s->layout == LWM_VQGAN_LAYOUT_DIFFUSERS && t->ndim == 4) { // OIHW → HWIO
-        shape[0] = t->shape[2], shape[1] = t->shape[3], shape[2] = t->shape[1], shape[3] = t->shape[0];
+        shape[0] = t->shape[2], shape[1] = t->shape[3], shape[2] = t->shape[1],
+        shape[3] = t->shape[0];
     }
     return t;
 }
@@ -224,8 +240,10 @@ static int convert_tensor(float *buf, source *s, const vq_writer_entry *e, lwm_e
     source_lookup(s, e->name, shape, &nd);
     int same = nd == e->ndim;
     for (int d = 0; same && d < nd; d++) same = shape[d] == e->shape[d];
-    LWM_CHECK(err, same, LWM_EFORMAT, "%s: tensor %s (for %s) has a shape that does not fit the "
-              "architecture inferred from the other tensors", s->path, t->name, e->name);
+    LWM_CHECK(err, same, LWM_EFORMAT,
+              "%s: tensor %s (for %s) has a shape that does not fit the "
+              "architecture inferred from the other tensors",
+              s->path, t->name, e->name);
     t->used = 1;
     size_t n = t->count;
     if (s->layout == LWM_VQGAN_LAYOUT_DIFFUSERS && nd == 4) {
@@ -234,8 +252,10 @@ static int convert_tensor(float *buf, source *s, const vq_writer_entry *e, lwm_e
             for (int64_t i = 0; i < I; i++)
                 for (int64_t y = 0; y < KH; y++)
                     for (int64_t x = 0; x < KW; x++)
-                        buf[((y * KW + x) * I + i) * O + o] = t->data[((o * I + i) * KH + y) * KW + x];
-    } else memcpy(buf, t->data, n * sizeof(float));
+                        buf[((y * KW + x) * I + i) * O + o] =
+                            t->data[((o * I + i) * KH + y) * KW + x];
+    } else
+        memcpy(buf, t->data, n * sizeof(float));
     for (size_t i = 0; i < n; i++)
         LWM_CHECK(err, isfinite(buf[i]), LWM_ENUMERIC, "%s: tensor %s contains NaN or Inf", s->path,
                   t->name);
@@ -268,12 +288,15 @@ int lwm_vqgan_import(const char *out_path, const char *src_path, int *layout, lw
     lwm_vqgan_config cfg;
     int rc = 0;
     if (s.layout == LWM_VQGAN_LAYOUT_UNKNOWN)
-        rc = lwm_error_set(err, LWM_EFORMAT, "%s: neither LWM (encoder/DownsamplingBlock_*) nor "
-                           "diffusers (encoder.down_blocks.*) tensor names", src_path);
+        rc = lwm_error_set(err, LWM_EFORMAT,
+                           "%s: neither LWM (encoder/DownsamplingBlock_*) nor "
+                           "diffusers (encoder.down_blocks.*) tensor names",
+                           src_path);
     if (rc == 0) rc = vqgan_infer_config(&cfg, source_lookup, &s, src_path, err);
     const char *base = strrchr(src_path, '/') ? strrchr(src_path, '/') + 1 : src_path;
     if (rc == 0)
-        rc = write_weights(out_path, &cfg, "0", "source", base, fill_converted, check_all_used, &s, err);
+        rc = write_weights(out_path, &cfg, "0", "source", base, fill_converted, check_all_used, &s,
+                           err);
     vqgan_file_close(&s.f);
     return rc;
 }

@@ -16,15 +16,16 @@
 
 #include "internal.h"
 
-#define T6 6  // input tile side
-#define T4 4  // output tile side
-#define XI 36 // transform positions
+#define T6 6   // input tile side
+#define T4 4   // output tile side
+#define XI 36  // transform positions
 #define KC 128 // depth of one pass of the micro-kernel over V and U (L1-sized panels)
 #define BLOCK_TARGET_FLOATS (192u * 1024u) // V + M of one block: 768 KiB
 
 int vqgan_winograd_fits(const vq_conv *p, const vq_ukernel *uk)
 {
-    return p->k == 3 && p->cin >= 16 && p->cin % 16 == 0 && p->cout % uk->nr == 0 && uk->nr % 16 == 0;
+    return p->k == 3 && p->cin >= 16 && p->cin % 16 == 0 && p->cout % uk->nr == 0 &&
+           uk->nr % 16 == 0;
 }
 
 size_t vqgan_winograd_weight_floats(const vq_conv *p)
@@ -120,8 +121,9 @@ static void transform_tile(float *V, int nt, int i, float *e, const float *zero,
         int x = x0 + c;
         for (int r = 0; r < T6; r++) {
             int y = y0 + r;
-            di[r] = y < 0 || y >= s->H || x < 0 || x >= s->W ? zero
-                    : frame + ((size_t)y * s->W + (size_t)x) * cin;
+            di[r] = y < 0 || y >= s->H || x < 0 || x >= s->W
+                        ? zero
+                        : frame + ((size_t)y * s->W + (size_t)x) * cin;
             eo[r] = e + (size_t)(r * T6 + c) * cin;
         }
         input_rows(eo, di, cin);
@@ -130,7 +132,8 @@ static void transform_tile(float *V, int nt, int i, float *e, const float *zero,
         const float *ei[T6];
         float *vo[T6];
         for (int c = 0; c < T6; c++)
-            ei[c] = e + (size_t)(r * T6 + c) * cin, vo[c] = V + ((size_t)(r * T6 + c) * nt + i) * cin;
+            ei[c] = e + (size_t)(r * T6 + c) * cin,
+            vo[c] = V + ((size_t)(r * T6 + c) * nt + i) * cin;
         input_rows(vo, ei, cin);
     }
 }
@@ -140,8 +143,7 @@ static void transform_tile(float *V, int nt, int i, float *e, const float *zero,
 static void untransform_tile(float *out, const float *M, int nt, int i, float *e, const vq_conv *p,
                              int t, const wino_shape *s, int accumulate)
 {
-    int cout = s->cout, b = t / (s->th * s->tw), y0 = (t / s->tw) % s->th * T4,
-        x0 = t % s->tw * T4;
+    int cout = s->cout, b = t / (s->th * s->tw), y0 = (t / s->tw) % s->th * T4, x0 = t % s->tw * T4;
     for (int c = 0; c < T6; c++) { // e[r'][c], r' < 4
         const float *mi[T6];
         float *eo[T4];
@@ -154,8 +156,10 @@ static void untransform_tile(float *out, const float *M, int nt, int i, float *e
         float *yo[T4];
         for (int c = 0; c < T6; c++) ei[c] = e + (size_t)(r * T6 + c) * cout;
         for (int c = 0; c < T4; c++)
-            yo[c] = x0 + c < s->W ? out + (((size_t)b * s->H + (size_t)(y0 + r)) * s->W + (size_t)(x0 + c)) * cout
-                                  : NULL;
+            yo[c] =
+                x0 + c < s->W
+                    ? out + (((size_t)b * s->H + (size_t)(y0 + r)) * s->W + (size_t)(x0 + c)) * cout
+                    : NULL;
         output_rows(yo, ei, p->b, accumulate, cout);
     }
 }
@@ -197,8 +201,8 @@ static void multiply_block(float *M, float *V, int nt, int rows, const vq_conv *
             for (int j = 0; j < panels; j++) {
                 const float *U = p->wino + (((size_t)xi * panels + j) * cin + k0) * uk->nr;
                 for (int i = 0; i < rows; i += uk->mr)
-                    uk->fn(kc, Vx + (size_t)i * cin + k0, cin, U, Mx + (size_t)i * cout + j * uk->nr,
-                           cout, k0 > 0);
+                    uk->fn(kc, Vx + (size_t)i * cin + k0, cin, U,
+                           Mx + (size_t)i * cout + j * uk->nr, cout, k0 > 0);
             }
         }
     }
@@ -226,7 +230,8 @@ static void conv_winograd(float *out, const float *in, const vq_conv *p, int B, 
         int t0 = blk * nt, n = T - t0 < nt ? T - t0 : nt, rows = (n + uk->mr - 1) / uk->mr * uk->mr;
         for (int i = 0; i < n; i++) transform_tile(V, nt, i, e, zero, in, t0 + i, &sh);
         for (int xi = 0; xi < XI; xi++)
-            for (int i = n; i < rows; i++) memset(V + ((size_t)xi * nt + i) * cin, 0, sizeof(float) * cin);
+            for (int i = n; i < rows; i++)
+                memset(V + ((size_t)xi * nt + i) * cin, 0, sizeof(float) * cin);
         multiply_block(M, V, nt, rows, p);
         for (int i = 0; i < n; i++) untransform_tile(out, M, nt, i, e, p, t0 + i, &sh, accumulate);
     }

@@ -26,7 +26,8 @@ static int write_corpus(const char *dir, const char *jsonl, int n, const char *t
         return 1;
     }
     if (tok) {
-        lwm_shard_info info = {.tokenizer_hash = lwm_loader_tokenizer_hash(tok), .tokenizer_name = "bench"};
+        lwm_shard_info info = {.tokenizer_hash = lwm_loader_tokenizer_hash(tok),
+                               .tokenizer_name = "bench"};
         if (lwm_shard_writer_set_info(w, &info) < 0) return fprintf(stderr, "set_info\n"), 1;
     }
     FILE *f = jsonl ? fopen(jsonl, "w") : NULL;
@@ -40,17 +41,27 @@ static int write_corpus(const char *dir, const char *jsonl, int n, const char *t
         }
         char id[32], caption[96];
         snprintf(id, sizeof id, "v%06d", d);
-        snprintf(caption, sizeof caption, "a video of a dog that runs over the lazy fox, take %d", d);
+        snprintf(caption, sizeof caption, "a video of a dog that runs over the lazy fox, take %d",
+                 d);
         int32_t ids[256];
         int64_t n_ids = tok ? lwm_loader_tokenizer_encode(tok, caption, ids, 256) : 0;
         lwm_shard_text text = {"caption", caption, tok ? ids : NULL, n_ids};
-        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_VIDEO,
-                              .fields = "[\"[caption],vision\",\"[vision],caption\"]", .texts = &text,
-                              .n_texts = 1, .vision_name = "vision", .frames = frames, .codes = codes};
-        if (lwm_shard_writer_put(w, &s) < 0) return fprintf(stderr, "%s\n", lwm_shard_writer_errmsg(w)), 1;
+        lwm_shard_sample s = {.id = id,
+                              .modality = LWM_SHARD_VIDEO,
+                              .fields = "[\"[caption],vision\",\"[vision],caption\"]",
+                              .texts = &text,
+                              .n_texts = 1,
+                              .vision_name = "vision",
+                              .frames = frames,
+                              .codes = codes};
+        if (lwm_shard_writer_put(w, &s) < 0)
+            return fprintf(stderr, "%s\n", lwm_shard_writer_errmsg(w)), 1;
         if (d % 256 == 255 && lwm_shard_writer_commit(w) < 0) return 1;
         if (f) {
-            fprintf(f, "{\"fields\":[\"[caption],vision\",\"[vision],caption\"],\"caption\":\"%s\",\"vision\":[", caption);
+            fprintf(f,
+                    "{\"fields\":[\"[caption],vision\",\"[vision],caption\"],\"caption\":\"%s\","
+                    "\"vision\":[",
+                    caption);
             for (int i = 0; i < frames * 256; i++) fprintf(f, "%s%u", i ? "," : "", codes[i]);
             fprintf(f, "]}\n");
         }
@@ -109,7 +120,8 @@ static int stream(const char *dir, const char *tok, long long seq_len, long long
     double t3 = lwm_now();
     lwm_loader_info info;
     lwm_loader_get_info(ld, &info);
-    printf("{\"layout\":\"%s\",\"seq_len\":%lld,\"rows\":%lld,\"documents\":%lld,\"corpus_tokens\":%lld,"
+    printf("{\"layout\":\"%s\",\"seq_len\":%lld,\"rows\":%lld,\"documents\":%lld,\"corpus_tokens\":"
+           "%lld,"
            "\"create_s\":%.4f,\"cache_built\":%d,\"first_batch_s\":%.4f,\"tokens\":%lld,"
            "\"tokens_per_s\":%.1f,\"padding\":%.4f,\"peak_rss_mb\":%.1f,\"rss_anon_mb\":%.1f}\n",
            layout ? layout : "packed", seq_len, rows, (long long)info.documents,
@@ -128,6 +140,7 @@ int main(int argc, char **argv)
     if (argc >= 7 && !strcmp(argv[1], "stream"))
         return stream(argv[2], argv[3], atoll(argv[4]), atoll(argv[5]), atoll(argv[6]),
                       argc > 7 ? argv[7] : NULL);
-    fprintf(stderr, "usage: bench_loader write DIR JSONL|- N | stream DIR TOK SEQ_LEN ROWS TOKENS [lwm]\n");
+    fprintf(stderr,
+            "usage: bench_loader write DIR JSONL|- N | stream DIR TOK SEQ_LEN ROWS TOKENS [lwm]\n");
     return 2;
 }

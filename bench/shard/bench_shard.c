@@ -17,7 +17,9 @@
 #include "common/common.h"
 #include "shard/shard.h"
 
-typedef struct rng { uint64_t s; } rng;
+typedef struct rng {
+    uint64_t s;
+} rng;
 static uint64_t next(rng *r)
 {
     r->s ^= r->s << 13, r->s ^= r->s >> 7, r->s ^= r->s << 17;
@@ -49,11 +51,21 @@ static double write_dataset(const char *dir, int64_t n, int64_t frames, int skew
         for (int64_t k = 0; k < frames * 256; k++) codes[k] = draw(&r, skewed);
         for (int64_t f = 0; f < frames; f++) ts[f] = (double)f;
         snprintf(id, sizeof id, "clip-%08lld", (long long)i);
-        snprintf(caption, sizeof caption, "a short caption for clip %lld of the benchmark", (long long)i);
-        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_VIDEO, .source = id, .texts = &text,
-                              .n_texts = 1, .vision_name = "vision", .frames = frames, .codes = codes,
-                              .timestamps = ts, .fps = 1, .codec = "h264"};
-        if (lwm_shard_writer_put(w, &s) < 0 || ((i + 1) % 64 == 0 && lwm_shard_writer_commit(w) < 0)) {
+        snprintf(caption, sizeof caption, "a short caption for clip %lld of the benchmark",
+                 (long long)i);
+        lwm_shard_sample s = {.id = id,
+                              .modality = LWM_SHARD_VIDEO,
+                              .source = id,
+                              .texts = &text,
+                              .n_texts = 1,
+                              .vision_name = "vision",
+                              .frames = frames,
+                              .codes = codes,
+                              .timestamps = ts,
+                              .fps = 1,
+                              .codec = "h264"};
+        if (lwm_shard_writer_put(w, &s) < 0 ||
+            ((i + 1) % 64 == 0 && lwm_shard_writer_commit(w) < 0)) {
             fprintf(stderr, "bench: %s\n", lwm_shard_writer_errmsg(w));
             exit(1);
         }
@@ -153,7 +165,8 @@ static void run(const char *base, int64_t n, int64_t frames, int skewed)
            "packed codes; page waste %.1f%%\n",
            8.0 * (double)st.stored_bytes / (double)st.vision_tokens, st.code_entropy_bits,
            (double)st.raw_bytes / (double)st.stored_bytes, 100 * st.page_waste);
-    printf("  read (warm, 1 core): %.0f records/s, %.0f MB/s stored, %.1f M tokens/s (target >= 300)\n",
+    printf("  read (warm, 1 core): %.0f records/s, %.0f MB/s stored, %.1f M tokens/s (target >= "
+           "300)\n",
            (double)n * passes / tr, (double)st.stored_bytes * passes / tr / 1e6, tokens / tr / 1e6);
     printf("  same bytes, parts alone: memcpy %.0f MB/s; zstd -d %.1f M tokens/s; unpack13 %.1f M "
            "tokens/s\n",

@@ -36,22 +36,26 @@ static void alloc_bufs(bench_bufs *b, int64_t c, int d, int H, int P)
     b->pos = calloc((size_t)P * c, sizeof(int32_t));
     b->seg = calloc((size_t)P * c, sizeof(int32_t));
     for (int r = 0; r < P; r++)
-        for (int64_t i = 0; i < c; i++) b->pos[(size_t)r * c + i] = (int32_t)train_zigzag_position(i, r, P, c);
-    for (size_t i = 0; i < n; i++) b->q[i] = b->k[i] = b->v[i] = b->dout[i] = 0.01f * (float)((i * 7919) % 200 - 100);
+        for (int64_t i = 0; i < c; i++)
+            b->pos[(size_t)r * c + i] = (int32_t)train_zigzag_position(i, r, P, c);
+    for (size_t i = 0; i < n; i++)
+        b->q[i] = b->k[i] = b->v[i] = b->dout[i] = 0.01f * (float)((i * 7919) % 200 - 100);
 }
 
-static double ring_step(const train_ring *ring, const attn_kernel *kern, bench_bufs *b, int64_t c, int d)
+static double ring_step(const train_ring *ring, const attn_kernel *kern, bench_bufs *b, int64_t c,
+                        int d)
 {
     lwm_error err = {0};
     ring_row row = {b->pos, b->seg, c};
     MPI_Barrier(ring->ring);
     double t = lwm_now();
-    int rc = ring_attention_forward(ring, kern, &b->rb, b->o, b->lse, b->q, b->k, b->v, &row, d, &err);
+    int rc =
+        ring_attention_forward(ring, kern, &b->rb, b->o, b->lse, b->q, b->k, b->v, &row, d, &err);
     attn_backward_prep(b->D, b->dout, b->o, c, kern->H, kern->hd);
     memset(b->dq, 0, sizeof(float) * (size_t)c * d);
     if (rc == 0)
-        rc = ring_attention_backward(ring, kern, &b->rb, b->dq, b->dk, b->dv, b->q, b->k, b->v, b->dout, b->lse,
-                                     b->D, &row, d, &err);
+        rc = ring_attention_backward(ring, kern, &b->rb, b->dq, b->dk, b->dv, b->q, b->k, b->v,
+                                     b->dout, b->lse, b->D, &row, d, &err);
     t = lwm_now() - t;
     if (rc < 0) fprintf(stderr, "bench_ring: %s\n", err.msg), MPI_Abort(MPI_COMM_WORLD, 1);
     MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, ring->ring);
@@ -59,7 +63,8 @@ static double ring_step(const train_ring *ring, const attn_kernel *kern, bench_b
 }
 
 // The same blocks with this rank's own K/V standing in for each visiting block.
-static double compute_alone(const train_ring *ring, const attn_kernel *kern, bench_bufs *b, int64_t c, int d)
+static double compute_alone(const train_ring *ring, const attn_kernel *kern, bench_bufs *b,
+                            int64_t c, int d)
 {
     const int P = ring->size, H = kern->H, hd = kern->hd;
     attn_queries qs = {b->q, b->pos + (size_t)ring->rank * c, b->seg + (size_t)ring->rank * c, c};
@@ -78,8 +83,8 @@ static double compute_alone(const train_ring *ring, const attn_kernel *kern, ben
         int src = ((ring->rank - s) % P + P) % P;
         attn_keys ks = {b->k, b->v, b->pos + (size_t)src * c, b->seg + (size_t)src * c, c};
         memset(b->rb.dkv_local, 0, sizeof(float) * 2 * (size_t)c * d);
-        attn_backward_block(kern, b->dq, b->rb.dkv_local, b->rb.dkv_local + (size_t)c * d, &qs, &ks, b->dout,
-                            b->lse, b->D);
+        attn_backward_block(kern, b->dq, b->rb.dkv_local, b->rb.dkv_local + (size_t)c * d, &qs, &ks,
+                            b->dout, b->lse, b->D);
     }
     t = lwm_now() - t;
     MPI_Allreduce(MPI_IN_PLACE, &t, 1, MPI_DOUBLE, MPI_MAX, ring->ring);
@@ -105,17 +110,19 @@ int main(int argc, char **argv)
     alloc_bufs(&b, c, d, H, ring.size);
     double best_ring = 1e30, best_alone = 1e30, sum_ring = 0, sum_alone = 0;
     ring_step(&ring, &kern, &b, c, d); // warm-up: shared-memory segments, page faults
-    for (int r = 0; r < reps; r++) { // alternated, so that both see the same load
+    for (int r = 0; r < reps; r++) {   // alternated, so that both see the same load
         double a = compute_alone(&ring, &kern, &b, c, d), w = ring_step(&ring, &kern, &b, c, d);
         best_alone = a < best_alone ? a : best_alone;
         best_ring = w < best_ring ? w : best_ring;
         sum_alone += a, sum_ring += w;
     }
     if (ring.rank == 0)
-        printf("ring attention step (forward + backward), P=%d ranks x %d threads, c=%lld per rank, H=%d hd=%d "
-               "tile=%d: ring %.1f ms, compute alone %.1f ms (best of %d): ratio %.3f (mean %.3f; target <= 1.05)\n",
-               ring.size, threads, (long long)c, H, hd, tile, 1e3 * best_ring, 1e3 * best_alone, reps,
-               best_ring / best_alone, sum_ring / sum_alone);
+        printf("ring attention step (forward + backward), P=%d ranks x %d threads, c=%lld per "
+               "rank, H=%d hd=%d "
+               "tile=%d: ring %.1f ms, compute alone %.1f ms (best of %d): ratio %.3f (mean %.3f; "
+               "target <= 1.05)\n",
+               ring.size, threads, (long long)c, H, hd, tile, 1e3 * best_ring, 1e3 * best_alone,
+               reps, best_ring / best_alone, sum_ring / sum_alone);
     train_ring_free(&ring);
     MPI_Finalize();
     return 0;

@@ -8,7 +8,8 @@
 //
 // FRAMES.rgb holds raw 256×256 RGB24 frames (cycled). Prints one JSON line:
 // frames/s, GFLOP/s (216.3 GFLOP per frame for the lwm preset, spec §7.8),
-// the FMA peak, the SGEMM peak and the ratios, (CODES_OUT: the codes as raw uint16) the arena per frame and the peak RSS.
+// the FMA peak, the SGEMM peak and the ratios, (CODES_OUT: the codes as raw uint16) the arena
+// per frame and the peak RSS.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -26,7 +27,8 @@ static double cpu_seconds(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
+    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e-6;
 }
 
 // SGEMM peak: the best of a few square products big enough to hit the kernel's
@@ -55,7 +57,8 @@ static double sgemm_peak(int threads, double *per_cpu)
 int main(int argc, char **argv)
 {
     if (argc < 6) {
-        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS [direct|im2col|default|bf16 [CODES_OUT]]\n");
+        fprintf(stderr, "usage: bench_vqgan WEIGHTS FRAMES.rgb N_FRAMES BATCH THREADS "
+                        "[direct|im2col|default|bf16 [CODES_OUT]]\n");
         return 2;
     }
     int n = atoi(argv[3]), batch = atoi(argv[4]), threads = atoi(argv[5]);
@@ -69,12 +72,14 @@ int main(int argc, char **argv)
     size_t fb = 256 * 256 * 3, have = size / fb;
     uint8_t *frames = malloc(fb * (size_t)n);
     for (int i = 0; i < n; i++) memcpy(frames + fb * i, data + fb * (i % have), fb);
-    lwm_vqgan_options o = {.threads = threads, .max_batch = batch,
+    lwm_vqgan_options o = {.threads = threads,
+                           .max_batch = batch,
                            .conv_kind = argc < 7                         ? LWM_VQGAN_CONV_GEMM
                                         : strcmp(argv[6], "direct") == 0 ? LWM_VQGAN_CONV_DIRECT
                                         : strcmp(argv[6], "im2col") == 0 ? LWM_VQGAN_CONV_IM2COL
                                                                          : LWM_VQGAN_CONV_GEMM,
-                           .precision = argc > 6 && strcmp(argv[6], "bf16") == 0 ? LWM_VQGAN_BF16 : LWM_VQGAN_FP32};
+                           .precision = argc > 6 && strcmp(argv[6], "bf16") == 0 ? LWM_VQGAN_BF16
+                                                                                 : LWM_VQGAN_FP32};
     lwm_vqgan *v = lwm_vqgan_create(&o);
     if (lwm_vqgan_load(v, argv[1]) < 0) {
         fprintf(stderr, "%s\n", lwm_vqgan_errmsg(v));
@@ -116,10 +121,9 @@ int main(int argc, char **argv)
            "\"rss_before_encode_mib\": %.1f, \"simd\": \"%s\", \"fma_peak_gflops\": %.1f, "
            "\"fma_fraction\": %.3f, \"fma_peak_1thread_gflops\": %.1f, \"precision\": \"%s\"}\n",
            n, batch, threads, t, fps, gflops, peak, gflops / peak, per_cpu, peak_cpu,
-           per_cpu / peak_cpu,
-           lwm_vqgan_scratch_bytes(v, batch, 0) / (double)batch / 1048576.0,
-           lwm_peak_rss() / 1048576.0, rss0 / 1048576.0, lwm_simd_name(level), fma, gflops / fma, fma1,
-           lwm_vqgan_precision_name(o.precision));
+           per_cpu / peak_cpu, lwm_vqgan_scratch_bytes(v, batch, 0) / (double)batch / 1048576.0,
+           lwm_peak_rss() / 1048576.0, rss0 / 1048576.0, lwm_simd_name(level), fma, gflops / fma,
+           fma1, lwm_vqgan_precision_name(o.precision));
     lwm_vqgan_free(v);
     free(codes), free(frames), free(data);
     return 0;

@@ -116,7 +116,8 @@ TEST(json_readers_name_the_field)
     const char *s = NULL;
     int64_t i = 0;
     double d = 0;
-    CHECK(lwm_json_get_string(o, "name", 1, &s, "line 4", &err) == 1 && strcmp(s, "x") == 0, "string");
+    CHECK(lwm_json_get_string(o, "name", 1, &s, "line 4", &err) == 1 && strcmp(s, "x") == 0,
+          "string");
     CHECK(lwm_json_get_int(o, "id", 1, &i, "line 4", &err) == 1 && i == 3, "int");
     CHECK(lwm_json_get_double(o, "fps", 1, &d, "line 4", &err) == 1 && d == 1.5, "double");
     CHECK(lwm_json_get_string(o, "id", 1, &s, "line 4", &err) == LWM_EINVAL, "type error");
@@ -131,7 +132,8 @@ TEST(json_nul_and_duplicate_keys)
 {
     const char *nul = "{\"id\": \"a\\u0000x\"}", *esc = "{\"id\": \"a\\\\u0000x\"}";
     CHECK(lwm_json_text_has_nul(nul, strlen(nul)) == 1, "\\u0000 not seen");
-    CHECK(lwm_json_text_has_nul(esc, strlen(esc)) == 0, "an escaped backslash before u0000 is text");
+    CHECK(lwm_json_text_has_nul(esc, strlen(esc)) == 0,
+          "an escaped backslash before u0000 is text");
     CHECK(lwm_json_text_has_nul("{\"a\":\"b\0\"}", 10) == 1, "raw NUL not seen");
     cJSON *o = cJSON_Parse("{\"v\": [1], \"c\": \"x\", \"v\": [2]}");
     const char *dup = NULL;

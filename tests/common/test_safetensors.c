@@ -55,10 +55,12 @@ typedef struct bad_case {
 static const bad_case BAD[] = {
     {"offset_near_2_64",
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1024],\"data_offsets\":[18446744073709547520,"
-     "18446744073709551615]}}", "a: data_offsets are not", 4096},
+     "18446744073709551615]}}",
+     "a: data_offsets are not", 4096},
     {"offset_wraps_exact",
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1024],\"data_offsets\":[18446744073709543424,"
-     "18446744073709547520]}}", "a: data_offsets are not", 4096},
+     "18446744073709547520]}}",
+     "a: data_offsets are not", 4096},
     {"offset_fraction", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0.5,16.5]}}",
      "a: data_offsets are not", 32},
     {"offset_negative", "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}",
@@ -83,15 +85,16 @@ static const bad_case BAD[] = {
      "truncated: tensor a needs", 64},
     {"overlap",
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}", "tensors a and b overlap",
-     64},
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+     "tensors a and b overlap", 64},
     {"same_bytes",
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
-     "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", "overlap", 64},
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+     "overlap", 64},
     {"name_twice",
      "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-     "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", "tensor a appears twice",
-     64},
+     "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+     "tensor a appears twice", 64},
     {"dtype_f16", "{\"a\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[0,8]}}",
      "a: dtype F16", 64},
     {"entry_not_object", "{\"a\":7}", "a: entry is not an object", 64},

@@ -31,11 +31,13 @@ static int write_config(const char *path, int dim)
 {
     FILE *f = fopen(path, "w");
     if (!f) return -1;
-    fprintf(f, "{\"model\": {\"dim\": %d, \"layers\": 2, \"heads\": 2, \"ffn_dim\": 64, "
-               "\"text_vocab\": 200, \"vision_vocab\": 16}, \"train\": {\"attn_tile\": 32, \"chunk\": 32},"
-               "\"stages\": [{\"seq_len\": 128, \"rope_theta\": 10000, \"tokens_per_batch\": 128, "
-               "\"total_tokens\": 128}], \"data\": {\"kind\": \"needle\", \"tokenizer\": \"%s\"}}\n",
-            dim, tok);
+    fprintf(
+        f,
+        "{\"model\": {\"dim\": %d, \"layers\": 2, \"heads\": 2, \"ffn_dim\": 64, "
+        "\"text_vocab\": 200, \"vision_vocab\": 16}, \"train\": {\"attn_tile\": 32, \"chunk\": 32},"
+        "\"stages\": [{\"seq_len\": 128, \"rope_theta\": 10000, \"tokens_per_batch\": 128, "
+        "\"total_tokens\": 128}], \"data\": {\"kind\": \"needle\", \"tokenizer\": \"%s\"}}\n",
+        dim, tok);
     return fclose(f);
 }
 
@@ -45,7 +47,8 @@ static int setup(void)
     snprintf(dir, sizeof dir, "%s/eval_api", test_tmpdir());
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", dir);
-    if (system(cmd) != 0 || train_tokenizer("tok", 200) != 0 || train_tokenizer("tok2", 150) != 0) return -1;
+    if (system(cmd) != 0 || train_tokenizer("tok", 200) != 0 || train_tokenizer("tok2", 150) != 0)
+        return -1;
     snprintf(tok, sizeof tok, "%s/tok.model", dir);
     snprintf(tok2, sizeof tok2, "%s/tok2.model", dir);
     snprintf(config, sizeof config, "%s/c.json", dir);
@@ -55,8 +58,8 @@ static int setup(void)
     if (write_config(config, 64) != 0 || write_config(config32, 32) != 0) return -1;
     char run[600];
     snprintf(run, sizeof run, "%s/run", dir);
-    lwm_train_options to = {.config_path = config, .data_dir = dir, .out_dir = run,
-                          .export_init = weights};
+    lwm_train_options to = {
+        .config_path = config, .data_dir = dir, .out_dir = run, .export_init = weights};
     lwm_train *t = NULL;
     lwm_error err = {0};
     int rc = lwm_train_create(&t, &to, MPI_COMM_NULL, &err);
@@ -64,16 +67,24 @@ static int setup(void)
     if (rc < 0) return fprintf(stderr, "export_init: %s\n", err.msg), -1;
     const int64_t lengths[] = {64, 128};
     const double depths[] = {0, 0.5, 1};
-    lwm_needle_options no = {.tokenizer = tok, .lengths = lengths, .n_lengths = 2, .depths = depths,
-                             .n_depths = 3, .seed = 7};
-    if (lwm_needle_make(&no, needles, &err) < 0) return fprintf(stderr, "needles: %s\n", err.msg), -1;
+    lwm_needle_options no = {.tokenizer = tok,
+                             .lengths = lengths,
+                             .n_lengths = 2,
+                             .depths = depths,
+                             .n_depths = 3,
+                             .seed = 7};
+    if (lwm_needle_make(&no, needles, &err) < 0)
+        return fprintf(stderr, "needles: %s\n", err.msg), -1;
     return 0;
 }
 
 static lwm_eval_needle_options options(void)
 {
-    return (lwm_eval_needle_options){.config_path = config, .weights_path = weights,
-                                     .data_path = needles, .work_dir = dir, .stage = -1};
+    return (lwm_eval_needle_options){.config_path = config,
+                                     .weights_path = weights,
+                                     .data_path = needles,
+                                     .work_dir = dir,
+                                     .stage = -1};
 }
 
 TEST(evaluates_grid)
@@ -94,7 +105,8 @@ TEST(evaluates_grid)
     CHECK(correct <= 1, "a random model answered %d of 6", correct);
     uint8_t *rgb = NULL;
     int w = 0, h = 0;
-    CHECK(lwm_eval_needle_heatmap(r, &rgb, &w, &h, &err) == 0 && w == 40 + 2 * 64 && h == 3 * 30 + 22,
+    CHECK(lwm_eval_needle_heatmap(r, &rgb, &w, &h, &err) == 0 && w == 40 + 2 * 64 &&
+              h == 3 * 30 + 22,
           "heatmap %dx%d", w, h);
     lwm_free(NULL, rgb);
     lwm_eval_needle_free(r);
@@ -102,8 +114,8 @@ TEST(evaluates_grid)
 
 // A plain greedy decode of the sample in loader row b: one forward per answer token, the row
 // after the prompt filled with token 0 except what was decoded.
-static void plain_greedy(lwm_train_model *m, lwm_loader *ld, const lwm_loader_batch *b,
-                         char *out, size_t cap)
+static void plain_greedy(lwm_train_model *m, lwm_loader *ld, const lwm_loader_batch *b, char *out,
+                         size_t cap)
 {
     int64_t L = 0, first = -1, na = -1;
     for (int64_t p = 0; p < b->len; p++) {
@@ -132,8 +144,14 @@ TEST(greedy_equals_token_by_token)
     lwm_loader *ld = NULL;
     lwm_error err = {0};
     const char *ds[] = {needles};
-    lwm_loader_options lo = {.datasets = ds, .n_datasets = 1, .tokenizer = tok, .seq_len = 128,
-                             .rows = 1, .layout = LWM_LAYOUT_PAD, .no_shuffle = 1, .cache_dir = dir};
+    lwm_loader_options lo = {.datasets = ds,
+                             .n_datasets = 1,
+                             .tokenizer = tok,
+                             .seq_len = 128,
+                             .rows = 1,
+                             .layout = LWM_LAYOUT_PAD,
+                             .no_shuffle = 1,
+                             .cache_dir = dir};
     int rc = lwm_eval_needle(&o, MPI_COMM_NULL, &r, &err);
     if (rc == 0) rc = lwm_train_model_open(&m, config, weights, MPI_COMM_NULL, NULL, &err);
     if (rc == 0) rc = lwm_loader_create(&ld, &lo, NULL, &err);

@@ -91,12 +91,17 @@ static int fuzz_replay_(const char *name, int argc, char **argv)
         free(list[i]);
     }
     free(list);
-    if (n == 0) printf("not ok fuzz/%s/replay: no inputs in %s\n", name, dir);
-    else printf("ok fuzz/%s/replay: %d inputs\n", name, n);
+    if (n == 0)
+        printf("not ok fuzz/%s/replay: no inputs in %s\n", name, dir);
+    else
+        printf("ok fuzz/%s/replay: %d inputs\n", name, n);
     return n == 0;
 }
-#define FUZZ_MAIN(name)                                                                      \
-    int main(int argc, char **argv) { return fuzz_replay_(name, argc, argv); }
+#define FUZZ_MAIN(name)                                                                            \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return fuzz_replay_(name, argc, argv);                                                     \
+    }
 #define FUZZ_RESEAL_MUTANTS(reseal)
 #else
 #define FUZZ_MAIN(name)
@@ -106,13 +111,13 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
  * reseal(data, size) rewrites the checksum as anyone who writes the file can
  * (it is not a MAC); without it every mutant stops at the checksum check.
  */
-#define FUZZ_RESEAL_MUTANTS(reseal)                                                          \
-    size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed) \
-    {                                                                                        \
-        (void)seed;                                                                          \
-        size = LLVMFuzzerMutate(data, size, max_size);                                       \
-        reseal(data, size);                                                                  \
-        return size;                                                                         \
+#define FUZZ_RESEAL_MUTANTS(reseal)                                                                \
+    size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed)     \
+    {                                                                                              \
+        (void)seed;                                                                                \
+        size = LLVMFuzzerMutate(data, size, max_size);                                             \
+        reseal(data, size);                                                                        \
+        return size;                                                                               \
     }
 #endif
 

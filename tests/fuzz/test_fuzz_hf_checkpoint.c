@@ -56,9 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(target, sizeof target, "%s/%s", dir, files[which]);
     snprintf(saved, sizeof saved, "%s.saved", target);
     if (which != 1) rename(target, saved); // the fixture's own file, put back below
-    if (fuzz_write(target, data + 1, size - 1) == 0) train_import(dir, &SHAPE, &lay, params, NULL, &err);
-    if (which != 1) rename(saved, target);
-    else unlink(target);
+    if (fuzz_write(target, data + 1, size - 1) == 0)
+        train_import(dir, &SHAPE, &lay, params, NULL, &err);
+    if (which != 1)
+        rename(saved, target);
+    else
+        unlink(target);
     return 0;
 }
 

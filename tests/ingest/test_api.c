@@ -40,7 +40,8 @@ TEST(open_errors_name_the_file)
     REQUIRE(ing, "create failed");
     int rc = lwm_ingest_open(ing, tmp_path(0, "does-not-exist.mp4"));
     CHECK(rc == -ENOENT, "missing file: %d (%s)", rc, lwm_strerror(rc));
-    CHECK(strstr(lwm_ingest_errmsg(ing), "does-not-exist.mp4"), "message: %s", lwm_ingest_errmsg(ing));
+    CHECK(strstr(lwm_ingest_errmsg(ing), "does-not-exist.mp4"), "message: %s",
+          lwm_ingest_errmsg(ing));
     FILE *f = fopen(tmp_path(1, "empty.mp4"), "w");
     REQUIRE(f, "cannot create a file");
     fclose(f);
@@ -104,29 +105,37 @@ TEST(mp4_writer_makes_a_playable_video)
     }
     REQUIRE(lwm_ingest_mp4_close(mp4, &err) == 0, "close: %s", err.msg);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "ffprobe -v error -count_frames -select_streams v -show_entries "
-             "stream=codec_name,nb_read_frames,width,height -of csv=p=0 '%s'", path);
+    snprintf(cmd, sizeof cmd,
+             "ffprobe -v error -count_frames -select_streams v -show_entries "
+             "stream=codec_name,nb_read_frames,width,height -of csv=p=0 '%s'",
+             path);
     FILE *p = popen(cmd, "r");
     char line[256] = "";
     REQUIRE(p && fgets(line, sizeof line, p), "ffprobe gave nothing");
     pclose(p);
     CHECK(strncmp(line, "h264,64,48,12", 13) == 0, "ffprobe: %s", line);
     // Frame 6 decodes to its colour (lossy coding: a few levels).
-    snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -i '%s' -vf 'select=eq(n\\,6)' -frames:v 1 "
-             "-f rawvideo -pix_fmt rgb24 -", path);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -v error -i '%s' -vf 'select=eq(n\\,6)' -frames:v 1 "
+             "-f rawvideo -pix_fmt rgb24 -",
+             path);
     REQUIRE(read_cmd(cmd, frame, sizeof frame) == 0, "ffmpeg could not decode frame 6");
     int px = (H / 2 * W + W / 2) * 3;
-    CHECK(abs(frame[px] - 120) <= 6 && abs(frame[px + 1] - 128) <= 6 && abs(frame[px + 2] - 130) <= 6,
+    CHECK(abs(frame[px] - 120) <= 6 && abs(frame[px + 1] - 128) <= 6 &&
+              abs(frame[px + 2] - 130) <= 6,
           "frame 6 centre %d %d %d, want 120 128 130", frame[px], frame[px + 1], frame[px + 2]);
-    CHECK(lwm_ingest_mp4_open(&mp4, path, 63, 48, 10, &err) == LWM_EINVAL && !mp4, "odd width accepted");
+    CHECK(lwm_ingest_mp4_open(&mp4, path, 63, 48, 10, &err) == LWM_EINVAL && !mp4,
+          "odd width accepted");
 }
 
 TEST(allocation_failures_are_clean)
 {
     const char *video = tmp_path(0, "alloc.mp4");
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=s=160x120:r=10:d=1 "
-             "-c:v libx264 -pix_fmt yuv420p '%s'", video);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=s=160x120:r=10:d=1 "
+             "-c:v libx264 -pix_fmt yuv420p '%s'",
+             video);
     REQUIRE(run(cmd) == 0, "ffmpeg fixture failed");
     lwm_frame *frame = malloc(sizeof *frame);
     int succeeded = 0;
@@ -144,8 +153,8 @@ TEST(allocation_failures_are_clean)
             CHECK(rc == LWM_EOF && frames == 3, "n=%d: rc %d, %d frames", n, rc, frames);
             succeeded = 1;
         } else {
-            CHECK(rc == -ENOMEM && strstr(lwm_ingest_errmsg(ing), "memory"),
-                  "n=%d: rc %d (%s)", n, rc, lwm_ingest_errmsg(ing));
+            CHECK(rc == -ENOMEM && strstr(lwm_ingest_errmsg(ing), "memory"), "n=%d: rc %d (%s)", n,
+                  rc, lwm_ingest_errmsg(ing));
         }
         lwm_ingest_free(ing); // ASan's leak check covers each path
     }

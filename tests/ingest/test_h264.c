@@ -44,7 +44,8 @@ TEST(b_lists_by_picture_order)
     h264_list_params lp = {.type = H264_B, .active = {4, 4}};
     h264_cur cur = {4, 6, 4};
     int32_t l0[4], l1[4];
-    CHECK(h264_dpb_list(&d, &lp, &cur, 0, l0) == 0 && h264_dpb_list(&d, &lp, &cur, 1, l1) == 0, "failed");
+    CHECK(h264_dpb_list(&d, &lp, &cur, 0, l0) == 0 && h264_dpb_list(&d, &lp, &cur, 1, l1) == 0,
+          "failed");
     const int32_t want0[] = {102, 100, 101, 103}, want1[] = {101, 103, 102, 100};
     CHECK(memcmp(l0, want0, sizeof want0) == 0, "list0 %d %d %d %d", l0[0], l0[1], l0[2], l0[3]);
     CHECK(memcmp(l1, want1, sizeof want1) == 0, "list1 %d %d %d %d", l1[0], l1[1], l1[2], l1[3]);
@@ -59,7 +60,8 @@ TEST(b_list1_equal_to_list0_swaps_first_two)
     h264_list_params lp = {.type = H264_B, .active = {3, 3}};
     h264_cur cur = {3, 8, 4};
     int32_t l0[3], l1[3];
-    CHECK(h264_dpb_list(&d, &lp, &cur, 0, l0) == 0 && h264_dpb_list(&d, &lp, &cur, 1, l1) == 0, "failed");
+    CHECK(h264_dpb_list(&d, &lp, &cur, 0, l0) == 0 && h264_dpb_list(&d, &lp, &cur, 1, l1) == 0,
+          "failed");
     CHECK(l0[0] == 101 && l0[1] == 102 && l0[2] == 100, "list0 %d %d %d", l0[0], l0[1], l0[2]);
     CHECK(l1[0] == 102 && l1[1] == 101 && l1[2] == 100, "list1 %d %d %d", l1[0], l1[1], l1[2]);
 }
@@ -72,7 +74,8 @@ TEST(list_modification_moves_a_picture_first)
     const int fn[] = {1, 2, 3, 4}, poc[] = {2, 4, 6, 8};
     h264_dpb d = dpb_of(fn, poc, 4);
     const h264_list_mod mods[] = {{0, 2}, {1, 0}};
-    h264_list_params lp = {.type = H264_P, .active = {4, 0}, .n_mods = {2, 0}, .mods = {mods, NULL}};
+    h264_list_params lp = {
+        .type = H264_P, .active = {4, 0}, .n_mods = {2, 0}, .mods = {mods, NULL}};
     h264_cur cur = {5, 10, 4};
     int32_t got[4];
     CHECK(h264_dpb_list(&d, &lp, &cur, 0, got) == 0, "list failed");
@@ -100,7 +103,8 @@ TEST(picture_order_type0_follows_lsb_wraps)
     // (still after the wrap: 18), then a reference 12 (28).
     frame_rec f = {.poc_type = 0, .log2_max_poc_lsb = 4, .log2_max_frame_num = 4};
     h264_poc_state st = {0};
-    const int lsb[] = {0, 8, 14, 4, 2, 12}, ref[] = {1, 1, 1, 1, 0, 1}, want[] = {0, 8, 14, 20, 18, 28};
+    const int lsb[] = {0, 8, 14, 4, 2, 12}, ref[] = {1, 1, 1, 1, 0, 1},
+              want[] = {0, 8, 14, 20, 18, 28};
     for (int i = 0; i < 6; i++) {
         f.flags = (uint8_t)((ref[i] ? FRAME_REF : 0) | (i == 0 ? FRAME_IDR : 0));
         f.poc_lsb = lsb[i];
@@ -111,8 +115,14 @@ TEST(picture_order_type0_follows_lsb_wraps)
 
 /* ---- slice headers against libavcodec --------------------------------------------- */
 
-typedef struct pict_line { int frame_num, poc, ref0, ref1; char type; } pict_line;
-typedef struct pict_log { pict_line line[64]; int n; } pict_log;
+typedef struct pict_line {
+    int frame_num, poc, ref0, ref1;
+    char type;
+} pict_line;
+typedef struct pict_log {
+    pict_line line[64];
+    int n;
+} pict_log;
 static pict_log *g_log; // libavcodec's log callback has no user pointer
 
 static void collect(void *avcl, int level, const char *fmt, va_list vl)
@@ -136,9 +146,12 @@ static void collect(void *avcl, int level, const char *fmt, va_list vl)
 static void headers_case(const char *name, const char *x264)
 {
     char path[256], cmd[1024];
-    snprintf(path, sizeof path, "%s/h264_%s.mp4", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", name);
-    snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=s=192x108:r=25:d=4 "
-             "-vf noise=alls=20:allf=t -c:v libx264 %s -pix_fmt yuv420p %s", x264, path);
+    snprintf(path, sizeof path, "%s/h264_%s.mp4", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+             name);
+    snprintf(cmd, sizeof cmd,
+             "ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=s=192x108:r=25:d=4 "
+             "-vf noise=alls=20:allf=t -c:v libx264 %s -pix_fmt yuv420p %s",
+             x264, path);
     REQUIRE(system(cmd) == 0, "%s: ffmpeg failed", name);
     AVFormatContext *fmt = NULL;
     REQUIRE(avformat_open_input(&fmt, path, NULL, NULL) == 0, "open %s", path);
@@ -177,11 +190,12 @@ static void headers_case(const char *name, const char *x264)
             CHECK(l->type == type && l->frame_num == f->frame_num &&
                       l->poc - idr_poc_theirs == f->poc - idr_poc_ours,
                   "%s packet %d: %c frame_num %d poc %d; libavcodec %c %d %d", name, packets, type,
-                  f->frame_num, f->poc - idr_poc_ours, l->type, l->frame_num, l->poc - idr_poc_theirs);
-            CHECK(type == 'I' || l->ref0 == sr->active[0], "%s packet %d: list0 %d, libavcodec %d", name,
-                  packets, sr->active[0], l->ref0);
-            CHECK(type != 'B' || l->ref1 == sr->active[1], "%s packet %d: list1 %d, libavcodec %d", name,
-                  packets, sr->active[1], l->ref1);
+                  f->frame_num, f->poc - idr_poc_ours, l->type, l->frame_num,
+                  l->poc - idr_poc_theirs);
+            CHECK(type == 'I' || l->ref0 == sr->active[0], "%s packet %d: list0 %d, libavcodec %d",
+                  name, packets, sr->active[0], l->ref0);
+            CHECK(type != 'B' || l->ref1 == sr->active[1], "%s packet %d: list1 %d, libavcodec %d",
+                  name, packets, sr->active[1], l->ref1);
         }
         slices += log.n;
         packets++;

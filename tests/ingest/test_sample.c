@@ -9,9 +9,9 @@
 
 // (n, m) pairs that stress float64 rounding in k*(n-1)/(m-1).
 static const int64_t pairs[][2] = {
-    {10, 4},     {100, 7},    {325, 8},    {1000, 3},    {1001, 1000}, {49, 48},
-    {12345, 97}, {90000, 4},  {7, 6},      {3600, 1000}, {98765, 333}, {5, 2},
-    {2, 1},      {300, 299},  {1 << 20, 777}, {999999, 12}, {17, 16},  {65, 64},
+    {10, 4},     {100, 7},   {325, 8},       {1000, 3},    {1001, 1000}, {49, 48},
+    {12345, 97}, {90000, 4}, {7, 6},         {3600, 1000}, {98765, 333}, {5, 2},
+    {2, 1},      {300, 299}, {1 << 20, 777}, {999999, 12}, {17, 16},     {65, 64},
 };
 #define NPAIRS (sizeof pairs / sizeof pairs[0])
 
@@ -19,11 +19,10 @@ TEST(linspace_matches_numpy)
 {
     // NumPy is the definition (lwm-format.md §2.3); ask it directly.
     char cmd[4096];
-    int off = snprintf(cmd, sizeof cmd,
-                       "/usr/bin/python3 -c 'import numpy as np\nfor n, m in [");
+    int off = snprintf(cmd, sizeof cmd, "/usr/bin/python3 -c 'import numpy as np\nfor n, m in [");
     for (size_t i = 0; i < NPAIRS; i++)
-        off += snprintf(cmd + off, sizeof cmd - (size_t)off, "(%lld,%lld),",
-                        (long long)pairs[i][0], (long long)pairs[i][1]);
+        off += snprintf(cmd + off, sizeof cmd - (size_t)off, "(%lld,%lld),", (long long)pairs[i][0],
+                        (long long)pairs[i][1]);
     snprintf(cmd + off, sizeof cmd - (size_t)off,
              "]: print(\" \".join(str(int(x)) for x in np.linspace(0, n - 1, m)))'");
     FILE *p = popen(cmd, "r");
@@ -67,7 +66,8 @@ TEST(fps_constant_rate)
     int64_t out[300];
     size_t n = ingest_fps_pick(out, times30, 300, 1.0);
     CHECK(n == 10, "%zu picks at 1 fps", n);
-    for (size_t k = 0; k < n; k++) CHECK(out[k] == (int64_t)k * 30, "pick %zu = %lld", k, (long long)out[k]);
+    for (size_t k = 0; k < n; k++)
+        CHECK(out[k] == (int64_t)k * 30, "pick %zu = %lld", k, (long long)out[k]);
     n = ingest_fps_pick(out, times30, 300, 2.5);
     CHECK(n == 25 && out[1] == 12 && out[24] == 288, "2.5 fps: %zu picks", n);
     // Faster than the video: every frame once.
@@ -95,8 +95,8 @@ TEST(fps_variable_rate_nearest)
     int64_t out[5];
     size_t n = ingest_fps_pick(out, t, 5, 1.0);
     CHECK(n == 3, "%zu picks", n);
-    CHECK(out[0] == 0 && out[1] == 3 && out[2] == 4, "picks %lld %lld %lld",
-          (long long)out[0], (long long)out[1], (long long)out[2]);
+    CHECK(out[0] == 0 && out[1] == 3 && out[2] == 4, "picks %lld %lld %lld", (long long)out[0],
+          (long long)out[1], (long long)out[2]);
 }
 
 TEST(fps_then_max_frames)
@@ -107,8 +107,9 @@ TEST(fps_then_max_frames)
     // = 0, 6, 12, 19 of those: frames 0, 90, 180, 285.
     size_t n = ingest_select(out, times30, 300, 2.0, 4);
     CHECK(n == 4, "%zu picks", n);
-    CHECK(out[0] == 0 && out[1] == 90 && out[2] == 180 && out[3] == 285, "picks %lld %lld %lld %lld",
-          (long long)out[0], (long long)out[1], (long long)out[2], (long long)out[3]);
+    CHECK(out[0] == 0 && out[1] == 90 && out[2] == 180 && out[3] == 285,
+          "picks %lld %lld %lld %lld", (long long)out[0], (long long)out[1], (long long)out[2],
+          (long long)out[3]);
     n = ingest_select(out, times30, 300, 0, 0);
     CHECK(n == 300, "no rule keeps all: %zu", n);
 }

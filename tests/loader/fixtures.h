@@ -16,7 +16,10 @@
 #include "loader/loader.h"
 
 /** Frames of document d in the fixtures: 1..5, varying. */
-static inline int fixture_frames(int d) { return 1 + (d * 7) % 5; }
+static inline int fixture_frames(int d)
+{
+    return 1 + (d * 7) % 5;
+}
 
 static inline int fixture_code(int d, int f, int p)
 {
@@ -57,7 +60,8 @@ static inline const char *fixture_tokenizer(void)
     snprintf(corpus, sizeof corpus, "%s/corpus.txt", test_tmpdir());
     FILE *f = fopen(corpus, "w");
     if (!f) return NULL;
-    const char *words[] = {"a", "dog", "runs", "<vision>", "</vision>", "cat", "the", "0", "1", "2"};
+    const char *words[] = {"a",   "dog", "runs", "<vision>", "</vision>",
+                           "cat", "the", "0",    "1",        "2"};
     for (int i = 0; i < 300; i++) {
         for (int w = 0; w < 10; w++) fprintf(f, "%s ", words[(i * 7 + w * 3) % 10]);
         fprintf(f, "\n");

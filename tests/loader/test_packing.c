@@ -47,7 +47,8 @@ static int row_consistent(const lwm_loader_batch *b, int64_t k, char *why, size_
             return snprintf(why, cap, "padding at %lld has loss", (long long)i), 0;
         if (s != 0 && start && b->positions[at + i] != 0)
             return snprintf(why, cap, "segment at %lld starts at position %d", (long long)i,
-                            b->positions[at + i]), 0;
+                            b->positions[at + i]),
+                   0;
         if (s != 0 && !start && b->positions[at + i] != b->positions[at + i - 1] + 1)
             return snprintf(why, cap, "position jumps at %lld", (long long)i), 0;
         if (i + 1 < n && s != 0 && b->segment_ids[at + i + 1] == s &&
@@ -56,7 +57,9 @@ static int row_consistent(const lwm_loader_batch *b, int64_t k, char *why, size_
         // Inside a frame, codes follow the fixture's formula.
         if (b->target_vision_masks[at + i] && b->input_vision_masks[at + i] &&
             b->input_tokens[at + i] == 8192 && b->target_tokens[at + i] >= N_DOCS)
-            return snprintf(why, cap, "frame at %lld does not start with its document", (long long)i), 0;
+            return snprintf(why, cap, "frame at %lld does not start with its document",
+                            (long long)i),
+                   0;
     }
     return 1;
 }
@@ -83,8 +86,8 @@ TEST(packed_each_frame_once_per_epoch)
         }
         for (int d = 0; d < N_DOCS; d++)
             for (int f = 0; f < 5; f++)
-                CHECK(counts[d * 5 + f] == (f < fixture_frames(d)), "split %d: doc %d frame %d seen %d times",
-                      split, d, f, counts[d * 5 + f]);
+                CHECK(counts[d * 5 + f] == (f < fixture_frames(d)),
+                      "split %d: doc %d frame %d seen %d times", split, d, f, counts[d * 5 + f]);
         CHECK(split == (splits > 0), "split %d: %lld split pieces", split, (long long)splits);
         lwm_loader_free(ld);
     }
@@ -99,7 +102,8 @@ static void doc_order(lwm_loader_options *o, int *out, int n)
     int k = 0;
     while (k < n && lwm_loader_next(ld, &b) == 0)
         for (int64_t i = 1; i < b.len && k < n; i++)
-            if (b.input_vision_masks[i] && !b.input_vision_masks[i - 1]) out[k++] = b.input_tokens[i];
+            if (b.input_vision_masks[i] && !b.input_vision_masks[i - 1])
+                out[k++] = b.input_tokens[i];
     lwm_loader_free(ld);
 }
 
@@ -117,7 +121,8 @@ TEST(shuffle_is_seeded_and_off_means_file_order)
     CHECK(memcmp(a, c, sizeof a) != 0, "different seeds, same order");
     int seen[N_DOCS] = {0};
     for (int i = 0; i < N_DOCS; i++) seen[a[i]]++;
-    for (int i = 0; i < N_DOCS; i++) CHECK(seen[i] == 1, "doc %d seen %d times in an epoch", i, seen[i]);
+    for (int i = 0; i < N_DOCS; i++)
+        CHECK(seen[i] == 1, "doc %d seen %d times in an epoch", i, seen[i]);
     o.no_shuffle = 1;
     doc_order(&o, a, N_DOCS);
     for (int i = 0; i < N_DOCS; i++) CHECK(a[i] == i, "no-shuffle row %d holds doc %d", i, a[i]);
@@ -192,12 +197,15 @@ TEST(data_parallel_ranks_split_rows_without_overlap)
         lwm_loader_batch w, p[2];
         REQUIRE(lwm_loader_next(whole, &w) == 0, "next");
         for (int r = 0; r < 2; r++) REQUIRE(lwm_loader_next(rank[r], &p[r]) == 0, "next");
-        CHECK(p[0].rows == 2 && p[1].rows == 2, "rows %lld/%lld", (long long)p[0].rows, (long long)p[1].rows);
+        CHECK(p[0].rows == 2 && p[1].rows == 2, "rows %lld/%lld", (long long)p[0].rows,
+              (long long)p[1].rows);
         for (int r = 0; r < 2; r++)
-            CHECK(!memcmp(w.input_tokens + r * 2 * w.len, p[r].input_tokens, (size_t)(2 * w.len) * 4) &&
-                      !memcmp(w.loss_masks + r * 2 * w.len, p[r].loss_masks, (size_t)(2 * w.len) * 4),
-                  "step %d: rank %d's rows are not rows %d..%d of the global batch", step, r, 2 * r,
-                  2 * r + 1);
+            CHECK(
+                !memcmp(w.input_tokens + r * 2 * w.len, p[r].input_tokens,
+                        (size_t)(2 * w.len) * 4) &&
+                    !memcmp(w.loss_masks + r * 2 * w.len, p[r].loss_masks, (size_t)(2 * w.len) * 4),
+                "step %d: rank %d's rows are not rows %d..%d of the global batch", step, r, 2 * r,
+                2 * r + 1);
         uint8_t s0[LWM_LOADER_STATE_BYTES], s1[LWM_LOADER_STATE_BYTES];
         lwm_loader_state_save(s0, &p[0].state), lwm_loader_state_save(s1, &p[1].state);
         CHECK(!memcmp(s0, s1, sizeof s0), "ranks disagree on the state");
@@ -227,18 +235,23 @@ TEST(ring_slices_reassemble_rows)
                 CHECK(p.len == 256, "len %lld", (long long)p.len);
                 for (int64_t i = 0; i < p.len; i++) {
                     int64_t g = p.global_index[i];
-                    int64_t want = zigzag ? (i < 128 ? r * 128 + i : (7 - r) * 128 + i - 128) : r * 256 + i;
-                    CHECK(g == want, "zigzag %d rank %d: local %lld holds %lld", zigzag, r, (long long)i,
-                          (long long)g);
+                    int64_t want =
+                        zigzag ? (i < 128 ? r * 128 + i : (7 - r) * 128 + i - 128) : r * 256 + i;
+                    CHECK(g == want, "zigzag %d rank %d: local %lld holds %lld", zigzag, r,
+                          (long long)i, (long long)g);
                     row[g] = p.input_tokens[i], target[g] = p.target_tokens[i];
                     seg[g] = p.segment_ids[i], loss[g] = p.loss_masks[i];
                 }
                 CHECK(!memcmp(p.row_segment_ids, w.segment_ids, sizeof seg),
-                      "zigzag %d rank %d: whole-row segment ids differ from the 1-rank row", zigzag, r);
+                      "zigzag %d rank %d: whole-row segment ids differ from the 1-rank row", zigzag,
+                      r);
             }
-            CHECK(!memcmp(row, w.input_tokens, sizeof row) && !memcmp(target, w.target_tokens, sizeof target) &&
-                      !memcmp(seg, w.segment_ids, sizeof seg) && !memcmp(loss, w.loss_masks, sizeof loss),
-                  "step %d: %s slices do not rebuild the 1-rank row", step, zigzag ? "zigzag" : "contiguous");
+            CHECK(!memcmp(row, w.input_tokens, sizeof row) &&
+                      !memcmp(target, w.target_tokens, sizeof target) &&
+                      !memcmp(seg, w.segment_ids, sizeof seg) &&
+                      !memcmp(loss, w.loss_masks, sizeof loss),
+                  "step %d: %s slices do not rebuild the 1-rank row", step,
+                  zigzag ? "zigzag" : "contiguous");
         }
         lwm_loader_free(whole);
         for (int r = 0; r < 4; r++) lwm_loader_free(part[r]);
@@ -311,7 +324,8 @@ TEST(state_files_reject_damage)
     lwm_loader_free(ld);
     o.seq_len = 512;
     lwm_loader *other = NULL;
-    CHECK(lwm_loader_create(&other, &o, &st, &err) == LWM_EINVAL && strstr(err.msg, "stages[].seq_len"),
+    CHECK(lwm_loader_create(&other, &o, &st, &err) == LWM_EINVAL &&
+              strstr(err.msg, "stages[].seq_len"),
           "state of other options accepted: %s", err.msg);
     lwm_loader_free(other);
 }
@@ -364,7 +378,8 @@ TEST(prefetch_changes_nothing)
                   !memcmp(a.segment_ids, b.segment_ids, (size_t)(a.rows * a.len) * 4),
               "batch %d differs with prefetch", i);
         lwm_loader_state s1 = lwm_loader_get_state(sync), s2 = lwm_loader_get_state(ahead);
-        CHECK(s1.epoch == s2.epoch && s1.window == s2.window && s1.row == s2.row && s1.step == s2.step,
+        CHECK(s1.epoch == s2.epoch && s1.window == s2.window && s1.row == s2.row &&
+                  s1.step == s2.step,
               "batch %d: prefetch state runs ahead of the consumed batch", i);
     }
     lwm_loader_free(sync);
@@ -384,16 +399,20 @@ TEST(curriculum_presets_load)
         REQUIRE(lwm_loader_curriculum_load(path, NULL, &st, &n, &err) == 0, "%s", err.msg);
         for (int s = 0; s < n; s++)
             CHECK(st[s].tokens_per_batch % st[s].seq_len == 0 && st[s].total_tokens > 0 &&
-                      (s == 0 || (st[s].seq_len > st[s - 1].seq_len && st[s].rope_theta >= st[s - 1].rope_theta)),
+                      (s == 0 || (st[s].seq_len > st[s - 1].seq_len &&
+                                  st[s].rope_theta >= st[s - 1].rope_theta)),
                   "%s: stage %d inconsistent", names[i], s);
-        if (i == 0) CHECK(n == 5 && st[0].seq_len == 32768 && st[4].seq_len == 1048576 &&
-                              st[4].rope_theta == 5e7, "lwm-text preset is not 32K..1M");
+        if (i == 0)
+            CHECK(n == 5 && st[0].seq_len == 32768 && st[4].seq_len == 1048576 &&
+                      st[4].rope_theta == 5e7,
+                  "lwm-text preset is not 32K..1M");
         free(st);
     }
 }
 
-TEST_MAIN("loader/packing", T(curriculum_presets_load), T(prefetch_changes_nothing), T(packed_each_frame_once_per_epoch),
-          T(shuffle_is_seeded_and_off_means_file_order), T(resume_is_identical_to_uninterrupted),
+TEST_MAIN("loader/packing", T(curriculum_presets_load), T(prefetch_changes_nothing),
+          T(packed_each_frame_once_per_epoch), T(shuffle_is_seeded_and_off_means_file_order),
+          T(resume_is_identical_to_uninterrupted),
           T(data_parallel_ranks_split_rows_without_overlap), T(ring_slices_reassemble_rows),
-          T(curriculum_moves_through_stages), T(mixing_follows_weights), T(state_files_reject_damage),
-          T(bad_records_fail_or_are_skipped))
+          T(curriculum_moves_through_stages), T(mixing_follows_weights),
+          T(state_files_reject_damage), T(bad_records_fail_or_are_skipped))

@@ -10,11 +10,10 @@
 
 TEST(choice_matches_python_random)
 {
-    const char *script =
-        "/usr/bin/python3 -c \"import random\n"
-        "for n in (2, 3, 5, 7, 100, 1048577):\n"
-        "  for s in list(range(300)) + [2**32 + 5, 2**40 + 12345, 987654321987]:\n"
-        "    print(n, s, random.Random(s).choice(range(n)))\"";
+    const char *script = "/usr/bin/python3 -c \"import random\n"
+                         "for n in (2, 3, 5, 7, 100, 1048577):\n"
+                         "  for s in list(range(300)) + [2**32 + 5, 2**40 + 12345, 987654321987]:\n"
+                         "    print(n, s, random.Random(s).choice(range(n)))\"";
     FILE *p = popen(script, "r");
     REQUIRE(p, "popen python3");
     long long n, s, want;
@@ -30,12 +29,11 @@ TEST(choice_matches_python_random)
 
 TEST(frame_index_matches_numpy_linspace)
 {
-    const char *script =
-        "/usr/bin/python3 -c \"import numpy as np\n"
-        "for n in (2, 3, 5, 10, 37, 100, 3600, 10007):\n"
-        "  for m in (1, 2, 3, 4, 7, 8, 16, 64):\n"
-        "    if m < n:\n"
-        "      print(n, m, *np.linspace(0, n - 1, m).astype(int).tolist())\"";
+    const char *script = "/usr/bin/python3 -c \"import numpy as np\n"
+                         "for n in (2, 3, 5, 10, 37, 100, 3600, 10007):\n"
+                         "  for m in (1, 2, 3, 4, 7, 8, 16, 64):\n"
+                         "    if m < n:\n"
+                         "      print(n, m, *np.linspace(0, n - 1, m).astype(int).tolist())\"";
     FILE *p = popen(script, "r");
     REQUIRE(p, "popen python3");
     long long n, m;
@@ -45,8 +43,8 @@ TEST(frame_index_matches_numpy_linspace)
             long long want = -1;
             if (fscanf(p, "%lld", &want) != 1) break;
             int64_t got = loader_frame_index(n, m, k);
-            CHECK(got == want, "linspace(0, %lld, %lld)[%lld]: numpy %lld, ours %lld", n - 1, m, k, want,
-                  (long long)got);
+            CHECK(got == want, "linspace(0, %lld, %lld)[%lld]: numpy %lld, ours %lld", n - 1, m, k,
+                  want, (long long)got);
         }
         cases++;
     }
@@ -65,7 +63,8 @@ TEST(permutation_is_a_bijection)
         int64_t fixed = 0;
         for (int64_t i = 0; i < n; i++) {
             int64_t j = loader_perm_apply(&perm, i);
-            REQUIRE(j >= 0 && j < n, "n %lld: %lld -> %lld", (long long)n, (long long)i, (long long)j);
+            REQUIRE(j >= 0 && j < n, "n %lld: %lld -> %lld", (long long)n, (long long)i,
+                    (long long)j);
             CHECK(!seen[j], "n %lld: %lld hit twice", (long long)n, (long long)j);
             seen[j] = 1;
             fixed += j == i;
@@ -75,5 +74,5 @@ TEST(permutation_is_a_bijection)
     }
 }
 
-TEST_MAIN("loader/internals", T(choice_matches_python_random), T(frame_index_matches_numpy_linspace),
-          T(permutation_is_a_bijection))
+TEST_MAIN("loader/internals", T(choice_matches_python_random),
+          T(frame_index_matches_numpy_linspace), T(permutation_is_a_bijection))

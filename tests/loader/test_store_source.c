@@ -31,9 +31,14 @@ static const char *write_store(const char *name, int first, int n, const int32_t
         for (int f = 0; f < fixture_frames(d); f++)
             for (int p = 0; p < 256; p++) codes[f * 256 + p] = (uint16_t)fixture_code(d, f, p);
         lwm_shard_text text = {"caption", caption, tokens, tokens ? n_tokens : 0};
-        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_VIDEO, .fields = "\"[caption],vision\"",
-                              .texts = &text, .n_texts = 1, .vision_name = "vision",
-                              .frames = fixture_frames(d), .codes = codes};
+        lwm_shard_sample s = {.id = id,
+                              .modality = LWM_SHARD_VIDEO,
+                              .fields = "\"[caption],vision\"",
+                              .texts = &text,
+                              .n_texts = 1,
+                              .vision_name = "vision",
+                              .frames = fixture_frames(d),
+                              .codes = codes};
         int64_t rc = lwm_shard_writer_put(w, &s);
         free(codes);
         if (rc < 0) return lwm_shard_writer_free(w), NULL;
@@ -59,9 +64,12 @@ static int same_rows(lwm_loader *a, lwm_loader *b, int batches, char *why, size_
     for (int i = 0; i < batches; i++) {
         lwm_loader_batch x, y;
         if (lwm_loader_next(a, &x) < 0 || lwm_loader_next(b, &y) < 0)
-            return snprintf(why, cap, "next failed: %s %s", lwm_loader_errmsg(a), lwm_loader_errmsg(b)), 0;
+            return snprintf(why, cap, "next failed: %s %s", lwm_loader_errmsg(a),
+                            lwm_loader_errmsg(b)),
+                   0;
         size_t n = (size_t)(x.rows * x.len);
-        if (memcmp(x.input_tokens, y.input_tokens, n * 4) || memcmp(x.loss_masks, y.loss_masks, n * 4) ||
+        if (memcmp(x.input_tokens, y.input_tokens, n * 4) ||
+            memcmp(x.loss_masks, y.loss_masks, n * 4) ||
             memcmp(x.target_vision_masks, y.target_vision_masks, n) ||
             memcmp(x.segment_ids, y.segment_ids, n * 4))
             return snprintf(why, cap, "batch %d differs", i), 0;
@@ -117,7 +125,8 @@ TEST(length_cache_makes_restart_cheap_and_follows_the_data)
 TEST(stored_tokens_used_only_with_their_tokenizer)
 {
     char hex[33];
-    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0, "hash");
+    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0,
+            "hash");
     // Markers inside the tokenizer's 37 pieces (out-of-range ids are refused: test_stored_ids).
     const int32_t marker[3] = {30, 31, 32};
     const char *store = write_store("store_tok", 0, 4, marker, 3, hex);
@@ -132,7 +141,8 @@ TEST(stored_tokens_used_only_with_their_tokenizer)
           "stored caption tokens not used: %d %d %d %d", b.input_tokens[0], b.input_tokens[1],
           b.input_tokens[2], b.input_tokens[3]);
     lwm_loader_free(ld);
-    const char *other = write_store("store_other", 0, 4, marker, 3, "0123456789abcdef0123456789abcdef");
+    const char *other =
+        write_store("store_other", 0, 4, marker, 3, "0123456789abcdef0123456789abcdef");
     REQUIRE(other, "fixtures");
     ld = open_loader(other, LWM_LAYOUT_LWM, &err);
     CHECK(!ld && strstr(err.msg, "tokenized with"), "other tokenizer accepted: %s", err.msg);
@@ -187,7 +197,8 @@ static int reseal(const char *dir, const char *old_hex)
     snprintf(man, sizeof man, "%s/manifest.json", dir);
     char *text = NULL, *at;
     size_t n = 0;
-    if (lwm_file_hash(shard, hex, NULL, NULL) < 0 || lwm_read_file(NULL, man, &text, &n, NULL) < 0) return -1;
+    if (lwm_file_hash(shard, hex, NULL, NULL) < 0 || lwm_read_file(NULL, man, &text, &n, NULL) < 0)
+        return -1;
     int rc = (at = strstr(text, old_hex)) ? 0 : -1;
     if (rc == 0) memcpy(at, hex, 32), rc = lwm_write_file_atomic(man, text, n, NULL);
     lwm_free(NULL, text);
@@ -205,8 +216,11 @@ TEST(damaged_record_fails_or_is_skipped)
         snprintf(id, sizeof id, "doc%d", d);
         snprintf(caption, sizeof caption, "a dog runs %d", d);
         lwm_shard_text text = {"caption", caption, NULL, 0};
-        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_TEXT, .fields = "\"caption\"",
-                              .texts = &text, .n_texts = 1};
+        lwm_shard_sample s = {.id = id,
+                              .modality = LWM_SHARD_TEXT,
+                              .fields = "\"caption\"",
+                              .texts = &text,
+                              .n_texts = 1};
         REQUIRE(lwm_shard_writer_put(w, &s) >= 0, "put: %s", lwm_shard_writer_errmsg(w));
     }
     REQUIRE(lwm_shard_writer_close(w) == 0, "close");
@@ -221,8 +235,8 @@ TEST(damaged_record_fails_or_is_skipped)
     REQUIRE(damage(dir, 2) == 0, "record 2 not found in the shard");
     // The sealed shard no longer matches the manifest: refused before LMDB reads it.
     ld = open_loader(dir, LWM_LAYOUT_PACKED, &err);
-    CHECK(!ld && strstr(err.msg, "shard-00000.mdb: shard file is damaged"), "damaged shard opened: %s",
-          ld ? "(no error)" : err.msg);
+    CHECK(!ld && strstr(err.msg, "shard-00000.mdb: shard file is damaged"),
+          "damaged shard opened: %s", ld ? "(no error)" : err.msg);
     lwm_loader_free(ld);
     REQUIRE(reseal(dir, old_hex) == 0, "reseal");
     // The new manifest invalidates the length cache, so the damaged record is
@@ -232,7 +246,8 @@ TEST(damaged_record_fails_or_is_skipped)
     lwm_loader_batch b;
     int rc = ld ? lwm_loader_next(ld, &b) : err.code;
     const char *msg = ld ? lwm_loader_errmsg(ld) : err.msg;
-    CHECK(rc == LWM_ECHECKSUM || rc == LWM_EFORMAT, "damaged record read without error (rc %d)", rc);
+    CHECK(rc == LWM_ECHECKSUM || rc == LWM_EFORMAT, "damaged record read without error (rc %d)",
+          rc);
     CHECK(strstr(msg, "doc2") || strstr(msg, "index 2") || strstr(msg, "record 2"),
           "message does not name the record: %s", msg);
     lwm_loader_free(ld);
@@ -250,6 +265,6 @@ TEST(damaged_record_fails_or_is_skipped)
     lwm_loader_free(ld);
 }
 
-TEST_MAIN("loader/store_source", T(damaged_record_fails_or_is_skipped), T(store_rows_equal_jsonl_rows),
-          T(length_cache_makes_restart_cheap_and_follows_the_data),
+TEST_MAIN("loader/store_source", T(damaged_record_fails_or_is_skipped),
+          T(store_rows_equal_jsonl_rows), T(length_cache_makes_restart_cheap_and_follows_the_data),
           T(stored_tokens_used_only_with_their_tokenizer))

@@ -28,9 +28,14 @@ static int write_store(const char *dir, int32_t bad, const char *tok_hash)
         for (int f = 0; f < fixture_frames(d); f++)
             for (int p = 0; p < 256; p++) codes[f * 256 + p] = (uint16_t)fixture_code(d, f, p);
         lwm_shard_text text = {"caption", "a dog runs", tokens, 3};
-        lwm_shard_sample s = {.id = id, .modality = LWM_SHARD_VIDEO, .fields = "\"[caption],vision\"",
-                              .texts = &text, .n_texts = 1, .vision_name = "vision",
-                              .frames = fixture_frames(d), .codes = codes};
+        lwm_shard_sample s = {.id = id,
+                              .modality = LWM_SHARD_VIDEO,
+                              .fields = "\"[caption],vision\"",
+                              .texts = &text,
+                              .n_texts = 1,
+                              .vision_name = "vision",
+                              .frames = fixture_frames(d),
+                              .codes = codes};
         rc = lwm_shard_writer_put(w, &s) < 0 ? -1 : 0;
     }
     if (rc == 0) rc = lwm_shard_writer_close(w);
@@ -65,7 +70,8 @@ static int run_pack(const char *dir, const char *mode, char *out, size_t cap)
     const char *lwm = getenv("LWM");
     char cmd[2048], errf[600];
     snprintf(errf, sizeof errf, "%s/pack.err", test_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s pack %s --tokenizer %s --seq-len 300 --count 12 %s >/dev/null 2>%s",
+    snprintf(cmd, sizeof cmd,
+             "%s pack %s --tokenizer %s --seq-len 300 --count 12 %s >/dev/null 2>%s",
              lwm ? lwm : "build/lwm", dir, fixture_tokenizer(), mode, errf);
     int rc = system(cmd);
     FILE *f = fopen(errf, "r");
@@ -78,7 +84,8 @@ static int run_pack(const char *dir, const char *mode, char *out, size_t cap)
 TEST(out_of_range_stored_ids_refused)
 {
     char hex[33];
-    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0, "tokenizer");
+    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0,
+            "tokenizer");
     const int32_t bad[] = {-5, 2147483647, 40000};
     for (int i = 0; i < 3; i++) {
         char dir[512], why[1024], want[128];
@@ -94,8 +101,8 @@ TEST(out_of_range_stored_ids_refused)
             char *line = strstr(why, "lwm pack: "), *nl = line ? strchr(line, '\n') : NULL;
             CHECK(rc > 0 && rc < 128 && line && strstr(line, "sample doc2") && strstr(line, want) &&
                       nl && nl[1] == '\0' && !strstr(nl, "lwm pack: "),
-                  "pack %s with id %d: rc %d, stderr '%.400s'", m ? "readable" : "--json", bad[i], rc,
-                  why);
+                  "pack %s with id %d: rc %d, stderr '%.400s'", m ? "readable" : "--json", bad[i],
+                  rc, why);
         }
     }
 }
@@ -103,7 +110,8 @@ TEST(out_of_range_stored_ids_refused)
 TEST(in_range_stored_ids_pack)
 {
     char hex[33], dir[512], why[1024];
-    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0, "tokenizer");
+    REQUIRE(fixture_tokenizer() && lwm_file_hash(fixture_tokenizer(), hex, NULL, NULL) == 0,
+            "tokenizer");
     snprintf(dir, sizeof dir, "%s/store_good", test_tmpdir());
     REQUIRE(write_store(dir, 30, hex) == 0, "write store");
     drain(dir, why, sizeof why);

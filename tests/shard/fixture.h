@@ -15,7 +15,10 @@ static inline uint16_t fx_code(int64_t sample, int64_t frame, int64_t pos)
     return (uint16_t)((sample * 977 + frame * 131 + pos * 7) % LWM_SHARD_CODEBOOK_SIZE);
 }
 
-static inline int64_t fx_frames(int64_t sample) { return sample % 5 == 0 ? 0 : sample % 7 + 1; }
+static inline int64_t fx_frames(int64_t sample)
+{
+    return sample % 5 == 0 ? 0 : sample % 7 + 1;
+}
 
 typedef struct fx_sample {
     char id[64], source[64], caption[128], codec[16];
@@ -44,12 +47,24 @@ static inline void fx_make(fx_sample *f, int64_t n)
         f->ts[fr] = 0.5 * (double)fr + (double)n;
         for (int p = 0; p < 256; p++) f->codes[fr * 256 + p] = fx_code(n, fr, p);
     }
-    f->s = (lwm_shard_sample){
-        .id = f->id, .modality = frames == 0 ? LWM_SHARD_TEXT : frames == 1 ? LWM_SHARD_IMAGE : LWM_SHARD_VIDEO,
-        .source = f->source, .manifest_line = n + 1, .fields = "\"[vision],caption\"",
-        .texts = f->text, .n_texts = 2, .vision_name = frames ? "vision" : "",
-        .frames = frames, .codes = f->codes, .timestamps = f->ts, .duration = 10.0 + (double)n,
-        .fps = 25, .width = 640, .height = 480, .codec = f->codec};
+    f->s = (lwm_shard_sample){.id = f->id,
+                              .modality = frames == 0   ? LWM_SHARD_TEXT
+                                          : frames == 1 ? LWM_SHARD_IMAGE
+                                                        : LWM_SHARD_VIDEO,
+                              .source = f->source,
+                              .manifest_line = n + 1,
+                              .fields = "\"[vision],caption\"",
+                              .texts = f->text,
+                              .n_texts = 2,
+                              .vision_name = frames ? "vision" : "",
+                              .frames = frames,
+                              .codes = f->codes,
+                              .timestamps = f->ts,
+                              .duration = 10.0 + (double)n,
+                              .fps = 25,
+                              .width = 640,
+                              .height = 480,
+                              .codec = f->codec};
 }
 
 static inline void fx_release(fx_sample *f)
@@ -65,22 +80,29 @@ static inline int fx_check(const lwm_shard_sample *s, int64_t n, char *why, size
     fx_make(&want, n);
     const lwm_shard_sample *w = &want.s;
     int bad = 1;
-    if (strcmp(s->id, w->id)) snprintf(why, cap, "id %s, want %s", s->id, w->id);
-    else if (s->frames != w->frames) snprintf(why, cap, "%s: %lld frames, want %lld", w->id, (long long)s->frames, (long long)w->frames);
-    else if (s->modality != w->modality || strcmp(s->source, w->source) || strcmp(s->codec, w->codec) ||
-             strcmp(s->fields, w->fields) || strcmp(s->vision_name, w->vision_name) ||
-             s->manifest_line != w->manifest_line || s->duration != w->duration || s->fps != w->fps ||
-             s->width != w->width || s->height != w->height)
+    if (strcmp(s->id, w->id))
+        snprintf(why, cap, "id %s, want %s", s->id, w->id);
+    else if (s->frames != w->frames)
+        snprintf(why, cap, "%s: %lld frames, want %lld", w->id, (long long)s->frames,
+                 (long long)w->frames);
+    else if (s->modality != w->modality || strcmp(s->source, w->source) ||
+             strcmp(s->codec, w->codec) || strcmp(s->fields, w->fields) ||
+             strcmp(s->vision_name, w->vision_name) || s->manifest_line != w->manifest_line ||
+             s->duration != w->duration || s->fps != w->fps || s->width != w->width ||
+             s->height != w->height)
         snprintf(why, cap, "%s: metadata differs", w->id);
-    else if (s->n_texts != 2 || strcmp(s->texts[0].name, "caption") || strcmp(s->texts[0].text, w->texts[0].text) ||
-             strcmp(s->texts[1].text, "what is shown?") || s->texts[0].n_tokens != w->texts[0].n_tokens ||
+    else if (s->n_texts != 2 || strcmp(s->texts[0].name, "caption") ||
+             strcmp(s->texts[0].text, w->texts[0].text) ||
+             strcmp(s->texts[1].text, "what is shown?") ||
+             s->texts[0].n_tokens != w->texts[0].n_tokens ||
              (w->texts[0].n_tokens && memcmp(s->texts[0].tokens, w->texts[0].tokens, 64)))
         snprintf(why, cap, "%s: text fields differ", w->id);
     else if (w->frames && memcmp(s->codes, w->codes, 2 * 256 * (size_t)w->frames))
         snprintf(why, cap, "%s: codes differ", w->id);
     else if (w->frames && memcmp(s->timestamps, w->timestamps, 8 * (size_t)w->frames))
         snprintf(why, cap, "%s: timestamps differ", w->id);
-    else bad = 0;
+    else
+        bad = 0;
     fx_release(&want);
     return bad;
 }

@@ -76,8 +76,10 @@ typedef struct found {
 static void collect(void *opaque, const lwm_shard_problem *p)
 {
     found *f = opaque;
-    if (p->index < 0) f->n_shards++;
-    else if (f->n_records < 64) f->records[f->n_records++] = p->index;
+    if (p->index < 0)
+        f->n_shards++;
+    else if (f->n_records < 64)
+        f->records[f->n_records++] = p->index;
     snprintf(f->last, sizeof f->last, "%.500s", p->message);
 }
 
@@ -90,7 +92,8 @@ static int reseal(const char *dir, const char *shard, const char *old_hex)
     snprintf(path, sizeof path, "%s/manifest.json", dir);
     char *text = NULL, *at;
     size_t n = 0;
-    if (lwm_file_hash(shard, hex, NULL, NULL) < 0 || lwm_read_file(NULL, path, &text, &n, NULL) < 0) return -1;
+    if (lwm_file_hash(shard, hex, NULL, NULL) < 0 || lwm_read_file(NULL, path, &text, &n, NULL) < 0)
+        return -1;
     int rc = (at = strstr(text, old_hex)) ? 0 : -1;
     if (rc == 0) memcpy(at, hex, 32);
     if (rc == 0) rc = lwm_write_file_atomic(path, text, n, NULL);
@@ -160,9 +163,11 @@ TEST(verify_names_every_record_with_a_flipped_byte)
     const lwm_shard_sample *s;
     CHECK(lwm_shard_get(r, 13, &s) == LWM_ECHECKSUM || lwm_shard_get(r, 13, &s) == LWM_EFORMAT,
           "reading a damaged record fails");
-    CHECK(strstr(lwm_shard_reader_errmsg(r), "record 13"), "message names the record: %s", lwm_shard_reader_errmsg(r));
+    CHECK(strstr(lwm_shard_reader_errmsg(r), "record 13"), "message names the record: %s",
+          lwm_shard_reader_errmsg(r));
     char why[256];
-    CHECK(lwm_shard_get(r, 12, &s) == 0 && !fx_check(s, 12, why, sizeof why), "a neighbour still reads");
+    CHECK(lwm_shard_get(r, 12, &s) == 0 && !fx_check(s, 12, why, sizeof why),
+          "a neighbour still reads");
     lwm_shard_reader_free(r);
 }
 
@@ -183,7 +188,8 @@ TEST(verify_survives_a_zeroed_page)
     // verify then reports the shard once and reads none of its records.
     int rc;
     lwm_shard_reader *r = reader(dir, &rc);
-    CHECK(rc == LWM_ECHECKSUM && strstr(lwm_shard_reader_errmsg(r), "shard-00000.mdb: shard file is damaged"),
+    CHECK(rc == LWM_ECHECKSUM &&
+              strstr(lwm_shard_reader_errmsg(r), "shard-00000.mdb: shard file is damaged"),
           "open of a damaged shard: rc %d: %s", rc, lwm_shard_reader_errmsg(r));
     lwm_shard_reader_free(r);
     lwm_shard_writer *w = lwm_shard_writer_create(NULL);
@@ -195,10 +201,11 @@ TEST(verify_survives_a_zeroed_page)
     REQUIRE(rc == 0, "open around damage: %s", lwm_shard_reader_errmsg(r));
     found f = {0};
     lwm_shard_verify(r, NULL, collect, &f);
-    CHECK(f.n_shards == 1 && f.n_records == 0, "verify: %d shard problems, %d records (%s)", f.n_shards,
-          f.n_records, f.last);
+    CHECK(f.n_shards == 1 && f.n_records == 0, "verify: %d shard problems, %d records (%s)",
+          f.n_shards, f.n_records, f.last);
     const lwm_shard_sample *s;
-    CHECK(lwm_shard_get(r, 30, &s) == LWM_ECHECKSUM && strstr(lwm_shard_reader_errmsg(r), "damaged"),
+    CHECK(lwm_shard_get(r, 30, &s) == LWM_ECHECKSUM &&
+              strstr(lwm_shard_reader_errmsg(r), "damaged"),
           "reading from the damaged shard: %s", lwm_shard_reader_errmsg(r));
     lwm_shard_reader_free(r);
     // Crafted (checksum rewritten to match): LMDB's own page checks must hold.
@@ -209,7 +216,8 @@ TEST(verify_survives_a_zeroed_page)
     lwm_shard_verify(r, NULL, collect, &f);
     int has30 = 0;
     for (int i = 0; i < f.n_records; i++) has30 |= f.records[i] == 30;
-    CHECK(f.n_shards == 0 && has30, "verify: %d shard problems, record 30 reported %d (%s)", f.n_shards, has30, f.last);
+    CHECK(f.n_shards == 0 && has30, "verify: %d shard problems, record 30 reported %d (%s)",
+          f.n_shards, has30, f.last);
     lwm_shard_reader_free(r);
 }
 
@@ -226,7 +234,8 @@ TEST(missing_shard_is_named)
           "rc %d: %s", rc, lwm_shard_reader_errmsg(r));
     lwm_shard_reader_free(r);
     lwm_shard_writer *w = lwm_shard_writer_create(NULL);
-    CHECK(lwm_shard_writer_open(w, dir) == LWM_ENOTFOUND, "the writer refuses too: %s", lwm_shard_writer_errmsg(w));
+    CHECK(lwm_shard_writer_open(w, dir) == LWM_ENOTFOUND, "the writer refuses too: %s",
+          lwm_shard_writer_errmsg(w));
     lwm_shard_writer_free(w);
 }
 
@@ -273,7 +282,8 @@ TEST(newer_record_layout_is_refused)
     lwm_shard_reader *r = reader(dir, &rc);
     REQUIRE(rc == 0, "open");
     const lwm_shard_sample *s;
-    CHECK(lwm_shard_get(r, 4, &s) == LWM_EVERSION && strstr(lwm_shard_reader_errmsg(r), "version 9"),
+    CHECK(lwm_shard_get(r, 4, &s) == LWM_EVERSION &&
+              strstr(lwm_shard_reader_errmsg(r), "version 9"),
           "%s", lwm_shard_reader_errmsg(r));
     lwm_shard_reader_free(r);
 }
@@ -289,7 +299,8 @@ TEST(map_full_is_a_clean_error_and_keeps_commits)
     int rc = fx_write(w, 10, 400, 400); // ~1 MB in one batch: larger than a whole map
     CHECK(rc == LWM_EFULL && strstr(lwm_shard_writer_errmsg(w), "does not fit"), "rc %d: %s", rc,
           lwm_shard_writer_errmsg(w));
-    CHECK(fx_write(w, 10, 20, 10) == 0, "a smaller batch after the failure: %s", lwm_shard_writer_errmsg(w));
+    CHECK(fx_write(w, 10, 20, 10) == 0, "a smaller batch after the failure: %s",
+          lwm_shard_writer_errmsg(w));
     CHECK(lwm_shard_writer_close(w) == 0, "close: %s", lwm_shard_writer_errmsg(w));
     lwm_shard_writer_free(w);
     lwm_shard_reader *r = reader(dir, &rc);
@@ -297,7 +308,8 @@ TEST(map_full_is_a_clean_error_and_keeps_commits)
     CHECK(lwm_shard_reader_count(r) == 20, "count %lld", (long long)lwm_shard_reader_count(r));
     for (int64_t i = 0; i < lwm_shard_reader_count(r); i++) {
         const lwm_shard_sample *s;
-        REQUIRE(lwm_shard_get(r, i, &s) == 0 && !fx_check(s, i, why, sizeof why), "record %lld", (long long)i);
+        REQUIRE(lwm_shard_get(r, i, &s) == 0 && !fx_check(s, i, why, sizeof why), "record %lld",
+                (long long)i);
     }
     lwm_shard_reader_free(r);
 }
@@ -325,7 +337,8 @@ TEST(full_disk_fails_the_commit_and_keeps_earlier_batches)
     }
     int64_t msg[2] = {0, 0};
     char text[201] = {0};
-    CHECK(read(pipefd[0], msg, sizeof msg) == sizeof msg && read(pipefd[0], text, 200) == 200, "child report");
+    CHECK(read(pipefd[0], msg, sizeof msg) == sizeof msg && read(pipefd[0], text, 200) == 200,
+          "child report");
     waitpid(pid, NULL, 0);
     close(pipefd[0]);
     close(pipefd[1]);
@@ -334,8 +347,8 @@ TEST(full_disk_fails_the_commit_and_keeps_earlier_batches)
           "rc %lld: %s", (long long)msg[0], text);
     lwm_shard_writer *w = lwm_shard_writer_create(NULL);
     REQUIRE(lwm_shard_writer_open(w, dir) == 0, "reopen: %s", lwm_shard_writer_errmsg(w));
-    CHECK(lwm_shard_writer_count(w) == msg[1] && msg[1] > 0, "committed %lld, reopened %lld", (long long)msg[1],
-          (long long)lwm_shard_writer_count(w));
+    CHECK(lwm_shard_writer_count(w) == msg[1] && msg[1] > 0, "committed %lld, reopened %lld",
+          (long long)msg[1], (long long)lwm_shard_writer_count(w));
     CHECK(lwm_shard_writer_close(w) == 0, "close: %s", lwm_shard_writer_errmsg(w));
     lwm_shard_writer_free(w);
     int rc;
@@ -343,11 +356,14 @@ TEST(full_disk_fails_the_commit_and_keeps_earlier_batches)
     REQUIRE(rc == 0, "reader");
     for (int64_t i = 0; i < lwm_shard_reader_count(r); i++) {
         const lwm_shard_sample *s;
-        REQUIRE(lwm_shard_get(r, i, &s) == 0 && !fx_check(s, i, why, sizeof why), "record %lld", (long long)i);
+        REQUIRE(lwm_shard_get(r, i, &s) == 0 && !fx_check(s, i, why, sizeof why), "record %lld",
+                (long long)i);
     }
     lwm_shard_reader_free(r);
 }
 
-TEST_MAIN("shard/faults", T(verify_names_every_record_with_a_flipped_byte), T(verify_survives_a_zeroed_page),
-          T(missing_shard_is_named), T(newer_schema_is_refused_with_versions), T(newer_record_layout_is_refused),
-          T(map_full_is_a_clean_error_and_keeps_commits), T(full_disk_fails_the_commit_and_keeps_earlier_batches))
+TEST_MAIN("shard/faults", T(verify_names_every_record_with_a_flipped_byte),
+          T(verify_survives_a_zeroed_page), T(missing_shard_is_named),
+          T(newer_schema_is_refused_with_versions), T(newer_record_layout_is_refused),
+          T(map_full_is_a_clean_error_and_keeps_commits),
+          T(full_disk_fails_the_commit_and_keeps_earlier_batches))

@@ -14,12 +14,16 @@ static int write_fixture(const char *dir, int64_t n, int64_t shard_bytes, int le
 {
     lwm_shard_writer_options o = {.shard_bytes = shard_bytes};
     lwm_shard_writer *w = lwm_shard_writer_create(&o);
-    lwm_shard_info info = {.vqgan_hash = "0123456789abcdef0123456789abcdef", .vqgan_preset = "tiny",
-                           .vqgan_untrained = 1, .tokenizer_name = "fixture", .settings_json = "{\"fps\":2}"};
+    lwm_shard_info info = {.vqgan_hash = "0123456789abcdef0123456789abcdef",
+                           .vqgan_preset = "tiny",
+                           .vqgan_untrained = 1,
+                           .tokenizer_name = "fixture",
+                           .settings_json = "{\"fps\":2}"};
     int rc = lwm_shard_writer_open(w, dir);
     if (rc == 0) rc = lwm_shard_writer_set_info(w, &info);
     if (rc == 0) rc = fx_write(w, 0, n, 8);
-    if (rc == 0) rc = lwm_shard_writer_fail(w, "broken.mp4", n + 1, "broken.mp4: frame 3: invalid data");
+    if (rc == 0)
+        rc = lwm_shard_writer_fail(w, "broken.mp4", n + 1, "broken.mp4: frame 3: invalid data");
     if (rc == 0) rc = lwm_shard_writer_fail(w, "empty.mp4", n + 2, "empty.mp4: no video stream");
     if (rc == 0) rc = lwm_shard_writer_commit(w);
     if (rc == 0 && !leave_open) rc = lwm_shard_writer_close(w);

@@ -35,7 +35,8 @@ static lwm_shard_reader *open_reader(const char *dir)
 static int check_all(lwm_shard_reader *r, int64_t n, char *why, size_t cap)
 {
     if (lwm_shard_reader_count(r) != n) {
-        snprintf(why, cap, "count %lld, want %lld", (long long)lwm_shard_reader_count(r), (long long)n);
+        snprintf(why, cap, "count %lld, want %lld", (long long)lwm_shard_reader_count(r),
+                 (long long)n);
         return 1;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -60,10 +61,12 @@ TEST(pack13_matches_bitwise_reference)
         if (codes[bit / 13] >> (bit % 13) & 1) ref[bit / 8] |= (uint8_t)(1u << (bit % 8));
     lwm_shard_pack13(packed, codes, N);
     CHECK(lwm_shard_packed_size(N) == (13 * N + 7) / 8, "packed size");
-    CHECK(memcmp(packed, ref, lwm_shard_packed_size(N)) == 0, "packing differs from the bitwise reference");
+    CHECK(memcmp(packed, ref, lwm_shard_packed_size(N)) == 0,
+          "packing differs from the bitwise reference");
     for (int n = 0; n <= N; n += (n < 20 ? 1 : 97)) { // every tail length of the 8-code loop
         lwm_shard_unpack13(back, packed, (size_t)n);
-        for (int i = 0; i < n; i++) REQUIRE(back[i] == codes[i], "n=%d code %d: %u != %u", n, i, back[i], codes[i]);
+        for (int i = 0; i < n; i++)
+            REQUIRE(back[i] == codes[i], "n=%d code %d: %u != %u", n, i, back[i], codes[i]);
     }
 }
 
@@ -73,8 +76,10 @@ TEST(roundtrip_by_index_and_id)
     fx_dir(dir, sizeof dir, "roundtrip");
     lwm_shard_writer *w = open_writer(dir, 0);
     REQUIRE(w, "writer open");
-    lwm_shard_info info = {.vqgan_hash = "00112233445566778899aabbccddeeff", .vqgan_preset = "tiny",
-                           .vqgan_untrained = 1, .settings_json = "{\"fps\":1}"};
+    lwm_shard_info info = {.vqgan_hash = "00112233445566778899aabbccddeeff",
+                           .vqgan_preset = "tiny",
+                           .vqgan_untrained = 1,
+                           .settings_json = "{\"fps\":1}"};
     CHECK(lwm_shard_writer_set_info(w, &info) == 0, "set_info: %s", lwm_shard_writer_errmsg(w));
     CHECK(fx_write(w, 0, 40, 7) == 0, "write: %s", lwm_shard_writer_errmsg(w));
     CHECK(lwm_shard_writer_close(w) == 0, "close: %s", lwm_shard_writer_errmsg(w));
@@ -83,17 +88,21 @@ TEST(roundtrip_by_index_and_id)
     REQUIRE(r, "reader open");
     CHECK(check_all(r, 40, why, sizeof why) == 0, "%s", why);
     const lwm_shard_sample *s;
-    CHECK(lwm_shard_find(r, "sample-000033", &s) == 0 && s->index == 33 && !fx_check(s, 33, why, sizeof why),
+    CHECK(lwm_shard_find(r, "sample-000033", &s) == 0 && s->index == 33 &&
+              !fx_check(s, 33, why, sizeof why),
           "find by id: %s %s", lwm_shard_reader_errmsg(r), why);
     CHECK(lwm_shard_find(r, "nope", &s) == LWM_ENOTFOUND, "missing id is LWM_ENOTFOUND");
     CHECK(lwm_shard_get(r, 40, &s) == LWM_ENOTFOUND, "index past the end is LWM_ENOTFOUND");
     const lwm_shard_info *got = lwm_shard_reader_info(r);
     CHECK(strcmp(got->vqgan_preset, "tiny") == 0 && got->vqgan_untrained == 1 &&
-              strcmp(got->vqgan_hash, info.vqgan_hash) == 0 && strstr(got->settings_json, "\"fps\""),
-          "identity lost: preset %s hash %s settings %s", got->vqgan_preset, got->vqgan_hash, got->settings_json);
+              strcmp(got->vqgan_hash, info.vqgan_hash) == 0 &&
+              strstr(got->settings_json, "\"fps\""),
+          "identity lost: preset %s hash %s settings %s", got->vqgan_preset, got->vqgan_hash,
+          got->settings_json);
     int n;
     const lwm_shard_file *files = lwm_shard_reader_files(r, &n);
-    CHECK(n == 1 && files[0].sealed && files[0].records == 40, "a closed small dataset is one sealed shard");
+    CHECK(n == 1 && files[0].sealed && files[0].records == 40,
+          "a closed small dataset is one sealed shard");
     lwm_shard_reader_free(r);
 }
 
@@ -134,13 +143,16 @@ TEST(resume_after_unclean_stop_keeps_each_sample_once)
     lwm_shard_writer_free(w); // no close: the uncommitted sample is dropped, as in a crash
     w = open_writer(dir, 64 << 10);
     REQUIRE(w, "reopen");
-    CHECK(lwm_shard_writer_count(w) == 120, "committed count after reopen %lld", (long long)lwm_shard_writer_count(w));
+    CHECK(lwm_shard_writer_count(w) == 120, "committed count after reopen %lld",
+          (long long)lwm_shard_writer_count(w));
     CHECK(lwm_shard_writer_has(w, "sample-000119") == 1, "has() sees committed ids");
     CHECK(lwm_shard_writer_has(w, "sample-000120") == 0, "has() does not see the dropped id");
     CHECK(lwm_shard_writer_put(w, &(lwm_shard_sample){.id = "sample-000003"}) == LWM_EEXISTS,
           "a stored id cannot be put twice");
     for (int64_t n = 0; n < 200; n++) { // the resumed run skips what is there
-        if (lwm_shard_writer_has(w, (snprintf(why, sizeof why, "sample-%06lld", (long long)n), why))) continue;
+        if (lwm_shard_writer_has(w,
+                                 (snprintf(why, sizeof why, "sample-%06lld", (long long)n), why)))
+            continue;
         fx_make(&f, n);
         CHECK(lwm_shard_writer_put(w, &f.s) == n, "index of resumed sample %lld", (long long)n);
         fx_release(&f);
@@ -160,9 +172,11 @@ TEST(failures_are_recorded_and_skipped)
     lwm_shard_writer *w = open_writer(dir, 0);
     REQUIRE(w, "writer open");
     CHECK(fx_write(w, 0, 3, 3) == 0, "write");
-    CHECK(lwm_shard_writer_fail(w, "broken.mp4", 7, "broken.mp4: frame 3: invalid data") == 0, "fail");
+    CHECK(lwm_shard_writer_fail(w, "broken.mp4", 7, "broken.mp4: frame 3: invalid data") == 0,
+          "fail");
     CHECK(lwm_shard_writer_fail(w, NULL, 9, "line 9: not JSON") == 0, "fail without id");
-    CHECK(lwm_shard_writer_fail(w, "sample-000001", 2, "x") == LWM_EEXISTS, "a stored id cannot fail");
+    CHECK(lwm_shard_writer_fail(w, "sample-000001", 2, "x") == LWM_EEXISTS,
+          "a stored id cannot fail");
     CHECK(lwm_shard_writer_has(w, "broken.mp4") == 2, "has() reports a failure in the batch");
     CHECK(lwm_shard_writer_commit(w) == 0, "commit");
     CHECK(lwm_shard_writer_has(w, "broken.mp4") == 2, "has() reports a committed failure");
@@ -173,7 +187,8 @@ TEST(failures_are_recorded_and_skipped)
     int64_t n;
     const lwm_shard_failure *f = lwm_shard_reader_failures(r, &n);
     REQUIRE(n == 2, "2 failures, got %lld", (long long)n);
-    CHECK(strcmp(f[0].id, "broken.mp4") == 0 && f[0].manifest_line == 7 && strstr(f[0].reason, "frame 3"),
+    CHECK(strcmp(f[0].id, "broken.mp4") == 0 && f[0].manifest_line == 7 &&
+              strstr(f[0].reason, "frame 3"),
           "first failure: %s line %lld %s", f[0].id, (long long)f[0].manifest_line, f[0].reason);
     CHECK(strcmp(f[1].id, "line 9") == 0, "id of a failure without id: %s", f[1].id);
     CHECK(lwm_shard_reader_count(r) == 3, "failures have no index");
@@ -189,7 +204,8 @@ TEST(bad_samples_are_refused_by_name)
     fx_sample f;
     fx_make(&f, 3);
     f.codes[300] = 8192;
-    CHECK(lwm_shard_writer_put(w, &f.s) == LWM_EINVAL && strstr(lwm_shard_writer_errmsg(w), "sample-000003") &&
+    CHECK(lwm_shard_writer_put(w, &f.s) == LWM_EINVAL &&
+              strstr(lwm_shard_writer_errmsg(w), "sample-000003") &&
               strstr(lwm_shard_writer_errmsg(w), "frame 1"),
           "code 8192 refused naming sample and frame: %s", lwm_shard_writer_errmsg(w));
     fx_release(&f);
@@ -202,7 +218,8 @@ TEST(bad_samples_are_refused_by_name)
     snprintf(note, sizeof note, "%s/notes.txt", plain);
     w2 = lwm_shard_writer_create(NULL);
     CHECK(lwm_mkdirs(plain, NULL) == 0 && lwm_write_file_atomic(note, "x", 1, NULL) == 0, "setup");
-    CHECK(lwm_shard_writer_open(w2, plain) == LWM_EINVAL && strstr(lwm_shard_writer_errmsg(w2), "notes.txt"),
+    CHECK(lwm_shard_writer_open(w2, plain) == LWM_EINVAL &&
+              strstr(lwm_shard_writer_errmsg(w2), "notes.txt"),
           "a non-empty directory without manifest is refused: %s", lwm_shard_writer_errmsg(w2));
     lwm_shard_writer_free(w2);
     CHECK(fx_write(w, 0, 2, 2) == 0, "write");
@@ -212,7 +229,8 @@ TEST(bad_samples_are_refused_by_name)
     lwm_shard_writer_free(w);
     w = open_writer(dir, 0);
     REQUIRE(w, "reopen");
-    CHECK(lwm_shard_writer_set_info(w, &first) != 0 || lwm_shard_writer_set_info(w, &other) == LWM_EINVAL,
+    CHECK(lwm_shard_writer_set_info(w, &first) != 0 ||
+              lwm_shard_writer_set_info(w, &other) == LWM_EINVAL,
           "a resumed dataset refuses another VQGAN");
     lwm_shard_writer_free(w);
 }
@@ -235,13 +253,15 @@ TEST(reader_in_child_sees_committed_batches)
         if (pids[c] == 0) {
             char why[256];
             lwm_shard_reader *r = open_reader(dir);
-            _exit(r && check_all(r, 150, why, sizeof why) == 0 ? 0 : (fprintf(stderr, "%s\n", why), 1));
+            _exit(r && check_all(r, 150, why, sizeof why) == 0 ? 0
+                                                               : (fprintf(stderr, "%s\n", why), 1));
         }
     }
     for (int c = 0; c < 3; c++) {
         int status = 0;
         waitpid(pids[c], &status, 0);
-        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child reader %d saw a different dataset", c);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "child reader %d saw a different dataset", c);
     }
     CHECK(lwm_shard_writer_close(w) == 0, "close");
     lwm_shard_writer_free(w);
@@ -297,14 +317,16 @@ TEST(compressible_codes_are_compressed_and_read_back)
     CHECK(lwm_shard_inspect(r, NULL, &st) == 0 && st.stored_bytes * 20 < st.raw_bytes,
           "64 frames of 3 codes should compress > 20x: %lld -> %lld", (long long)st.raw_bytes,
           (long long)st.stored_bytes);
-    CHECK(st.codes_used == 3 && fabs(st.code_entropy_bits - log2(3.0)) < 0.01, "usage %lld, entropy %f",
-          (long long)st.codes_used, st.code_entropy_bits);
+    CHECK(st.codes_used == 3 && fabs(st.code_entropy_bits - log2(3.0)) < 0.01,
+          "usage %lld, entropy %f", (long long)st.codes_used, st.code_entropy_bits);
     const lwm_shard_sample *got;
-    CHECK(lwm_shard_get(r, 0, &got) == 0 && memcmp(got->codes, codes, sizeof codes) == 0, "codes differ");
+    CHECK(lwm_shard_get(r, 0, &got) == 0 && memcmp(got->codes, codes, sizeof codes) == 0,
+          "codes differ");
     lwm_shard_reader_free(r);
 }
 
-TEST_MAIN("shard/store", T(compressible_codes_are_compressed_and_read_back), T(pack13_matches_bitwise_reference), T(roundtrip_by_index_and_id),
+TEST_MAIN("shard/store", T(compressible_codes_are_compressed_and_read_back),
+          T(pack13_matches_bitwise_reference), T(roundtrip_by_index_and_id),
           T(rollover_spreads_records_over_sealed_shards),
           T(resume_after_unclean_stop_keeps_each_sample_once), T(failures_are_recorded_and_skipped),
           T(bad_samples_are_refused_by_name), T(reader_in_child_sees_committed_batches),

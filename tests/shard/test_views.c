@@ -96,10 +96,12 @@ TEST(refresh_sees_a_live_writers_new_commits)
         _exit(bad ? 1 : 0);
     }
     int64_t before = 0, after = 0;
-    CHECK(read(to_parent[0], &before, 8) == 8 && before == 40, "child saw %lld records, want 40", (long long)before);
+    CHECK(read(to_parent[0], &before, 8) == 8 && before == 40, "child saw %lld records, want 40",
+          (long long)before);
     CHECK(fx_write(w, 40, 200, 8) == 0, "more commits (several seals)");
     CHECK(write(to_child[1], "g", 1) == 1, "signal");
-    CHECK(read(to_parent[0], &after, 8) == 8 && after == 200, "after refresh %lld records, want 200", (long long)after);
+    CHECK(read(to_parent[0], &after, 8) == 8 && after == 200,
+          "after refresh %lld records, want 200", (long long)after);
     int status = 0;
     waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child read a wrong record after refresh");
@@ -110,7 +112,9 @@ TEST(refresh_sees_a_live_writers_new_commits)
 
 /* ---- allocation failures ---- */
 
-typedef struct budget { int left, failed; } budget;
+typedef struct budget {
+    int left, failed;
+} budget;
 
 static void *tight_alloc(void *opaque, size_t size)
 {
@@ -167,5 +171,6 @@ TEST(every_allocation_failure_is_reported_cleanly)
     CHECK(n > 5, "the store allocates through the hook (succeeded with %d allocations)", n);
 }
 
-TEST_MAIN("shard/views", T(views_read_concurrently_from_threads), T(refresh_sees_a_live_writers_new_commits),
+TEST_MAIN("shard/views", T(views_read_concurrently_from_threads),
+          T(refresh_sees_a_live_writers_new_commits),
           T(every_allocation_failure_is_reported_cleanly))

@@ -10,8 +10,8 @@
 
 #include "train/internal.h"
 
-static inline train_layout *layout_fixture(train_layout *lay, const char *name0, int rows,
-                                           int cols, const char *name1, int n)
+static inline train_layout *layout_fixture(train_layout *lay, const char *name0, int rows, int cols,
+                                           const char *name1, int n)
 {
     memset(lay, 0, sizeof *lay);
     lay->ntensors = 2;

@@ -16,7 +16,8 @@ static const char CONFIG[] =
     " \"vision_vocab\": 24},"
     " \"optimizer\": {\"lr\": 1e-3, \"warmup_steps\": 1},"
     " \"train\": {\"attn_tile\": 8, \"chunk\": 8},"
-    " \"stages\": [{\"seq_len\": 32, \"rope_theta\": 10000, \"tokens_per_batch\": 64, \"total_tokens\": 128},"
+    " \"stages\": [{\"seq_len\": 32, \"rope_theta\": 10000, \"tokens_per_batch\": 64, "
+    "\"total_tokens\": 128},"
     " {\"seq_len\": 64, \"rope_theta\": 100000, \"tokens_per_batch\": 64, \"total_tokens\": 128}],"
     " \"data\": {\"kind\": \"mixed\"}}";
 
@@ -75,7 +76,8 @@ TEST(every_allocation_failure_is_clean)
         fail_alloc f = {.fail_at = n};
         lwm_error e = {0};
         int rc = run(cfg, dir, 3, 0, &f, &e);
-        CHECK(rc < 0 || f.calls < n, "fresh run: allocation %ld of %ld failed but the run succeeded", n, total);
+        CHECK(rc < 0 || f.calls < n,
+              "fresh run: allocation %ld of %ld failed but the run succeeded", n, total);
         CHECK(rc == 0 || e.msg[0], "fresh run: allocation %ld failed without a message", n);
     }
 
@@ -92,7 +94,8 @@ TEST(every_allocation_failure_is_clean)
         fail_alloc f = {.fail_at = n};
         lwm_error e = {0};
         int rc = run(cfg, dir, 3, 1, &f, &e);
-        CHECK(rc < 0 || f.calls < n, "resume: allocation %ld of %ld failed but the run succeeded", n, total);
+        CHECK(rc < 0 || f.calls < n, "resume: allocation %ld of %ld failed but the run succeeded",
+              n, total);
         CHECK(rc == 0 || e.msg[0], "resume: allocation %ld failed without a message", n);
         if (rc < 0) {
             size_t now_n = 0;

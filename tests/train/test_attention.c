@@ -10,7 +10,7 @@
 #include "train/internal.h"
 
 typedef struct problem {
-    int64_t c;           // query rows (= keys: self-attention over one sequence)
+    int64_t c; // query rows (= keys: self-attention over one sequence)
     int H, hd;
     float *q, *k, *v, *dout;
     int32_t *pos, *seg;
@@ -36,7 +36,8 @@ static void reference(problem *p)
             for (int64_t j = 0; j < c; j++) {
                 int vis = p->pos[j] <= p->pos[i] && p->seg[j] == p->seg[i];
                 double s = 0;
-                for (int e = 0; e < hd; e++) s += (double)p->q[i * d + h * hd + e] * p->k[j * d + h * hd + e];
+                for (int e = 0; e < hd; e++)
+                    s += (double)p->q[i * d + h * hd + e] * p->k[j * d + h * hd + e];
                 P[j] = vis ? s * tau : -INFINITY;
                 if (P[j] > mx) mx = P[j];
             }
@@ -52,7 +53,8 @@ static void reference(problem *p)
             for (int64_t j = 0; j < c; j++) {
                 if (P[j] == 0) continue;
                 double dp = 0;
-                for (int e = 0; e < hd; e++) dp += (double)p->dout[i * d + h * hd + e] * p->v[j * d + h * hd + e];
+                for (int e = 0; e < hd; e++)
+                    dp += (double)p->dout[i * d + h * hd + e] * p->v[j * d + h * hd + e];
                 double ds = P[j] * (dp - D);
                 for (int e = 0; e < hd; e++) {
                     p->dv[j * d + h * hd + e] += P[j] * p->dout[i * d + h * hd + e];
@@ -82,7 +84,8 @@ static problem make(int64_t c, int H, int hd, int ring, int docs, uint64_t seed)
     }
     int64_t cl = c / ring;
     for (int r = 0; r < ring; r++)
-        for (int64_t i = 0; i < cl; i++) p.pos[r * cl + i] = (int32_t)train_zigzag_position(i, r, ring, cl);
+        for (int64_t i = 0; i < cl; i++)
+            p.pos[r * cl + i] = (int32_t)train_zigzag_position(i, r, ring, cl);
     for (int64_t i = 0; i < c; i++) { // segment = document index of the global position
         int64_t g = p.pos[i];
         p.seg[i] = (int32_t)((g * docs) / c);
@@ -121,16 +124,19 @@ static void run(problem *p, int ring, int tile, fwd_fn fwd, bwd_fn bwd, double *
         attn_state_init(orr, m, l, cl, H, hd);
         for (int s = 0; s < ring; s++) {
             int src = ((r - s) % ring + ring) % ring;
-            attn_keys kv = {p->k + src * cl * d, p->v + src * cl * d, p->pos + src * cl, p->seg + src * cl, cl};
+            attn_keys kv = {p->k + src * cl * d, p->v + src * cl * d, p->pos + src * cl,
+                            p->seg + src * cl, cl};
             fwd(&k, orr, m, l, &q, &kv);
         }
         attn_forward_finish(orr, lse, orr, m, l, cl, H, hd);
         for (int h = 0; h < H; h++)
-            for (int64_t i = 0; i < cl; i++) lse_full[(size_t)h * c + r * cl + i] = lse[(size_t)h * cl + i];
+            for (int64_t i = 0; i < cl; i++)
+                lse_full[(size_t)h * c + r * cl + i] = lse[(size_t)h * cl + i];
         attn_backward_prep(D, p->dout + r * cl * d, orr, cl, H, hd);
         for (int s = 0; s < ring; s++) {
             int src = ((r - s) % ring + ring) % ring;
-            attn_keys kv = {p->k + src * cl * d, p->v + src * cl * d, p->pos + src * cl, p->seg + src * cl, cl};
+            attn_keys kv = {p->k + src * cl * d, p->v + src * cl * d, p->pos + src * cl,
+                            p->seg + src * cl, cl};
             bwd(&k, dq + r * cl * d, dk + src * cl * d, dv + src * cl * d, &q, &kv,
                 p->dout + r * cl * d, lse, D);
         }
@@ -159,7 +165,8 @@ TEST(tiled_causal_one_block)
 {
     problem p = make(192, 2, 16, 1, 1, 1);
     int tiles[] = {7, 32, 64, 256};
-    for (int i = 0; i < 4; i++) check_all("tiled", &p, 1, tiles[i], attn_forward_block, attn_backward_block);
+    for (int i = 0; i < 4; i++)
+        check_all("tiled", &p, 1, tiles[i], attn_forward_block, attn_backward_block);
     release(&p);
 }
 
@@ -167,7 +174,8 @@ TEST(tiled_segments_zigzag_ring)
 {
     problem p = make(240, 3, 8, 3, 4, 2);
     int tiles[] = {5, 16, 40};
-    for (int i = 0; i < 3; i++) check_all("tiled", &p, 3, tiles[i], attn_forward_block, attn_backward_block);
+    for (int i = 0; i < 3; i++)
+        check_all("tiled", &p, 3, tiles[i], attn_forward_block, attn_backward_block);
     release(&p);
     problem q = make(256, 2, 32, 4, 3, 3);
     check_all("tiled", &q, 4, 32, attn_forward_block, attn_backward_block);

@@ -30,7 +30,8 @@ static float slice_value(int rank, int s, size_t i)
 
 static void sleep_ms(double ms)
 {
-    struct timespec ts = {(time_t)(ms / 1e3), (long)((ms - 1e3 * (double)(time_t)(ms / 1e3)) * 1e6)};
+    struct timespec ts = {(time_t)(ms / 1e3),
+                          (long)((ms - 1e3 * (double)(time_t)(ms / 1e3)) * 1e6)};
     nanosleep(&ts, NULL);
 }
 
@@ -58,8 +59,10 @@ static void check_sums(float **slices)
     const int ranks_sum = size_ * (size_ + 1) / 2;
     for (int s = 0; s < SLICES; s++) {
         size_t n = slice_floats(s), bad = 0;
-        for (size_t i = 0; i < n; i++) bad += slices[s][i] != (float)ranks_sum * slice_value(0, s, i);
-        CHECK(bad == 0, "slice %d (%zu floats): %zu values are not the sum over %d ranks", s, n, bad, size_);
+        for (size_t i = 0; i < n; i++)
+            bad += slices[s][i] != (float)ranks_sum * slice_value(0, s, i);
+        CHECK(bad == 0, "slice %d (%zu floats): %zu values are not the sum over %d ranks", s, n,
+              bad, size_);
     }
 }
 
@@ -84,7 +87,8 @@ TEST(slices_summed_in_order)
         grad_sync g;
         post_slices(slices, &g, &err, 1);
         CHECK(grad_sync_finish(&g, &err) == 0, "finish: %s", err.msg);
-        CHECK(g.posted == SLICES && g.early >= 0 && g.early <= SLICES, "posted %d, early %d", g.posted, g.early);
+        CHECK(g.posted == SLICES && g.early >= 0 && g.early <= SLICES, "posted %d, early %d",
+              g.posted, g.early);
         check_sums(slices);
     }
     free_slices(slices);
@@ -98,7 +102,8 @@ TEST(progress_without_the_compute_thread)
     post_slices(slices, &g, &err, 0);
     sleep_ms(1500); // no MPI call from this thread meanwhile
     CHECK(grad_sync_finish(&g, &err) == 0, "finish: %s", err.msg);
-    CHECK(g.early == SLICES, "only %d of %d slices completed while the compute thread slept", g.early, SLICES);
+    CHECK(g.early == SLICES, "only %d of %d slices completed while the compute thread slept",
+          g.early, SLICES);
     check_sums(slices);
     free_slices(slices);
 }
@@ -114,7 +119,8 @@ TEST(ring_transfers_arrive_in_order)
         MPI_Request req[2];
         MPI_Irecv(recv, N, MPI_FLOAT, prev, 100 + r, MPI_COMM_WORLD, &req[0]);
         MPI_Isend(send, N, MPI_FLOAT, next, 100 + r, MPI_COMM_WORLD, &req[1]);
-        CHECK(train_comm_watch(comm_, &req[0], &err) == 0 && train_comm_watch(comm_, &req[1], &err) == 0,
+        CHECK(train_comm_watch(comm_, &req[0], &err) == 0 &&
+                  train_comm_watch(comm_, &req[1], &err) == 0,
               "watch: %s", err.msg);
         compute(r);
         CHECK(train_comm_wait(comm_, req, 2, NULL, &err) == 0, "wait: %s", err.msg);
@@ -129,7 +135,8 @@ TEST(ring_transfers_arrive_in_order)
 // Every rank runs every case; rank 0 reports, failing when any rank failed.
 static int run_all(int argc, char **argv)
 {
-    static const test_case cases[] = {T(slices_summed_in_order), T(progress_without_the_compute_thread),
+    static const test_case cases[] = {T(slices_summed_in_order),
+                                      T(progress_without_the_compute_thread),
                                       T(ring_transfers_arrive_in_order)};
     int failed = 0;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -141,8 +148,10 @@ static int run_all(int argc, char **argv)
         MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
         if (test_failed_) fprintf(stderr, "rank %d: %s\n", rank_, test_reason_);
         if (rank_ == 0 && any)
-            printf("not ok train/comm/%s: %s\n", cases[i].name, test_failed_ ? test_reason_ : "another rank failed (its stderr)");
-        else if (rank_ == 0) printf("ok train/comm/%s\n", cases[i].name);
+            printf("not ok train/comm/%s: %s\n", cases[i].name,
+                   test_failed_ ? test_reason_ : "another rank failed (its stderr)");
+        else if (rank_ == 0)
+            printf("ok train/comm/%s\n", cases[i].name);
         fflush(stdout);
         failed += any;
     }
@@ -157,8 +166,16 @@ int main(int argc, char **argv)
         snprintf(opts, sizeof opts, "%s:detect_leaks=0", asan ? asan : ""); // Open MPI's own leaks
         setenv("ASAN_OPTIONS", opts, 1);
         setenv("OMP_NUM_THREADS", "1", 1);
-        char *args[] = {"mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "-np", "2",
-                        argv[0], argc > 1 ? argv[1] : NULL, NULL};
+        char *args[] = {"mpirun",
+                        "--allow-run-as-root",
+                        "--oversubscribe",
+                        "--bind-to",
+                        "none",
+                        "-np",
+                        "2",
+                        argv[0],
+                        argc > 1 ? argv[1] : NULL,
+                        NULL};
         execvp("mpirun", args);
         printf("not ok train/comm/mpirun: cannot run mpirun\n");
         return 1;

@@ -128,8 +128,8 @@ TEST(same_logits_as_pytorch_llama)
         snprintf(refs[2 * k], sizeof refs[0], "%.400s/ref.bin", dirs[k]);
         snprintf(refs[2 * k + 1], sizeof refs[0], "%.480s/ref.bin", outs[k]);
         size_t n = strlen(args);
-        snprintf(args + n, sizeof args - n, " %.400s %.600s %.500s %.600s", dirs[k], refs[2 * k], outs[k],
-                 refs[2 * k + 1]);
+        snprintf(args + n, sizeof args - n, " %.400s %.600s %.500s %.600s", dirs[k], refs[2 * k],
+                 outs[k], refs[2 * k + 1]);
     }
     snprintf(tokens, sizeof tokens, "%.400s/tokens.bin", dirs[0]);
     FILE *f = fopen(tokens, "wb");
@@ -183,10 +183,10 @@ TEST(grouped_query_attention_refused)
 // IEEE 754 binary16 and bfloat16 values from their definitions (not from our code).
 TEST(half_precision_values)
 {
-    static const uint16_t f16[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001, 0x03ff,
-                                   0x0400, 0x7c00, 0xfc00, 0x3555};
-    static const float f16_want[] = {0.0f, -0.0f, 1.0f, -2.0f, 65504.0f, 0x1p-24f,
-                                     1023 * 0x1p-24f, 0x1p-14f, INFINITY, -INFINITY,
+    static const uint16_t f16[] = {0x0000, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x0001,
+                                   0x03ff, 0x0400, 0x7c00, 0xfc00, 0x3555};
+    static const float f16_want[] = {0.0f,           -0.0f,           1.0f,     -2.0f,    65504.0f,
+                                     0x1p-24f,       1023 * 0x1p-24f, 0x1p-14f, INFINITY, -INFINITY,
                                      0.333251953125f};
     static const uint16_t bf16[] = {0x3f80, 0xc040, 0x7f7f, 0x0001, 0x7f80};
     static const float bf16_want[] = {1.0f, -3.0f, 0x1.fep127f, 0x1p-133f, INFINITY};
@@ -203,5 +203,6 @@ TEST(half_precision_values)
     CHECK(isnan(out[0]), "F16 0x7e00 is not NaN");
 }
 
-TEST_MAIN("train/hf_import", T(same_logits_as_pytorch_llama), T(half_precision_values), T(missing_tensor_named), T(wrong_shape_named),
-          T(nan_named), T(grouped_query_attention_refused))
+TEST_MAIN("train/hf_import", T(same_logits_as_pytorch_llama), T(half_precision_values),
+          T(missing_tensor_named), T(wrong_shape_named), T(nan_named),
+          T(grouped_query_attention_refused))

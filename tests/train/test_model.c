@@ -106,8 +106,15 @@ TEST(loss_and_gradients_match_pytorch)
     int32_t dims[2] = {ROWS, C};
     double theta = cfg.stages[0].rope_theta;
     const void *parts[] = {dims, b.in, b.tgt, b.seg, b.pos, b.mask, b.vin, b.vtgt, &theta};
-    size_t sizes[] = {8, sizeof b.in, sizeof b.tgt, sizeof b.seg, sizeof b.pos, sizeof b.mask,
-                      sizeof b.vin, sizeof b.vtgt, 8};
+    size_t sizes[] = {8,
+                      sizeof b.in,
+                      sizeof b.tgt,
+                      sizeof b.seg,
+                      sizeof b.pos,
+                      sizeof b.mask,
+                      sizeof b.vin,
+                      sizeof b.vtgt,
+                      8};
     snprintf(path, sizeof path, "%s/batch.bin", dir);
     REQUIRE(write_all(path, parts, sizes, 9) == 0, "cannot write %.300s", path);
 
@@ -122,7 +129,8 @@ TEST(loss_and_gradients_match_pytorch)
     double loss = 0.5 * (text + vision);
 
     const char *root = getenv("LWM_ROOT");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/train/ref_model.py %s", root ? root : ".", dir);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/train/ref_model.py %s", root ? root : ".",
+             dir);
     REQUIRE(system(cmd) == 0, "reference failed: %.300s", cmd);
     snprintf(path, sizeof path, "%s/ref.json", dir);
     struct cJSON *ref = NULL;
@@ -131,7 +139,8 @@ TEST(loss_and_gradients_match_pytorch)
     double rt = cJSON_GetObjectItem(ref, "text_loss")->valuedouble;
     double rv = cJSON_GetObjectItem(ref, "vision_loss")->valuedouble;
     cJSON_Delete(ref);
-    printf("# loss %.8f ref %.8f (text %.6f/%.6f vision %.6f/%.6f)\n", loss, rl, text, rt, vision, rv);
+    printf("# loss %.8f ref %.8f (text %.6f/%.6f vision %.6f/%.6f)\n", loss, rl, text, rt, vision,
+           rv);
     CHECK(fabs(loss - rl) <= 1e-5 * fabs(rl), "loss %.8f vs reference %.8f", loss, rl);
     CHECK(fabs(text - rt) <= 1e-5 * fabs(rt) && fabs(vision - rv) <= 1e-5 * fabs(rv),
           "text/vision %.8f/%.8f vs %.8f/%.8f", text, vision, rt, rv);

@@ -17,8 +17,10 @@ static const char CONFIG[] =
     " \"vision_vocab\": 8},"
     " \"optimizer\": {\"lr\": 3e-3, \"min_lr\": 3e-4, \"warmup_steps\": 10, \"weight_decay\": 0.0},"
     " \"train\": {\"attn_tile\": 64, \"chunk\": 64, \"seed\": 3},"
-    " \"stages\": [{\"seq_len\": 128, \"rope_theta\": 1000000, \"tokens_per_batch\": 2048, \"total_tokens\": 266240},"
-    " {\"seq_len\": 1024, \"rope_theta\": 10000000, \"tokens_per_batch\": 4096, \"total_tokens\": 81920}],"
+    " \"stages\": [{\"seq_len\": 128, \"rope_theta\": 1000000, \"tokens_per_batch\": 2048, "
+    "\"total_tokens\": 266240},"
+    " {\"seq_len\": 1024, \"rope_theta\": 10000000, \"tokens_per_batch\": 4096, \"total_tokens\": "
+    "81920}],"
     " \"data\": {\"kind\": \"needle\", \"values\": 8, \"fillers\": 16}}";
 
 static int san(void)

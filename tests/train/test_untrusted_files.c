@@ -58,13 +58,16 @@ static const struct {
      "tensor w: data_offsets are not"},
     {"shape_fraction",
      "{\"w\":{\"dtype\":\"F32\",\"shape\":[32,32],\"data_offsets\":[16,4112]},"
-     "\"b\":{\"dtype\":\"F32\",\"shape\":[4.5],\"data_offsets\":[0,16]}}", "tensor b: shape[0]"},
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[4.5],\"data_offsets\":[0,16]}}",
+     "tensor b: shape[0]"},
     {"overlap",
      "{\"w\":{\"dtype\":\"F32\",\"shape\":[32,32],\"data_offsets\":[0,4096]},"
-     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", "overlap"},
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+     "overlap"},
     {"past_end",
      "{\"w\":{\"dtype\":\"F32\",\"shape\":[32,32],\"data_offsets\":[16,4112]},"
-     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8000,8016]}}", "truncated: tensor b"},
+     "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8000,8016]}}",
+     "truncated: tensor b"},
     {"wrong_shape",
      "{\"w\":{\"dtype\":\"F32\",\"shape\":[16,64],\"data_offsets\":[16,4112]},"
      "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
@@ -115,8 +118,8 @@ static int roundtrip(const ckpt *c, lwm_error *err)
     if (rc == 0) {
         ckpt back;
         sound(&back); // expected shape
-        rc = ckpt_read(path, NULL, &back.st, back.src, sizeof back.src, lay, back.p, back.m,
-                       back.v, err);
+        rc = ckpt_read(path, NULL, &back.st, back.src, sizeof back.src, lay, back.p, back.m, back.v,
+                       err);
         if (rc == 0 && (memcmp(back.p, c->p, sizeof c->p) || back.st.step != c->st.step))
             rc = lwm_error_set(err, LWM_EINTERNAL, "read back differs");
     }

@@ -19,7 +19,8 @@ static const char *tiny_weights(void)
     snprintf(weights, sizeof weights, "%s/tiny.safetensors", test_tmpdir());
     lwm_vqgan_config cfg;
     lwm_error err = {0};
-    if (lwm_vqgan_config_load(&cfg, cfg_path, &err) < 0 || lwm_vqgan_init_weights(weights, &cfg, 3, &err) < 0) {
+    if (lwm_vqgan_config_load(&cfg, cfg_path, &err) < 0 ||
+        lwm_vqgan_init_weights(weights, &cfg, 3, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         weights[0] = '\0';
         return NULL;
@@ -99,7 +100,8 @@ static int rewrite(const char *out, const char *victim, const char *how)
         int hit = strcmp(t->name, victim) == 0;
         if (hit && strcmp(how, "drop") == 0) continue;
         int extra = hit && strcmp(how, "extra") == 0;
-        if (lwm_format(e[n].name, sizeof e[n].name, "%.100s%s", t->name, extra ? "_extra" : "") < 0) break;
+        if (lwm_format(e[n].name, sizeof e[n].name, "%.100s%s", t->name, extra ? "_extra" : "") < 0)
+            break;
         e[n].ndim = t->ndim;
         memcpy(e[n].shape, t->shape, sizeof t->shape);
         if (hit && strcmp(how, "reshape") == 0) // (3,3,Ci,Co) → (Co,3,Ci,3)
@@ -133,13 +135,16 @@ TEST(missing_extra_misshaped_tensors)
     const char *victim = "encoder/DownsamplingBlock_1/ResnetBlock_0/Conv_0/kernel";
     REQUIRE(rewrite(path, victim, "drop") == 0, "rewrite failed");
     int rc = try_load(path, msg, sizeof msg);
-    CHECK(rc == LWM_EFORMAT && strstr(msg, "missing tensor") && strstr(msg, victim), "drop: %d '%s'", rc, msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "missing tensor") && strstr(msg, victim),
+          "drop: %d '%s'", rc, msg);
     REQUIRE(rewrite(path, victim, "extra") == 0, "rewrite failed");
     rc = try_load(path, msg, sizeof msg);
-    CHECK(rc == LWM_EFORMAT && strstr(msg, "unexpected tensor") && strstr(msg, "_extra"), "extra: %d '%s'", rc, msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "unexpected tensor") && strstr(msg, "_extra"),
+          "extra: %d '%s'", rc, msg);
     REQUIRE(rewrite(path, victim, "reshape") == 0, "rewrite failed");
     rc = try_load(path, msg, sizeof msg);
-    CHECK(rc == LWM_EFORMAT && strstr(msg, "has shape") && strstr(msg, victim), "reshape: %d '%s'", rc, msg);
+    CHECK(rc == LWM_EFORMAT && strstr(msg, "has shape") && strstr(msg, victim), "reshape: %d '%s'",
+          rc, msg);
 }
 
 TEST(nan_frame_and_bad_codes)
@@ -204,7 +209,8 @@ TEST(every_allocation_failure_is_clean)
 {
     REQUIRE(tiny_weights(), "could not make weights");
     lwm_vqgan *probe = lwm_vqgan_create(NULL);
-    REQUIRE(probe && lwm_vqgan_load(probe, weights) == 0, "load: %s", probe ? lwm_vqgan_errmsg(probe) : "");
+    REQUIRE(probe && lwm_vqgan_load(probe, weights) == 0, "load: %s",
+            probe ? lwm_vqgan_errmsg(probe) : "");
     const lwm_vqgan_config *cfg = lwm_vqgan_config_of(probe);
     size_t px = (size_t)cfg->resolution * cfg->resolution * 3;
     int cpf = lwm_vqgan_config_codes_per_frame(cfg);
@@ -213,16 +219,19 @@ TEST(every_allocation_failure_is_clean)
     float *frames = malloc(2 * px * sizeof(float)), *out = malloc(px * sizeof(float));
     uint16_t *codes = malloc(2 * (size_t)cpf * sizeof(uint16_t));
     REQUIRE(frames && out && codes, "out of memory");
-    for (size_t i = 0; i < 2 * px; i++) frames[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    for (size_t i = 0; i < 2 * px; i++)
+        frames[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
     fail_alloc c = {0};
     REQUIRE(run_hooked(&c, frames, codes, out) == 0, "run without failures");
     long total = c.calls;
-    CHECK(total >= 3 && c.bytes >= arena, "%ld allocations, %zu bytes through the hook: the %zu-byte arena bypasses it",
-          total, c.bytes, arena);
+    CHECK(total >= 3 && c.bytes >= arena,
+          "%ld allocations, %zu bytes through the hook: the %zu-byte arena bypasses it", total,
+          c.bytes, arena);
     for (long n = 1; n <= total; n++) {
         fail_alloc f = {.fail_at = n};
         int rc = run_hooked(&f, frames, codes, out);
-        CHECK(rc < 0 || f.calls < n, "allocation %ld of %ld failed but the run succeeded", n, total);
+        CHECK(rc < 0 || f.calls < n, "allocation %ld of %ld failed but the run succeeded", n,
+              total);
         CHECK(rc != LWM_EINTERNAL - 1000, "allocation %ld failed without a message", n);
     }
     free(frames), free(out), free(codes);

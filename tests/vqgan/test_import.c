@@ -38,7 +38,8 @@ TEST(pickle_and_diffusers_give_identical_codes)
     REQUIRE(lwm_vqgan_init_weights(like, &cfg, 5, &err) == 0, "%s", err.msg);
     snprintf(cmd, sizeof cmd, "import-fixtures %s %s %s %s", like, pkl, diff, expect);
     REQUIRE(run_reference(cmd) == 0, "fixture script failed");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/vqgan/import_pickle.py %s %s", root ? root : ".", pkl, conv);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/vqgan/import_pickle.py %s %s", root ? root : ".",
+             pkl, conv);
     REQUIRE(system(cmd) == 0, "import_pickle.py failed");
     int layout = 0;
     REQUIRE(lwm_vqgan_import(a, conv, &layout, &err) == 0, "pickle route: %s", err.msg);
@@ -55,8 +56,8 @@ TEST(pickle_and_diffusers_give_identical_codes)
     REQUIRE(encode_with(a, frames, 2, ca, ha) == 0, "encode with the pickle import failed");
     REQUIRE(encode_with(b, frames, 2, cb, hb) == 0, "encode with the diffusers import failed");
     REQUIRE(encode_with(expect, frames, 2, ce, he) == 0, "encode with the expected weights failed");
-    CHECK(strcmp(ha, he) == 0 && strcmp(hb, he) == 0, "hashes differ: pickle %s diffusers %s expected %s",
-          ha, hb, he);
+    CHECK(strcmp(ha, he) == 0 && strcmp(hb, he) == 0,
+          "hashes differ: pickle %s diffusers %s expected %s", ha, hb, he);
     int same_ab = 0, same_e = 0, distinct = 0;
     for (int i = 0; i < 512; i++) {
         same_ab += ca[i] == cb[i];
@@ -65,8 +66,8 @@ TEST(pickle_and_diffusers_give_identical_codes)
         for (int j = 0; j < i && !seen; j++) seen = ca[j] == ca[i];
         distinct += !seen;
     }
-    CHECK(same_ab == 512 && same_e == 512, "codes: pickle vs diffusers %d/512 equal, vs expected %d/512",
-          same_ab, same_e);
+    CHECK(same_ab == 512 && same_e == 512,
+          "codes: pickle vs diffusers %d/512 equal, vs expected %d/512", same_ab, same_e);
     CHECK(distinct > 16, "only %d distinct codes: the comparison would prove little", distinct);
     free(frames);
 }

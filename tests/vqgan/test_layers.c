@@ -1,7 +1,8 @@
 // Every layer type against the PyTorch float64 reference (ref_vqgan.py layers):
 // conv 3×3 / 1×1 / downsample / fused upsample with every kernel (GEMM, the
 // direct reference, and Winograd F(4,3) on each vector level's micro-kernel the
-// CPU has: AVX-512, AVX2 and the portable one), GroupNorm with and without SiLU, resnet blocks with and
+// CPU has: AVX-512, AVX2 and the portable one), GroupNorm with and without SiLU, resnet blocks
+// with and
 // without the 1×1 shortcut, and the quantizer (exact float64 argmin, ties low).
 // The bf16 convs (AVX512_BF16) against a bound derived from bf16 rounding.
 #include <cjson/cJSON.h>
@@ -68,10 +69,19 @@ static vq_conv conv_case(const cJSON *c, vq_geom *g)
 {
     const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
     const char *mode = cJSON_GetObjectItem(c, "mode")->valuestring;
-    *g = strcmp(mode, "down") == 0 ? VQ_DOWN : strcmp(mode, "up") == 0 ? VQ_UP
-         : field(c, "k") == 3 ? VQ_SAME : VQ_POINT;
-    return (vq_conv){tensor(name, "kernel")->data, tensor(name, "bias")->data, field(c, "k"),
-                     field(c, "cin"), field(c, "cout"), NULL, NULL, NULL, NULL};
+    *g = strcmp(mode, "down") == 0 ? VQ_DOWN
+         : strcmp(mode, "up") == 0 ? VQ_UP
+         : field(c, "k") == 3      ? VQ_SAME
+                                   : VQ_POINT;
+    return (vq_conv){tensor(name, "kernel")->data,
+                     tensor(name, "bias")->data,
+                     field(c, "k"),
+                     field(c, "cin"),
+                     field(c, "cout"),
+                     NULL,
+                     NULL,
+                     NULL,
+                     NULL};
 }
 
 static void run_convs_on(const vq_kernels *kern, const vq_ukernel *uk)
@@ -109,7 +119,9 @@ static void run_convs_on(const vq_kernels *kern, const vq_ukernel *uk)
         wino += U != NULL && strcmp(mode, "same") == 0; // the others fall back to GEMM
     }
     CHECK(n == 6, "expected 6 conv cases, found %d", n);
-    if (uk) CHECK(wino == 2, "%d conv cases took Winograd (%s), expected 2", wino, lwm_simd_name(uk->level));
+    if (uk)
+        CHECK(wino == 2, "%d conv cases took Winograd (%s), expected 2", wino,
+              lwm_simd_name(uk->level));
 }
 
 static void run_convs(const vq_kernels *kern)
@@ -117,14 +129,20 @@ static void run_convs(const vq_kernels *kern)
     run_convs_on(kern, NULL);
 }
 
-TEST(conv_gemm_matches_torch) { run_convs(&vqgan_kernels_gemm); }
-TEST(conv_direct_matches_torch) { run_convs(&vqgan_kernels_direct); }
+TEST(conv_gemm_matches_torch)
+{
+    run_convs(&vqgan_kernels_gemm);
+}
+TEST(conv_direct_matches_torch)
+{
+    run_convs(&vqgan_kernels_direct);
+}
 
 // Every level this CPU has, whatever LWM_SIMD says (it only caps the default).
 TEST(conv_winograd_matches_torch)
 {
     __builtin_cpu_init();
-    int top = __builtin_cpu_supports("avx512f") ? LWM_SIMD_AVX512
+    int top = __builtin_cpu_supports("avx512f")                                 ? LWM_SIMD_AVX512
               : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? LWM_SIMD_AVX2
                                                                                 : LWM_SIMD_SCALAR;
     for (int level = LWM_SIMD_SCALAR; level <= top; level++) {
@@ -162,11 +180,14 @@ static double abs_conv_at(const float *x, const float *w, int H, int W, int cin,
 // F(4,3) from Lavin & Gray (2016): Y = Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A.
 static const double WBT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
                                  {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-static const double WG[6][3] = {{1.0 / 4, 0, 0},          {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                {-1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-static const double WAT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0},
-                                 {0, 1, -1, 8, -8, 1}};
+static const double WG[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+static const double WAT[4][6] = {
+    {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 
 // S for the Winograd path: |Aᵀ|·[Σ_ci |U| ⊙ |V|]·|A| of the 4×4 block at
 // (ty, tx) of frame b for output channel co, U and V in float64 (rounding them
@@ -180,7 +201,9 @@ static void abs_winograd_block(double S[4][4], const float *x, const float *w, i
         for (int p = 0; p < 6; p++)
             for (int q = 0; q < 6; q++) {
                 int y = ty * 4 - 1 + p, xx = tx * 4 - 1 + q;
-                d[p][q] = y < 0 || y >= H || xx < 0 || xx >= W ? 0 : x[(((size_t)b * H + y) * W + xx) * cin + ci];
+                d[p][q] = y < 0 || y >= H || xx < 0 || xx >= W
+                              ? 0
+                              : x[(((size_t)b * H + y) * W + xx) * cin + ci];
             }
         for (int p = 0; p < 3; p++)
             for (int q = 0; q < 3; q++) g[p][q] = w[((size_t)(p * 3 + q) * cin + ci) * cout + co];
@@ -216,8 +239,9 @@ static double bound_at(const float *x, const vq_conv *p, int H, int W, vq_geom g
 }
 
 // Worst |got − ref| / (γ·S) over one conv case; *rel gets max |got − ref| / max |ref|.
-static double bf16_worst_ratio(const float *got, const vq_tensor *ref, const float *x, const vq_conv *p,
-                               int B, int H, int W, vq_geom g, int wino, double *rel)
+static double bf16_worst_ratio(const float *got, const vq_tensor *ref, const float *x,
+                               const vq_conv *p, int B, int H, int W, vq_geom g, int wino,
+                               double *rel)
 {
     int Ho, Wo, key[4] = {-1, -1, -1, -1};
     vqgan_conv_out_size(H, W, p->k, g, &Ho, &Wo);
@@ -263,8 +287,10 @@ TEST(conv_bf16_within_rounding_bound)
         uint16_t *wb = lwm_aligned_alloc(NULL, vqgan_bf16_weight_count(&p, wino) * sizeof *wb);
         float *work = malloc(vqgan_winograd_weight_floats(&p) * sizeof(float));
         vqgan_bf16_pack(wb, &p, wino, work);
-        if (wino) p.wino_bf16 = wb, p.wino_kernel = uk;
-        else p.bf16 = wb;
+        if (wino)
+            p.wino_bf16 = wb, p.wino_kernel = uk;
+        else
+            p.bf16 = wb;
         const vq_tensor *ref = tensor(name, "ref");
         const float *x = tensor(name, "x")->data;
         float *out = calloc(ref->count, sizeof(float));
@@ -288,7 +314,8 @@ TEST(conv_bf16_within_rounding_bound)
         lwm_aligned_free(NULL, wb);
         n++, wino_cases += wino;
     }
-    CHECK(n == 6 && wino_cases == 2, "%d conv cases, %d on Winograd (expected 6 and 2)", n, wino_cases);
+    CHECK(n == 6 && wino_cases == 2, "%d conv cases, %d on Winograd (expected 6 and 2)", n,
+          wino_cases);
 }
 
 TEST(group_norm_matches_torch)
@@ -340,14 +367,23 @@ TEST(resnet_block_matches_torch)
         const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
         int cin = field(c, "cin"), cout = field(c, "cout"), B = field(c, "B"), H = field(c, "H"),
             W = field(c, "W");
-        vq_resblock r = {norm_of(name, "GroupNorm_0", cin), norm_of(name, "GroupNorm_1", cout),
-                         conv_of(name, "Conv_0", 3, cin, cout), conv_of(name, "Conv_1", 3, cout, cout),
-                         {0}, cin, cout};
+        vq_resblock r = {norm_of(name, "GroupNorm_0", cin),
+                         norm_of(name, "GroupNorm_1", cout),
+                         conv_of(name, "Conv_0", 3, cin, cout),
+                         conv_of(name, "Conv_1", 3, cout, cout),
+                         {0},
+                         cin,
+                         cout};
         if (cin != cout) r.shortcut = conv_of(name, "Conv_2", 1, cin, cout);
         size_t act = (size_t)B * H * W * (cin > cout ? cin : cout);
         float *bufs = calloc(4 * act, sizeof(float));
-        vq_buffers b = {bufs, bufs + act, bufs + 2 * act, bufs + 3 * act, scratch(3, cin > cout ? cin : cout),
-                        &vqgan_kernels_gemm, 2};
+        vq_buffers b = {bufs,
+                        bufs + act,
+                        bufs + 2 * act,
+                        bufs + 3 * act,
+                        scratch(3, cin > cout ? cin : cout),
+                        &vqgan_kernels_gemm,
+                        2};
         memcpy(b.x, tensor(name, "x")->data, tensor(name, "x")->count * sizeof(float));
         float *out = vqgan_resnet_forward(&r, b.x, b.y, B, H, W, &b);
         CHECK(compare(out, name) < TOL, "%s differs from torch", name);
@@ -379,7 +415,8 @@ TEST(quantizer_matches_float64_argmin)
     for (int i = 0; i < N; i++) bad += codes[i] != (uint16_t)ref->data[i];
     CHECK(bad == 0, "%d of %d codes differ from the float64 argmin (first: z0 %u vs %g)", bad, N,
           codes[0], ref->data[0]);
-    CHECK(codes[0] == 3, "exact tie between codes 3 and 7 gave %u, expected the lower, 3", codes[0]);
+    CHECK(codes[0] == 3, "exact tie between codes 3 and 7 gave %u, expected the lower, 3",
+          codes[0]);
     free(norm), free(codes), free(scores);
 }
 

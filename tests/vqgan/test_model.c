@@ -85,7 +85,8 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
     snprintf(ref, sizeof ref, "%s/%s-ref.safetensors", tmp, preset);
     lwm_vqgan_config cfg;
     lwm_error err = {0};
-    if (lwm_vqgan_config_load(&cfg, cfg_path, &err) < 0 || lwm_vqgan_init_weights(w, &cfg, 7, &err) < 0)
+    if (lwm_vqgan_config_load(&cfg, cfg_path, &err) < 0 ||
+        lwm_vqgan_init_weights(w, &cfg, 7, &err) < 0)
         return fprintf(stderr, "%s\n", err.msg), -1;
     int side = cfg.resolution, per = lwm_vqgan_config_codes_per_frame(&cfg), D = cfg.embed_dim;
     size_t ff = (size_t)side * side * 3;
@@ -104,7 +105,8 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
     if (rc < 0) fprintf(stderr, "%s\n", lwm_vqgan_errmsg(ctx));
     for (int i = 0; i < B * per; i++) codes_f[i] = codes[i];
     // Under the sanitizers only the quantizer is compared: no bf16 encode either.
-    uint16_t *codes16 = rc == 0 && !sanitizer_run(preset) ? bf16_codes(preset, w, frames, B, per) : NULL;
+    uint16_t *codes16 =
+        rc == 0 && !sanitizer_run(preset) ? bf16_codes(preset, w, frames, B, per) : NULL;
     r->bf16_same_codes = -1;
     int h = side >> (cfg.num_levels - 1);
     test_tensor in[] = {{"frames", 4, {B, side, side, 3}, frames}};
@@ -112,7 +114,9 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
     if (rc == 0) rc = write_tensors(fr, in, 1) || write_tensors(co, out, 2);
     int quick = sanitizer_run(preset);
     snprintf(args, sizeof args, "model %s %s %s %s %s", w, fr, co, ref,
-             quick ? "quantize-only" : strcmp(preset, "small") == 0 ? "torch" : "numpy");
+             quick                          ? "quantize-only"
+             : strcmp(preset, "small") == 0 ? "torch"
+                                            : "numpy");
     if (rc == 0) rc = run_reference(args);
     vq_file f;
     if (rc == 0) rc = vqgan_file_open(&f, ref, NULL, &err);
@@ -142,18 +146,22 @@ static int run_preset(const char *preset, int frames_wanted, int real_only, resu
         if (codes16) r->bf16_same_codes = 0;
         for (int i = 0; codes16 && i < B * per; i++)
             r->bf16_same_codes += codes16[i] == (uint16_t)need(&f, "codes")->data[i];
-        if (codes16) fprintf(stderr, "%s in bf16: codes %d/%d equal to float64\n", preset, r->bf16_same_codes, r->codes);
+        if (codes16)
+            fprintf(stderr, "%s in bf16: codes %d/%d equal to float64\n", preset,
+                    r->bf16_same_codes, r->codes);
         int distinct = 0;
         for (int i = 0; i < B * per; i++) {
             int seen = 0;
             for (int j = 0; j < i && !seen; j++) seen = codes[j] == codes[i];
             distinct += !seen;
         }
-        fprintf(stderr, "%s (%d frames%s, simd level %s): z max rel err %.3g, pixels max rel err "
-                "%.3g, MAE %.3g, codes %d/%d equal to float64, %d/%d exact argmin of our z, %d distinct\n",
+        fprintf(stderr,
+                "%s (%d frames%s, simd level %s): z max rel err %.3g, pixels max rel err "
+                "%.3g, MAE %.3g, codes %d/%d equal to float64, %d/%d exact argmin of our z, %d "
+                "distinct\n",
                 preset, B, real ? ", one real" : "", lwm_simd_name(lwm_simd_level()), r->z_err,
-                r->pixel_err, r->pixel_mae,
-                r->same_codes, r->codes, r->exact_codes, r->codes, distinct);
+                r->pixel_err, r->pixel_mae, r->same_codes, r->codes, r->exact_codes, r->codes,
+                distinct);
         free(zr), free(pr);
         vqgan_file_close(&f);
         if (distinct < r->codes / 16) {
@@ -176,11 +184,18 @@ static void check_close(const char *preset, int generated)
     CHECK(r.pixel_err < 1e-4, "decoded pixels max rel err %.3g >= 1e-4", r.pixel_err);
     CHECK(r.exact_codes == r.codes, "%d/%d codes differ from float64 argmin of our latents",
           r.codes - r.exact_codes, r.codes);
-    CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d", r.same_codes, r.codes);
+    CHECK(r.same_codes * 1000 >= r.codes * 999, "codes equal to float64: %d/%d", r.same_codes,
+          r.codes);
 }
 
-TEST(small_preset_matches_torch) { check_close("small", 2); }
-TEST(tiny_preset_matches_float64) { check_close("tiny", 1); }
+TEST(small_preset_matches_torch)
+{
+    check_close("small", 2);
+}
+TEST(tiny_preset_matches_float64)
+{
+    check_close("tiny", 1);
+}
 
 TEST(lwm_preset_codes_and_pixels)
 {

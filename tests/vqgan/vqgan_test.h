@@ -14,7 +14,8 @@ static inline int run_reference(const char *args)
 {
     char cmd[12288];
     const char *root = getenv("LWM_ROOT");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/vqgan/ref_vqgan.py %s", root ? root : ".", args);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/vqgan/ref_vqgan.py %s", root ? root : ".",
+             args);
     return system(cmd);
 }
 
@@ -58,8 +59,10 @@ static inline int write_tensors(const char *path, const test_tensor *t, int n)
         for (int d = 0; d < t[i].ndim; d++) c *= (size_t)t[i].shape[d];
         rc = lwm_st_writer_put(w, t[i].data, c, &err);
     }
-    if (rc == 0) rc = lwm_st_writer_commit(w, &err);
-    else lwm_st_writer_abort(w);
+    if (rc == 0)
+        rc = lwm_st_writer_commit(w, &err);
+    else
+        lwm_st_writer_abort(w);
     if (rc) fprintf(stderr, "%s\n", err.msg);
     return rc;
 }
