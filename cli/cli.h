@@ -109,6 +109,13 @@ int cli_getopt(cli_parser *p, int argc, char **argv);
  */
 int cli_parse(cli_parser *p, int argc, char **argv, int (*on_option)(void *ctx, int c), void *ctx);
 
+/**
+ * The subcommand of "lwm <cmd> SUB ...": its index in names (NULL-terminated); CLI_HELP after
+ * --help or -h (usage on stdout); CLI_BAD when it is missing or unknown (usage on stderr).
+ */
+int cli_subcommand(const char *cmd, const char *usage, const char *const *names, int argc,
+                   char **argv);
+
 /** Prints "lwm <cmd>: message", then the usage, to stderr; returns CLI_USAGE. */
 int cli_usage_error(const cli_parser *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -138,14 +138,9 @@ static int run(eval_args *a, int rank, lwm_error *err)
 
 int cmd_eval(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : 0;
-    }
-    if (strcmp(argv[1], "needle") != 0) {
-        cli_fail("eval", "unknown evaluation '%s' (only 'needle')\n%s", argv[1], usage);
-        return CLI_USAGE;
-    }
+    static const char *const evaluations[] = {"needle", NULL};
+    int sub = cli_subcommand("eval", usage, evaluations, argc, argv);
+    if (sub < 0) return sub == CLI_HELP ? 0 : CLI_USAGE;
     eval_args a;
     memset(&a, 0, sizeof a);
     int rc = parse(&a, argc - 1, argv + 1);

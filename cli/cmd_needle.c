@@ -39,7 +39,7 @@ static int parse_list(const char *opt, const char *text, double *out, int cap)
         out[n++] = v;
         p = *end ? end + 1 : end;
     }
-    return n > 0 ? n : cli_fail("needle", "%s: empty list", opt) - 2;
+    return n > 0 ? n : cli_fail_status(-1, "needle", "%s: empty list", opt);
 }
 
 typedef struct needle_args {
@@ -57,7 +57,8 @@ static int parse_lengths(needle_args *a, const char *text)
     if (n < 0) return -1;
     for (int i = 0; i < n; i++) {
         if (v[i] != (double)(int64_t)v[i] || v[i] < 1)
-            return cli_fail("needle", "--lengths: %g is not a positive whole number", v[i]) - 2;
+            return cli_fail_status(-1, "needle", "--lengths: %g is not a positive whole number",
+                                   v[i]);
         a->lengths[i] = (int64_t)v[i];
     }
     a->o.lengths = a->lengths, a->o.n_lengths = n;
@@ -119,14 +120,9 @@ static int parse(needle_args *a, int argc, char **argv)
 
 int cmd_needle(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : 0;
-    }
-    if (strcmp(argv[1], "make") != 0) {
-        cli_fail("needle", "unknown subcommand '%s' (only 'make')\n%s", argv[1], usage);
-        return CLI_USAGE;
-    }
+    static const char *const subcommands[] = {"make", NULL};
+    int sub = cli_subcommand("needle", usage, subcommands, argc, argv);
+    if (sub < 0) return sub == CLI_HELP ? 0 : CLI_USAGE;
     needle_args a;
     memset(&a, 0, sizeof a);
     int rc = parse(&a, argc - 1, argv + 1);

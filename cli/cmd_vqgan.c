@@ -128,7 +128,8 @@ static int find_shipped(char *out, size_t cap, const char *rel)
 static int cmd_init(const opts *o)
 {
     if (!o->preset || !o->out || !o->have_seed)
-        return cli_fail("vqgan init", "needs --preset NAME --seed S --out W.safetensors") + 1;
+        return cli_fail_status(CLI_USAGE, "vqgan init",
+                               "needs --preset NAME --seed S --out W.safetensors");
     char path[PATH_MAX], rel[256];
     if (strchr(o->preset, '/') || strstr(o->preset, ".json"))
         lwm_format(path, sizeof path, "%s", o->preset);
@@ -175,7 +176,7 @@ static int is_safetensors(const char *path)
 static int cmd_import(const opts *o)
 {
     if (!o->src || !o->out)
-        return cli_fail("vqgan import", "needs SRC and --out W.safetensors") + 1;
+        return cli_fail_status(CLI_USAGE, "vqgan import", "needs SRC and --out W.safetensors");
     if (access(o->src, R_OK) != 0)
         return cli_fail("vqgan import", "%s: %s", o->src, strerror(errno));
     char tmp[PATH_MAX];
@@ -436,18 +437,12 @@ static int cmd_info(const opts *o, lwm_vqgan *v)
 
 int cmd_vqgan(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? CLI_USAGE : 0;
-    }
+    enum { ENCODE, DECODE, INFO, INIT, IMPORT };
+    static const char *const subcommands[] = {"encode", "decode", "info", "init", "import", NULL};
+    int which = cli_subcommand("vqgan", usage, subcommands, argc, argv);
+    if (which < 0) return which == CLI_HELP ? 0 : CLI_USAGE;
     const char *sub = argv[1];
-    int enc = strcmp(sub, "encode") == 0, dec = strcmp(sub, "decode") == 0,
-        inf = strcmp(sub, "info") == 0;
-    int init = strcmp(sub, "init") == 0, imp = strcmp(sub, "import") == 0;
-    if (!enc && !dec && !inf && !init && !imp) {
-        fprintf(stderr, "lwm vqgan: unknown subcommand '%s'\n\n%s", sub, usage);
-        return CLI_USAGE;
-    }
+    int enc = which == ENCODE, dec = which == DECODE, init = which == INIT, imp = which == IMPORT;
     char cmd[32];
     lwm_format(cmd, sizeof cmd, "vqgan %s", sub);
     opts o;
@@ -457,10 +452,10 @@ int cmd_vqgan(int argc, char **argv)
     if (init) return cmd_init(&o);
     if (imp) return cmd_import(&o);
     if (enc && !o.image == !o.video)
-        return cli_fail(cmd, "needs exactly one of --image F or --video F") + 1;
+        return cli_fail_status(CLI_USAGE, cmd, "needs exactly one of --image F or --video F");
     if (dec && (!o.codes || !o.out))
-        return cli_fail(cmd, "needs --codes F.json and --out F.png") + 1;
-    if (!o.weights) return cli_fail(cmd, "needs --vqgan W.safetensors") + 1;
+        return cli_fail_status(CLI_USAGE, cmd, "needs --codes F.json and --out F.png");
+    if (!o.weights) return cli_fail_status(CLI_USAGE, cmd, "needs --vqgan W.safetensors");
     lwm_vqgan *v = open_weights(cmd, &o);
     if (!v) return 1;
     int rc = enc ? cmd_vqgan_encode(&o, v) : dec ? cmd_vqgan_decode(&o, v) : cmd_info(&o, v);

@@ -40,7 +40,9 @@ int cmd_help(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0) {
         const command *c = find_command(argv[1]);
-        if (!c) return cli_fail("help", "unknown command '%s' (see 'lwm help')", argv[1]) + 1;
+        if (!c)
+            return cli_fail_status(CLI_USAGE, "help", "unknown command '%s' (see 'lwm help')",
+                                   argv[1]);
         char *sub[] = {argv[1], "--help", NULL};
         return c->run(2, sub);
     }

@@ -36,6 +36,20 @@ int cli_usage_error(const cli_parser *p, const char *fmt, ...)
     return CLI_USAGE;
 }
 
+int cli_subcommand(const char *cmd, const char *usage, const char *const *names, int argc,
+                   char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? CLI_BAD : CLI_HELP;
+    }
+    for (int i = 0; names[i]; i++)
+        if (strcmp(argv[1], names[i]) == 0) return i;
+    cli_parser p = {cmd, usage, NULL, NULL, NULL, 0};
+    cli_usage_error(&p, "unknown subcommand '%s'", argv[1]);
+    return CLI_BAD;
+}
+
 int cli_parse(cli_parser *p, int argc, char **argv, int (*on_option)(void *ctx, int c), void *ctx)
 {
     for (int c; (c = cli_getopt(p, argc, argv)) != CLI_END;) {
