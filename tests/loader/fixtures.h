@@ -14,6 +14,7 @@
 
 #include "harness.h"
 #include "loader/loader.h"
+#include "shard/shard.h"
 
 /** Frames of document d in the fixtures: 1..5, varying. */
 static inline int fixture_frames(int d)
@@ -26,6 +27,33 @@ static inline int fixture_code(int d, int f, int p)
     if (p == 0) return d;
     if (p == 1) return f;
     return (d * 31 + f * 17 + p) % 8192;
+}
+
+/**
+ * Stores fixture document d as "docD": its frames (fixture_code) after one "caption" text
+ * (token ids given, or n_tokens 0), fields "[caption],vision". 0, or -1 when the put fails.
+ */
+static inline int fixture_put_document(lwm_shard_writer *w, int d, const char *caption,
+                                       const int32_t *tokens, int n_tokens)
+{
+    char id[32];
+    snprintf(id, sizeof id, "doc%d", d);
+    uint16_t *codes = malloc(sizeof *codes * 256 * (size_t)fixture_frames(d));
+    if (!codes) return -1;
+    for (int f = 0; f < fixture_frames(d); f++)
+        for (int p = 0; p < 256; p++) codes[f * 256 + p] = (uint16_t)fixture_code(d, f, p);
+    lwm_shard_text text = {"caption", caption, n_tokens ? tokens : NULL, n_tokens};
+    lwm_shard_sample s = {.id = id,
+                          .modality = LWM_SHARD_VIDEO,
+                          .fields = "\"[caption],vision\"",
+                          .texts = &text,
+                          .n_texts = 1,
+                          .vision_name = "vision",
+                          .frames = fixture_frames(d),
+                          .codes = codes};
+    int64_t rc = lwm_shard_writer_put(w, &s);
+    free(codes);
+    return rc < 0 ? -1 : 0;
 }
 
 /** Writes n documents to dir/name (spec "[caption],vision" or "vision"); returns the path. */

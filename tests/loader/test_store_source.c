@@ -24,24 +24,12 @@ static const char *write_store(const char *name, int first, int n, const int32_t
     lwm_shard_info info = {.tokenizer_hash = tok_hash ? tok_hash : "", .tokenizer_name = "tiny"};
     lwm_shard_writer_set_info(w, &info);
     for (int d = first; d < first + n; d++) {
-        char id[32], caption[32];
-        snprintf(id, sizeof id, "doc%d", d);
+        char caption[32];
         snprintf(caption, sizeof caption, "a dog runs %d", d % 3);
-        uint16_t *codes = malloc(sizeof *codes * 256 * (size_t)fixture_frames(d));
-        for (int f = 0; f < fixture_frames(d); f++)
-            for (int p = 0; p < 256; p++) codes[f * 256 + p] = (uint16_t)fixture_code(d, f, p);
-        lwm_shard_text text = {"caption", caption, tokens, tokens ? n_tokens : 0};
-        lwm_shard_sample s = {.id = id,
-                              .modality = LWM_SHARD_VIDEO,
-                              .fields = "\"[caption],vision\"",
-                              .texts = &text,
-                              .n_texts = 1,
-                              .vision_name = "vision",
-                              .frames = fixture_frames(d),
-                              .codes = codes};
-        int64_t rc = lwm_shard_writer_put(w, &s);
-        free(codes);
-        if (rc < 0) return lwm_shard_writer_free(w), NULL;
+        if (fixture_put_document(w, d, caption, tokens, tokens ? n_tokens : 0) < 0) {
+            lwm_shard_writer_free(w);
+            return NULL;
+        }
     }
     int ok = lwm_shard_writer_close(w) == 0;
     lwm_shard_writer_free(w);

@@ -21,22 +21,8 @@ static int write_store(const char *dir, int32_t bad, const char *tok_hash)
     lwm_shard_writer_set_info(w, &info);
     int rc = 0;
     for (int d = 0; d < N_DOCS && rc == 0; d++) {
-        char id[32];
-        snprintf(id, sizeof id, "doc%d", d);
         int32_t tokens[3] = {3, d == 2 ? bad : 4, 5};
-        uint16_t codes[256 * 5];
-        for (int f = 0; f < fixture_frames(d); f++)
-            for (int p = 0; p < 256; p++) codes[f * 256 + p] = (uint16_t)fixture_code(d, f, p);
-        lwm_shard_text text = {"caption", "a dog runs", tokens, 3};
-        lwm_shard_sample s = {.id = id,
-                              .modality = LWM_SHARD_VIDEO,
-                              .fields = "\"[caption],vision\"",
-                              .texts = &text,
-                              .n_texts = 1,
-                              .vision_name = "vision",
-                              .frames = fixture_frames(d),
-                              .codes = codes};
-        rc = lwm_shard_writer_put(w, &s) < 0 ? -1 : 0;
+        rc = fixture_put_document(w, d, "a dog runs", tokens, 3);
     }
     if (rc == 0) rc = lwm_shard_writer_close(w);
     lwm_shard_writer_free(w);
