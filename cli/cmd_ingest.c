@@ -194,7 +194,9 @@ static int run_mpi(lwm_ingest_run_options *opt, int json)
     if (rc < 0) {
         cli_fail_err("ingest", &err, rc);
         fprintf(stderr, "lwm ingest: rank %d stops the job\n", rank);
-        MPI_Abort(MPI_COMM_WORLD, 1); // the other parts stay resumable
+        // A usage error ends the job with status 2, like a run without mpirun; the other parts
+        // stay resumable.
+        MPI_Abort(MPI_COMM_WORLD, res.usage ? CLI_USAGE : 1);
     }
     long long failed = res.failed + res.failed_before, total_failed = 0; // earlier runs' too
     MPI_Reduce(&failed, &total_failed, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);

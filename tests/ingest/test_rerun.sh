@@ -25,6 +25,11 @@ rc=$(run "$LWM" ingest --manifest "$D/m.jsonl" --out "$D/ds" -q)
 check no_vqgan_usage_error "exit $rc: $(head -c 300 "$TMP/err")" \
     bash -c "[ $rc -eq 2 ] && grep -q 'line 1 is a video or image sample.*give --vqgan' '$TMP/err'"
 check no_vqgan_writes_nothing "the refused run created $D/ds" test ! -e "$D/ds"
+# The same under mpirun: the rank that finds the line stops the job with status 2 too.
+rc=$(run mpirun --allow-run-as-root --oversubscribe -np 2 -x OMP_NUM_THREADS=1 "$LWM" ingest \
+    --manifest "$D/m.jsonl" --out "$D/mpi" -q)
+check no_vqgan_usage_error_under_mpirun "exit $rc: $(grep -m1 'lwm ingest' "$TMP/err")" \
+    bash -c "[ $rc -eq 2 ] && grep -Eq 'line [12] is a video or image sample.*give --vqgan' '$TMP/err'"
 
 # v1.mp4 is missing: the run stores the rest, exits 1 and names --retry-failed.
 ingest() { "$LWM" ingest --manifest "$D/m.jsonl" --out "$D/ds" -q "$@"; }
