@@ -38,3 +38,15 @@ int grad_sync_finish(grad_sync *g, lwm_error *err)
     g->wait_s = lwm_now() - t0;
     return rc;
 }
+
+int grad_wait_spread(const grad_sync *g, double *min_s, double *max_s, lwm_error *err)
+{
+    double w[2] = {g->wait_s, -g->wait_s}; // one MAX reduction gives both ends
+    *min_s = *max_s = g->wait_s;
+    if (g->comm == MPI_COMM_NULL) return 0;
+    LWM_TRY(train_mpi_check(MPI_Allreduce(MPI_IN_PLACE, w, 2, MPI_DOUBLE, MPI_MAX, g->comm),
+                            "MPI_Allreduce gradient wait", err));
+    *max_s = w[0];
+    *min_s = -w[1];
+    return 0;
+}

@@ -271,6 +271,10 @@ void grad_sync_begin(grad_sync *g, MPI_Comm comm, train_comm *thread);
 int grad_sync_post(grad_sync *g, float *slice, size_t floats, lwm_error *err);
 /** Waits (sleeping) for every posted slice. */
 int grad_sync_finish(grad_sync *g, lwm_error *err);
+// The shortest and longest wait of grad_sync_finish over the ranks. All ranks' reductions
+// end together, so the rank whose backward ended last waits least: its wait is the
+// communication left exposed, and the spread is time spent waiting for the slower rank.
+int grad_wait_spread(const grad_sync *g, double *min_s, double *max_s, lwm_error *err);
 
 /* ----------------------------------------------------------------- layers */
 

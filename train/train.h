@@ -60,8 +60,12 @@ typedef struct lwm_train_step {
     int grad_slices;               /**< gradient slices all-reduced this step (layers + heads +
                                 embeddings; 0 on a single rank) */
     int grad_slices_early;         /**< of them, finished while the backward pass still ran */
-    double grad_wait_s;   /**< seconds spent waiting for the reductions after the backward */
-    int64_t rows_no_loss; /**< rows of the step without a loss-bearing target (loader data;
+    double grad_wait_s;     /**< seconds this rank waited for the reductions after its backward */
+    double grad_wait_min_s; /**< the shortest such wait over the data-parallel ranks: that of
+                                the rank whose backward ended last, so the communication that
+                                compute did not hide (0 on a single rank) */
+    double grad_wait_max_s; /**< the longest: adds the time a rank waited for a slower one */
+    int64_t rows_no_loss;   /**< rows of the step without a loss-bearing target (loader data;
                                 lwm pack --curriculum shows them) */
 } lwm_train_step;
 

@@ -241,6 +241,8 @@ cJSON *lwm_train_step_json(const lwm_train_step *s)
     cJSON_AddNumberToObject(o, "grad_slices", s->grad_slices);
     cJSON_AddNumberToObject(o, "grad_slices_early", s->grad_slices_early);
     cJSON_AddNumberToObject(o, "grad_wait_s", s->grad_wait_s);
+    cJSON_AddNumberToObject(o, "grad_wait_min_s", s->grad_wait_min_s);
+    cJSON_AddNumberToObject(o, "grad_wait_max_s", s->grad_wait_max_s);
     cJSON_AddNumberToObject(o, "rows_no_loss", (double)s->rows_no_loss);
     return o;
 }
@@ -335,6 +337,7 @@ static int one_step(lwm_train *t, const train_stage *s, lwm_error *err)
     rec.grad_slices = sync.posted;
     rec.grad_slices_early = sync.early;
     rec.grad_wait_s = sync.wait_s;
+    LWM_TRY(grad_wait_spread(&sync, &rec.grad_wait_min_s, &rec.grad_wait_max_s, err));
     rec.text_loss = sums[0];
     rec.vision_loss = sums[1];
     rec.rows_no_loss = (int64_t)(sums[2] + 0.5);

@@ -60,8 +60,11 @@ OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscr
 import json, sys
 for r in map(json.loads, sys.stdin):
     step_s = 4096 / r["tokens_per_s"]
-    print("step %d: %.2f s; gradient slices %d, %d finished during the backward pass; wait after it %.1f ms (%.1f%% of the step)"
-          % (r["step"], step_s, r["grad_slices"], r["grad_slices_early"], 1e3 * r["grad_wait_s"], 100 * r["grad_wait_s"] / step_s))'
+    print("step %d: %.2f s; gradient slices %d, %d finished during the backward pass (rank 0); wait after it: "
+          "rank 0 %.1f ms (%.1f%% of the step), rank whose backward ended last %.1f ms (%.1f%%: communication not hidden), "
+          "longest %.1f ms (%.1f%%: with the wait for the slower rank)"
+          % (r["step"], step_s, r["grad_slices"], r["grad_slices_early"], 1e3 * r["grad_wait_s"], 100 * r["grad_wait_s"] / step_s,
+             1e3 * r["grad_wait_min_s"], 100 * r["grad_wait_min_s"] / step_s, 1e3 * r["grad_wait_max_s"], 100 * r["grad_wait_max_s"] / step_s))'
 
 echo "### ring attention step on 2 ranks x 1 thread: with the K/V exchange against its compute alone"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to none -np 2 \

@@ -83,6 +83,15 @@ import json,sys
 r = [json.loads(l) for l in open(sys.argv[1])]
 one = [json.loads(l) for l in open(sys.argv[2])]
 sys.exit(0 if all(x["grad_slices"] == 4 for x in r) and all(x["grad_slices"] == 0 for x in one) else 1)' "$TMP/dp2/log.jsonl" "$TMP/p1/log.jsonl"
+# Every rank's wait lies between the shortest and the longest over the ranks; on one rank all
+# three are 0 (nothing to reduce).
+check gradient_wait_spread "$(cat "$TMP/dp2/log.jsonl")" $PY -c '
+import json,sys
+r = [json.loads(l) for l in open(sys.argv[1])]
+one = [json.loads(l) for l in open(sys.argv[2])]
+spread = all(0 <= x["grad_wait_min_s"] <= x["grad_wait_s"] <= x["grad_wait_max_s"] for x in r)
+single = all(x["grad_wait_min_s"] == x["grad_wait_s"] == x["grad_wait_max_s"] == 0 for x in one)
+sys.exit(0 if spread and single else 1)' "$TMP/dp2/log.jsonl" "$TMP/p1/log.jsonl"
 sed 's/"dim": 32/"dim": 48/' "$TMP/mixed.json" >"$TMP/wide.json"
 expect_fail checkpoint_of_other_shape "another model shape" $MPIRUN -np 2 "$LWM" train --config "$TMP/wide.json" --data "$TMP" --out "$TMP/straight" --resume --quiet
 config "$TMP/nan.json" "" 1e30 96 2 ""
